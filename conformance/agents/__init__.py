@@ -1,0 +1,1 @@
+"""Agents: small programs that let the runner drive an implementation (spec/conformance.md)."""

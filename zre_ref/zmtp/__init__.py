@@ -1,0 +1,1 @@
+"""zre_ref.zmtp"""
