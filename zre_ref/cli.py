@@ -1,6 +1,6 @@
 """`zre-ref`: decode/encode any protocol's bytes, and run nodes, collectors and brokers.
 
-    zre-ref decode --protocol zre AAA1060200 03        # frames as hex, one argument per frame
+    zre-ref decode --protocol zre AAA10602000003      # frames as hex, one argument per frame
     zre-ref encode --protocol zre '{"type": "PING", "sequence": 3}'
 """
 

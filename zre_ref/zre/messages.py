@@ -4,20 +4,52 @@ Layout of the data frame (spec/zre.md#message-layout)::
 
     AA A1 | id (1) | version = 2 (1) | sequence (2, BE) | fields...
 
-WHISPER and SHOUT carry their content as the frames after the data frame (0..n).
+WHISPER and SHOUT carry their content as the frames after the data frame (0..n). Through a
+ROUTER socket one more frame comes first: the sender's 17-byte identity, 0x01 + its UUID
+(spec/zre.md#identity); :func:`decode_routed` and :func:`encode_identity` handle it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..codec import FRAMES, HASH, STRING, STRINGS, U8, U16, Protocol, wire
+from ..errors import DecodeError, EncodeError, FrameCount, register_decode_error
 
 #: ZRE protocol: signature AA A1, message version 2 (spec/zre.md#message-layout)
 ZRE = Protocol("zre", signature=0xAAA1, version=2, spec="spec/zre.md#message-layout")
 
+#: The message version byte every v2 message carries (spec/zre.md#message-layout)
+ZRE_VERSION = 2
+
 #: Sequence numbers are u16 and wrap 65535 -> 0 (spec/zre.md#sequence)
 SEQUENCE_MODULUS = 0x1_0000
+
+#: Group status is u8, +1 per JOIN/LEAVE, and wraps 255 -> 0 (spec/zre.md#status)
+STATUS_MODULUS = 0x100
+
+#: A ZRE identity frame: 0x01 then the sender's 16-byte UUID (spec/zre.md#identity)
+IDENTITY_PREFIX = 0x01
+UUID_SIZE = 16
+IDENTITY_SIZE = 1 + UUID_SIZE
+
+
+@register_decode_error
+class BadIdentity(DecodeError):
+    """The ROUTER identity frame is not 17 bytes (spec/zre.md#identity)."""
+
+    code = "bad-identity"
+
+
+def next_sequence(sequence: int) -> int:
+    """The sequence number after ``sequence``: 65535 is followed by 0 (spec/zre.md#sequence)."""
+    return (sequence + 1) % SEQUENCE_MODULUS
+
+
+def next_status(status: int) -> int:
+    """The group status after one JOIN or LEAVE: 255 is followed by 0 (spec/zre.md#status)."""
+    return (status + 1) % STATUS_MODULUS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +124,8 @@ class Elect(ZreMessage):
     """zyre extension: leader election challenge in a group."""
 
     group: str = wire(STRING, doc="group name")
-    challenger_id: str = wire(STRING, doc="challenger's UUID, 32 hex chars")
+    challenger_id: str = wire(STRING, doc="challenger's UUID as zyre prints it: 32 upper-case hex "
+                              "chars (not checked by decoders)")
 
 
 @ZRE.message(9, "LEADER", anchor="spec/zre.md#leader", extension=True)
@@ -101,7 +134,8 @@ class Leader(ZreMessage):
     """zyre extension: announce the elected leader of a group."""
 
     group: str = wire(STRING, doc="group name")
-    leader_id: str = wire(STRING, doc="leader's UUID, 32 hex chars")
+    leader_id: str = wire(STRING, doc="leader's UUID, 32 upper-case hex chars (not checked by "
+                          "decoders)")
 
 
 @ZRE.message(10, "GOODBYE", anchor="spec/zre.md#goodbye", extension=True)
@@ -111,11 +145,45 @@ class Goodbye(ZreMessage):
 
 
 def encode(msg: ZreMessage) -> list[bytes]:
-    """Frames of a ZRE message: data frame, then content frames."""
+    """Frames of a ZRE message: data frame, then content frames (spec/zre.md#message-layout)."""
     return ZRE.encode(msg)
 
 
-def decode(frames: list[bytes] | tuple[bytes, ...]) -> ZreMessage:
-    """Decode a ZRE message (without the ROUTER identity frame)."""
-    msg: ZreMessage = ZRE.decode(frames)
+def decode(frames: Sequence[bytes], *, strict: bool = True) -> ZreMessage:
+    """Decode a ZRE message (without the ROUTER identity frame); raise DecodeError.
+
+    ``strict=False`` ignores trailing bytes and undeclared frames, as zyre does (spec/zre.md#strictness).
+    """
+    msg: ZreMessage = ZRE.decode(list(frames), strict=strict)
     return msg
+
+
+def encode_identity(uuid: bytes) -> bytes:
+    """The DEALER identity a node with this 16-byte UUID uses: 0x01 + UUID (spec/zre.md#identity)."""
+    if not isinstance(uuid, (bytes, bytearray)) or len(uuid) != UUID_SIZE:
+        raise EncodeError(f"uuid: expected {UUID_SIZE} bytes")
+    return bytes((IDENTITY_PREFIX,)) + bytes(uuid)
+
+
+def decode_identity(frame: bytes) -> bytes:
+    """The sender's 16-byte UUID from a ROUTER identity frame (spec/zre.md#identity).
+
+    The frame must be 17 bytes; like zyre, the first byte is not checked.
+    """
+    if len(frame) != IDENTITY_SIZE:
+        raise BadIdentity(f"identity frame is {len(frame)} bytes, expected {IDENTITY_SIZE}",
+                          protocol=ZRE.name, field="identity", offset=min(len(frame), IDENTITY_SIZE),
+                          spec_anchor="spec/zre.md#identity")
+    return bytes(frame[1:])
+
+
+def decode_routed(frames: Sequence[bytes], *, strict: bool = True) -> tuple[bytes, ZreMessage]:
+    """Split what a ROUTER delivers into (sender UUID, message) (spec/zre.md#identity).
+
+    Errors in the message frames report frame indexes counted without the identity frame.
+    """
+    if not frames:
+        raise FrameCount("no frames", protocol=ZRE.name, field="identity", offset=0,
+                         spec_anchor="spec/zre.md#identity")
+    uuid = decode_identity(frames[0])
+    return uuid, decode(frames[1:], strict=strict)

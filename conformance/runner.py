@@ -1,0 +1,335 @@
+"""Run cases against one agent: deadlines, restarts, verdicts (spec/conformance.md#running).
+
+Each case gets a fresh seeded RNG, its own beacon port and wire peers, a hard deadline derived
+from the IUT's timers, and a clean agent (restarted after an ERROR or TIMEOUT). The run has a
+global deadline too; cases left when it passes are reported as TIMEOUT without running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .agent import (
+    AgentClient,
+    AgentCommandFailed,
+    AgentCrashed,
+    AgentError,
+    AgentHello,
+    AgentProtocolError,
+    AgentTimeout,
+    AgentUnsupported,
+)
+from .cases import Case, CaseFailed, CaseUnsupported
+from .cases.context import DEFAULT_TIMERS, FAST_TIMERS, CaseConfig, Ctx, Timers
+from .expectations import Expectation, apply
+from .verdicts import CaseResult, Level, Verdict, WireEntry
+
+log = logging.getLogger(__name__)
+
+#: Fixed part of every case's hard deadline, seconds (spec/conformance.md#deadlines)
+CASE_BASE_DEADLINE = 20.0
+#: Default deadline for a whole run, seconds
+RUN_DEADLINE = 1800.0
+#: Range the seeded beacon ports are drawn from (below Linux's ephemeral range)
+BEACON_PORT_RANGE = (20000, 30000)
+
+
+class HarnessError(Exception):
+    """The run cannot go on: bad usage, or an agent that cannot even start (exit 2)."""
+
+
+@dataclass
+class RunOptions:
+    """Everything `zre-conformance run` was asked to do."""
+
+    agent_argv: list[str]
+    agent_display: str
+    seed: str
+    strict: bool = False
+    expectations: list[Expectation] = field(default_factory=list)
+    netns: bool = False
+    beacon_port: int | None = None
+    beacon_targets: list[str] = field(default_factory=lambda: ["127.255.255.255"])
+    beacon_interface: str = "127.0.0.1"
+    global_timeout: float = RUN_DEADLINE
+    slack: float = 1.0
+    fast_timers: bool = True
+    reply_timeout: float = 5.0
+
+
+@dataclass
+class RunResult:
+    """All case results plus the agent's hello and timing."""
+
+    results: list[CaseResult]
+    hello: dict[str, Any] | None
+    started: float
+    duration: float
+    timers: dict[str, int] = field(default_factory=dict)
+    harness_errors: list[str] = field(default_factory=list)
+
+
+def repro_command(opts: RunOptions, case_id: str) -> str:
+    parts = ["zre-conformance", "run"]
+    if opts.agent_display:
+        parts += ["--agent", opts.agent_display]
+    parts += ["--case", case_id, "--seed", opts.seed]
+    if opts.strict:
+        parts.append("--strict")
+    if opts.netns:
+        parts.append("--netns")
+    return shlex.join(parts)
+
+
+def case_rng(seed: str, case_id: str) -> random.Random:
+    """The RNG of one case: the same seed and id give the same UUIDs, payloads and ports."""
+    return random.Random(f"{seed}/{case_id}")
+
+
+def effective_timers(hello: AgentHello | None, opts: RunOptions) -> tuple[Timers, bool]:
+    """Timers the IUT will run with, and whether `start` sets them (spec/conformance.md#deadlines)."""
+    caps = hello.capabilities if hello else frozenset()
+    declared = hello.timers if hello else {}
+    base = Timers(
+        beacon_interval=declared.get("beacon_interval_ms", 1000) / 1000,
+        evasive=declared.get("evasive_ms", round(DEFAULT_TIMERS.evasive * 1000)) / 1000,
+        expired=declared.get("expired_ms", round(DEFAULT_TIMERS.expired * 1000)) / 1000,
+        reap=declared.get("reap_interval_ms", 1000) / 1000)
+    if opts.fast_timers and "timers" in caps:
+        bi = FAST_TIMERS.beacon_interval if "beacon-interval" in caps else base.beacon_interval
+        return Timers(bi, FAST_TIMERS.evasive, FAST_TIMERS.expired,
+                      min(FAST_TIMERS.reap, base.reap) if "timers" in caps else base.reap), True
+    return base, False
+
+
+def case_deadline(case: Case, timers: Timers, slack: float) -> float:
+    """The hard deadline of one case, seconds (spec/conformance.md#deadlines)."""
+    return (CASE_BASE_DEADLINE + 6 * timers.beacon_interval + case.expired_budget * timers.expired
+            + case.extra_seconds + 4 * slack)
+
+
+class Runner:
+    """Runs cases against one agent (spec/conformance.md#running)."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.agent: AgentClient | None = None
+        self.hello: AgentHello | None = None
+        self.restarts = 0
+
+    async def _ensure_agent(self) -> AgentClient:
+        if self.agent is not None and self.agent.alive:
+            return self.agent
+        if self.agent is not None:
+            await self.agent.close(grace=0.5)
+            self.restarts += 1
+        agent = AgentClient(self.opts.agent_argv, reply_timeout=self.opts.reply_timeout)
+        self.agent = agent
+        try:
+            self.hello = await agent.spawn()
+        except BaseException:
+            await agent.close(grace=0.5)
+            raise
+        return agent
+
+    async def _drop_agent(self) -> None:
+        if self.agent is not None:
+            await self.agent.close(grace=1.0)
+            self.agent = None
+
+    async def probe(self) -> AgentHello:
+        """Start the agent once and return its hello (a failure here is a harness error)."""
+        try:
+            await self._ensure_agent()
+        except (AgentError, OSError) as exc:
+            stderr = " | ".join(list(self.agent.stderr_lines)[-8:]) if self.agent else ""
+            await self._drop_agent()
+            raise HarnessError(f"agent {self.opts.agent_display!r} did not start: {exc}"
+                               + (f"; stderr: {stderr}" if stderr else "")) from exc
+        assert self.hello is not None  # set by a successful spawn
+        return self.hello
+
+    async def run(self, cases: Sequence[Case],
+                  progress: Callable[[int, int, CaseResult], None] | None = None) -> RunResult:
+        started = time.time()
+        t0 = time.monotonic()
+        results: list[CaseResult] = []
+        hello_json: dict[str, Any] | None = None
+        timers_ms: dict[str, int] = {}
+        try:
+            if not self.opts.netns:
+                hello = await self.probe()
+                hello_json = hello.raw
+                timers_ms = effective_timers(hello, self.opts)[0].to_ms()
+            for i, case in enumerate(cases):
+                left = self.opts.global_timeout - (time.monotonic() - t0)
+                if left <= 0:
+                    result = self._result(case, Verdict.TIMEOUT, "global run deadline passed; "
+                                          "case not run", 0.0, [], [])
+                elif self.opts.netns:
+                    result, child_hello = await self._run_in_netns(case, left)
+                    if child_hello is not None:
+                        hello_json = child_hello.get("hello", hello_json)
+                        timers_ms = child_hello.get("timers", timers_ms)
+                else:
+                    result = await self.run_case(case, left)
+                apply(result, self.opts.expectations)
+                results.append(result)
+                if progress is not None:
+                    progress(i + 1, len(cases), result)
+        finally:
+            await self._drop_agent()
+        return RunResult(results, hello_json, started, time.monotonic() - t0, timers_ms)
+
+    def _result(self, case: Case, verdict: Verdict, message: str, duration: float,
+                wire: list[WireEntry], stderr: list[str]) -> CaseResult:
+        return CaseResult(case.id, case.level, case.spec, verdict, message, duration,
+                          self.opts.seed, None, None, wire, stderr,
+                          repro_command(self.opts, case.id))
+
+    async def run_case(self, case: Case, time_left: float = RUN_DEADLINE) -> CaseResult:
+        """Run one case in this process; never raises for anything the IUT or agent does."""
+        t0 = time.monotonic()
+        try:
+            agent = await self._ensure_agent()
+        except (AgentError, OSError) as exc:
+            stderr = list(self.agent.stderr_lines) if self.agent else []
+            await self._drop_agent()
+            return self._result(case, Verdict.ERROR, f"agent did not (re)start: {exc}",
+                                time.monotonic() - t0, [], stderr)
+        hello = self.hello
+        missing = sorted(case.needs - (hello.capabilities if hello else frozenset()))
+        if missing:
+            return self._result(case, Verdict.UNSUPPORTED,
+                                f"agent lacks capability {', '.join(missing)}", 0.0, [], [])
+        timers, use_timers = effective_timers(hello, self.opts)
+        rng = case_rng(self.opts.seed, case.id)
+        port = self.opts.beacon_port or rng.randrange(*BEACON_PORT_RANGE)
+        cfg = CaseConfig(port, list(self.opts.beacon_targets), self.opts.beacon_interface,
+                         timers, use_timers, self.opts.seed, self.opts.slack)
+        ctx = Ctx(agent=agent, cfg=cfg, rng=rng)
+        agent.log_hook = ctx.note
+        agent.events.clear()
+        agent.stderr_lines.clear()
+        agent.take_violations()
+        deadline = min(case_deadline(case, timers, self.opts.slack), max(time_left, 1.0))
+        verdict, message, restart = Verdict.PASS, "", False
+        try:
+            await asyncio.wait_for(case.func(ctx), deadline)
+        except CaseFailed as exc:
+            strict = case.level is Level.MUST or self.opts.strict
+            verdict, message = (Verdict.FAIL if strict else Verdict.NON_STRICT), str(exc)
+        except (CaseUnsupported, AgentUnsupported) as exc:
+            verdict, message = Verdict.UNSUPPORTED, str(exc)
+        except AgentTimeout as exc:
+            verdict, message, restart = Verdict.TIMEOUT, str(exc), True
+        except asyncio.TimeoutError:
+            verdict, message, restart = Verdict.TIMEOUT, f"case hit its hard deadline ({deadline:.1f} s)", True
+        except (AgentCrashed, AgentProtocolError) as exc:
+            verdict, message, restart = Verdict.ERROR, str(exc), True
+        except AgentCommandFailed as exc:
+            verdict, message = Verdict.ERROR, str(exc)
+        except Exception as exc:  # a bug in the runner or a case: report it, keep going
+            log.error("case %s crashed the harness:\n%s", case.id, traceback.format_exc())
+            verdict, message, restart = Verdict.ERROR, f"harness error: {type(exc).__name__}: {exc}", True
+        # tidy up: stop the IUT (an agent that cannot stop is restarted), close the wire
+        if ctx.started and agent.alive and not restart:
+            try:
+                await ctx.stop_iut()
+            except (AgentError, AgentCommandFailed, AgentUnsupported) as exc:
+                ctx.note("note", f"stop failed: {exc}")
+                restart = True
+        with contextlib.suppress(Exception):
+            await ctx.cleanup()
+        violations = agent.take_violations()
+        if violations and verdict in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT):
+            verdict = Verdict.ERROR
+            message = "agent protocol violation: " + "; ".join(violations[:3]) + (
+                f" (case said: {message})" if message else "")
+            restart = True
+        if not agent.alive and verdict is not Verdict.ERROR:
+            crash = agent._crash_text()
+            verdict, message = Verdict.ERROR, crash + (f" (case said: {message})" if message else "")
+        stderr = list(agent.stderr_lines)[-60:] if verdict.bad else []
+        agent.log_hook = None
+        if restart or not agent.alive:
+            await self._drop_agent()
+        return self._result(case, verdict, message, time.monotonic() - t0, ctx.log, stderr)
+
+    async def _run_in_netns(self, case: Case, time_left: float) -> tuple[CaseResult, dict[str, Any] | None]:
+        """Run one case in a child process inside a fresh lo-only namespace (spec/conformance.md#netns)."""
+        t0 = time.monotonic()
+        name = f"zrecf{os.getpid()}x{abs(hash(case.id)) % 100000}"
+        ip = "ip"
+        try:
+            _sh([ip, "netns", "add", name])
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise HarnessError(f"--netns: cannot create a network namespace (root and iproute2 "
+                               f"needed): {exc}") from exc
+        try:
+            _sh([ip, "-n", name, "link", "set", "lo", "up"])
+            # multicast beacons (pyre's fallback) need a route on an lo-only host (wire-facts §10)
+            _sh([ip, "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo"])
+            with tempfile.TemporaryDirectory() as tmp:
+                report = os.path.join(tmp, "case.json")
+                cmd = [ip, "netns", "exec", name, sys.executable, "-m", "zre_conformance.cli", "run",
+                       "--agent-argv-json", json.dumps(self.opts.agent_argv),
+                       "--agent-display", self.opts.agent_display,
+                       "--case", case.id, "--seed", self.opts.seed, "--report-json", report,
+                       "--quiet", "--slack", str(self.opts.slack),
+                       "--beacon-target", "127.255.255.255", "--beacon-target", "225.25.25.25"]
+                if self.opts.strict:
+                    cmd.append("--strict")
+                if not self.opts.fast_timers:
+                    cmd.append("--no-fast-timers")
+                if self.opts.beacon_port:
+                    cmd += ["--beacon-port", str(self.opts.beacon_port)]
+                limit = min(time_left, 3600.0) + 30.0
+                proc = await asyncio.create_subprocess_exec(
+                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True)
+                try:
+                    out, err = await asyncio.wait_for(proc.communicate(), limit)
+                except asyncio.TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, 9)
+                    await proc.wait()
+                    return self._result(case, Verdict.TIMEOUT, f"netns child exceeded {limit:.0f} s",
+                                        time.monotonic() - t0, [], []), None
+                try:
+                    with open(report, encoding="utf-8") as fh:
+                        doc = json.load(fh)
+                    entry = doc["cases"][0]
+                except (OSError, ValueError, KeyError, IndexError):
+                    tail = err.decode("utf-8", "replace").strip().splitlines()[-5:]
+                    return self._result(case, Verdict.ERROR, f"netns child failed (exit "
+                                        f"{proc.returncode}): {' | '.join(tail)}",
+                                        time.monotonic() - t0, [], []), None
+                result = self._result(
+                    case, Verdict(entry["raw_verdict"]), entry.get("message", ""),
+                    float(entry.get("duration", 0.0)),
+                    [WireEntry(e["t"], e["channel"], e["text"], e.get("data"))
+                     for e in entry.get("wire_log", [])], entry.get("agent_stderr", []))
+                return result, {"hello": doc.get("agent", {}).get("hello"),
+                                "timers": doc.get("run", {}).get("timers", {})}
+        finally:
+            with contextlib.suppress(OSError, subprocess.CalledProcessError):
+                _sh([ip, "netns", "del", name])
+
+
+def _sh(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)

@@ -1,0 +1,496 @@
+"""Sans-IO ZRE node core: one table-driven test per rule (spec/zre.md#node; wire-facts §2-§4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
+from zre_ref.zre.events import (
+    NodeStopped,
+    PeerEntered,
+    PeerEvasive,
+    PeerExited,
+    PeerJoined,
+    PeerLeft,
+    PeerSilent,
+    ShoutReceived,
+    WhisperReceived,
+    pack_headers,
+)
+from zre_ref.zre.messages import (
+    ZRE,
+    Hello,
+    Join,
+    Leave,
+    Ping,
+    PingOk,
+    Shout,
+    Whisper,
+    ZreMessage,
+)
+from zre_ref.zre.node import (
+    ConnectPeer,
+    DisconnectPeer,
+    Effect,
+    EmitEvent,
+    NodeCore,
+    SendBeacon,
+    SendToPeer,
+)
+
+ME = bytes(range(16))
+ENDPOINT = "tcp://127.0.0.1:5000"
+
+
+def uid(n: int) -> bytes:
+    return bytes([n]) * 16
+
+
+def hexid(n: int) -> str:
+    return uid(n).hex().upper()
+
+
+def ident(n: int) -> bytes:
+    return b"\x01" + uid(n)
+
+
+def ep(n: int) -> str:
+    return f"tcp://127.0.0.{n}:6000"
+
+
+def make(**kw: Any) -> NodeCore:
+    node = NodeCore(ME, "me", {"X-K": "v"}, endpoint=ENDPOINT, **kw)
+    node.start(0.0)
+    return node
+
+
+def events(effects: list[Effect]) -> list[Any]:
+    return [e.event for e in effects if isinstance(e, EmitEvent)]
+
+
+def sent(effects: list[Effect]) -> list[tuple[str, ZreMessage]]:
+    return [(e.link, ZRE.decode(e.frames)) for e in effects if isinstance(e, SendToPeer)]
+
+
+def hello(n: int, seq: int = 1, groups: tuple[str, ...] = (), status: int = 0) -> list[bytes]:
+    return ZRE.encode(Hello(sequence=seq, endpoint=ep(n), groups=groups, status=status,
+                            name=f"p{n}", headers={"H": str(n)}))
+
+
+def msg(m: ZreMessage) -> list[bytes]:
+    return ZRE.encode(m)
+
+
+def ready(node: NodeCore, n: int, groups: tuple[str, ...] = (), status: int = 0,
+          now: float = 0.0) -> list[Effect]:
+    """Beacon then HELLO from peer n: the peer is ready and ENTERed."""
+    out = node.handle_beacon(Beacon(uuid=uid(n), port=6000), f"127.0.0.{n}", now)
+    out += node.handle_message(ident(n), hello(n, groups=groups, status=status), now)
+    return out
+
+
+def link_of(node: NodeCore, n: int) -> str:
+    peer = node.peer(hexid(n))
+    assert peer is not None
+    return peer.link
+
+
+# -- discovery ------------------------------------------------------------------------------------
+def test_start_beacons_at_once_then_every_interval() -> None:
+    node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=1.0)
+    out = node.start(10.0)
+    assert out == [SendBeacon(encode_beacon(Beacon(uuid=ME, port=5000)))]
+    assert node.next_deadline() == 11.0
+    assert [type(e) for e in node.handle_timer(10.5)] == []
+    assert node.handle_timer(11.0) == [SendBeacon(node.beacon())]
+    assert node.next_deadline() == 12.0
+
+
+def test_no_beacons_in_direct_mode() -> None:
+    node = NodeCore(ME, endpoint=ENDPOINT, beacon_interval=None)
+    assert node.start(0.0) == []
+    assert not any(isinstance(e, SendBeacon) for e in node.handle_timer(5.0))
+    assert not any(isinstance(e, SendBeacon) for e in node.stop(6.0))
+
+
+def test_beacon_creates_peer_connects_and_sends_hello_first() -> None:
+    node = make()
+    node.join("G1")
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=6000), "127.0.0.7", 1.0)
+    assert isinstance(out[0], ConnectPeer)
+    assert out[0].endpoint == "tcp://127.0.0.7:6000"
+    assert out[0].identity == b"\x01" + ME
+    [(link, first)] = sent(out)
+    assert link == out[0].link
+    assert first == Hello(sequence=1, endpoint=ENDPOINT, groups=("G1",), status=1, name="me",
+                          headers={"X-K": "v"})
+    assert events(out) == []  # not ready until its HELLO arrives
+
+
+def test_ipv6_beacon_endpoint_is_bracketed() -> None:
+    node = make()
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=6000), "fe80::1", 1.0)
+    assert isinstance(out[0], ConnectPeer) and out[0].endpoint == "tcp://[fe80::1]:6000"
+
+
+@pytest.mark.parametrize("beacon,source", [
+    (Beacon(uuid=ME, port=6000), "127.0.0.1"),  # our own
+    (decode_beacon(b"ZRE\x03" + uid(7) + b"\x17\x70" + b"\x01" * 32), "127.0.0.7"),  # CURVE
+    (Beacon(uuid=uid(7), port=0), "127.0.0.7"),  # leaving, unknown
+])
+def test_beacons_ignored(beacon: Beacon, source: str) -> None:
+    node = make()
+    assert node.handle_beacon(beacon, source, 1.0) == []
+    assert node.peers == {}
+
+
+def test_known_uuid_beacon_is_a_no_op_and_does_not_refresh() -> None:
+    node = make()
+    ready(node, 7, now=0.0)
+    peer = node.peer(hexid(7))
+    assert peer is not None and peer.evasive_at == 5.0
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=6001), "127.0.0.9", 3.0)
+    assert out == []
+    assert peer.evasive_at == 5.0 and peer.endpoint == ep(7)
+
+
+def test_port_zero_beacon_removes_peer_with_exit() -> None:
+    node = make()
+    ready(node, 7, groups=("G",))
+    link = link_of(node, 7)
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=0), "127.0.0.7", 2.0)
+    assert events(out) == [PeerExited(hexid(7), "p7")]
+    assert DisconnectPeer(link) in out
+    assert node.peers == {} and node.peers_by_group("G") == []
+
+
+# -- Harmony ---------------------------------------------------------------------------------------
+def test_hello_makes_peer_ready_enter_then_joins_then_status() -> None:
+    node = make()
+    out = ready(node, 7, groups=("A", "B"), status=9)
+    assert events(out) == [
+        PeerEntered(hexid(7), "p7", {"H": "7"}, ep(7)),
+        PeerJoined(hexid(7), "p7", "A"),
+        PeerJoined(hexid(7), "p7", "B"),
+    ]
+    peer = node.peer(hexid(7))
+    assert peer is not None and peer.status == 9 and peer.ready
+    assert sorted(node.peer_groups()) == ["A", "B"]
+
+
+def test_hello_from_unknown_peer_creates_it_from_hello_endpoint() -> None:
+    node = make()
+    out = node.handle_message(ident(7), hello(7), 0.0)
+    connect = [e for e in out if isinstance(e, ConnectPeer)]
+    assert [c.endpoint for c in connect] == [ep(7)]
+    assert isinstance(sent(out)[0][1], Hello)
+    assert isinstance(events(out)[0], PeerEntered)
+
+
+@pytest.mark.parametrize("command", [
+    Whisper(sequence=2, content=(b"x",)),
+    Shout(sequence=2, group="G", content=(b"x",)),
+    Join(sequence=2, group="G", status=1),
+    Ping(sequence=2),
+])
+def test_commands_before_hello_are_dropped(command: ZreMessage) -> None:
+    node = make()
+    node.handle_beacon(Beacon(uuid=uid(7), port=6000), "127.0.0.7", 0.0)
+    assert node.handle_message(ident(7), msg(command), 0.5) == []
+    assert node.handle_message(ident(8), msg(command), 0.5) == []  # unknown peer
+    assert node.stats.dropped_not_ready == 2
+    # and the peer is still there, and its HELLO still works with sequence 1
+    assert isinstance(events(node.handle_message(ident(7), hello(7), 1.0))[0], PeerEntered)
+
+
+def test_hello_from_ready_peer_exits_and_rebuilds() -> None:
+    node = make()
+    ready(node, 7)
+    old = link_of(node, 7)
+    out = node.handle_message(ident(7), hello(7), 2.0)
+    kinds = [type(e).__name__ for e in out]
+    assert kinds[:3] == ["EmitEvent", "DisconnectPeer", "ConnectPeer"]
+    assert events(out) == [PeerExited(hexid(7), "p7"), PeerEntered(hexid(7), "p7", {"H": "7"}, ep(7))]
+    assert out[1] == DisconnectPeer(old)
+    new = link_of(node, 7)
+    assert new != old
+    assert [(lk, m.sequence) for lk, m in sent(out)] == [(new, 1)]
+
+
+def test_new_uuid_at_known_endpoint_purges_old_connection_without_exit() -> None:
+    node = make()
+    ready(node, 7)
+    old = link_of(node, 7)
+    out = node.handle_beacon(Beacon(uuid=uid(8), port=6000), "127.0.0.7", 1.0)  # same endpoint
+    assert out[0] == DisconnectPeer(old)
+    assert events(out) == []
+    peer7 = node.peer(hexid(7))
+    assert peer7 is not None and not peer7.connected
+    # the old peer stays until it expires
+    out = node.handle_timer(30.0)
+    assert PeerExited(hexid(7), "p7") in events(out)
+
+
+@pytest.mark.parametrize("seqs,exits", [
+    ([2, 3, 4], False),
+    ([2, 4], True),  # gap
+    ([2, 2], True),  # repeat
+])
+def test_sequence_gap_drops_peer(seqs: list[int], exits: bool) -> None:
+    node = make()
+    ready(node, 7)
+    got: list[Any] = []
+    for s in seqs:
+        got += events(node.handle_message(ident(7), msg(Whisper(sequence=s, content=(b"x",))), 1.0))
+    assert (PeerExited(hexid(7), "p7") in got) is exits
+    assert (hexid(7) in node.peers) is not exits
+
+
+def test_hello_with_wrong_sequence_is_a_gap() -> None:
+    node = make()
+    out = node.handle_message(ident(7), hello(7, seq=5), 0.0)
+    assert events(out) == []  # never ENTERed, so no EXIT either
+    assert node.peers == {} and node.stats.sequence_gaps == 1
+
+
+def test_sequence_wraps_65535_to_0_both_ways() -> None:
+    node = make()
+    ready(node, 7)
+    peer = node.peer(hexid(7))
+    assert peer is not None
+    peer.want_sequence = 65534
+    for s in (65535, 0, 1):
+        out = node.handle_message(ident(7), msg(Whisper(sequence=s, content=(b"x",))), 1.0)
+        assert isinstance(events(out)[0], WhisperReceived)
+    peer.sent_sequence = 65534
+    seqs = [m.sequence for _, m in sent(node.whisper(hexid(7), [b"a"]) + node.whisper(hexid(7), [b"b"])
+                                       + node.whisper(hexid(7), [b"c"]))]
+    assert seqs == [65535, 0, 1]
+
+
+@pytest.mark.parametrize("hello_status,commands,mismatch", [
+    (0, [Join(sequence=2, group="G", status=1)], False),
+    (0, [Join(sequence=2, group="G", status=1), Leave(sequence=3, group="G", status=2)], False),
+    (255, [Join(sequence=2, group="G", status=0)], False),  # u8 wrap
+    (3, [Join(sequence=2, group="G", status=4), Join(sequence=3, group="G", status=5)], False),  # dup
+    (0, [Leave(sequence=2, group="X", status=1)], False),  # leave of a group it is not in counts
+    (0, [Join(sequence=2, group="G", status=7)], True),
+    (5, [Leave(sequence=2, group="G", status=5)], True),
+])
+def test_status_counting(hello_status: int, commands: list[ZreMessage], mismatch: bool) -> None:
+    node = make()
+    ready(node, 7, status=hello_status)
+    got: list[Any] = []
+    for c in commands:
+        got += events(node.handle_message(ident(7), msg(c), 1.0))
+    assert isinstance(got[0], (PeerJoined, PeerLeft))  # the event comes first, as in zyre
+    assert (PeerExited(hexid(7), "p7") in got) is mismatch
+    assert node.stats.status_mismatches == int(mismatch)
+
+
+def test_join_and_leave_events_update_groups() -> None:
+    node = make()
+    ready(node, 7)
+    out = node.handle_message(ident(7), msg(Join(sequence=2, group="G", status=1)), 1.0)
+    assert events(out) == [PeerJoined(hexid(7), "p7", "G")]
+    assert node.peers_by_group("G") == [hexid(7)]
+    out = node.handle_message(ident(7), msg(Leave(sequence=3, group="G", status=2)), 1.0)
+    assert events(out) == [PeerLeft(hexid(7), "p7", "G")]
+    assert node.peers_by_group("G") == [] and node.peer_groups() == []
+
+
+def test_send_blocked_disconnects_peer_which_stays_until_expiry() -> None:
+    node = make()
+    ready(node, 7, groups=("G",))
+    link = link_of(node, 7)
+    assert node.handle_send_blocked(link, 1.0) == [DisconnectPeer(link)]
+    assert node.handle_send_blocked(link, 1.0) == []  # once only
+    assert node.shout("G", [b"x"]) == []  # nothing is queued for a disconnected peer
+    assert node.whisper(hexid(7), [b"x"]) == []
+    assert hexid(7) in node.peers
+    out = node.handle_timer(30.0)
+    assert events(out) == [PeerExited(hexid(7), "p7")]
+    assert not any(isinstance(e, DisconnectPeer) for e in out)  # already closed
+
+
+def test_malformed_messages_and_identities_are_dropped() -> None:
+    node = make()
+    ready(node, 7)
+    assert node.handle_message(ident(7), [b"\xaa\xa1\x02\x03\x00\x02"], 1.0) == []  # version 3
+    assert node.handle_message(b"\x01" + uid(7)[:15], msg(Ping(sequence=2)), 1.0) == []
+    assert node.handle_message(ident(7), [], 1.0) == []
+    assert node.stats.dropped_malformed == 3
+    # the sequence was not consumed by the dropped messages
+    assert isinstance(events(node.handle_message(ident(7), msg(Whisper(sequence=2, content=(b"",))), 1.0))[0],
+                      WhisperReceived)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=20), st.lists(st.binary(max_size=40), max_size=4))
+def test_arbitrary_input_never_raises(identity: bytes, frames: list[bytes]) -> None:
+    node = make()
+    ready(node, 7)
+    node.handle_message(identity, frames, 1.0)
+    node.handle_message(ident(7), frames, 1.0)
+    node.handle_timer(2.0)
+
+
+# -- presence -------------------------------------------------------------------------------------
+def test_presence_timeline() -> None:
+    """evasive 5 s: PING+EVASIVE at 5, +SILENT from 6 on, each tick; EXIT at 30."""
+    node = make()
+    ready(node, 7, now=0.0)
+    timeline: dict[int, tuple[list[str], int]] = {}
+    for t in range(1, 31):
+        out = node.handle_timer(float(t))
+        pings = sum(1 for _, m in sent(out) if isinstance(m, Ping))
+        timeline[t] = ([e.type for e in events(out)], pings)
+    assert timeline[4] == ([], 0)
+    assert timeline[5] == (["EVASIVE"], 1)
+    assert timeline[6] == (["EVASIVE", "SILENT"], 1)
+    assert timeline[29] == (["EVASIVE", "SILENT"], 1)
+    assert timeline[30] == (["EXIT"], 0)
+
+
+def test_any_message_refreshes_and_ping_gets_ping_ok() -> None:
+    node = make(evasive=3.0, expired=10.0)
+    ready(node, 7, now=0.0)
+    out = node.handle_message(ident(7), msg(Ping(sequence=2)), 2.5)
+    assert [(type(m), m.sequence) for _, m in sent(out)] == [(PingOk, 2)]
+    assert events(node.handle_timer(5.0)) == []  # refreshed at 2.5: evasive at 5.5
+    ev = events(node.handle_timer(6.0))
+    assert ev == [PeerEvasive(hexid(7), "p7")]
+    node.handle_message(ident(7), msg(PingOk(sequence=3)), 6.5)
+    assert events(node.handle_timer(7.0)) == []
+    assert events(node.handle_timer(9.5)) == [PeerEvasive(hexid(7), "p7")]
+    assert events(node.handle_timer(10.5)) == [PeerEvasive(hexid(7), "p7"), PeerSilent(hexid(7), "p7")]
+    assert events(node.handle_timer(16.5)) == [PeerExited(hexid(7), "p7")]
+
+
+def test_reap_interval_is_min_of_timers() -> None:
+    node = NodeCore(ME, endpoint=ENDPOINT, evasive=0.2, expired=0.5, beacon_interval=None)
+    node.start(0.0)
+    assert node.next_deadline() == pytest.approx(0.2)
+
+
+# -- API ------------------------------------------------------------------------------------------
+def test_join_leave_send_to_every_peer_with_status() -> None:
+    node = make()
+    ready(node, 7)
+    ready(node, 8)
+    out = node.join("G")
+    assert sorted((type(m).__name__, m.sequence, m.status) for _, m in sent(out)) == [  # type: ignore[attr-defined]
+        ("Join", 2, 1), ("Join", 2, 1)]
+    assert node.join("G") == []
+    assert node.leave("nope") == []
+    out = node.leave("G")
+    assert {(type(m).__name__, m.status) for _, m in sent(out)} == {("Leave", 2)}  # type: ignore[attr-defined]
+    assert node.status == 2 and list(node.own_groups) == []
+
+
+def test_status_wraps_at_256() -> None:
+    node = make()
+    for i in range(128):
+        node.join(f"g{i}")
+        node.leave(f"g{i}")
+    assert node.status == 0
+    node.join("x")
+    assert node.status == 1
+
+
+def test_shout_goes_to_group_members_only_whisper_to_one() -> None:
+    node = make()
+    ready(node, 7, groups=("G",))
+    ready(node, 8)
+    out = node.shout("G", [b"a", b"b"])
+    assert sent(out) == [(link_of(node, 7), Shout(sequence=2, group="G", content=(b"a", b"b")))]
+    assert node.shout("nobody", [b"x"]) == []
+    out = node.whisper(hexid(8).lower(), [])
+    assert sent(out) == [(link_of(node, 8), Whisper(sequence=2, content=(b"",)))]  # >= 1 frame
+    assert node.whisper(hexid(9), [b"x"]) == []
+
+
+def test_received_shout_and_whisper_events() -> None:
+    node = make()
+    ready(node, 7)
+    out = node.handle_message(ident(7), msg(Shout(sequence=2, group="G", content=(b"hi",))), 1.0)
+    assert events(out) == [ShoutReceived(hexid(7), "p7", "G", (b"hi",))]
+    out = node.handle_message(ident(7), msg(Whisper(sequence=3, content=(b"a", b"b"))), 1.0)
+    assert events(out) == [WhisperReceived(hexid(7), "p7", (b"a", b"b"))]
+
+
+def test_stop_sends_port0_beacon_closes_links_and_emits_stop() -> None:
+    node = make()
+    ready(node, 7)
+    link = link_of(node, 7)
+    out = node.stop(3.0)
+    assert out[0] == SendBeacon(encode_beacon(Beacon(uuid=ME, port=0)))
+    assert DisconnectPeer(link) in out
+    assert events(out) == [NodeStopped(ME.hex().upper(), "me")]
+    assert node.next_deadline() is None
+    assert node.handle_message(ident(7), msg(Ping(sequence=2)), 4.0) == []
+
+
+def test_goodbye_option_sends_goodbye_before_closing() -> None:
+    node = NodeCore(ME, endpoint=ENDPOINT, beacon_interval=None, goodbye=True)
+    node.start(0.0)
+    node.handle_message(ident(7), hello(7), 0.0)
+    out = node.stop(1.0)
+    assert [type(m).__name__ for _, m in sent(out)] == ["Goodbye"]
+
+
+def test_default_name_is_first_six_uuid_chars() -> None:
+    assert NodeCore(ME).name == ME.hex().upper()[:6]
+
+
+# -- direct mode ----------------------------------------------------------------------------------
+def test_connect_peer_probe_is_adopted_by_hello() -> None:
+    node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=None)
+    node.start(0.0)
+    out = node.connect_peer(ep(7))
+    assert isinstance(out[0], ConnectPeer) and out[0].endpoint == ep(7)
+    probe_link = out[0].link
+    assert sent(out) == [(probe_link, Hello(sequence=1, endpoint=ENDPOINT, groups=(), status=0,
+                                            name="me", headers={}))]
+    out = node.handle_message(ident(7), hello(7), 0.1)
+    assert not any(isinstance(e, ConnectPeer) for e in out)  # the probe link is reused
+    assert sent(out) == []  # and our HELLO already went out on it
+    assert link_of(node, 7) == probe_link
+    assert sent(node.whisper(hexid(7), [b"x"])) == [(probe_link, Whisper(sequence=2, content=(b"x",)))]
+
+
+def test_connect_peer_probe_adopted_by_beacon_and_reopened_after_exit() -> None:
+    node = make()
+    probe = node.connect_peer(ep(7))[0]
+    assert isinstance(probe, ConnectPeer)
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=6000), "127.0.0.7", 0.5)
+    assert out == []  # adopted: no second connection, no second HELLO
+    node.handle_message(ident(7), hello(7), 0.6)
+    node.handle_beacon(Beacon(uuid=uid(7), port=0), "127.0.0.7", 1.0)
+    out = node.handle_timer(1.0)
+    reopened = [e for e in out if isinstance(e, ConnectPeer)]
+    assert [c.endpoint for c in reopened] == [ep(7)]
+
+
+def test_connect_to_own_endpoint_is_ignored() -> None:
+    node = make()
+    assert node.connect_peer(ENDPOINT) == []
+
+
+# -- events ----------------------------------------------------------------------------------------
+def test_event_plain_data_and_zyre_frames() -> None:
+    enter = PeerEntered(hexid(7), "p7", {"K": "V"}, ep(7))
+    assert enter.to_json() == {"event": "ENTER", "peer_uuid": hexid(7), "peer_name": "p7",
+                               "headers": {"K": "V"}, "endpoint": ep(7)}
+    assert pack_headers({"K": "V"}) == bytes.fromhex("00000001014B0000000156")
+    assert enter.to_frames() == [b"ENTER", hexid(7).encode(), b"p7",
+                                 bytes.fromhex("00000001014B0000000156"), ep(7).encode()]
+    shout = ShoutReceived(hexid(7), "p7", "G", (b"hi", b"\xff"))
+    assert shout.to_json() == {"event": "SHOUT", "peer_uuid": hexid(7), "peer_name": "p7",
+                               "group": "G", "content_hex": ["6869", "ff"]}
+    assert WhisperReceived(hexid(7), "p", (b"hi",)).to_json()["content"] == ["hi"]
+    assert NodeStopped("A", "me").to_frames() == [b"STOP", b"A", b"me"]

@@ -1,0 +1,848 @@
+"""A sans-IO ZMTP 3.1 connection: feed it bytes, get events; ask it for bytes to send.
+
+Theory of operation (spec/zmtp.md#state-machine):
+
+* ``receive_data(data)`` parses as much as it can and returns events; ``b""`` means EOF.
+  Any decode or protocol error closes the connection and returns a :class:`ConnectionClosed`
+  event carrying the error; nothing else is raised at the receive boundary.
+* ``send_message`` / ``send_subscribe`` / ... queue bytes; ``data_to_send()`` takes them. After a
+  close, ``data_to_send()`` still returns what was queued (a PLAIN server's ERROR).
+* Time is passed in: ``handle_timer(now)`` arms and fires the handshake timeout and heartbeats;
+  ``next_deadline()`` says when to call it next (0.0 = "as soon as you can").
+* Every state change goes through :data:`TRANSITIONS` (state -> input -> next state). A pair
+  missing from the table is a protocol error and closes the connection.
+
+The greeting is staged like libzmq's (spec/zmtp.md#staging): 10 signature bytes at once, the
+major version after the peer's first 10 bytes, the rest after the peer's byte 10.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import DecodeError, EncodeError, ProtocolError, ZreRefError
+from ..wire import pack_flags_u64
+from .commands import (
+    MAX_PING_CONTEXT,
+    Cancel,
+    Command,
+    Error,
+    Hello,
+    Initiate,
+    Ping,
+    Pong,
+    Ready,
+    Subscribe,
+    UnknownCommand,
+    Welcome,
+    command_name,
+    decode_command,
+    encode_command,
+)
+from .frames import COMMAND, LONG, MORE, frame_header, parse_header
+from .greeting import (
+    GREETING_SIZE,
+    SIGNATURE_SIZE,
+    Greeting,
+    check_major,
+    check_signature,
+    decode_mechanism,
+    greeting_stages,
+)
+from .mechanisms import PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
+from .routing import PUBLISHERS, SENDS_IDENTITY, SOCKET_TYPES, compatible
+
+log = logging.getLogger("zre_ref.zmtp")
+
+#: default largest message (sum of its frame sizes) we accept (spec/zmtp.md#limits)
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+#: most frames in one multipart message (spec/zmtp.md#limits)
+MAX_MESSAGE_FRAMES = 65536
+#: seconds from connection start to a completed handshake; libzmq's ZMQ_HANDSHAKE_IVL default
+HANDSHAKE_TIMEOUT = 30.0
+#: frames at least this large are collected chunk by chunk instead of re-buffered
+BIG_FRAME = 16 * 1024
+#: a large-frame buffer up to this size is kept for the next large frame
+BIG_KEEP = 8 * 1024 * 1024
+#: size of the buffer handed to the socket by get_buffer (asyncio reads 256 KiB at a time)
+RECEIVE_BUFFER = 256 * 1024
+#: largest Identity libzmq accepts (spec/zmtp.md#metadata)
+MAX_IDENTITY = 255
+
+_SHORT0 = tuple(bytes((0, n)) for n in range(256))
+_SHORT1 = tuple(bytes((1, n)) for n in range(256))
+
+
+# -- events -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class HandshakeCompleted:
+    """The peer's READY/INITIATE arrived and its socket type fits ours (spec/zmtp.md#null)."""
+
+    peer_socket_type: str
+    peer_identity: bytes
+    peer_metadata: Mapping[str, bytes]
+    version: tuple[int, int]
+    mechanism: str
+    user_id: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A complete multipart message (spec/zmtp.md#frames)."""
+
+    frames: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """A subscriber asked for ``topic`` (3.1 SUBSCRIBE or a 3.0 0x01 message)."""
+
+    topic: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """A subscriber cancelled ``topic`` (3.1 CANCEL or a 3.0 0x00 message)."""
+
+    topic: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    """The peer answered a PING (spec/zmtp.md#heartbeats)."""
+
+    context: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The connection is over. ``code`` is stable (eof, decode-error, ...); ``reason`` is prose."""
+
+    code: str
+    reason: str
+    error: ZreRefError | None = field(default=None, compare=False)
+
+
+Event = (
+    HandshakeCompleted | MessageReceived | Subscribed | Unsubscribed | PongReceived
+    | ConnectionClosed
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Send PING every ``interval`` s with TTL ``ttl`` s; close if nothing arrives ``timeout`` s
+    after a PING (default: ``interval``), like ZMQ_HEARTBEAT_IVL/TTL/TIMEOUT (spec/zmtp.md#heartbeats)."""
+
+    interval: float
+    ttl: float = 0.0
+    timeout: float | None = None
+
+
+# -- the transition table ---------------------------------------------------------------------
+class State(enum.Enum):
+    """Where the connection is (spec/zmtp.md#state-machine)."""
+
+    SIGNATURE = "signature"  # waiting for the peer's bytes 0..9
+    MAJOR = "major"  # waiting for the peer's byte 10
+    GREETING = "greeting"  # waiting for the peer's bytes 11..63
+    EXPECT_READY = "expect-ready"  # NULL; PLAIN client after INITIATE
+    EXPECT_WELCOME = "expect-welcome"  # PLAIN client after HELLO
+    EXPECT_HELLO = "expect-hello"  # PLAIN server
+    EXPECT_INITIATE = "expect-initiate"  # PLAIN server after WELCOME
+    OPEN = "open"  # handshake done: messages, heartbeats, subscriptions
+    CLOSED = "closed"
+
+
+class Input(enum.Enum):
+    """What can happen to a connection: peer input, timers, local calls."""
+
+    SIGNATURE = "signature"
+    MAJOR = "major"
+    GREETING_NULL = "greeting/NULL"
+    GREETING_PLAIN_CLIENT = "greeting/PLAIN client"
+    GREETING_PLAIN_SERVER = "greeting/PLAIN server"
+    READY = "READY"
+    ERROR = "ERROR"
+    HELLO_ACCEPTED = "HELLO accepted"
+    HELLO_REFUSED = "HELLO refused"
+    WELCOME = "WELCOME"
+    INITIATE = "INITIATE"
+    PING = "PING"
+    PONG = "PONG"
+    SUBSCRIBE = "SUBSCRIBE"
+    CANCEL = "CANCEL"
+    UNKNOWN_COMMAND = "unknown command"
+    MESSAGE = "message"
+    INVALID = "invalid input"  # a DecodeError, bad metadata, wrong socket type ...
+    EOF = "EOF"
+    TIMEOUT = "timeout"
+    CLOSE = "local close"
+
+
+_S, _I = State, Input
+#: state -> input -> next state. Missing pairs are protocol errors (-> CLOSED).
+TRANSITIONS: dict[State, dict[Input, State]] = {
+    _S.SIGNATURE: {_I.SIGNATURE: _S.MAJOR},
+    _S.MAJOR: {_I.MAJOR: _S.GREETING},
+    _S.GREETING: {
+        _I.GREETING_NULL: _S.EXPECT_READY,
+        _I.GREETING_PLAIN_CLIENT: _S.EXPECT_WELCOME,
+        _I.GREETING_PLAIN_SERVER: _S.EXPECT_HELLO,
+    },
+    _S.EXPECT_READY: {_I.READY: _S.OPEN, _I.ERROR: _S.CLOSED},
+    _S.EXPECT_WELCOME: {_I.WELCOME: _S.EXPECT_READY, _I.ERROR: _S.CLOSED},
+    _S.EXPECT_HELLO: {_I.HELLO_ACCEPTED: _S.EXPECT_INITIATE, _I.HELLO_REFUSED: _S.CLOSED},
+    _S.EXPECT_INITIATE: {_I.INITIATE: _S.OPEN, _I.ERROR: _S.CLOSED},
+    _S.OPEN: {
+        _I.MESSAGE: _S.OPEN,
+        _I.PING: _S.OPEN,
+        _I.PONG: _S.OPEN,
+        _I.SUBSCRIBE: _S.OPEN,
+        _I.CANCEL: _S.OPEN,
+        _I.UNKNOWN_COMMAND: _S.OPEN,
+        _I.ERROR: _S.CLOSED,
+    },
+    _S.CLOSED: {},
+}
+for _state, _row in TRANSITIONS.items():
+    if _state is not _S.CLOSED:
+        for _inp in (_I.INVALID, _I.EOF, _I.TIMEOUT, _I.CLOSE):
+            _row[_inp] = _S.CLOSED
+del _state, _row, _inp
+
+#: the input that ends the greeting, by (mechanism name, server role)
+GREETING_INPUT: dict[tuple[str, bool], Input] = {
+    ("NULL", False): _I.GREETING_NULL,
+    ("NULL", True): _I.GREETING_NULL,
+    ("PLAIN", False): _I.GREETING_PLAIN_CLIENT,
+    ("PLAIN", True): _I.GREETING_PLAIN_SERVER,
+}
+
+_COMMAND_INPUT: dict[type, Input] = {
+    Ready: _I.READY, Error: _I.ERROR, Welcome: _I.WELCOME, Initiate: _I.INITIATE,
+    Ping: _I.PING, Pong: _I.PONG, Subscribe: _I.SUBSCRIBE, Cancel: _I.CANCEL,
+    UnknownCommand: _I.UNKNOWN_COMMAND,
+}
+
+
+class _Closed(Exception):
+    """Internal: unwinds the parser after the connection closed itself."""
+
+
+class Connection:
+    """One ZMTP 3.1 connection, either end (spec/zmtp.md#state-machine)."""
+
+    def __init__(
+        self,
+        socket_type: str,
+        *,
+        identity: bytes = b"",
+        mechanism: Mechanism | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        heartbeat: Heartbeat | None = None,
+        handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
+        metadata: Mapping[str, bytes] | None = None,
+    ) -> None:
+        if socket_type not in SOCKET_TYPES:
+            raise ValueError(f"unknown socket type {socket_type!r}")
+        if len(identity) > MAX_IDENTITY:
+            raise ValueError("an identity is at most 255 bytes")
+        self.socket_type = socket_type
+        self.identity = bytes(identity)
+        self.mechanism: Mechanism = mechanism if mechanism is not None else Null()
+        self.max_message_size = max_message_size
+        self.heartbeat = heartbeat
+        self.handshake_timeout = handshake_timeout
+        self.metadata = dict(metadata or {})
+        self.state = State.SIGNATURE
+        #: set to a list to record every (state, input, next state) step (tests)
+        self.trace: list[tuple[State, Input, State]] | None = None
+        self.peer_greeting: Greeting | None = None
+        self.peer_version: tuple[int, int] | None = None
+        self.peer_socket_type: str | None = None
+        self.peer_identity: bytes = b""
+        self.peer_metadata: dict[str, bytes] = {}
+        self.closed_event: ConnectionClosed | None = None
+        self._major = 3
+        self._user_id = b""
+        self._publisher = socket_type in PUBLISHERS
+        self._out: list[bytes] = []
+        self._rest = b""  # unparsed bytes (a partial greeting stage or frame)
+        self._consumed = 0  # stream offset of the first byte of _rest
+        self._parts: list[bytes] = []  # frames of the message being received
+        self._msg_bytes = 0
+        # a large frame body is received straight into a reusable buffer (spec/zmtp.md#frames)
+        self._big: memoryview | None = None  # view of _big_buf while a large body is pending
+        self._big_buf: bytearray | None = None
+        self._big_fill = 0
+        self._big_size = 0
+        self._big_flags = 0
+        self._big_offset = 0
+        self._rbuf = bytearray(RECEIVE_BUFFER)
+        self._rview = memoryview(self._rbuf)
+        # timers: None = not armed; _arm = "call handle_timer soon"
+        self._arm = handshake_timeout is not None
+        self._handshake_deadline: float | None = None
+        self._next_ping: float | None = None
+        self._pong_deadline: float | None = None
+        self._ttl_pending: float | None = None
+        self._ttl_deadline: float | None = None
+        self._rx_since_ping = False
+        self._rx_since_ttl = False
+        stages = greeting_stages(
+            self.mechanism.name, as_server=self.mechanism.as_server,
+            identity_length=len(self.identity),
+        )
+        self._greeting_major, self._greeting_rest = stages[1], stages[2]
+        self._out.append(stages[0])
+
+    # -- queries ------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call (b"" if nothing)."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    def output_chunks(self) -> list[bytes]:
+        """Like data_to_send, but large bodies stay separate chunks (no copy): small pieces
+        are joined, bodies of BIG_FRAME bytes or more are passed through as they are."""
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        chunks: list[bytes] = []
+        small: list[bytes] = []
+        for piece in out:
+            if len(piece) >= BIG_FRAME:
+                if small:
+                    chunks.append(b"".join(small))
+                    small = []
+                chunks.append(piece)
+            else:
+                small.append(piece)
+        if small:
+            chunks.append(b"".join(small))
+        return chunks
+
+    def pending_output(self) -> int:
+        """How many chunks are queued (cheap; for flush decisions)."""
+        return len(self._out)
+
+    # -- state table --------------------------------------------------------------------------
+    def _step(self, inp: Input) -> State:
+        """Apply one transition of TRANSITIONS; a missing pair raises ProtocolError."""
+        old = self.state
+        new = TRANSITIONS[old].get(inp)
+        if new is None:
+            raise ProtocolError(f"{inp.value} is not expected in state {old.value}")
+        if self.trace is not None:
+            self.trace.append((old, inp, new))
+        self.state = new
+        return new
+
+    def _close(self, events: list[Event], inp: Input, code: str, reason: str,
+               error: ZreRefError | None = None) -> None:
+        if self.state is State.CLOSED:
+            return
+        self._step(inp)
+        self._rest = b""
+        self._big = None
+        self._big_buf = None
+        self._parts = []
+        ev = ConnectionClosed(code, reason, error)
+        self.closed_event = ev
+        events.append(ev)
+
+    # -- receiving ----------------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer (b"" = EOF); returns the events they complete."""
+        events: list[Event] = []
+        if self.state is State.CLOSED:
+            return events
+        if not data:
+            where = " inside a frame" if (self._rest or self._big is not None or self._parts) else ""
+            self._close(events, Input.EOF, "eof", f"the peer closed the connection{where}")
+            return events
+        self._rx_since_ping = True
+        self._rx_since_ttl = True
+        try:
+            pos = 0
+            if self._big is not None:
+                pos = self._feed_big(data, events)
+                if pos < 0:
+                    return events
+                self._consumed += pos
+                if pos == len(data):
+                    return events
+                data = data[pos:]
+                pos = 0
+            if self._rest:
+                data = self._rest + data
+                self._rest = b""
+            if self.state in _GREETING_STATES:
+                pos = self._parse_greeting(data, events)
+            if not self.closed:
+                pos = self._parse_frames(data, pos, events)
+            if self.closed:
+                return events
+            if self._big is not None:
+                self._consumed += len(data)
+            else:
+                self._consumed += pos
+                if pos < len(data):
+                    self._rest = data[pos:]
+        except DecodeError as exc:
+            log.info("zmtp: closing: %s", exc)
+            self._close(events, Input.INVALID, "decode-error", str(exc), exc)
+        except ProtocolError as exc:
+            log.info("zmtp: closing: protocol error: %s", exc)
+            self._close(events, Input.INVALID, "protocol-error", str(exc), exc)
+        except _Closed:
+            pass
+        return events
+
+    def _parse_greeting(self, data: bytes, events: list[Event]) -> int:
+        pos, end = 0, len(data)
+        base = self._consumed
+        if self.state is State.SIGNATURE:
+            check_signature(data[: SIGNATURE_SIZE], base)
+            if end < SIGNATURE_SIZE:
+                return 0
+            self._step(Input.SIGNATURE)
+            self._out.append(self._greeting_major)
+            pos = SIGNATURE_SIZE
+        if self.state is State.MAJOR:
+            if end - pos < 1:
+                return pos
+            check_major(data[pos], base - SIGNATURE_SIZE + pos)
+            self._major = data[pos]
+            self._step(Input.MAJOR)
+            self._out.append(self._greeting_rest)
+            pos += 1
+        if self.state is State.GREETING:
+            need = GREETING_SIZE - SIGNATURE_SIZE - 1
+            if end - pos < need:
+                return pos
+            start = base + pos - (SIGNATURE_SIZE + 1)  # stream offset of byte 0 of the greeting
+            minor = data[pos]
+            mech = decode_mechanism(data[pos + 1 : pos + 21], start + 12)
+            as_server = data[pos + 21]
+            self.peer_greeting = Greeting(self._major, minor, mech, as_server == 1)
+            self.peer_version = (3, 0) if self._major == 3 and minor == 0 else (3, 1)
+            pos += need
+            if mech != self.mechanism.name:
+                self._close(events, Input.INVALID, "mechanism-mismatch",
+                            f"peer offers mechanism {mech}, we use {self.mechanism.name}")
+                raise _Closed
+            self._step(GREETING_INPUT[(self.mechanism.name, self.mechanism.as_server)])
+            mechanism = self.mechanism
+            if isinstance(mechanism, Null):
+                self._send_command(Ready(self._our_metadata()))
+            elif isinstance(mechanism, PlainClient):
+                self._send_command(Hello(mechanism.username, mechanism.password))
+        return pos
+
+    def _enter_big(self, flags: int, size: int, data: bytes, start: int, base: int) -> None:
+        """Start collecting a large frame body of ``size`` bytes, ``data[start:]`` being its start."""
+        buf = self._big_buf
+        if buf is None or len(buf) < size or len(buf) > 4 * size:
+            buf = bytearray(size)
+            self._big_buf = buf if size <= BIG_KEEP else None
+        view = memoryview(buf)
+        have = len(data) - start
+        view[:have] = memoryview(data)[start:]
+        self._big = view
+        self._big_fill = have
+        self._big_size = size
+        self._big_flags = flags
+        self._big_offset = base + start
+
+    def _finish_big(self, events: list[Event]) -> None:
+        view = self._big
+        if view is None:  # pragma: no cover - guarded by the callers
+            return
+        body = bytes(view[: self._big_size])
+        self._big = None
+        self._on_frame(self._big_flags, body, self._big_offset, events)
+
+    def _feed_big(self, data: bytes, events: list[Event]) -> int:
+        """Copy into the pending large body; returns bytes of ``data`` used, or -1 if all were."""
+        view = self._big
+        if view is None:  # pragma: no cover - guarded by the caller
+            return 0
+        fill = self._big_fill
+        need = self._big_size - fill
+        n = len(data)
+        if n < need:
+            view[fill : fill + n] = data
+            self._big_fill = fill + n
+            self._consumed += n
+            return -1
+        view[fill : fill + need] = memoryview(data)[:need] if need < n else data
+        self._big_fill = fill + need
+        self._finish_big(events)
+        return need
+
+    # -- receiving into our buffer (asyncio.BufferedProtocol style) -----------------------------
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes from the socket should be written (then call buffer_updated)."""
+        big = self._big
+        if big is not None:
+            return big[self._big_fill : self._big_size]
+        return self._rview
+
+    def buffer_updated(self, nbytes: int) -> list[Event]:
+        """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
+        big = self._big
+        if big is None or self.state is State.CLOSED:
+            return self.receive_data(bytes(self._rview[:nbytes]))
+        events: list[Event] = []
+        if nbytes <= 0:
+            return events
+        self._rx_since_ping = True
+        self._rx_since_ttl = True
+        self._big_fill += nbytes
+        self._consumed += nbytes
+        if self._big_fill < self._big_size:
+            return events
+        try:
+            self._finish_big(events)
+        except DecodeError as exc:
+            log.info("zmtp: closing: %s", exc)
+            self._close(events, Input.INVALID, "decode-error", str(exc), exc)
+        except ProtocolError as exc:
+            log.info("zmtp: closing: protocol error: %s", exc)
+            self._close(events, Input.INVALID, "protocol-error", str(exc), exc)
+        except _Closed:
+            pass
+        return events
+
+    def _parse_frames(self, data: bytes, pos: int, events: list[Event]) -> int:
+        """Parse frames from ``data[pos:]``: the hot path (spec/zmtp.md#frames)."""
+        end = len(data)
+        parts = self._parts
+        mbytes = self._msg_bytes
+        maxsize = self.max_message_size
+        is_open = self.state is State.OPEN
+        publisher = self._publisher
+        append = events.append
+        base = self._consumed
+        try:
+            while end - pos >= 2:
+                flags = data[pos]
+                if flags <= 1 and is_open:
+                    # the common case, inline: a short message frame
+                    size = data[pos + 1]
+                    stop = pos + 2 + size
+                    if stop > end:
+                        break
+                    parts.append(data[pos + 2 : stop])
+                    pos = stop
+                    if flags == 0:
+                        if publisher:
+                            self._publisher_message(parts, events)
+                        else:
+                            append(MessageReceived(parts))
+                        parts = []
+                        mbytes = 0
+                    else:
+                        mbytes += size
+                        if mbytes > maxsize or len(parts) > MAX_MESSAGE_FRAMES:
+                            self._too_big(base + pos, mbytes, len(parts))
+                    continue
+                head = parse_header(data, pos, maxsize - mbytes, base)
+                if head is None:
+                    break
+                flags, size, hlen = head
+                start = pos + hlen
+                stop = start + size
+                if stop > end:
+                    if size >= BIG_FRAME:
+                        self._enter_big(flags, size, data, start, base)
+                        pos = end
+                    break
+                pos = stop
+                self._parts, self._msg_bytes = parts, mbytes
+                self._on_frame(flags, data[start:stop], base + start, events)
+                parts, mbytes = self._parts, self._msg_bytes
+                is_open = self.state is State.OPEN
+        finally:
+            self._parts, self._msg_bytes = parts, mbytes
+        return pos
+
+    def _too_big(self, offset: int, size: int, nframes: int) -> None:
+        from ..errors import LengthOverflow
+
+        what = f"{size} bytes" if size > self.max_message_size else f"{nframes} frames"
+        raise LengthOverflow(f"message of {what} is over the limit", protocol="zmtp-frame",
+                             field="size", offset=offset, spec_anchor="spec/zmtp.md#limits")
+
+    def _on_frame(self, flags: int, body: bytes, offset: int, events: list[Event]) -> None:
+        """One complete frame off the fast path (a command, a long frame, the handshake)."""
+        if flags & COMMAND:
+            self._on_command(decode_command(body, offset), events)
+            return
+        if self.state is not State.OPEN:
+            raise ProtocolError(f"a message frame arrived in state {self.state.value}")
+        parts = self._parts
+        parts.append(body)
+        if flags & MORE:
+            self._msg_bytes += len(body)
+            if self._msg_bytes > self.max_message_size or len(parts) > MAX_MESSAGE_FRAMES:
+                self._too_big(offset, self._msg_bytes, len(parts))
+            return
+        self._parts = []
+        self._msg_bytes = 0
+        if self._publisher:
+            self._publisher_message(parts, events)
+        else:
+            events.append(MessageReceived(parts))
+
+    def _publisher_message(self, parts: list[bytes], events: list[Event]) -> None:
+        """On PUB/XPUB, a message from a subscriber is a 3.0-style (un)subscription (spec/zmtp.md#subscriptions)."""
+        first = parts[0]
+        if first[:1] == b"\x01":
+            events.append(Subscribed(first[1:]))
+        elif first[:1] == b"\x00":
+            events.append(Unsubscribed(first[1:]))
+        else:
+            log.debug("zmtp: %s dropped a message from its subscriber", self.socket_type)
+
+    def _on_command(self, cmd: Command, events: list[Event]) -> None:
+        state = self.state
+        inp = _COMMAND_INPUT.get(type(cmd))
+        if isinstance(cmd, Hello) and state is State.EXPECT_HELLO:
+            self._on_hello(cmd, events)
+            return
+        if inp is None or inp not in TRANSITIONS[state]:
+            raise ProtocolError(f"{command_name(cmd)} is not expected in state {state.value}")
+        if isinstance(cmd, Error):
+            text = cmd.reason.decode("utf-8", "replace")
+            self._close(events, Input.ERROR, "peer-error", f"the peer sent ERROR {text!r}")
+            raise _Closed
+        if state is State.OPEN:
+            if self.trace is not None:
+                self._step(inp)
+            if isinstance(cmd, Ping):
+                self._send_command(Pong(cmd.context[:MAX_PING_CONTEXT]))
+                if cmd.ttl:
+                    self._ttl_pending = cmd.ttl / 10.0
+                    self._arm = True
+            elif isinstance(cmd, Pong):
+                events.append(PongReceived(cmd.context))
+            elif isinstance(cmd, Subscribe):
+                if self._publisher:
+                    events.append(Subscribed(cmd.topic))
+            elif isinstance(cmd, Cancel):
+                if self._publisher:
+                    events.append(Unsubscribed(cmd.topic))
+            else:
+                log.debug("zmtp: ignoring command %s", command_name(cmd))
+            return
+        if isinstance(cmd, Welcome):
+            self._step(Input.WELCOME)
+            self._send_command(Initiate(self._our_metadata()))
+            return
+        if isinstance(cmd, (Ready, Initiate)):
+            if not self._accept_metadata(cmd.properties, events):
+                raise _Closed
+            if isinstance(cmd, Initiate):
+                self._send_command(Ready(self._our_metadata()))
+            self._step(inp)
+            self._opened(events)
+            return
+        raise ProtocolError(f"{command_name(cmd)} is not expected in state {state.value}")
+
+    def _on_hello(self, cmd: Hello, events: list[Event]) -> None:
+        mech = self.mechanism
+        ok = False
+        if isinstance(mech, PlainServer):
+            try:
+                ok = bool(mech.authenticator(cmd.username, cmd.password))
+            except Exception:
+                log.exception("zmtp: PLAIN authenticator raised; refusing the client")
+        if not ok:
+            self._send_command(Error(PLAIN_REFUSED_REASON))
+            self._close(events, Input.HELLO_REFUSED, "auth-failed",
+                        f"PLAIN credentials refused for user {cmd.username!r}")
+            raise _Closed
+        self._user_id = cmd.username
+        self._step(Input.HELLO_ACCEPTED)
+        self._send_command(Welcome())
+
+    def _accept_metadata(self, props: Mapping[str, bytes], events: list[Event]) -> bool:
+        """Check the peer's Socket-Type (case-sensitive names, like libzmq) and keep its metadata."""
+        raw_type = props.get("Socket-Type")
+        if raw_type is None:
+            raise ProtocolError("the peer's metadata has no Socket-Type")
+        peer_type = raw_type.decode("ascii", "replace")
+        if peer_type not in SOCKET_TYPES:
+            raise ProtocolError(f"unknown peer Socket-Type {peer_type!r}")
+        identity = props.get("Identity", b"")
+        if len(identity) > MAX_IDENTITY:
+            raise ProtocolError(f"peer Identity of {len(identity)} bytes (at most 255)")
+        if not compatible(self.socket_type, peer_type):
+            # libzmq closes without an ERROR command (spec/zmtp.md#socket-types)
+            self._close(events, Input.INVALID, "socket-type-mismatch",
+                        f"a {self.socket_type} cannot talk to a {peer_type}")
+            return False
+        self.peer_socket_type = peer_type
+        self.peer_identity = identity
+        self.peer_metadata = dict(props)
+        return True
+
+    def _opened(self, events: list[Event]) -> None:
+        self._handshake_deadline = None
+        if self.heartbeat is not None:
+            self._arm = True
+        events.append(HandshakeCompleted(
+            self.peer_socket_type or "", self.peer_identity, self.peer_metadata,
+            self.peer_version or (3, 1), self.mechanism.name, self._user_id,
+        ))
+
+    def _our_metadata(self) -> dict[str, bytes]:
+        props = {"Socket-Type": self.socket_type.encode("ascii")}
+        if self.socket_type in SENDS_IDENTITY:
+            props["Identity"] = self.identity
+        props.update(self.metadata)
+        return props
+
+    # -- sending ------------------------------------------------------------------------------
+    def _send_command(self, cmd: Command) -> None:
+        body = encode_command(cmd)
+        self._out.append(frame_header(COMMAND, len(body)))
+        self._out.append(body)
+
+    def _need_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise ProtocolError(f"cannot send in state {self.state.value}")
+
+    def send_message(self, frames: Sequence[bytes]) -> None:
+        """Queue a multipart message (spec/zmtp.md#frames). Frames are bytes-like."""
+        if self.state is not State.OPEN:
+            self._need_open()
+        out = self._out
+        last = len(frames) - 1
+        if last < 0:
+            raise EncodeError("a message has at least one frame")
+        for i, f in enumerate(frames):
+            if type(f) is not bytes:
+                f = _as_bytes(f)
+            n = len(f)
+            if n < 256:
+                out.append((_SHORT1[n] if i < last else _SHORT0[n]) + f)
+            else:
+                out.append(pack_flags_u64((MORE if i < last else 0) | LONG, n))
+                out.append(f)
+
+    def send_messages(self, messages: Iterable[Sequence[bytes]]) -> None:
+        """Queue several messages at once."""
+        for frames in messages:
+            self.send_message(frames)
+
+    def send_subscribe(self, topic: bytes) -> None:
+        """Subscribe: a SUBSCRIBE command to a 3.1 peer, a 0x01 message to 3.0 (spec/zmtp.md#subscriptions)."""
+        self._need_open()
+        if self.peer_version == (3, 0):
+            self.send_message([b"\x01" + bytes(topic)])
+        else:
+            self._send_command(Subscribe(bytes(topic)))
+
+    def send_cancel(self, topic: bytes) -> None:
+        """Unsubscribe: CANCEL to 3.1, a 0x00 message to 3.0 (spec/zmtp.md#subscriptions)."""
+        self._need_open()
+        if self.peer_version == (3, 0):
+            self.send_message([b"\x00" + bytes(topic)])
+        else:
+            self._send_command(Cancel(bytes(topic)))
+
+    def send_ping(self, ttl: float = 0.0, context: bytes = b"") -> None:
+        """Send a PING (ttl in seconds, sent as deciseconds) (spec/zmtp.md#heartbeats)."""
+        self._need_open()
+        self._send_command(Ping(min(0xFFFF, round(ttl * 10)), bytes(context)))
+
+    def close(self, reason: str = "closed locally") -> list[Event]:
+        """Close from our side; returns the ConnectionClosed event (empty if already closed)."""
+        events: list[Event] = []
+        self._close(events, Input.CLOSE, "local", reason)
+        return events
+
+    # -- timers -------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        """When handle_timer wants to be called: None = never, 0.0 = as soon as possible."""
+        if self.state is State.CLOSED:
+            return None
+        if self._arm:
+            return 0.0
+        times = [t for t in (self._handshake_deadline, self._next_ping, self._pong_deadline,
+                             self._ttl_deadline) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Arm timers that are due to start and fire those whose time has come."""
+        events: list[Event] = []
+        if self.state is State.CLOSED:
+            return events
+        self._arm = False
+        if self.state is not State.OPEN:
+            if self.handshake_timeout is not None:
+                if self._handshake_deadline is None:
+                    self._handshake_deadline = now + self.handshake_timeout
+                elif now >= self._handshake_deadline:
+                    self._close(events, Input.TIMEOUT, "handshake-timeout",
+                                f"no handshake within {self.handshake_timeout} s "
+                                f"(stuck in state {self.state.value})")
+            return events
+        hb = self.heartbeat
+        if hb is not None:
+            if self._next_ping is None:
+                self._next_ping = now + hb.interval
+            elif now >= self._next_ping:
+                self.send_ping(hb.ttl)
+                self._next_ping = now + hb.interval
+                if self._pong_deadline is None:
+                    timeout = hb.timeout if hb.timeout is not None else hb.interval
+                    self._pong_deadline = now + timeout
+                    self._rx_since_ping = False
+            if self._pong_deadline is not None and now >= self._pong_deadline:
+                if self._rx_since_ping:
+                    self._pong_deadline = None
+                else:
+                    self._close(events, Input.TIMEOUT, "heartbeat-timeout",
+                                "nothing received within the heartbeat timeout")
+                    return events
+        if self._ttl_pending is not None:
+            self._ttl_deadline = now + self._ttl_pending
+            self._ttl_pending = None
+            self._rx_since_ttl = False
+        elif self._ttl_deadline is not None and now >= self._ttl_deadline:
+            if self._rx_since_ttl:
+                self._ttl_deadline = None
+            else:
+                self._close(events, Input.TIMEOUT, "ttl-expired",
+                            "the peer's heartbeat TTL expired")
+        return events
+
+
+_GREETING_STATES = frozenset({State.SIGNATURE, State.MAJOR, State.GREETING})
+
+
+def _as_bytes(f: object) -> bytes:
+    if isinstance(f, (bytearray, memoryview)):
+        return bytes(f)
+    raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")

@@ -1,0 +1,413 @@
+"""The ZPIPES broker as a sans-IO core: the pipe table and true named-pipe semantics.
+
+Theory of operation (spec/zpipes.md#broker-semantics). The broker sees clients only by their
+ROUTER routing id. Each client has a *session*: START (no pipe), READING (it is a pipe's
+reader) or WRITING (a pipe's writer), plus a FIFO of pending READ or WRITE requests, so a
+client may pipeline requests; replies come back in request order (PING-OK excepted, it is
+answered at once). A pipe holds one reader, one writer and the bytes written but not yet read.
+
+* Bytes enter a pipe only while it has a reader. A WRITE with no reader waits (up to its
+  timeout) for one; a WRITE to a pipe holding ``max_pipe_bytes`` waits for room (backpressure).
+  WRITE-OK means "queued for the reader". WRITE-TIMEOUT means the chunk, and every WRITE the
+  client pipelined behind it, was *not* written.
+* READ(size) answers exactly ``size`` bytes, joining and splitting chunks. It answers fewer only
+  when the writer has closed (what is left, then READ-END on the next READ), or when the writer
+  is held back by the byte limit (all that is buffered, so a big READ never deadlocks against a
+  full pipe). READ-TIMEOUT consumes nothing. No byte is ever dropped while the reader is there.
+* When the reader goes (CLOSE or expiry) the writer's pending and later WRITEs fail
+  (WRITE-FAILED, like EPIPE). When the writer goes, the reader drains what is left, then READ-END.
+* A pipe with neither reader nor writer is deleted with its data (flushed).
+* A client silent for ``expiry`` seconds is dropped and its pipe end closed as above.
+
+Input: :meth:`Broker.handle_frames` / :meth:`Broker.handle_message` / :meth:`Broker.handle_timer`,
+each with ``now`` (seconds, any monotonic origin). Output: a list of effects (:class:`Send`,
+:class:`ClientExpired`) and :meth:`Broker.next_deadline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..errors import DecodeError
+from . import messages as m
+
+log = logging.getLogger(__name__)
+
+#: A client silent this long (seconds) is dropped; zbroker.cfg shipped 10 s (spec/zpipes.md#expiry)
+DEFAULT_EXPIRY = 10.0
+#: Bytes a pipe may hold before WRITEs wait for the reader (spec/zpipes.md#backpressure)
+DEFAULT_MAX_PIPE_BYTES = 4 * 1024 * 1024
+#: READ/WRITE requests one client may have pending at once (spec/zpipes.md#pipelining)
+DEFAULT_MAX_PENDING = 64
+#: Longest pipe name: a zproto string (spec/zpipes.md#input)
+MAX_PIPE_NAME_BYTES = 255
+
+
+class SessionState(Enum):
+    """A client's state (spec/zpipes.md#session-state-machines)."""
+
+    START = "start"
+    READING = "reading"
+    WRITING = "writing"
+
+
+# -- effects -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``message`` to the client with this routing id."""
+
+    client: bytes
+    message: m.ZpipesMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ClientExpired:
+    """The client was silent for the expiry time and has been forgotten (spec/zpipes.md#expiry)."""
+
+    client: bytes
+    pipe: str | None
+
+
+Effect = Send | ClientExpired
+
+
+@dataclass(frozen=True, slots=True)
+class PipeInfo:
+    """A snapshot of one pipe, for tests, logs and the CLI."""
+
+    name: str
+    reader: bytes | None
+    writer: bytes | None
+    buffered: int
+    writer_closed: bool
+
+
+# -- internal state ----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Pending:
+    request: m.Read | m.Write
+    deadline: float | None
+
+
+@dataclass(slots=True, eq=False)
+class _Session:
+    client: bytes
+    last_seen: float
+    state: SessionState = SessionState.START
+    pipe: _Pipe | None = None
+    queue: deque[_Pending] = field(default_factory=deque)
+    #: why every WRITE of this writer now fails (the reader went away), or None
+    broken: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Pipe:
+    name: str
+    reader: _Session | None = None
+    writer: _Session | None = None
+    chunks: deque[bytes] = field(default_factory=deque)
+    head_offset: int = 0
+    buffered: int = 0
+    #: a writer was attached and has gone: once drained, READ answers READ-END
+    writer_closed: bool = False
+
+    def put(self, chunk: bytes) -> None:
+        if chunk:
+            self.chunks.append(chunk)
+            self.buffered += len(chunk)
+
+    def take(self, n: int) -> bytes:
+        """Remove and return exactly ``min(n, buffered)`` bytes, in order."""
+        n = min(n, self.buffered)
+        parts: list[bytes] = []
+        need = n
+        while need:
+            head = self.chunks[0]
+            avail = len(head) - self.head_offset
+            if avail <= need:
+                parts.append(head if self.head_offset == 0 else head[self.head_offset:])
+                self.chunks.popleft()
+                self.head_offset = 0
+                need -= avail
+            else:
+                parts.append(head[self.head_offset:self.head_offset + need])
+                self.head_offset += need
+                need = 0
+        self.buffered -= n
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _deadline(now: float, timeout_ms: int) -> float | None:
+    return None if timeout_ms == m.WAIT_FOREVER else now + timeout_ms / 1000.0
+
+
+def _head_due(s: _Session, now: float) -> bool:
+    if not s.queue:
+        return False
+    deadline = s.queue[0].deadline
+    return deadline is not None and now >= deadline
+
+
+def _request_size(p: _Pending) -> int:
+    req = p.request
+    return req.size if isinstance(req, m.Read) else len(req.chunk)
+
+
+class Broker:
+    """The pipe table and every client session; pure, time passed in (spec/zpipes.md#broker)."""
+
+    def __init__(
+        self,
+        *,
+        expiry: float = DEFAULT_EXPIRY,
+        max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        if expiry <= 0 or max_pipe_bytes <= 0 or max_pending <= 0:
+            raise ValueError("expiry, max_pipe_bytes and max_pending must be positive")
+        self.expiry = expiry
+        self.max_pipe_bytes = max_pipe_bytes
+        self.max_pending = max_pending
+        self._sessions: dict[bytes, _Session] = {}
+        self._pipes: dict[str, _Pipe] = {}
+        self._out: list[Effect] = []
+
+    # -- inspection ------------------------------------------------------------------------
+    def pipe_names(self) -> list[str]:
+        return sorted(self._pipes)
+
+    def pipe_info(self, name: str) -> PipeInfo | None:
+        p = self._pipes.get(name)
+        if p is None:
+            return None
+        return PipeInfo(p.name, p.reader.client if p.reader else None,
+                        p.writer.client if p.writer else None, p.buffered, p.writer_closed)
+
+    def session_state(self, client: bytes) -> SessionState | None:
+        s = self._sessions.get(client)
+        return s.state if s else None
+
+    def clients(self) -> list[bytes]:
+        return list(self._sessions)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def handle_frames(self, client: bytes, frames: Sequence[bytes], now: float) -> list[Effect]:
+        """Decode one message from ``client`` and handle it; malformed input gets INVALID."""
+        try:
+            msg = m.decode(list(frames))
+        except DecodeError as exc:
+            log.warning("zpipes: malformed message from %s: %s", client.hex(), exc)
+            s = self._sessions.get(client)
+            if s is not None:
+                s.last_seen = now
+            return [Send(client, m.Invalid())]
+        return self.handle_message(client, msg, now)
+
+    def handle_message(self, client: bytes, msg: m.ZpipesMessage, now: float) -> list[Effect]:
+        """Handle one decoded message from ``client`` (spec/zpipes.md#session-state-machines)."""
+        s = self._sessions.get(client)
+        if s is not None:
+            s.last_seen = now
+        if isinstance(msg, m.Ping):
+            self._send(client, m.PingOk())
+        elif isinstance(msg, (m.Input, m.Output)):
+            if s is None:
+                s = self._sessions[client] = _Session(client, now)
+            self._open(s, msg, now)
+        elif s is None or s.state is SessionState.START or not isinstance(
+                msg, (m.Read, m.Write, m.Close)):
+            self._invalid(client, msg, s)
+        elif isinstance(msg, m.Close):
+            self._close(s, now, reply=True)
+        elif isinstance(msg, m.Read):
+            self._read(s, msg, now)
+        else:
+            self._write(s, msg, now)
+        return self._flush()
+
+    def handle_disconnect(self, client: bytes, now: float) -> list[Effect]:
+        """The transport lost this client: close its pipe end as if it had expired."""
+        s = self._sessions.pop(client, None)
+        if s is not None:
+            self._close(s, now, reply=False)
+        return self._flush()
+
+    def handle_timer(self, now: float) -> list[Effect]:
+        """Expire silent clients and time out waiting requests due at ``now``."""
+        for s in list(self._sessions.values()):
+            if now >= s.last_seen + self.expiry:
+                pipe = s.pipe.name if s.pipe else None
+                log.info("zpipes: client %s silent for %.1f s, dropped (pipe %r)",
+                         s.client.hex(), now - s.last_seen, pipe)
+                del self._sessions[s.client]
+                self._close(s, now, reply=False)
+                self._out.append(ClientExpired(s.client, pipe))
+        for p in list(self._pipes.values()):
+            self._pump(p, now)
+        return self._flush()
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` must next be called, or None if nothing is waiting."""
+        best: float | None = None
+        for s in self._sessions.values():
+            t = s.last_seen + self.expiry
+            if s.queue and s.queue[0].deadline is not None:
+                t = min(t, s.queue[0].deadline)
+            best = t if best is None else min(best, t)
+        return best
+
+    # -- commands --------------------------------------------------------------------------
+    def _send(self, client: bytes, msg: m.ZpipesMessage) -> None:
+        self._out.append(Send(client, msg))
+
+    def _flush(self) -> list[Effect]:
+        out, self._out = self._out, []
+        return out
+
+    def _invalid(self, client: bytes, msg: m.ZpipesMessage, s: _Session | None) -> None:
+        state = s.state.value if s else "unknown client"
+        log.info("zpipes: %s from %s invalid in state %s", m.ZPIPES.spec_of(msg).name,
+                 client.hex(), state)
+        self._send(client, m.Invalid())
+
+    def _open(self, s: _Session, msg: m.Input | m.Output, now: float) -> None:
+        reading = isinstance(msg, m.Input)
+        fail: type[m.InputFailed] | type[m.OutputFailed] = m.InputFailed if reading else m.OutputFailed
+        if s.state is not SessionState.START:
+            self._invalid(s.client, msg, s)
+            return
+        name = msg.pipename
+        if not name:
+            self._send(s.client, fail(reason="the pipe name must not be empty"))
+            return
+        p = self._pipes.get(name)
+        if p is None:
+            p = self._pipes[name] = _Pipe(name)
+        if reading:
+            if p.reader is not None:
+                self._send(s.client, fail(reason=f"pipe {name!r} already has a reader"))
+                return
+            p.reader = s
+            s.state = SessionState.READING
+            self._send(s.client, m.InputOk())
+        else:
+            if p.writer is not None:
+                self._send(s.client, fail(reason=f"pipe {name!r} already has a writer"))
+                return
+            p.writer = s
+            p.writer_closed = False
+            s.state = SessionState.WRITING
+            s.broken = None
+            self._send(s.client, m.OutputOk())
+        s.pipe = p
+        log.debug("zpipes: %s opened %r for %s", s.client.hex(), name,
+                  "reading" if reading else "writing")
+        self._pump(p, now)
+
+    def _enqueue(self, s: _Session, req: m.Read | m.Write, now: float) -> bool:
+        if len(s.queue) >= self.max_pending:
+            reason = f"more than {self.max_pending} requests pending"
+            self._send(s.client, m.ReadFailed(reason=reason) if isinstance(req, m.Read)
+                       else m.WriteFailed(reason=reason))
+            return False
+        s.queue.append(_Pending(req, _deadline(now, req.timeout)))
+        return True
+
+    def _read(self, s: _Session, msg: m.Read, now: float) -> None:
+        if s.state is not SessionState.READING:
+            self._invalid(s.client, msg, s)
+            return
+        if msg.size == 0:
+            self._send(s.client, m.ReadFailed(reason="READ size must be at least 1"))
+            return
+        if self._enqueue(s, msg, now) and s.pipe is not None:
+            self._pump(s.pipe, now)
+
+    def _write(self, s: _Session, msg: m.Write, now: float) -> None:
+        if s.state is not SessionState.WRITING:
+            self._invalid(s.client, msg, s)
+            return
+        if s.broken is not None:
+            self._send(s.client, m.WriteFailed(reason=s.broken))
+            return
+        if self._enqueue(s, msg, now) and s.pipe is not None:
+            self._pump(s.pipe, now)
+
+    def _close(self, s: _Session, now: float, *, reply: bool) -> None:
+        """Detach ``s`` from its pipe; pending requests fail; the other end learns of it."""
+        p = s.pipe
+        while s.queue:
+            req = s.queue.popleft().request
+            if reply:
+                self._send(s.client, m.ReadFailed(reason="closed by the client")
+                           if isinstance(req, m.Read) else m.WriteFailed(reason="closed by the client"))
+        if reply:
+            self._send(s.client, m.CloseOk())
+        s.state, s.pipe, s.broken = SessionState.START, None, None
+        if p is None:
+            return
+        if p.reader is s:
+            p.reader = None
+            w = p.writer
+            if w is not None:
+                w.broken = f"the reader of pipe {p.name!r} has gone"
+                while w.queue:
+                    w.queue.popleft()
+                    self._send(w.client, m.WriteFailed(reason=w.broken))
+        elif p.writer is s:
+            p.writer = None
+            p.writer_closed = True
+        if p.reader is None and p.writer is None:
+            if p.buffered:
+                log.info("zpipes: pipe %r flushed with %d unread bytes", p.name, p.buffered)
+            del self._pipes[p.name]
+        else:
+            self._pump(p, now)
+
+    # -- moving bytes ----------------------------------------------------------------------
+    def _expire_heads(self, p: _Pipe, now: float) -> None:
+        r, w = p.reader, p.writer
+        while r is not None and _head_due(r, now):
+            r.queue.popleft()
+            self._send(r.client, m.ReadTimeout())
+        if w is not None and _head_due(w, now):
+            # The head was not written in time: neither is anything pipelined behind it.
+            while w.queue:
+                w.queue.popleft()
+                self._send(w.client, m.WriteTimeout())
+
+    def _pump(self, p: _Pipe, now: float) -> None:
+        """Move bytes writer -> pipe -> reader as far as the rules allow right now."""
+        self._expire_heads(p, now)
+        while True:
+            progressed = False
+            r, w = p.reader, p.writer
+            if r is not None and w is not None:
+                while w.queue:
+                    head = w.queue[0].request
+                    if not isinstance(head, m.Write):
+                        raise RuntimeError("a READ in a writer's queue")  # internal bug
+                    if p.buffered and p.buffered + len(head.chunk) > self.max_pipe_bytes:
+                        break
+                    w.queue.popleft()
+                    p.put(head.chunk)
+                    self._send(w.client, m.WriteOk())
+                    progressed = True
+            if r is not None and r.queue:
+                size = _request_size(r.queue[0])
+                eof = w is None and p.writer_closed
+                held_back = w is not None and bool(w.queue)
+                if p.buffered >= size or (p.buffered and (eof or held_back)):
+                    r.queue.popleft()
+                    self._send(r.client, m.ReadOk(chunk=p.take(size)))
+                    progressed = True
+                elif eof and not p.buffered:
+                    r.queue.popleft()
+                    self._send(r.client, m.ReadEnd())
+                    progressed = True
+            if not progressed:
+                return

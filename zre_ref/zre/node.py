@@ -1,0 +1,632 @@
+"""The sans-IO ZRE node: discovery, Harmony, groups and presence as zyre does them (spec/zre.md#node).
+
+:class:`NodeCore` never does I/O and never reads the clock. Feed it what happened
+(:meth:`~NodeCore.handle_beacon`, :meth:`~NodeCore.handle_message`, :meth:`~NodeCore.handle_timer`,
+:meth:`~NodeCore.handle_send_blocked`) and what the application wants (:meth:`~NodeCore.join`,
+:meth:`~NodeCore.shout` ...); each call returns a list of *effects* for the shell to carry out in
+order, and :meth:`~NodeCore.next_deadline` says when to call ``handle_timer`` next.
+
+Theory of operation (zyre src/zyre_node.c; wire-facts §2-§4):
+
+* Every peer gets one DEALER from us (a *link*, identity 0x01 + our UUID) to its ROUTER, and the
+  first thing on it is our HELLO (sequence 1). The peer is *ready* once its HELLO reaches our
+  ROUTER; anything else it sends before that is dropped.
+* A HELLO from a peer that is already ready means it restarted: EXIT, then build it again.
+* A new UUID at an endpoint some other peer uses disconnects that older peer (it expires later).
+* Sequence numbers run per direction, u16; a gap drops the peer (EXIT). The group status counts
+  JOIN/LEAVE (u8); a mismatch drops the peer (zyre aborts the process instead).
+* Presence: each reap tick, a peer silent past ``evasive`` gets a PING (and EVASIVE, then
+  SILENT); past ``expired`` it is removed (EXIT). Beacons do not refresh a peer; messages do.
+* Direct mode (:meth:`~NodeCore.connect_peer`): a link to an endpoint whose UUID we do not know
+  yet sends HELLO at once and is adopted by the peer whose HELLO or beacon names that endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..errors import DecodeError
+from ..wire import pack_u16
+from .beacon import BEACON_VERSION, Beacon, encode_beacon
+from .events import (
+    NodeStopped,
+    PeerEntered,
+    PeerEvasive,
+    PeerExited,
+    PeerJoined,
+    PeerLeft,
+    PeerSilent,
+    ShoutReceived,
+    WhisperReceived,
+    ZreEvent,
+)
+from .group import Group
+from .messages import (
+    IDENTITY_SIZE,
+    ZRE,
+    Elect,
+    Goodbye,
+    Hello,
+    Join,
+    Leader,
+    Leave,
+    Ping,
+    PingOk,
+    Shout,
+    Whisper,
+    ZreMessage,
+    encode_identity,
+)
+from .peer import STATUS_MASK, Peer
+
+log = logging.getLogger(__name__)
+
+#: zyre's default timers, in seconds (spec/zre.md#presence; zyre_node_new, s_reap_interval)
+EVASIVE_TIMEOUT = 5.0
+EXPIRED_TIMEOUT = 30.0
+REAP_INTERVAL = 1.0
+BEACON_INTERVAL = 1.0
+#: DEALER send high-water mark per second of ``expired`` (RFC 36: 100 msg/s x 30 s = 3000)
+SNDHWM_PER_SECOND = 100
+#: Offset of the u16 sequence in every ZRE data frame: AA A1 id version | seq (spec/zre.md#message-layout)
+_SEQ_AT = 4
+
+__all__ = [
+    "BEACON_INTERVAL",
+    "EVASIVE_TIMEOUT",
+    "EXPIRED_TIMEOUT",
+    "REAP_INTERVAL",
+    "ConnectPeer",
+    "DisconnectPeer",
+    "Effect",
+    "EmitEvent",
+    "NodeCore",
+    "SendBeacon",
+    "SendToPeer",
+    "uuid_hex",
+]
+
+
+def uuid_hex(uuid: bytes) -> str:
+    """A UUID as zyre prints it: 32 upper-case hex characters (spec/zre.md#identity)."""
+    return uuid.hex().upper()
+
+
+# -- effects ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConnectPeer:
+    """Open a DEALER with ``identity`` and SNDHWM ``sndhwm``, connect it to ``endpoint``."""
+
+    link: str
+    endpoint: str
+    identity: bytes
+    sndhwm: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectPeer:
+    """Close the DEALER ``link`` (pending output may be dropped, as with linger 0)."""
+
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendToPeer:
+    """Send ``frames`` on the DEALER ``link`` without blocking; report a full queue back
+    with :meth:`NodeCore.handle_send_blocked`."""
+
+    link: str
+    frames: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SendBeacon:
+    """Broadcast this UDP beacon datagram now."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EmitEvent:
+    """Give ``event`` to the application."""
+
+    event: ZreEvent
+
+
+Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendBeacon | EmitEvent
+
+
+@dataclass(slots=True, eq=False)
+class _Probe:
+    """A link opened by :meth:`NodeCore.connect_peer` before we know who is there."""
+
+    endpoint: str
+    link: str
+    sent_sequence: int = 0
+    connected: bool = True
+
+
+@dataclass(slots=True)
+class _Stats:
+    """Counters for tests and benchmarks."""
+
+    dropped_malformed: int = 0
+    dropped_not_ready: int = 0
+    sequence_gaps: int = 0
+    status_mismatches: int = 0
+    send_blocked: int = 0
+    hello_rebuilds: int = 0
+    purges: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class NodeCore:
+    """One ZRE node without I/O (spec/zre.md#node). Every method returns effects in order.
+
+    ``beacon_interval=None`` turns UDP discovery off (direct mode only). ``endpoint`` is our
+    ROUTER's advertised endpoint; it must be set (here or via :attr:`endpoint`) before start.
+    """
+
+    def __init__(
+        self,
+        uuid: bytes | None = None,
+        name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        endpoint: str = "",
+        evasive: float = EVASIVE_TIMEOUT,
+        expired: float = EXPIRED_TIMEOUT,
+        reap_interval: float = REAP_INTERVAL,
+        beacon_interval: float | None = BEACON_INTERVAL,
+        sndhwm: int | None = None,
+        goodbye: bool = False,
+    ) -> None:
+        self.uuid = bytes(uuid) if uuid is not None else os.urandom(16)
+        if len(self.uuid) != 16:
+            raise ValueError("uuid must be 16 bytes")
+        self.uuid_hex = uuid_hex(self.uuid)
+        self.identity = encode_identity(self.uuid)
+        self.name = name if name is not None else self.uuid_hex[:6]
+        self.headers: dict[str, str] = dict(headers or {})
+        self.endpoint = endpoint
+        if not evasive > 0 or not expired > 0 or not reap_interval > 0:
+            raise ValueError("timers must be positive")
+        self.evasive = float(evasive)
+        self.expired = float(expired)
+        #: zyre ticks at min(evasive, expired, 1 s) (spec/zre.md#presence)
+        self.reap_interval = min(float(reap_interval), self.evasive, self.expired)
+        self.beacon_interval = beacon_interval
+        self.sndhwm = sndhwm if sndhwm is not None else max(1, int(self.expired * SNDHWM_PER_SECOND))
+        self.goodbye = goodbye
+        self.status = 0
+        self.own_groups: dict[str, None] = {}
+        self.peers: dict[str, Peer] = {}
+        self.groups: dict[str, Group] = {}
+        self.stats = _Stats()
+        self.started = False
+        self.stopped = False
+        self._by_link: dict[str, Peer] = {}
+        self._probes: dict[str, _Probe] = {}  # endpoint -> probe
+        self._direct: dict[str, None] = {}  # endpoints we keep connecting to
+        self._reap_at: float | None = None
+        self._beacon_at: float | None = None
+        self._link_serial = 0
+        self._uuid_cache: dict[bytes, str] = {}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def beaconing(self) -> bool:
+        """True when UDP discovery is on."""
+        return self.beacon_interval is not None
+
+    @property
+    def port(self) -> int:
+        """The TCP port of our endpoint (what the beacon announces)."""
+        try:
+            return int(self.endpoint.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            return 0
+
+    def beacon(self, port: int | None = None) -> bytes:
+        """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
+        return encode_beacon(Beacon(version=BEACON_VERSION, uuid=self.uuid,
+                                    port=self.port if port is None else port))
+
+    def _hello(self) -> ZreMessage:
+        return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
+                     status=self.status, name=self.name, headers=dict(self.headers))
+
+    @staticmethod
+    def _with_sequence(frames: list[bytes], sequence: int) -> list[bytes]:
+        data = frames[0]
+        out = [data[:_SEQ_AT] + pack_u16(sequence) + data[_SEQ_AT + 2:]]
+        if len(frames) > 1:
+            out.extend(frames[1:])
+        return out
+
+    def _send(self, peer: Peer, frames: list[bytes], out: list[Effect]) -> None:
+        """zyre_peer_send: only while connected; the sequence is bumped first."""
+        if peer.connected:
+            out.append(SendToPeer(peer.link, self._with_sequence(frames, peer.next_sequence())))
+
+    def _new_link(self, base: str) -> str:
+        self._link_serial += 1
+        return f"{base}#{self._link_serial}"
+
+    def _emit(self, out: list[Effect], event: ZreEvent) -> None:
+        out.append(EmitEvent(event))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self, now: float) -> list[Effect]:
+        """Start: beacon at once (if discovery is on) and arm the reap timer (spec/zre.md#beacon)."""
+        if self.started:
+            return []
+        if not self.endpoint:
+            raise ValueError("set the endpoint before starting")
+        self.started = True
+        out: list[Effect] = []
+        self._reap_at = now + self.reap_interval
+        if self.beacon_interval is not None:
+            out.append(SendBeacon(self.beacon()))
+            self._beacon_at = now + self.beacon_interval
+        for endpoint in self._direct:
+            self._open_probe(endpoint, out)
+        return out
+
+    def stop(self, now: float) -> list[Effect]:
+        """Stop: port-0 beacon (or GOODBYEs), close every link, then STOP (spec/zre.md#leaving)."""
+        if not self.started:
+            return []
+        out: list[Effect] = []
+        if self.beaconing:
+            out.append(SendBeacon(self.beacon(port=0)))
+        if self.goodbye:
+            frames = ZRE.encode(Goodbye(sequence=0))
+            for peer in self.peers.values():
+                self._send(peer, frames, out)
+        for peer in self.peers.values():
+            out.append(DisconnectPeer(peer.link))
+        for probe in self._probes.values():
+            out.append(DisconnectPeer(probe.link))
+        self.peers.clear()
+        self._by_link.clear()
+        self._probes.clear()
+        self.groups.clear()
+        self.started = False
+        self.stopped = True
+        self._reap_at = self._beacon_at = None
+        self._emit(out, NodeStopped(self.uuid_hex, self.name))
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` must run next (None when stopped)."""
+        if self._reap_at is None:
+            return None
+        if self._beacon_at is None:
+            return self._reap_at
+        return min(self._reap_at, self._beacon_at)
+
+    # -- application API -------------------------------------------------------------------------
+    def join(self, group: str) -> list[Effect]:
+        """Join ``group``: status +1, JOIN to every peer; no-op if already in (spec/zre.md#join)."""
+        out: list[Effect] = []
+        if group in self.own_groups:
+            return out
+        status = (self.status + 1) & STATUS_MASK
+        frames = ZRE.encode(Join(sequence=0, group=group, status=status))  # validates first
+        self.status = status
+        self.own_groups[group] = None
+        for peer in self.peers.values():
+            self._send(peer, frames, out)
+        return out
+
+    def leave(self, group: str) -> list[Effect]:
+        """Leave ``group``: status +1, LEAVE to every peer; no-op if not in (spec/zre.md#leave)."""
+        out: list[Effect] = []
+        if group not in self.own_groups:
+            return out
+        status = (self.status + 1) & STATUS_MASK
+        frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
+        self.status = status
+        del self.own_groups[group]
+        for peer in self.peers.values():
+            self._send(peer, frames, out)
+        return out
+
+    def shout(self, group: str, content: Iterable[bytes]) -> list[Effect]:
+        """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre)."""
+        frames = ZRE.encode(Shout(sequence=0, group=group, content=tuple(content) or (b"",)))
+        out: list[Effect] = []
+        g = self.groups.get(group)
+        if g is not None:
+            for peer in g.peers.values():
+                self._send(peer, frames, out)
+        return out
+
+    def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
+        """WHISPER to one peer (by 32-hex UUID); unknown peers are ignored, as in zyre."""
+        frames = ZRE.encode(Whisper(sequence=0, content=tuple(content) or (b"",)))
+        out: list[Effect] = []
+        peer = self.peers.get(peer_uuid.upper())
+        if peer is not None:
+            self._send(peer, frames, out)
+        return out
+
+    def set_header(self, key: str, value: str) -> None:
+        """Set a header for HELLOs sent from now on."""
+        self.headers[key] = value
+
+    def connect_peer(self, endpoint: str) -> list[Effect]:
+        """Direct mode: keep a link to ``endpoint`` and greet whoever is there (spec/zre.md#direct).
+
+        The link is adopted by the peer whose HELLO (or beacon) names this endpoint. If that peer
+        goes away, the next reap tick opens a new link to the endpoint.
+        """
+        if endpoint == self.endpoint:
+            return []
+        self._direct[endpoint] = None
+        out: list[Effect] = []
+        if self.started:
+            self._open_probe(endpoint, out)
+        return out
+
+    def _open_probe(self, endpoint: str, out: list[Effect]) -> None:
+        if endpoint in self._probes or any(p.endpoint == endpoint for p in self.peers.values()):
+            return
+        probe = _Probe(endpoint=endpoint, link=self._new_link(f"direct:{endpoint}"))
+        self._probes[endpoint] = probe
+        out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
+        probe.sent_sequence = 1
+        out.append(SendToPeer(probe.link, self._with_sequence(ZRE.encode(self._hello()), 1)))
+
+    def _take_probe(self, endpoint: str) -> _Probe | None:
+        probe = self._probes.pop(endpoint, None)
+        if probe is not None:
+            return probe
+        # zyre with interface "*" advertises tcp://<hostname>:<port>: fall back to the port alone
+        port = endpoint.rsplit(":", 1)[-1]
+        same = [p for p in self._probes.values() if p.endpoint.rsplit(":", 1)[-1] == port]
+        if len(same) == 1:
+            return self._probes.pop(same[0].endpoint)
+        return None
+
+    # -- queries -----------------------------------------------------------------------------------
+    def peer_uuids(self) -> list[str]:
+        """UUIDs of every peer in the table (zyre_peers), ready or not."""
+        return list(self.peers)
+
+    def ready_peers(self) -> list[str]:
+        """UUIDs of peers whose HELLO arrived (those the application has seen ENTER)."""
+        return [u for u, p in self.peers.items() if p.entered]
+
+    def peer_groups(self) -> list[str]:
+        """Groups any peer is in (zyre_peer_groups)."""
+        return [name for name, g in self.groups.items() if g.peers]
+
+    def peers_by_group(self, group: str) -> list[str]:
+        """UUIDs of the peers in ``group`` (zyre_peers_by_group)."""
+        g = self.groups.get(group)
+        return list(g.peers) if g is not None else []
+
+    def peer(self, peer_uuid: str) -> Peer | None:
+        """The peer with this 32-hex UUID, if known."""
+        return self.peers.get(peer_uuid.upper())
+
+    # -- discovery -----------------------------------------------------------------------------------
+    def handle_beacon(self, beacon: Beacon, source_ip: str, now: float) -> list[Effect]:
+        """A decoded UDP beacon from ``source_ip`` (spec/zre.md#beacon; zyre_node_recv_beacon)."""
+        out: list[Effect] = []
+        if not self.started:
+            return out
+        if beacon.version != BEACON_VERSION:
+            log.debug("(%s) beacon version %d ignored", self.name, beacon.version)
+            return out
+        if beacon.uuid == self.uuid:
+            return out
+        peer_id = uuid_hex(beacon.uuid)
+        if beacon.port:
+            host = f"[{source_ip}]" if ":" in source_ip else source_ip
+            self._require_peer(peer_id, f"tcp://{host}:{beacon.port}", now, out)
+        else:
+            peer = self.peers.get(peer_id)
+            if peer is not None:
+                self._remove_peer(peer, out, "port-0 beacon")
+        return out
+
+    def _require_peer(self, peer_id: str, endpoint: str, now: float, out: list[Effect]) -> Peer:
+        """zyre_node_require_peer: find, or create + connect + HELLO (spec/zre.md#harmony)."""
+        peer = self.peers.get(peer_id)
+        if peer is not None:
+            return peer
+        for other in self.peers.values():
+            if other.endpoint == endpoint and other.connected:
+                log.info("(%s) new peer %s at %s: disconnecting %s", self.name, peer_id,
+                         endpoint, other.uuid)
+                self.stats.purges += 1
+                other.connected = False
+                out.append(DisconnectPeer(other.link))
+                del self._by_link[other.link]
+        probe = self._take_probe(endpoint)
+        if probe is not None:
+            peer = Peer(uuid=peer_id, endpoint=probe.endpoint, link=probe.link,
+                        sent_sequence=probe.sent_sequence, connected=probe.connected)
+        else:
+            peer = Peer(uuid=peer_id, endpoint=endpoint, link=self._new_link(peer_id))
+            out.append(ConnectPeer(peer.link, endpoint, self.identity, self.sndhwm))
+        self.peers[peer_id] = peer
+        self._by_link[peer.link] = peer
+        if probe is None:
+            self._send(peer, ZRE.encode(self._hello()), out)
+        peer.refresh(now, self.evasive, self.expired)
+        return peer
+
+    def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
+        """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
+        log.info("(%s) removing peer %s (%s): %s", self.name, peer.name or peer.uuid,
+                 peer.endpoint, why)
+        if peer.entered:
+            self._emit(out, PeerExited(peer.uuid, peer.name))
+        for name in list(peer.groups):
+            g = self.groups.get(name)
+            if g is not None:
+                g.leave(peer)
+                if not g.peers:
+                    del self.groups[name]
+        if self._by_link.get(peer.link) is peer:
+            del self._by_link[peer.link]
+        if peer.connected:
+            peer.connected = False
+            out.append(DisconnectPeer(peer.link))
+        del self.peers[peer.uuid]
+
+    # -- Harmony -----------------------------------------------------------------------------------
+    def handle_message(self, identity: bytes, frames: list[bytes], now: float) -> list[Effect]:
+        """Frames from our ROUTER, after the identity (spec/zre.md#harmony; zyre_node_recv_peer)."""
+        out: list[Effect] = []
+        if not self.started:
+            return out
+        if len(identity) != IDENTITY_SIZE:
+            log.debug("(%s) identity of %d bytes dropped", self.name, len(identity))
+            self.stats.dropped_malformed += 1
+            return out
+        try:
+            msg = ZRE.decode(frames, strict=False)
+        except DecodeError as exc:
+            log.info("(%s) malformed message dropped: %s", self.name, exc)
+            self.stats.dropped_malformed += 1
+            return out
+        peer_id = self._uuid_cache.get(identity)
+        if peer_id is None:
+            peer_id = uuid_hex(identity[1:])
+            if len(self._uuid_cache) > 4096:
+                self._uuid_cache.clear()
+            self._uuid_cache[identity] = peer_id
+        peer = self.peers.get(peer_id)
+        is_hello = isinstance(msg, Hello)
+        if isinstance(msg, Hello):
+            if peer is not None:
+                if peer.ready:
+                    self.stats.hello_rebuilds += 1
+                    self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
+                    peer = None
+                elif peer.endpoint == self.endpoint:
+                    return out
+            if peer_id == self.uuid_hex:
+                return out
+            peer = self._require_peer(peer_id, msg.endpoint, now, out)
+            peer.ready = True
+        if peer is None or not peer.ready:
+            self.stats.dropped_not_ready += 1
+            return out
+        if not peer.sequence_ok(msg.sequence, is_hello):
+            log.warning("(%s) sequence gap from %s: expected %d, got %d", self.name,
+                        peer.name or peer.uuid, peer.want_sequence, msg.sequence)
+            self.stats.sequence_gaps += 1
+            self._remove_peer(peer, out, "messages lost")
+            return out
+        if isinstance(msg, Shout):
+            self._emit(out, ShoutReceived(peer_id, peer.name, msg.group, msg.content))
+        elif isinstance(msg, Whisper):
+            self._emit(out, WhisperReceived(peer_id, peer.name, msg.content))
+        elif isinstance(msg, Ping):
+            self._send(peer, ZRE.encode(PingOk(sequence=0)), out)
+        elif isinstance(msg, PingOk):
+            pass
+        elif isinstance(msg, Hello):
+            peer.name = msg.name
+            peer.headers = dict(msg.headers)
+            peer.entered = True
+            self._emit(out, PeerEntered(peer_id, peer.name, dict(msg.headers), msg.endpoint))
+            for name in msg.groups:
+                self._peer_join(peer, name, out)
+            peer.status = msg.status & STATUS_MASK
+        elif isinstance(msg, (Join, Leave)):
+            if isinstance(msg, Join):
+                self._peer_join(peer, msg.group, out)
+            else:
+                self._peer_leave(peer, msg.group, out)
+            if msg.status != peer.status:
+                log.warning("(%s) status mismatch from %s: expected %d, got %d", self.name,
+                            peer.name, peer.status, msg.status)
+                self.stats.status_mismatches += 1
+                self._remove_peer(peer, out, "group status mismatch")
+                return out
+        elif isinstance(msg, Goodbye):
+            if not self.beaconing:
+                self._remove_peer(peer, out, "GOODBYE")
+                return out
+        elif isinstance(msg, (Elect, Leader)):
+            log.debug("(%s) %s from %s ignored (no elections here)", self.name,
+                      type(msg).__name__, peer.name)
+        peer.refresh(now, self.evasive, self.expired)
+        return out
+
+    def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
+        g = self.groups.get(name)
+        if g is None:
+            g = self.groups[name] = Group(name)
+        g.join(peer)
+        peer.bump_status()
+        self._emit(out, PeerJoined(peer.uuid, peer.name, name))
+
+    def _peer_leave(self, peer: Peer, name: str, out: list[Effect]) -> None:
+        g = self.groups.get(name)
+        if g is not None:
+            g.leave(peer)
+            if not g.peers:
+                del self.groups[name]
+        peer.groups.discard(name)
+        peer.bump_status()
+        self._emit(out, PeerLeft(peer.uuid, peer.name, name))
+
+    def handle_send_blocked(self, link: str, now: float) -> list[Effect]:
+        """A send on ``link`` hit the HWM: disconnect that peer; it expires later (spec/zre.md#hwm)."""
+        out: list[Effect] = []
+        self.stats.send_blocked += 1
+        peer = self._by_link.pop(link, None)
+        if peer is not None and peer.connected:
+            log.warning("(%s) send to %s would block: disconnecting", self.name, peer.name)
+            peer.connected = False
+            out.append(DisconnectPeer(link))
+        else:
+            for endpoint, probe in list(self._probes.items()):
+                if probe.link == link:
+                    probe.connected = False
+                    del self._probes[endpoint]
+                    out.append(DisconnectPeer(link))
+        return out
+
+    # -- presence ---------------------------------------------------------------------------------
+    def handle_timer(self, now: float) -> list[Effect]:
+        """Run whatever is due: the beacon and the reap tick (spec/zre.md#presence)."""
+        out: list[Effect] = []
+        if not self.started:
+            return out
+        if self._beacon_at is not None and self.beacon_interval is not None and now >= self._beacon_at:
+            out.append(SendBeacon(self.beacon()))
+            self._beacon_at = max(self._beacon_at + self.beacon_interval, now)
+        if self._reap_at is not None and now >= self._reap_at:
+            self._reap_at = now + self.reap_interval
+            self._reap(now, out)
+        return out
+
+    def _reap(self, now: float, out: list[Effect]) -> None:
+        """zyre_node_ping_peer for every peer, then re-open lost direct links."""
+        ping: list[bytes] | None = None
+        for peer in list(self.peers.values()):
+            if now >= peer.expired_at:
+                self._remove_peer(peer, out, "expired")
+            elif now >= peer.evasive_at:
+                if ping is None:
+                    ping = ZRE.encode(Ping(sequence=0))
+                self._send(peer, ping, out)
+                if peer.entered:
+                    self._emit(out, PeerEvasive(peer.uuid, peer.name))
+                    if now >= peer.evasive_at + self.reap_interval:
+                        self._emit(out, PeerSilent(peer.uuid, peer.name))
+        for endpoint in self._direct:
+            self._open_probe(endpoint, out)
+
