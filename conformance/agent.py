@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 #: Agent protocol version this runner speaks (spec/conformance.md#agent-protocol)
 PROTOCOL_VERSION = 1
 #: Longest line we accept from an agent (spec/conformance.md#transport)
-MAX_LINE = 16 * 1024 * 1024
+MAX_LINE = 64 * 1024 * 1024
 #: Lines of agent stderr kept for the report
 STDERR_KEEP = 400
 #: Default deadline for a command reply, seconds (spec/conformance.md#deadlines)
@@ -266,9 +266,9 @@ class AgentClient:
         while True:
             try:
                 raw = await stream.readline()
-            except ValueError:  # line longer than MAX_LINE
+            except ValueError:  # line longer than MAX_LINE: asyncio dropped it, go on
                 self._violation(f"stdout line longer than {MAX_LINE} bytes")
-                break
+                continue
             except (ConnectionResetError, OSError) as exc:
                 log.debug("agent stdout closed: %s", exc)
                 break

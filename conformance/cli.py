@@ -36,7 +36,7 @@ from .report import (
     to_json,
     write_json,
 )
-from .runner import HarnessError, RunOptions, Runner
+from .runner import HarnessError, Runner, RunOptions
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

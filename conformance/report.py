@@ -168,7 +168,7 @@ def _detail_text(r: CaseResult) -> str:
              "wire log:"]
     lines += [e.line() for e in r.wire_log]
     if r.agent_stderr:
-        lines += ["", "agent stderr:"] + r.agent_stderr
+        lines += ["", "agent stderr:", *r.agent_stderr]
     lines += ["", f"repro: {r.repro}"]
     return "\n".join(lines)
 

@@ -303,7 +303,7 @@ class Runner:
                     *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                     start_new_session=True)
                 try:
-                    out, err = await asyncio.wait_for(proc.communicate(), limit)
+                    _out, err = await asyncio.wait_for(proc.communicate(), limit)
                 except asyncio.TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, 9)

@@ -57,7 +57,7 @@ class Schema:
         if "type" in s:
             names = s["type"] if isinstance(s["type"], list) else [s["type"]]
             if not any(_is_type(value, n) for n in names):
-                return out + [f"{path}: expected {'/'.join(names)}, got {type(value).__name__}"]
+                return [*out, f"{path}: expected {'/'.join(names)}, got {type(value).__name__}"]
         if "const" in s and not _same(value, s["const"]):
             out.append(f"{path}: expected {s['const']!r}")
         if "enum" in s and not any(_same(value, e) for e in s["enum"]):
@@ -113,5 +113,5 @@ class Schema:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b or (
+    return (type(a) is type(b) and a == b) or (
         _is_type(a, "number") and _is_type(b, "number") and a == b)

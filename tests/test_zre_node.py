@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zre_ref.errors import DecodeError
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
 from zre_ref.zre.events import (
     NodeStopped,
@@ -40,6 +41,7 @@ from zre_ref.zre.node import (
     NodeCore,
     SendBeacon,
     SendToPeer,
+    decode_fast,
 )
 
 ME = bytes(range(16))
@@ -494,3 +496,40 @@ def test_event_plain_data_and_zyre_frames() -> None:
                                "group": "G", "content_hex": ["6869", "ff"]}
     assert WhisperReceived(hexid(7), "p", (b"hi",)).to_json()["content"] == ["hi"]
     assert NodeStopped("A", "me").to_frames() == [b"STOP", b"A", b"me"]
+
+
+# -- the fast decoder agrees with the codec ----------------------------------------------------------
+def _codec_or_none(frames: list[bytes]) -> ZreMessage | None:
+    try:
+        return ZRE.decode(frames, strict=False)  # type: ignore[no-any-return]
+    except DecodeError:
+        return None
+
+
+_hot = st.one_of(
+    st.builds(lambda s, c: Whisper(sequence=s, content=tuple(c)), st.integers(0, 65535),
+              st.lists(st.binary(max_size=8), max_size=3)),
+    st.builds(lambda s, g, c: Shout(sequence=s, group=g, content=tuple(c)), st.integers(0, 65535),
+              st.text(max_size=20), st.lists(st.binary(max_size=8), max_size=3)),
+    st.builds(lambda s: Ping(sequence=s), st.integers(0, 65535)),
+    st.builds(lambda s: PingOk(sequence=s), st.integers(0, 65535)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_hot, st.binary(max_size=3))
+def test_decode_fast_matches_codec_on_valid_messages(m: ZreMessage, trailing: bytes) -> None:
+    frames = ZRE.encode(m)
+    frames[0] += trailing
+    assert decode_fast(frames) == _codec_or_none(frames) == m
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([b"\xaa\xa1\x02\x02", b"\xaa\xa1\x03\x02", b"\xaa\xa1\x06\x02",
+                        b"\xaa\xa1\x07\x02", b"\xaa\xa1\x01\x02", b""]),
+       st.binary(max_size=12), st.lists(st.binary(max_size=4), max_size=2))
+def test_decode_fast_never_disagrees(head: bytes, rest: bytes, more: list[bytes]) -> None:
+    frames = [head + rest, *more]
+    fast = decode_fast(frames)
+    if fast is not None:
+        assert fast == _codec_or_none(frames)

@@ -103,3 +103,8 @@ def test_vectors_match_generator() -> None:
     spec.loader.exec_module(mod)
     for rel, doc in mod.files().items():
         assert json.loads((VECTORS.parent / rel).read_text(encoding="utf-8")) == doc, rel
+
+
+def test_spec_table_matches_declarations() -> None:
+    spec = (VECTORS.parent.parent / "spec" / "zrelog.md").read_text(encoding="utf-8")
+    assert m.ZRELOG.table_markdown() in spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from zre_ref.zre.beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION
 
@@ -47,7 +48,7 @@ async def beacon_interval(ctx: Ctx) -> None:
              if s.beacon is not None and s.beacon.uuid == iut.uuid and s.beacon.port != 0]
     ctx.check(len(times) >= 3, f"only {len(times)} beacons in {5 * interval:.2f} s "
               f"(declared interval {interval:.2f} s)")
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     mean = sum(gaps) / len(gaps)
     ctx.check(0.5 * interval <= mean <= 1.5 * interval + 0.05,
               f"mean beacon interval {mean:.3f} s, declared {interval:.3f} s")

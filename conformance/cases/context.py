@@ -124,6 +124,11 @@ class Ctx:
         return 1.0 + self.cfg.slack
 
     @property
+    def t_quiet(self) -> float:
+        """How long to watch for something that must NOT happen (a connect, an event)."""
+        return 0.3 + 2 * self.timers.beacon_interval + 0.3 * self.cfg.slack
+
+    @property
     def t_evasive(self) -> float:
         """By when an evasive peer must have been PINGed, counted from its last message."""
         return self.timers.evasive + 2 * self.timers.reap + self.cfg.slack
@@ -171,6 +176,10 @@ class Ctx:
         self.started = True
         self.iut = Iut(reply["uuid"], reply["endpoint"], name, headers, list(groups))
         self.note("note", f"IUT started: uuid={self.iut.uuid_hex} endpoint={self.iut.endpoint}")
+        if self.iut.endpoint.endswith(":0") and beacon:
+            # the agent cannot tell its endpoint (zyre's API): take it from the first beacon
+            await self.iut_beacon()
+            self.iut.endpoint = self.iut_beacon_endpoint
         return self.iut
 
     async def stop_iut(self) -> None:

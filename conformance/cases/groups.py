@@ -7,7 +7,6 @@ from collections.abc import Callable
 from zre_ref.zre import messages as zm
 
 from ..agent import Event
-
 from ..verdicts import Level
 from . import case
 from .common import ready

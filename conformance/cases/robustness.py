@@ -123,7 +123,7 @@ async def robust_bad_identity(ctx: Ctx) -> None:
     mark = ctx.agent.mark()
     await peer.connect(iut.endpoint, identity=b"\x01short")
     await peer.hello()
-    bad = await ctx.no_event("ENTER", peer.uuid_hex, 0.5, mark)
+    bad = await ctx.no_event("ENTER", peer.uuid_hex, ctx.t_quiet, mark)
     ctx.check(bad is None, "the IUT accepted a HELLO whose identity frame is 6 bytes")
     await still_works(ctx, "a HELLO with a 6-byte identity")
 
@@ -147,7 +147,7 @@ def _bad_beacon(what: str, make: str) -> CaseFunc:
         for _ in range(3):
             beacons.send(data, note=what)
             await asyncio.sleep(ctx.timers.beacon_interval / 2)
-        got = await decoy.wait_msg(lambda r: True, ctx.t_react, mark)
+        got = await decoy.wait_msg(lambda r: True, ctx.t_quiet, mark)
         ctx.check(got is None, f"the IUT connected to the sender of {what}")
         await still_works(ctx, what)
     return run

@@ -137,7 +137,8 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
         self.pipe = pipe
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # asyncio's contract, not network data
+        if not isinstance(transport, asyncio.Transport):  # asyncio's contract for streams
+            raise TypeError(f"expected a stream transport, got {type(transport).__name__}")
         self.pipe = self.sock._attach(self, transport, self.pipe)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -534,12 +535,12 @@ class Socket:
         q = pipe.queue
         if pipe.ready and q:
             send = conn.send_message
+            pop = q.popleft
             while q and not pipe.paused:
-                budget = _FLUSH_CHUNK
-                while q and budget > 0:
-                    msg = q.popleft()
-                    send(msg)
-                    budget -= len(msg[-1]) + 16 * len(msg)
+                # a batch of about _FLUSH_CHUNK bytes, sized from the first message
+                n = min(len(q), max(1, _FLUSH_CHUNK // (len(q[0][-1]) + 64)))
+                for _ in range(n):
+                    send(pop())
                 for chunk in conn.output_chunks():
                     transport.write(chunk)
         for chunk in conn.output_chunks():
@@ -552,9 +553,18 @@ class Socket:
 
     # -- send -----------------------------------------------------------------------------------------
     def _enqueue(self, pipe: _Pipe, frames: list[bytes]) -> None:
-        pipe.queue.append(frames)
         if not pipe.dirty and pipe.ready:
+            conn = pipe.conn
+            if not pipe.queue and not pipe.paused and conn is not None and pipe.transport:
+                # the first message of this loop turn goes out at once (latency); the rest
+                # of the turn is coalesced by the flush scheduled here (throughput)
+                conn.send_message(frames)
+                for chunk in conn.output_chunks():
+                    pipe.transport.write(chunk)
+                self._mark_dirty(pipe)
+                return
             self._mark_dirty(pipe)
+        pipe.queue.append(frames)
 
     def _try_send(self, frames: list[bytes]) -> bool:
         """Queue ``frames`` by the socket's rule; False if a DEALER has no room (HWM)."""
@@ -563,6 +573,15 @@ class Socket:
             pipes = self._pipes
             n = len(pipes)
             hwm = self.sndhwm
+            if n == 1:  # the common case (ZRE: one DEALER per peer)
+                p = pipes[0]
+                if len(p.queue) < hwm and (p.persistent or p.ready):
+                    if p.dirty or not p.ready:
+                        p.queue.append(frames)
+                    else:
+                        self._enqueue(p, frames)
+                    return True
+                return False
             for i in range(n):
                 idx = (self._rr + i) % n
                 p = pipes[idx]

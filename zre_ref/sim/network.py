@@ -105,7 +105,7 @@ class Simulation:
         self.track_content = track_content
         self.nodes: list[SimNode] = []
         self.listeners: dict[str, SimNode] = {}
-        self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._queue: list[tuple[float, int, Callable[..., object], tuple[Any, ...]]] = []
         self._serial = 0
         self._cut: set[frozenset[int]] = set()  # partitioned node index pairs
         self.counters: dict[str, int] = {
@@ -115,7 +115,7 @@ class Simulation:
         }
 
     # -- scheduling ---------------------------------------------------------------------------
-    def at(self, when: float, fn: Callable[..., None], *args: Any) -> None:
+    def at(self, when: float, fn: Callable[..., object], *args: Any) -> None:
         """Run ``fn(*args)`` at virtual time ``when``."""
         self._serial += 1
         heapq.heappush(self._queue, (when, self._serial, fn, args))

@@ -4,8 +4,9 @@ Behaviour per node, as in the tester: say hello (WHISPER) to every peer that ENT
 answer a WHISPER half the time; answer a SHOUT with a WHISPER a third of the time and a SHOUT to
 the group a third of the time; once a second join a random one of the groups (1 in 4), or else
 leave one (1 in 3), or else (our addition, so SHOUT traffic starts somewhere) shout to one of
-ours (1 in 2). Every 0.5-1.0 s a random node slot is toggled: stopped if running, else started
-with a fresh UUID. At the end the churn stops, the network settles, and the checks run.
+ours (1 in 2). Only such original SHOUTs are answered (the tester never starts a SHOUT, and
+answering answers would grow without bound in groups of more than three). Every 0.5-1.0 s a random node slot is toggled: stopped if running, else started
+with a fresh UUID (a quarter of the stops are crashes: no port-0 beacon). At the end the churn stops, the network settles, and the checks run.
 """
 
 from __future__ import annotations
@@ -51,20 +52,21 @@ class Tester:
     """Drive a :class:`Simulation` the way the Guide's tester drives real zyre nodes."""
 
     def __init__(self, slots: int = 100, *, groups: int = 10, seed: int = 1,
-                 segments: int = 1, **sim_kwargs: Any) -> None:
+                 segments: int = 1, crash_ratio: float = 0.25, **sim_kwargs: Any) -> None:
         self.sim = Simulation(seed, **sim_kwargs)
         self.rng = self.sim.rng
         self.slots: list[SimNode | None] = [None] * slots
         self.groups = [f"GROUP{i:03d}" for i in range(groups)]
         self.segments = segments
+        self.crash_ratio = crash_ratio
         self.churning = True
         self.toggles = 0
         self.created = 0
 
     # -- node behaviour ----------------------------------------------------------------------
-    def _token(self, node: SimNode) -> bytes:
+    def _token(self, node: SimNode, kind: str = "r") -> bytes:
         n = node.state["counter"] = node.state.get("counter", 0) + 1
-        return f"{node.core.name}:{n}".encode()
+        return f"{kind}:{node.core.name}:{n}".encode()
 
     def _on_event(self, node: SimNode, event: ZreEvent) -> None:
         rng = self.rng
@@ -75,7 +77,7 @@ class Tester:
         elif isinstance(event, WhisperReceived):
             if rng.randrange(2) == 0:
                 effects += core.whisper(event.peer_uuid, [self._token(node)])
-        elif isinstance(event, ShoutReceived):
+        elif isinstance(event, ShoutReceived) and event.content[-1].startswith(b"o:"):
             if rng.randrange(3) == 0:
                 effects += core.whisper(event.peer_uuid, [self._token(node)])
             if rng.randrange(3) == 0:
@@ -95,7 +97,7 @@ class Tester:
             effects = core.leave(group)
         elif rng.randrange(2) == 0 and core.own_groups:
             mine = list(core.own_groups)
-            effects = core.shout(mine[rng.randrange(len(mine))], [self._token(node)])
+            effects = core.shout(mine[rng.randrange(len(mine))], [self._token(node, "o")])
         else:
             effects = []
         if effects:
@@ -119,7 +121,10 @@ class Tester:
         i = self.rng.randrange(len(self.slots))
         node = self.slots[i]
         if node is not None:
-            self.sim.stop_node(node)
+            if self.rng.random() < self.crash_ratio:
+                self.sim.crash_node(node)  # gone without a port-0 beacon: peers must expire it
+            else:
+                self.sim.stop_node(node)
             self.slots[i] = None
         else:
             self.start_slot(i)

@@ -271,6 +271,7 @@ class Connection:
         self._user_id = b""
         self._publisher = socket_type in PUBLISHERS
         self._out: list[bytes] = []
+        self._out_big = False  # a body of BIG_FRAME bytes or more is queued
         self._rest = b""  # unparsed bytes (a partial greeting stage or frame)
         self._consumed = 0  # stream offset of the first byte of _rest
         self._parts: list[bytes] = []  # frames of the message being received
@@ -325,6 +326,9 @@ class Connection:
         if not out:
             return []
         self._out = []
+        if not self._out_big:
+            return [out[0] if len(out) == 1 else b"".join(out)]
+        self._out_big = False
         chunks: list[bytes] = []
         small: list[bytes] = []
         for piece in out:
@@ -396,7 +400,7 @@ class Connection:
                 self._rest = b""
             if self.state in _GREETING_STATES:
                 pos = self._parse_greeting(data, events)
-            if not self.closed:
+            if not self.closed and self.state not in _GREETING_STATES:
                 pos = self._parse_frames(data, pos, events)
             if self.closed:
                 return events
@@ -545,14 +549,31 @@ class Connection:
         try:
             while end - pos >= 2:
                 flags = data[pos]
-                if flags <= 1 and is_open:
-                    # the common case, inline: a short message frame
-                    size = data[pos + 1]
-                    stop = pos + 2 + size
+                if flags <= 3 and is_open:
+                    # the common case, inline: a complete message frame within the limits
+                    if flags <= 1:
+                        size = data[pos + 1]
+                        start = pos + 2
+                        if size > maxsize - mbytes:
+                            parse_header(data, pos, maxsize - mbytes, base)  # raises
+                    else:
+                        if end - pos < 9:
+                            break
+                        size = int.from_bytes(data[pos + 1 : pos + 9], "big")
+                        start = pos + 9
+                        if size > maxsize - mbytes or start + size > end:
+                            # over the limit, or incomplete: the general path below decides
+                            head = parse_header(data, pos, maxsize - mbytes, base)
+                            if head is not None and size >= BIG_FRAME:
+                                self._enter_big(flags, size, data, start, base)
+                                pos = end
+                            break
+                    stop = start + size
                     if stop > end:
                         break
-                    parts.append(data[pos + 2 : stop])
+                    parts.append(data[start:stop])
                     pos = stop
+                    flags &= MORE
                     if flags == 0:
                         if publisher:
                             self._publisher_message(parts, events)
@@ -738,6 +759,19 @@ class Connection:
             self._need_open()
         out = self._out
         last = len(frames) - 1
+        if last == 0:  # the common case: one frame
+            f = frames[0]
+            if type(f) is not bytes:
+                f = _as_bytes(f)
+            n = len(f)
+            if n < 256:
+                out.append(_SHORT0[n] + f)
+            else:
+                out.append(pack_flags_u64(LONG, n))
+                out.append(f)
+                if n >= BIG_FRAME:
+                    self._out_big = True
+            return
         if last < 0:
             raise EncodeError("a message has at least one frame")
         for i, f in enumerate(frames):
@@ -749,6 +783,8 @@ class Connection:
             else:
                 out.append(pack_flags_u64((MORE if i < last else 0) | LONG, n))
                 out.append(f)
+                if n >= BIG_FRAME:
+                    self._out_big = True
 
     def send_messages(self, messages: Iterable[Sequence[bytes]]) -> None:
         """Queue several messages at once."""

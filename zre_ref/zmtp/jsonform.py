@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import EncodeError, TrailingBytes
+from ..errors import EncodeError, TrailingBytes, Truncated
 from ..registry import CliCodec
+from ..wire import pack_flags_u64
 from .commands import (
     Cancel,
     Command,
@@ -32,7 +33,6 @@ from .commands import (
 from .frames import COMMAND, LONG, MORE, decode_stream, frame_header
 from .greeting import GREETING_SIZE, Greeting, decode_greeting, encode_greeting
 from .greeting import PROTOCOL as GREETING_PROTOCOL
-from ..wire import pack_flags_u64
 
 
 def greeting_to_json(g: Greeting) -> dict[str, Any]:
@@ -115,6 +115,9 @@ def command_from_json(obj: dict[str, Any]) -> Command:
 def decode_frames_json(frames: Sequence[bytes]) -> dict[str, Any]:
     """A byte stream of frames -> ``{"frames": [...]}`` (spec/zmtp.md#frames)."""
     data = b"".join(frames)
+    if not data:
+        raise Truncated("no frame: the stream is empty", protocol="zmtp-frame", field="flags",
+                        offset=0, spec_anchor="spec/zmtp.md#frames")
     out = []
     pos = 0
     for fr in decode_stream(data):

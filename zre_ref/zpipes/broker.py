@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: A client silent this long (seconds) is dropped; zbroker.cfg shipped 10 s (spec/zpipes.md#expiry)
 DEFAULT_EXPIRY = 10.0
 #: Bytes a pipe may hold before WRITEs wait for the reader (spec/zpipes.md#backpressure)
-DEFAULT_MAX_PIPE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_PIPE_BYTES = 1024 * 1024
 #: READ/WRITE requests one client may have pending at once (spec/zpipes.md#pipelining)
 DEFAULT_MAX_PENDING = 64
 #: Longest pipe name: a zproto string (spec/zpipes.md#input)

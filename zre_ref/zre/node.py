@@ -73,6 +73,11 @@ BEACON_INTERVAL = 1.0
 SNDHWM_PER_SECOND = 100
 #: Offset of the u16 sequence in every ZRE data frame: AA A1 id version | seq (spec/zre.md#message-layout)
 _SEQ_AT = 4
+#: The 4 bytes before the sequence, for the messages :func:`decode_fast` handles
+_HEAD_WHISPER = b"\xaa\xa1\x02\x02"
+_HEAD_SHOUT = b"\xaa\xa1\x03\x02"
+_HEAD_PING = b"\xaa\xa1\x06\x02"
+_HEAD_PING_OK = b"\xaa\xa1\x07\x02"
 
 __all__ = [
     "BEACON_INTERVAL",
@@ -86,6 +91,7 @@ __all__ = [
     "NodeCore",
     "SendBeacon",
     "SendToPeer",
+    "decode_fast",
     "uuid_hex",
 ]
 
@@ -93,6 +99,37 @@ __all__ = [
 def uuid_hex(uuid: bytes) -> str:
     """A UUID as zyre prints it: 32 upper-case hex characters (spec/zre.md#identity)."""
     return uuid.hex().upper()
+
+
+def decode_fast(frames: list[bytes]) -> ZreMessage | None:
+    """The hot messages (WHISPER, SHOUT, PING, PING-OK) decoded without the generic codec.
+
+    Returns exactly what ``ZRE.decode(frames, strict=False)`` would, or None for anything else
+    (other messages, or input the codec must judge); tests check the two agree.
+    """
+    data = frames[0] if frames else b""
+    if len(data) < 6 or type(data) is not bytes:
+        return None
+    head = data[:4]
+    seq = (data[4] << 8) | data[5]
+    if head == _HEAD_WHISPER:
+        return Whisper(sequence=seq, content=tuple(frames[1:]))
+    if head == _HEAD_SHOUT:
+        if len(data) < 7:
+            return None
+        end = 7 + data[6]
+        if len(data) < end:
+            return None
+        try:
+            group = data[7:end].decode("utf-8")
+        except UnicodeDecodeError:  # the codec will say why
+            return None
+        return Shout(sequence=seq, group=group, content=tuple(frames[1:]))
+    if head == _HEAD_PING:
+        return Ping(sequence=seq)
+    if head == _HEAD_PING_OK:
+        return PingOk(sequence=seq)
+    return None
 
 
 # -- effects ------------------------------------------------------------------------------------
@@ -215,6 +252,7 @@ class NodeCore:
         self._beacon_at: float | None = None
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
+        self._shout_heads: dict[str, bytes] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -336,9 +374,19 @@ class NodeCore:
             self._send(peer, frames, out)
         return out
 
+    def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
+        body = tuple(content) or (b"",)
+        head = self._shout_heads.get(group)
+        if head is None or any(type(c) is not bytes for c in body):
+            frames = ZRE.encode(Shout(sequence=0, group=group, content=body))  # validates
+            if len(self._shout_heads) < 1024:
+                self._shout_heads[group] = frames[0]
+            return frames
+        return [head, *body]
+
     def shout(self, group: str, content: Iterable[bytes]) -> list[Effect]:
         """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre)."""
-        frames = ZRE.encode(Shout(sequence=0, group=group, content=tuple(content) or (b"",)))
+        frames = self._shout_frames(group, content)
         out: list[Effect] = []
         g = self.groups.get(group)
         if g is not None:
@@ -348,9 +396,13 @@ class NodeCore:
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
         """WHISPER to one peer (by 32-hex UUID); unknown peers are ignored, as in zyre."""
-        frames = ZRE.encode(Whisper(sequence=0, content=tuple(content) or (b"",)))
+        body = tuple(content) or (b"",)
+        if any(type(c) is not bytes for c in body):
+            frames = ZRE.encode(Whisper(sequence=0, content=body))  # validates
+        else:
+            frames = [_HEAD_WHISPER + b"\x00\x00", *body]
         out: list[Effect] = []
-        peer = self.peers.get(peer_uuid.upper())
+        peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
         if peer is not None:
             self._send(peer, frames, out)
         return out
@@ -493,7 +545,7 @@ class NodeCore:
             self.stats.dropped_malformed += 1
             return out
         try:
-            msg = ZRE.decode(frames, strict=False)
+            msg = decode_fast(frames) or ZRE.decode(frames, strict=False)
         except DecodeError as exc:
             log.info("(%s) malformed message dropped: %s", self.name, exc)
             self.stats.dropped_malformed += 1

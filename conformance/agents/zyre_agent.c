@@ -1,0 +1,308 @@
+/*  zre-conformance agent for zyre (C, libzyre 2.x), agent protocol v1 (spec/conformance.md).
+
+    Build (not built in zre-ref's CI; see README.md in this directory):
+        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq jansson)
+    Run:
+        zre-conformance run --agent ./zyre_agent --netns
+
+    Commands arrive as JSON lines on stdin; replies and events leave as JSON lines on stdout;
+    logs go to stderr. One zyre node at a time; `stop` destroys it, `start` makes a new one.
+    zyre beacons on ZSYS_INTERFACE; inside the runner's lo-only namespace the agent sets
+    ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (wire-facts section 10).
+*/
+
+#include <zyre.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static zyre_t *node = NULL;
+static zpoller_t *poller = NULL;
+
+static void emit (json_t *obj)
+{
+    char *text = json_dumps (obj, JSON_COMPACT);
+    fprintf (stdout, "%s\n", text);
+    fflush (stdout);
+    free (text);
+    json_decref (obj);
+}
+
+static void reply_ok (json_int_t id, json_t *extra)
+{
+    json_t *obj = extra ? extra : json_object ();
+    json_object_set_new (obj, "id", json_integer (id));
+    json_object_set_new (obj, "ok", json_true ());
+    emit (obj);
+}
+
+static void reply_err (json_int_t id, const char *error, bool unsupported)
+{
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer (id));
+    json_object_set_new (obj, "ok", json_false ());
+    if (unsupported)
+        json_object_set_new (obj, "unsupported", json_true ());
+    else
+        json_object_set_new (obj, "error", json_string (error));
+    emit (obj);
+}
+
+static char *hex_of (zframe_t *frame)
+{
+    size_t size = zframe_size (frame);
+    char *out = (char *) malloc (2 * size + 1);
+    const byte *data = zframe_data (frame);
+    for (size_t i = 0; i < size; i++)
+        sprintf (out + 2 * i, "%02x", data [i]);
+    out [2 * size] = 0;
+    return out;
+}
+
+static zmsg_t *content_of (json_t *content)
+{
+    zmsg_t *msg = zmsg_new ();
+    size_t index;
+    json_t *item;
+    json_array_foreach (content, index, item) {
+        const char *hex = json_string_value (item);
+        size_t len = hex ? strlen (hex) / 2 : 0;
+        byte *buf = (byte *) malloc (len + 1);
+        for (size_t i = 0; i < len; i++) {
+            unsigned int b;
+            sscanf (hex + 2 * i, "%2x", &b);
+            buf [i] = (byte) b;
+        }
+        zmsg_addmem (msg, buf, len);
+        free (buf);
+    }
+    return msg;
+}
+
+//  Forward one zyre event (zyre_event_t) as an agent protocol event
+static void forward_event (void)
+{
+    zyre_event_t *event = zyre_event_new (node);
+    if (!event)
+        return;
+    const char *type = zyre_event_type (event);
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "event", json_string (type));
+    json_object_set_new (obj, "peer", json_string (zyre_event_peer_uuid (event)));
+    json_object_set_new (obj, "name", json_string (zyre_event_peer_name (event)));
+    if (streq (type, "ENTER")) {
+        json_t *headers = json_object ();
+        zhash_t *h = zyre_event_headers (event);
+        if (h) {
+            for (const char *value = (const char *) zhash_first (h); value;
+                 value = (const char *) zhash_next (h))
+                json_object_set_new (headers, zhash_cursor (h), json_string (value));
+        }
+        json_object_set_new (obj, "headers", headers);
+        const char *addr = zyre_event_peer_addr (event);
+        json_object_set_new (obj, "endpoint", json_string (addr ? addr : ""));
+    }
+    if (streq (type, "JOIN") || streq (type, "LEAVE") || streq (type, "SHOUT"))
+        json_object_set_new (obj, "group", json_string (zyre_event_group (event)));
+    if (streq (type, "SHOUT") || streq (type, "WHISPER")) {
+        json_t *content = json_array ();
+        zmsg_t *msg = zyre_event_get_msg (event);
+        for (zframe_t *f = zmsg_first (msg); f; f = zmsg_next (msg)) {
+            char *hex = hex_of (f);
+            json_array_append_new (content, json_string (hex));
+            free (hex);
+        }
+        zmsg_destroy (&msg);
+        json_object_set_new (obj, "content", content);
+    }
+    if (streq (type, "LEADER")) {      //  not in agent protocol v1
+        json_decref (obj);
+        zyre_event_destroy (&event);
+        return;
+    }
+    emit (obj);
+    zyre_event_destroy (&event);
+}
+
+static void cmd_start (json_int_t id, json_t *msg)
+{
+    if (node) {
+        reply_err (id, "already started", false);
+        return;
+    }
+    json_t *beacon = json_object_get (msg, "beacon");
+    if (!json_is_object (beacon)) {
+        reply_err (id, NULL, true);
+        return;
+    }
+    node = zyre_new (json_string_value (json_object_get (msg, "name")));
+    const char *key;
+    json_t *value;
+    json_object_foreach (json_object_get (msg, "headers"), key, value)
+        zyre_set_header (node, key, "%s", json_string_value (value));
+    zyre_set_port (node, (int) json_integer_value (json_object_get (beacon, "port")));
+    json_t *interval = json_object_get (beacon, "interval_ms");
+    if (json_is_integer (interval))
+        zyre_set_interval (node, (size_t) json_integer_value (interval));
+    if (json_is_integer (json_object_get (msg, "evasive_ms")))
+        zyre_set_evasive_timeout (node, (int) json_integer_value (json_object_get (msg, "evasive_ms")));
+    if (json_is_integer (json_object_get (msg, "expired_ms")))
+        zyre_set_expired_timeout (node, (int) json_integer_value (json_object_get (msg, "expired_ms")));
+    size_t index;
+    json_t *group;
+    json_array_foreach (json_object_get (msg, "groups"), index, group)
+        zyre_join (node, json_string_value (group));
+    if (zyre_start (node)) {
+        zyre_destroy (&node);
+        reply_err (id, "zyre_start failed (no beacon interface? see README)", false);
+        return;
+    }
+    zpoller_add (poller, zyre_socket (node));
+    json_t *out = json_object ();
+    json_object_set_new (out, "uuid", json_string (zyre_uuid (node)));
+    //  zyre's API has no getter for its own endpoint: port 0 tells the runner to take it from
+    //  the node's first beacon (spec/conformance.md#start)
+    json_object_set_new (out, "endpoint", json_string ("tcp://127.0.0.1:0"));
+    reply_ok (id, out);
+}
+
+static void cmd_stop (json_int_t id)
+{
+    if (node) {
+        zpoller_remove (poller, zyre_socket (node));
+        zyre_stop (node);
+        //  drain until STOP so that the event reaches the runner
+        zpoller_t *p = zpoller_new (zyre_socket (node), NULL);
+        while (zpoller_wait (p, 1000)) {
+            zyre_event_t *event = zyre_event_new (node);
+            if (!event)
+                break;
+            bool stop = streq (zyre_event_type (event), "STOP");
+            zyre_event_destroy (&event);
+            if (stop)
+                break;
+        }
+        zpoller_destroy (&p);
+        zyre_destroy (&node);
+    }
+    reply_ok (id, NULL);
+}
+
+static void handle_line (const char *line)
+{
+    json_error_t error;
+    json_t *msg = json_loads (line, 0, &error);
+    if (!json_is_object (msg)) {
+        fprintf (stderr, "zyre-agent: not a JSON object: %s\n", line);
+        json_decref (msg);
+        return;
+    }
+    json_int_t id = json_integer_value (json_object_get (msg, "id"));
+    const char *cmd = json_string_value (json_object_get (msg, "cmd"));
+    if (!cmd)
+        reply_err (id, "no cmd", false);
+    else
+    if (streq (cmd, "hello")) {
+        json_t *out = json_pack (
+            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
+            "implementation", "zyre", "version", "2.x", "protocol", 1, "protocols", "zre/2",
+            "capabilities", "beacon", "beacon-interval", "beacon-stop", "timers", "headers",
+            "peers", "evasive-events", "stop-event",
+            "timers", "evasive_ms", 5000, "expired_ms", 30000, "beacon_interval_ms", 1000,
+            "reap_interval_ms", 1000);
+        reply_ok (id, out);
+    }
+    else
+    if (streq (cmd, "start"))
+        cmd_start (id, msg);
+    else
+    if (!node)
+        reply_err (id, "not started", false);
+    else
+    if (streq (cmd, "join")) {
+        zyre_join (node, json_string_value (json_object_get (msg, "group")));
+        reply_ok (id, NULL);
+    }
+    else
+    if (streq (cmd, "leave")) {
+        zyre_leave (node, json_string_value (json_object_get (msg, "group")));
+        reply_ok (id, NULL);
+    }
+    else
+    if (streq (cmd, "shout")) {
+        zmsg_t *content = content_of (json_object_get (msg, "content"));
+        zyre_shout (node, json_string_value (json_object_get (msg, "group")), &content);
+        reply_ok (id, NULL);
+    }
+    else
+    if (streq (cmd, "whisper")) {
+        zmsg_t *content = content_of (json_object_get (msg, "content"));
+        zyre_whisper (node, json_string_value (json_object_get (msg, "peer")), &content);
+        reply_ok (id, NULL);
+    }
+    else
+    if (streq (cmd, "peers")) {
+        json_t *list = json_array ();
+        zlist_t *peers = zyre_peers (node);
+        for (char *p = (char *) zlist_first (peers); p; p = (char *) zlist_next (peers))
+            json_array_append_new (list, json_pack ("{s:s}", "peer", p));
+        zlist_destroy (&peers);
+        reply_ok (id, json_pack ("{s:o}", "peers", list));
+    }
+    else
+    if (streq (cmd, "stop"))
+        cmd_stop (id);
+    else
+        reply_err (id, NULL, true);
+    json_decref (msg);
+}
+
+int main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    if (!getenv ("ZSYS_INTERFACE"))
+        zsys_set_interface ("*");
+    if (!getenv ("ZSYS_IPV4_MCAST_ADDRESS"))
+        zsys_set_ipv4_mcast_address ("225.25.25.25");
+    poller = zpoller_new (NULL);
+    zmq_pollitem_t items [2];
+    char line [1 << 16];
+    size_t fill = 0;
+    bool eof = false;
+    while (!eof) {
+        int count = 1;
+        items [0] = (zmq_pollitem_t) { NULL, 0, ZMQ_POLLIN, 0 };
+        if (node) {
+            items [1] = (zmq_pollitem_t) { zsock_resolve (zyre_socket (node)), 0, ZMQ_POLLIN, 0 };
+            count = 2;
+        }
+        if (zmq_poll (items, count, 100) < 0)
+            break;
+        if (count == 2 && (items [1].revents & ZMQ_POLLIN))
+            forward_event ();
+        if (items [0].revents & ZMQ_POLLIN) {
+            ssize_t got = read (0, line + fill, sizeof (line) - fill - 1);
+            if (got <= 0) {
+                eof = true;
+                break;
+            }
+            fill += (size_t) got;
+            line [fill] = 0;
+            char *start = line, *nl;
+            while ((nl = strchr (start, '\n'))) {
+                *nl = 0;
+                if (*start)
+                    handle_line (start);
+                start = nl + 1;
+            }
+            fill = strlen (start);
+            memmove (line, start, fill + 1);
+        }
+    }
+    if (node)
+        cmd_stop (0);
+    zpoller_destroy (&poller);
+    return 0;
+}

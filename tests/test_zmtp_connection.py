@@ -1,0 +1,535 @@
+"""The sans-IO ZMTP Connection: transcripts, staging, mechanisms, heartbeats, limits, and a
+Hypothesis rule-based test over its transition table (spec/zmtp.md#state-machine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from zre_ref.errors import ProtocolError
+from zre_ref.zmtp.connection import (
+    MAX_MESSAGE_SIZE,
+    TRANSITIONS,
+    Connection,
+    ConnectionClosed,
+    Event,
+    HandshakeCompleted,
+    Heartbeat,
+    Input,
+    MessageReceived,
+    PongReceived,
+    State,
+    Subscribed,
+    Unsubscribed,
+)
+from zre_ref.zmtp.greeting import greeting_stages
+from zre_ref.zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+
+VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "zmtp"
+TRANSCRIPTS = [c for c in json.loads((VECTORS / "handshake.json").read_text())["cases"]
+               if "input" in c]
+
+
+def _mech(spec: dict[str, Any]) -> Mechanism:
+    if spec["mechanism"] == "NULL":
+        return Null()
+    if spec["role"] == "client":
+        return PlainClient(bytes.fromhex(spec["username"]), bytes.fromhex(spec["password"]))
+    accepted = {(bytes.fromhex(u), bytes.fromhex(p)) for u, p in spec["accept"]}
+    return PlainServer(lambda u, p: (u, p) in accepted)
+
+
+def _conn(spec: dict[str, Any]) -> Connection:
+    return Connection(spec["socket_type"], identity=bytes.fromhex(spec.get("identity", "")),
+                      mechanism=_mech(spec))
+
+
+def pump(a: Connection, b: Connection, rounds: int = 20) -> tuple[list[Event], list[Event]]:
+    ea: list[Event] = []
+    eb: list[Event] = []
+    for _ in range(rounds):
+        moved = False
+        for src, dst, evs in ((a, b, eb), (b, a, ea)):
+            data = src.data_to_send()
+            if data:
+                evs += dst.receive_data(data)
+                moved = True
+        if not moved:
+            break
+    return ea, eb
+
+
+# -- transcripts ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", TRANSCRIPTS, ids=[c["id"] for c in TRANSCRIPTS])
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "byte-at-a-time"])
+def test_transcript_replay(case: dict[str, Any], bytewise: bool) -> None:
+    """Each side, fed the other side's chunks, sends exactly its own recorded bytes."""
+    conns = {"client": _conn(case["input"]["client"]), "server": _conn(case["input"]["server"])}
+    msgs = [(m["from"], [bytes.fromhex(f) for f in m["frames"]]) for m in case["input"]["messages"]]
+    sent = {"client": b"", "server": b""}
+    want = {"client": b"", "server": b""}
+    received: dict[str, list[list[bytes]]] = {"client": [], "server": []}
+    for step in case["steps"]:
+        side, chunk = step["from"], bytes.fromhex(step["hex"])
+        other = "server" if side == "client" else "client"
+        want[side] += chunk
+        out = conns[side].data_to_send()
+        if not out and msgs and msgs[0][0] == side:
+            conns[side].send_message(msgs.pop(0)[1])
+            out = conns[side].data_to_send()
+        sent[side] += out
+        if bytewise:
+            events = [ev for i in range(len(out)) for ev in conns[other].receive_data(out[i:i + 1])]
+        else:
+            events = conns[other].receive_data(out)
+        received[other] += [ev.frames for ev in events if isinstance(ev, MessageReceived)]
+        # byte-at-a-time feeding cannot make the receiver send *more* than the transcript
+    if not bytewise:
+        assert sent == want
+    for side in ("client", "server"):
+        assert want[side].startswith(sent[side]) or sent[side].startswith(want[side])
+        state = conns[side].closed_event.code if conns[side].closed_event else "open"
+        assert state == case["output"][side]
+    expect = {"client": [], "server": []}
+    for m in case["input"]["messages"]:
+        expect["server" if m["from"] == "client" else "client"].append(
+            [bytes.fromhex(f) for f in m["frames"]])
+    assert received == expect
+
+
+# -- staging (wire-facts §7.4) ----------------------------------------------------------------------
+def test_greeting_staged_like_libzmq() -> None:
+    c = Connection("DEALER")
+    assert c.data_to_send() == bytes.fromhex("ff00000000000000017f")  # signature only
+    sig, major, rest = greeting_stages()
+    assert c.receive_data(sig[:9]) == [] and c.data_to_send() == b""
+    assert c.receive_data(sig[9:]) == [] and c.data_to_send() == b"\x03"  # major after 10 bytes
+    c.receive_data(major)
+    assert c.data_to_send() == rest  # the rest after the peer's byte 10, without its full greeting
+    c.receive_data(rest)
+    assert c.state is State.EXPECT_READY
+    assert c.data_to_send()[:8] == bytes.fromhex("042905") + b"READY"
+
+
+def test_zmtp_3_0_peer_gets_old_style_subscriptions() -> None:
+    sub, pub = Connection("SUB"), Connection("PUB")
+    pub._greeting_rest = b"\x00" + pub._greeting_rest[1:]  # make the PUB a 3.0 peer
+    pump(sub, pub)
+    assert sub.peer_version == (3, 0) and pub.peer_version == (3, 1)
+    sub.send_subscribe(b"AB")
+    assert sub.data_to_send() == bytes.fromhex("0003014142")  # wire-facts §7.7
+    sub.send_cancel(b"AB")
+    assert sub.data_to_send() == bytes.fromhex("0003004142")
+    sub2, pub2 = Connection("SUB"), Connection("PUB")
+    pump(sub2, pub2)
+    sub2.send_subscribe(b"AB")
+    data = sub2.data_to_send()
+    assert data == bytes.fromhex("040c09") + b"SUBSCRIBE" + b"AB"
+    assert pub2.receive_data(data) == [Subscribed(b"AB")]
+    # a PUB accepts both forms whatever was negotiated (libzmq xpub.cpp)
+    assert pub2.receive_data(bytes.fromhex("0003004142")) == [Unsubscribed(b"AB")]
+
+
+def test_handshake_metadata_and_identity() -> None:
+    d, r = Connection("DEALER", identity=b"\x01me", metadata={"X-App": b"1"}), Connection("ROUTER")
+    ed, er = pump(d, r)
+    hs = er[0]
+    assert isinstance(hs, HandshakeCompleted)
+    assert (hs.peer_socket_type, hs.peer_identity, hs.version) == ("DEALER", b"\x01me", (3, 1))
+    assert hs.peer_metadata["X-App"] == b"1"
+    assert isinstance(ed[0], HandshakeCompleted) and ed[0].peer_identity == b""  # ROUTER: empty
+
+
+def test_property_names_case_sensitive_like_libzmq() -> None:
+    c = Connection("DEALER")
+    sig, major, rest = greeting_stages()
+    body = (b"\x05READY\x0bsocket-type\x00\x00\x00\x06ROUTER")
+    events = c.receive_data(sig + major + rest + bytes((4, len(body))) + body)
+    assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "protocol-error"
+
+
+@pytest.mark.parametrize(("ours", "theirs", "ok"), [
+    ("DEALER", "ROUTER", True), ("ROUTER", "ROUTER", True), ("DEALER", "DEALER", True),
+    ("SUB", "PUB", True), ("PUB", "SUB", True), ("DEALER", "PUB", False), ("SUB", "SUB", False),
+    ("ROUTER", "SUB", False),
+])
+def test_socket_type_check(ours: str, theirs: str, ok: bool) -> None:
+    a, b = Connection(ours), Connection(theirs)
+    ea, _ = pump(a, b)
+    if ok:
+        assert isinstance(ea[0], HandshakeCompleted)
+    else:
+        assert ea == [ConnectionClosed("socket-type-mismatch", ea[0].reason)]  # type: ignore[union-attr]
+        assert b"ERROR" not in a.data_to_send()  # libzmq closes without ERROR
+
+
+def test_plain_authenticator_errors_refuse() -> None:
+    def boom(u: bytes, p: bytes) -> bool:
+        raise RuntimeError("db down")
+
+    c, s = Connection("DEALER", mechanism=PlainClient(b"u", b"p")), Connection(
+        "ROUTER", mechanism=PlainServer(boom))
+    ec, es = pump(c, s)
+    assert es[-1].code == "auth-failed"  # type: ignore[union-attr]
+    assert ec[-1].code == "peer-error"  # type: ignore[union-attr]
+
+
+def test_mechanism_mismatch_closes() -> None:
+    c, s = Connection("DEALER"), Connection("ROUTER", mechanism=PlainServer(lambda u, p: True))
+    ec, _ = pump(c, s)
+    assert ec[-1].code == "mechanism-mismatch"  # type: ignore[union-attr]
+
+
+# -- PING / PONG / heartbeats ---------------------------------------------------------------------
+def test_ping_answered_with_context() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    b.receive_data(bytes.fromhex("040d0450494e470000") + b"ctx123")
+    assert b.data_to_send() == bytes.fromhex("040b04") + b"PONGctx123"  # wire-facts §7.8
+    b.receive_data(bytes.fromhex("041a0450494e470000") + b"c" * 20)
+    assert b.data_to_send() == bytes.fromhex("041504") + b"PONG" + b"c" * 16  # truncated to 16
+
+
+def test_heartbeat_sends_ping_and_times_out() -> None:
+    a = Connection("DEALER", heartbeat=Heartbeat(interval=1.0, ttl=2.5, timeout=0.5))
+    b = Connection("ROUTER")
+    pump(a, b)
+    assert a.next_deadline() == 0.0
+    a.handle_timer(100.0)  # arms
+    assert a.next_deadline() == 101.0
+    assert a.handle_timer(101.0) == []
+    assert a.data_to_send() == bytes.fromhex("04070450494e470019")  # TTL 25 ds, like libzmq
+    assert a.next_deadline() == 101.5
+    # the peer answers: the timeout passes quietly
+    a.receive_data(bytes.fromhex("040504") + b"PONG")
+    assert a.handle_timer(101.5) == []
+    assert a.is_open
+    # next PING gets no answer
+    a.handle_timer(102.0)
+    events = a.handle_timer(102.5)
+    assert events and events[0].code == "heartbeat-timeout"  # type: ignore[union-attr]
+    assert a.next_deadline() is None
+
+
+def test_peer_ttl_expires() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    b.receive_data(bytes.fromhex("04070450494e470005"))  # ttl 0.5 s
+    assert b.next_deadline() == 0.0
+    b.handle_timer(10.0)
+    assert b.next_deadline() == 10.5
+    events = b.handle_timer(10.5)
+    assert events[0].code == "ttl-expired"  # type: ignore[union-attr]
+
+
+def test_pong_event() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    a.send_ping(context=b"x")
+    ea, eb = pump(a, b)  # PING there, PONG back
+    assert eb == [] and ea == [PongReceived(b"x")]
+
+
+def test_handshake_timeout() -> None:
+    a = Connection("DEALER", handshake_timeout=5.0)
+    a.handle_timer(0.0)
+    assert a.next_deadline() == 5.0
+    assert a.handle_timer(4.9) == []
+    events = a.handle_timer(5.0)
+    assert events[0].code == "handshake-timeout"  # type: ignore[union-attr]
+
+
+# -- limits and hostile input -----------------------------------------------------------------------
+def test_declared_size_over_limit_rejected_before_allocation() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER", max_message_size=1000)
+    pump(a, b)
+    events = b.receive_data(bytes.fromhex("02") + (2**63).to_bytes(8, "big"))
+    assert events[0].code == "decode-error"  # type: ignore[union-attr]
+    a2, b2 = Connection("DEALER"), Connection("ROUTER", max_message_size=1000)
+    pump(a2, b2)
+    events = b2.receive_data(bytes.fromhex("02") + (1001).to_bytes(8, "big"))
+    assert events[0].code == "decode-error"  # type: ignore[union-attr]
+    assert MAX_MESSAGE_SIZE >= 1 << 20
+
+
+def test_many_more_frames_hit_the_message_limit() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER", max_message_size=1000)
+    pump(a, b)
+    events = b.receive_data((b"\x01\xff" + b"x" * 255) * 5)
+    assert events and events[0].code == "decode-error"  # type: ignore[union-attr]
+
+
+def test_garbage_instead_of_greeting() -> None:
+    c = Connection("ROUTER")
+    events = c.receive_data(b"GET / HTTP/1.1\r\n")
+    assert events[0].code == "decode-error" and c.closed  # type: ignore[union-attr]
+    assert c.receive_data(b"more") == []
+
+
+def test_messages_before_handshake_are_an_error() -> None:
+    c = Connection("ROUTER")
+    sig, major, rest = greeting_stages()
+    events = c.receive_data(sig + major + rest + b"\x00\x01x")
+    assert events[-1].code == "protocol-error"  # type: ignore[union-attr]
+
+
+def test_send_before_open_is_refused() -> None:
+    with pytest.raises(ProtocolError):
+        Connection("DEALER").send_message([b"x"])
+
+
+def test_large_frames_split_anywhere() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    frames = [b"", b"a" * 300, b"b" * 70_000, b"c" * 100_000]
+    a.send_message(frames)
+    data = a.data_to_send()
+    for step in (1, 7, 4096, 65536):
+        c, d = Connection("DEALER"), Connection("ROUTER")
+        pump(c, d)
+        got: list[Event] = []
+        for i in range(0, len(data), step):
+            got += d.receive_data(data[i : i + step])
+        assert got == [MessageReceived(frames)]
+        # and through the buffered path
+        e, f = Connection("DEALER"), Connection("ROUTER")
+        pump(e, f)
+        got, pos = [], 0
+        while pos < len(data):
+            buf = f.get_buffer()
+            n = min(len(buf), step, len(data) - pos)
+            buf[:n] = data[pos : pos + n]
+            pos += n
+            got += f.buffer_updated(n)
+        assert got == [MessageReceived(frames)]
+
+
+def test_output_chunks_keep_big_bodies() -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    big = b"z" * 100_000
+    a.send_message([b"x", big])
+    chunks = a.output_chunks()
+    assert chunks[-1] is big and len(chunks) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 50))
+def test_arbitrary_bytes_after_handshake(data: bytes, step: int) -> None:
+    a, b = Connection("DEALER"), Connection("ROUTER", max_message_size=10_000)
+    pump(a, b)
+    for i in range(0, len(data), step):
+        for ev in b.receive_data(data[i : i + step]):
+            assert isinstance(ev, (MessageReceived, ConnectionClosed, PongReceived))
+    b.receive_data(b"")
+    assert b.closed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(["NULL", "PLAIN-S", "PLAIN-C"]))
+def test_arbitrary_bytes_from_the_start(data: bytes, mech: str) -> None:
+    m: Mechanism = {"NULL": Null(), "PLAIN-S": PlainServer(lambda u, p: True),
+                    "PLAIN-C": PlainClient(b"u", b"p")}[mech]
+    c = Connection("ROUTER", mechanism=m)
+    sig, major, rest = greeting_stages(m.name)
+    for chunk in (data, sig + major + rest + data):
+        c = Connection("ROUTER", mechanism=m)
+        for ev in c.receive_data(chunk):
+            assert isinstance(ev, (HandshakeCompleted, MessageReceived, ConnectionClosed))
+
+
+# -- the rule-based test over TRANSITIONS ------------------------------------------------------------
+MECHS = {
+    "null": (lambda: Null(), lambda: Null()),
+    "plain": (lambda: PlainClient(b"u", b"pw"), lambda: PlainServer(lambda u, p: p == b"pw")),
+    "plain-bad": (lambda: PlainClient(b"u", b"no"), lambda: PlainServer(lambda u, p: p == b"pw")),
+}
+
+
+class ConnectionPair(RuleBasedStateMachine):
+    """Two connections joined by byte queues; rules move bytes in random chunk sizes, send,
+    subscribe, fire timers, inject garbage and close. Every step must be a row of TRANSITIONS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a: Connection | None = None
+        self.b: Connection | None = None
+        self.wire: dict[str, bytearray] = {"ab": bytearray(), "ba": bytearray()}
+        self.sent: dict[str, list[list[bytes]]] = {"a": [], "b": []}
+        self.got: dict[str, list[list[bytes]]] = {"a": [], "b": []}
+        self.corrupted = False
+        self.now = 0.0
+
+    @precondition(lambda self: self.a is None)
+    @rule(mech=st.sampled_from(sorted(MECHS)), types=st.sampled_from(
+        [("DEALER", "ROUTER"), ("SUB", "PUB"), ("DEALER", "DEALER"), ("DEALER", "PUB")]),
+        hb=st.booleans())
+    def start(self, mech: str, types: tuple[str, str], hb: bool) -> None:
+        ma, mb = MECHS[mech]
+        heartbeat = Heartbeat(1.0, 3.0, 2.0) if hb else None
+        self.a = Connection(types[0], mechanism=ma(), heartbeat=heartbeat, handshake_timeout=30.0)
+        self.b = Connection(types[1], mechanism=mb(), handshake_timeout=30.0)
+        self.a.trace, self.b.trace = [], []
+
+    def _side(self, name: str) -> Connection:
+        conn = self.a if name == "a" else self.b
+        assert conn is not None
+        return conn
+
+    def _events(self, name: str, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, MessageReceived):
+                self.got[name].append(ev.frames)
+
+    @precondition(lambda self: self.a is not None)
+    @rule(direction=st.sampled_from(["ab", "ba"]), n=st.integers(1, 200))
+    def deliver(self, direction: str, n: int) -> None:
+        src, dst = self._side(direction[0]), self._side(direction[1])
+        q = self.wire[direction]
+        q += src.data_to_send()
+        chunk, q[:] = bytes(q[:n]), q[n:]
+        if chunk:
+            self._events(direction[1], dst.receive_data(chunk))
+
+    @precondition(lambda self: self.a is not None)
+    @rule()
+    def pump_all(self) -> None:
+        for _ in range(10):
+            moved = False
+            for direction in ("ab", "ba"):
+                src, dst = self._side(direction[0]), self._side(direction[1])
+                q = self.wire[direction]
+                q += src.data_to_send()
+                if q:
+                    chunk = bytes(q)
+                    q.clear()
+                    self._events(direction[1], dst.receive_data(chunk))
+                    moved = True
+            if not moved:
+                break
+
+    @precondition(lambda self: self.a is not None)
+    @rule(who=st.sampled_from(["a", "b"]), frames=st.lists(st.binary(max_size=300), min_size=1,
+                                                          max_size=3))
+    def send(self, who: str, frames: list[bytes]) -> None:
+        conn = self._side(who)
+        if conn.is_open and conn.socket_type not in ("PUB", "SUB"):
+            conn.send_message(frames)
+            self.sent[who].append(frames)
+        elif not conn.is_open:
+            with pytest.raises(ProtocolError):
+                conn.send_message(frames)
+
+    @precondition(lambda self: self.a is not None)
+    @rule(topic=st.binary(max_size=5))
+    def subscribe(self, topic: bytes) -> None:
+        conn = self._side("a")
+        if conn.is_open and conn.socket_type == "SUB":
+            conn.send_subscribe(topic)
+
+    @precondition(lambda self: self.a is not None)
+    @rule(dt=st.floats(0.0, 1.5))
+    def tick(self, dt: float) -> None:
+        self.now += dt
+        for name in ("a", "b"):
+            self._events(name, self._side(name).handle_timer(self.now))
+
+    @precondition(lambda self: self.a is not None)
+    @rule(who=st.sampled_from(["a", "b"]), junk=st.binary(min_size=1, max_size=20))
+    def garbage(self, who: str, junk: bytes) -> None:
+        self.corrupted = True
+        self._events(who, self._side(who).receive_data(junk))
+
+    @precondition(lambda self: self.a is not None)
+    @rule(who=st.sampled_from(["a", "b"]), ctx=st.binary(max_size=16))
+    def ping(self, who: str, ctx: bytes) -> None:
+        conn = self._side(who)
+        if conn.is_open:
+            conn.send_ping(1.0, ctx)
+
+    @precondition(lambda self: self.a is not None)
+    @rule(who=st.sampled_from(["a", "b"]))
+    def eof(self, who: str) -> None:
+        conn = self._side(who)
+        was_closed = conn.closed
+        events = conn.receive_data(b"")
+        assert conn.closed and (events == []) == was_closed
+
+    @precondition(lambda self: self.a is not None)
+    @rule(who=st.sampled_from(["a", "b"]))
+    def close(self, who: str) -> None:
+        conn = self._side(who)
+        was_closed = conn.closed
+        events = conn.close()
+        assert (events == []) == was_closed
+
+    @invariant()
+    def follows_the_table(self) -> None:
+        for conn in (self.a, self.b):
+            if conn is None:
+                continue
+            assert conn.trace is not None
+            for old, inp, new in conn.trace:
+                assert TRANSITIONS[old][inp] is new
+            for (_, _, new), (old, _, _) in zip(conn.trace, conn.trace[1:], strict=False):
+                assert new is old  # steps chain
+            if conn.closed:
+                assert conn.closed_event is not None
+                assert conn.next_deadline() is None
+                assert conn.trace and conn.trace[-1][2] is State.CLOSED
+
+    @invariant()
+    def messages_in_order(self) -> None:
+        if self.corrupted:
+            return
+        for src, dst in (("a", "b"), ("b", "a")):
+            got = self.got[dst]
+            assert got == self.sent[src][: len(got)]
+
+
+ConnectionPair.TestCase.settings = settings(max_examples=150, stateful_step_count=40,
+                                            deadline=None)
+TestConnectionPair = ConnectionPair.TestCase
+
+
+def test_table_shape() -> None:
+    """Every non-closed state can be closed by EOF, timeout, a local close and invalid input."""
+    for state, row in TRANSITIONS.items():
+        if state is State.CLOSED:
+            assert row == {}
+            continue
+        for inp in (Input.EOF, Input.TIMEOUT, Input.CLOSE, Input.INVALID):
+            assert row[inp] is State.CLOSED
+    reachable = {State.SIGNATURE}
+    frontier = [State.SIGNATURE]
+    while frontier:
+        for nxt in TRANSITIONS[frontier.pop()].values():
+            if nxt not in reachable:
+                reachable.add(nxt)
+                frontier.append(nxt)
+    assert reachable == set(State)
+
+
+def test_spec_table_matches_code() -> None:
+    """spec/zmtp.md#state-machine lists exactly TRANSITIONS."""
+    text = (Path(__file__).resolve().parent.parent / "spec" / "zmtp.md").read_text()
+    section = text.split("## State machine", 1)[1].split("\n## ", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("state", "---"):
+            rows.add(tuple(cells))
+    want = set()
+    for state, row in TRANSITIONS.items():
+        for inp, new in row.items():
+            if inp in (Input.INVALID, Input.EOF, Input.TIMEOUT, Input.CLOSE):
+                want.add(("*every state but closed*", inp.value, new.value))
+            else:
+                want.add((state.value, inp.value, new.value))
+    assert rows == want
