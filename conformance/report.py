@@ -214,7 +214,7 @@ def matrix_text(names: Sequence[str], cells: dict[tuple[str, str], Counter[Verdi
     """The interop matrix: rows = IUT, columns = peer agent, each cell passed/total."""
     width = max([len(n) for n in names] + [8])
     head = " " * (width + 2) + "  ".join(f"{n:>{width}}" for n in names)
-    lines = ["interop matrix (row = node under test, column = peer; passed/total)", head]
+    lines = ["interop matrix (row = first node, column = second node; passed/run, unsupported not counted)", head]
     for a in names:
         cells_txt = []
         for b in names:
@@ -222,7 +222,7 @@ def matrix_text(names: Sequence[str], cells: dict[tuple[str, str], Counter[Verdi
             if cnt is None:
                 cells_txt.append(f"{'—':>{width}}")
                 continue
-            total = sum(cnt.values())
+            total = sum(cnt.values()) - cnt[Verdict.UNSUPPORTED]
             good = cnt[Verdict.PASS] + cnt[Verdict.XFAIL] + cnt[Verdict.NON_STRICT]
             cells_txt.append(f"{f'{good}/{total}':>{width}}")
         lines.append(f"{a:<{width}}  " + "  ".join(cells_txt))

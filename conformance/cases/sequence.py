@@ -73,11 +73,15 @@ async def sequence_wrap(ctx: Ctx) -> None:
         await asyncio.sleep(0.02)
     answers = [r for r in peer.inbox[mark:] if r.uuid == iut_uuid]
     ctx.note("note", f"{len(answers)} answers to {WRAP_COUNT} PINGs")
-    ctx.check(len(answers) >= WRAP_COUNT, f"only {len(answers)} PING-OKs for {WRAP_COUNT} PINGs")
     seqs = [r.msg.sequence for r in answers if r.msg is not None]
     for a, b in itertools.pairwise(seqs):
         if b != zm.next_sequence(a):
             ctx.fail(f"the IUT's sequence went {a} -> {b}; after 65535 comes 0")
+    if ctx.agent.find_events(lambda e: e.kind == "EXIT" and e.peer == peer.uuid_hex, mark_ev):
+        last = seqs[-1] if seqs else None
+        ctx.fail(f"the IUT dropped us (EXIT) around our sequence 65535 -> 0; its last PING-OK "
+                 f"carried {last}")
+    ctx.check(len(answers) >= WRAP_COUNT, f"only {len(answers)} PING-OKs for {WRAP_COUNT} PINGs")
     ctx.check(65535 in seqs and 0 in seqs[1:], "the IUT's sequence never passed 65535 -> 0")
     await ping_roundtrip(ctx, peer, "the wrap")
 

@@ -1,0 +1,71 @@
+"""zre-conformance against independent implementations: zyre.js (node) and pyre (zeromq-pyre).
+
+Each run must end with only the failures its shipped expectations file documents (exit 0), and
+every documented failure must still fail (a stale entry would XPASS and exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _zyre_js_available() -> bool:
+    return shutil.which("node") is not None and (
+        (ROOT / ".interop-js" / "node_modules" / "zyre.js").is_dir()
+        or bool(os.environ.get("ZYRE_JS_PATH")))
+
+
+def _netns_available() -> bool:
+    return sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+def _run(args: list[str], tmp_path: Path, timeout: float) -> tuple[int, dict[str, object], str]:
+    report = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "zre_conformance.cli", "run", *args, "--seed", "interop",
+           "--report-json", str(report), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    doc = json.loads(report.read_text()) if report.exists() else {}
+    return proc.returncode, doc, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not _zyre_js_available(), reason="needs node and npm zyre.js in .interop-js")
+def test_zyre_js_suite(tmp_path: Path) -> None:
+    code, doc, out = _run(["--agent", "zyre.js"], tmp_path, 600)
+    assert code == 0, out
+    verdicts = {c["id"]: c["verdict"] for c in doc["cases"]}  # type: ignore[index]
+    assert verdicts["hello.fields"] == "PASS" and verdicts["shout.recv.empty"] == "XFAIL"
+
+
+@pytest.mark.skipif(not _netns_available(), reason="pyre beacons on lo only inside a netns (root)")
+def test_pyre_suite(tmp_path: Path) -> None:
+    pytest.importorskip("pyre")
+    code, doc, out = _run(["--agent", "pyre", "--netns"], tmp_path, 1200)
+    assert code == 0, out
+    verdicts = {c["id"]: c["verdict"] for c in doc["cases"]}  # type: ignore[index]
+    assert verdicts["hello.fields"] == "PASS" and verdicts["robust.truncated"] == "XFAIL"
+
+
+@pytest.mark.skipif(not _zyre_js_available(), reason="needs node and npm zyre.js in .interop-js")
+def test_matrix_with_zyre_js(tmp_path: Path) -> None:
+    pytest.importorskip("zre_ref.aio.zre")
+    report = tmp_path / "matrix.json"
+    cmd = [sys.executable, "-m", "zre_conformance.cli", "matrix", "--agent", "zre-ref",
+           "--agent", "zyre.js", "--seed", "m1", "--report-json", str(report)]
+    if _netns_available():
+        pytest.importorskip("pyre")
+        cmd += ["--agent", "pyre", "--netns"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert all(c["verdict"] in ("PASS", "UNSUPPORTED") for p in doc["pairs"] for c in p["checks"])

@@ -1,0 +1,233 @@
+"""UDP beacons for ZRE discovery: IPv4 broadcast + multicast, or IPv6 multicast (spec/zre.md#beacon).
+
+One UDP socket per node, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT so that many
+nodes on a host share it (as czmq's zbeacon does). Where a beacon goes (wire-facts §2.4, §10):
+
+* an interface with a broadcast address: its subnet broadcast (zyre's default);
+* loopback (``interface="lo"``/``"127.0.0.1"``, or no usable interface at all): both
+  127.255.255.255 (what zyre.js sends and hears) and 225.25.25.25 (pyre's and zyre's loopback
+  multicast), and we listen to both;
+* ``interface="*"``: 255.255.255.255;
+* IPv6 (``ipv6=True``): ff02::1 on the interface (czmq's default group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+#: IPv4 multicast group pyre and zyre use on loopback-only hosts (wire-facts §10)
+MULTICAST_GROUP = "225.25.25.25"
+#: czmq's default IPv6 beacon group: link-local all-nodes (wire-facts §2.4)
+IPV6_GROUP = "ff02::1"
+LOOPBACK_BROADCAST = "127.255.255.255"
+#: zbeacon's largest datagram (UDP_FRAME_MAX) (wire-facts §2.3)
+MAX_DATAGRAM = 255
+
+# Linux ioctl numbers (linux/sockios.h), used to read an interface's address without extra packages
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFADDR = 0x8915
+_SIOCGIFBRDADDR = 0x8919
+_IFF_UP = 0x1
+_IFF_BROADCAST = 0x2
+_IFF_LOOPBACK = 0x8
+_IFF_POINTOPOINT = 0x10
+_IFF_SLAVE = 0x800
+
+
+@dataclass(frozen=True)
+class BeaconPlan:
+    """Where to bind the TCP inbox, where beacons go, and which groups to listen to."""
+
+    host: str
+    """numeric address we advertise and bind the ROUTER to"""
+    destinations: tuple[str, ...]
+    multicast_groups: tuple[str, ...] = ()
+    ipv6: bool = False
+    ifindex: int = 0
+    interface: str = ""
+    loopback: bool = False
+    notes: list[str] = field(default_factory=list, compare=False)
+
+
+def _ifreq(name: str) -> bytes:
+    return name.encode()[:15].ljust(40, b"\0")
+
+
+def _ioctl_addr(sock: socket.socket, request: int, name: str) -> str | None:
+    try:
+        res = fcntl.ioctl(sock.fileno(), request, _ifreq(name))
+    except OSError:
+        return None
+    return socket.inet_ntoa(res[20:24])
+
+
+def _flags(sock: socket.socket, name: str) -> int:
+    try:
+        res = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, _ifreq(name))
+    except OSError:
+        return 0
+    return int.from_bytes(res[16:18], sys.byteorder)
+
+
+def interfaces() -> list[tuple[str, int, str | None, str | None]]:
+    """(name, flags, IPv4 address, IPv4 broadcast) for every interface (Linux; [] elsewhere)."""
+    out: list[tuple[str, int, str | None, str | None]] = []
+    if not sys.platform.startswith("linux"):
+        return out
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            out.append((name, _flags(s, name), _ioctl_addr(s, _SIOCGIFADDR, name),
+                        _ioctl_addr(s, _SIOCGIFBRDADDR, name)))
+    return out
+
+
+def _loopback_plan(notes: list[str]) -> BeaconPlan:
+    return BeaconPlan("127.0.0.1", (LOOPBACK_BROADCAST, MULTICAST_GROUP), (MULTICAST_GROUP,),
+                      interface="lo", loopback=True, notes=notes)
+
+
+def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
+    """Choose addresses the way czmq does, with the loopback fallback of wire-facts §10."""
+    notes: list[str] = []
+    if ipv6:
+        name = interface or "lo"
+        idx = socket.if_nametoindex(name)
+        host = "::1" if name == "lo" else _ipv6_address(name)
+        return BeaconPlan(host, (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True, ifindex=idx,
+                          interface=name, loopback=name == "lo")
+    if interface == "*":
+        return BeaconPlan("0.0.0.0", ("255.255.255.255",), interface="*")
+    if interface in ("lo", "127.0.0.1", "loopback"):
+        return _loopback_plan(notes)
+    candidates = interfaces()
+    if interface:
+        if interface.isdigit() and len(interface) == 1:
+            candidates = candidates[int(interface):int(interface) + 1]
+        else:
+            candidates = [c for c in candidates if interface in (c[0], c[2])]
+        if not candidates:
+            raise ValueError(f"no interface {interface!r}")
+        name, flags, addr, bcast = candidates[0]
+        if flags & _IFF_LOOPBACK or addr is None or addr.startswith("127."):
+            return _loopback_plan(notes)
+        return BeaconPlan(addr, (bcast or "255.255.255.255",), interface=name, notes=notes)
+    for name, flags, addr, bcast in candidates:
+        if (flags & _IFF_UP and flags & _IFF_BROADCAST and addr and bcast
+                and not flags & (_IFF_LOOPBACK | _IFF_POINTOPOINT | _IFF_SLAVE)):
+            return BeaconPlan(addr, (bcast,), interface=name, notes=notes)
+    notes.append("no broadcast interface: using loopback broadcast + multicast")
+    return _loopback_plan(notes)
+
+
+def _ipv6_address(name: str) -> str:
+    try:
+        with open("/proc/net/if_inet6") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 6 and parts[5] == name:
+                    raw = bytes.fromhex(parts[0])
+                    return socket.inet_ntop(socket.AF_INET6, raw)
+    except OSError as exc:
+        log.debug("cannot read /proc/net/if_inet6: %s", exc)
+    return "::"
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpBeacon) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        host = str(addr[0]).split("%", 1)[0]
+        self.owner.on_datagram(data, host)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("beacon socket error: %s", exc)
+
+
+class UdpBeacon:
+    """Send our beacon to the plan's destinations and hand every datagram heard to a callback."""
+
+    def __init__(self, port: int, the_plan: BeaconPlan,
+                 on_beacon: Callable[[bytes, str], None]) -> None:
+        self.port = port
+        self.plan = the_plan
+        self.on_beacon = on_beacon
+        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self.sent = 0
+        self.received = 0
+
+    def on_datagram(self, data: bytes, host: str) -> None:
+        if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
+            return
+        self.received += 1
+        self.on_beacon(data, host)
+
+    def _socket(self) -> socket.socket:
+        p = self.plan
+        fam = socket.AF_INET6 if p.ipv6 else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if p.ipv6:
+                s.bind(("::", self.port))
+                mreq = socket.inet_pton(socket.AF_INET6, IPV6_GROUP) + p.ifindex.to_bytes(4, sys.byteorder)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, p.ifindex)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            else:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                s.bind(("", self.port))
+                local = socket.inet_aton(p.host if p.host != "0.0.0.0" else "0.0.0.0")
+                for group in p.multicast_groups:
+                    try:
+                        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                                     socket.inet_aton(group) + local)
+                    except OSError as exc:  # no multicast route: broadcast still works
+                        log.info("cannot join %s on %s: %s", group, p.host, exc)
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                if p.host != "0.0.0.0":
+                    with contextlib.suppress(OSError):
+                        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, local)
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sock = self._socket()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=self._sock)
+        self._transport = transport
+
+    def send(self, data: bytes) -> None:
+        """Send one beacon datagram to every destination (errors are logged, not raised)."""
+        t = self._transport
+        if t is None:
+            return
+        for dest in self.plan.destinations:
+            addr: tuple[str, int] | tuple[str, int, int, int] = (
+                (dest, self.port, 0, self.plan.ifindex) if self.plan.ipv6 else (dest, self.port))
+            try:
+                t.sendto(data, addr)
+                self.sent += 1
+            except OSError as exc:
+                log.info("beacon to %s:%d failed: %s", dest, self.port, exc)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None

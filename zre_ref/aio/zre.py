@@ -1,0 +1,404 @@
+"""ZreNode: the ZRE node core on asyncio, ZMTP sockets and UDP beacons (spec/zre.md#node).
+
+::
+
+    async with ZreNode(name="me", headers={"X-K": "v"}, interface="lo") as node:
+        await node.join("CHAT")
+        await node.shout("CHAT", b"hello")
+        event = await node.recv()            # PeerEntered, ShoutReceived, ...
+
+The shell owns one ROUTER (bound to an ephemeral port on the chosen interface), one DEALER per
+peer link, the UDP beacon and one timer. It turns socket input into ``NodeCore.handle_*`` calls
+and carries out the effects the core returns, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from ..errors import DecodeError
+from ..zre.beacon import DISCOVERY_PORT, decode_beacon
+from ..zre.events import ZreEvent
+from ..zre.node import (
+    BEACON_INTERVAL,
+    EVASIVE_TIMEOUT,
+    EXPIRED_TIMEOUT,
+    REAP_INTERVAL,
+    ConnectPeer,
+    DisconnectPeer,
+    Effect,
+    EmitEvent,
+    NodeCore,
+    SendBeacon,
+    SendToPeer,
+)
+from .beacon import BeaconPlan, UdpBeacon, plan
+from .zmtp import Socket, SocketClosed, WouldBlock
+
+__all__ = ["ZreNode"]
+
+log = logging.getLogger(__name__)
+
+#: events waiting for the application before we stop reading the ROUTER (back-pressure)
+MAX_PENDING_EVENTS = 10_000
+#: ROUTER receive HWM (czmq's default) (wire-facts §3.1)
+INBOX_RCVHWM = 1000
+
+
+def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
+    return [f.encode("utf-8") if isinstance(f, str) else bytes(f) for f in frames]
+
+
+class ZreNode:
+    """A ZRE node that zyre, pyre and zyre.js accept as one of their own (spec/zre.md#node).
+
+    Times are in seconds. ``beacon_interval=None`` (or ``beacon=False``) turns UDP discovery off;
+    then use :meth:`connect_peer` (or ``connect=[endpoints]``). ``bind`` overrides the ROUTER
+    endpoint (default ``tcp://<interface address>:*``); ``advertise`` overrides what HELLO and
+    the beacon announce.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        port: int = DISCOVERY_PORT,
+        interface: str | None = None,
+        evasive: float = EVASIVE_TIMEOUT,
+        expired: float = EXPIRED_TIMEOUT,
+        reap_interval: float = REAP_INTERVAL,
+        beacon_interval: float | None = BEACON_INTERVAL,
+        beacon: bool = True,
+        bind: str | None = None,
+        advertise: str | None = None,
+        connect: Iterable[str] = (),
+        ipv6: bool = False,
+        uuid: bytes | None = None,
+        sndhwm: int | None = None,
+        goodbye: bool | None = None,
+        max_pending_events: int = MAX_PENDING_EVENTS,
+    ) -> None:
+        beaconing = beacon and beacon_interval is not None
+        self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
+                              reap_interval=reap_interval,
+                              beacon_interval=beacon_interval if beaconing else None,
+                              sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye)
+        self.port = port
+        self.interface = interface
+        self.ipv6 = ipv6
+        self._bind = bind
+        self._advertise = advertise
+        self._connect = list(connect)
+        self._max_pending = max_pending_events
+        self._plan: BeaconPlan | None = None
+        self._router: Socket | None = None
+        self._beacon: UdpBeacon | None = None
+        self._links: dict[str, Socket] = {}
+        self._events: deque[ZreEvent] = deque()
+        self._event_waiter: asyncio.Future[None] | None = None
+        self._space_waiter: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._stopped = False
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def uuid(self) -> str:
+        """Our UUID, 32 upper-case hex characters."""
+        return self._core.uuid_hex
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def endpoint(self) -> str:
+        """Our ROUTER endpoint as advertised in HELLO ("" before start)."""
+        return self._core.endpoint
+
+    @property
+    def core(self) -> NodeCore:
+        """The sans-IO core (read it; change it only through this class)."""
+        return self._core
+
+    def set_header(self, key: str, value: str) -> None:
+        """Set a header (before start, so that every HELLO carries it)."""
+        self._core.set_header(key, value)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def __aenter__(self) -> ZreNode:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _now(self) -> float:
+        assert self._loop is not None  # set by start()
+        return self._loop.time()
+
+    async def start(self) -> None:
+        """Bind the ROUTER, open the beacon, start beaconing and the timer (spec/zre.md#node)."""
+        if self._running or self._stopped:
+            raise RuntimeError("a ZreNode starts once")
+        self._loop = asyncio.get_running_loop()
+        core = self._core
+        host = "127.0.0.1"
+        if core.beaconing or self._bind is None:
+            self._plan = plan(self.interface, ipv6=self.ipv6) if (
+                core.beaconing or self.interface) else None
+            if self._plan is not None:
+                host = self._plan.host if self._plan.host != "0.0.0.0" else "127.0.0.1"
+        bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM)
+        try:
+            bound = await self._router.bind(bind)
+            core.endpoint = self._advertise or bound
+            if core.beaconing:
+                assert self._plan is not None  # computed above whenever beaconing
+                self._beacon = UdpBeacon(self.port, self._plan, self._on_datagram)
+                await self._beacon.open()
+        except BaseException:
+            self._router.close(linger=False)
+            if self._beacon is not None:
+                self._beacon.close()
+            raise
+        self._running = True
+        self._tasks.append(asyncio.create_task(self._read_inbox(), name=f"zre-inbox {self.name}"))
+        await self._apply(core.start(self._now()))
+        for endpoint in self._connect:
+            await self._apply(core.connect_peer(endpoint))
+
+    async def stop(self) -> None:
+        """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
+        if not self._running:
+            return
+        self._running = False
+        self._stopped = True
+        await self._apply(self._core.stop(self._now()))
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for sock in self._links.values():
+            sock.close()
+        self._links.clear()
+        if self._router is not None:
+            self._router.close(linger=False)
+        if self._beacon is not None:
+            self._beacon.close()
+        self._wake_events()
+
+    # -- effects ---------------------------------------------------------------------------------
+    async def _apply(self, effects: list[Effect]) -> None:
+        """Carry out effects in order; a blocked send goes back to the core."""
+        for eff in effects:
+            if isinstance(eff, SendToPeer):
+                sock = self._links.get(eff.link)
+                if sock is None:
+                    log.error("(%s) send on unknown link %s", self.name, eff.link)
+                    continue
+                try:
+                    sock.send_multipart_nowait(eff.frames)
+                except WouldBlock:
+                    await self._apply(self._core.handle_send_blocked(eff.link, self._now()))
+                except SocketClosed:
+                    log.debug("(%s) link %s already closed", self.name, eff.link)
+            elif isinstance(eff, EmitEvent):
+                self._events.append(eff.event)
+                w = self._event_waiter
+                if w is not None and not w.done():
+                    w.set_result(None)
+            elif isinstance(eff, SendBeacon):
+                if self._beacon is not None:
+                    self._beacon.send(eff.data)
+            elif isinstance(eff, ConnectPeer):
+                sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
+                self._links[eff.link] = sock
+                await sock.connect(eff.endpoint)
+            elif isinstance(eff, DisconnectPeer):
+                old = self._links.pop(eff.link, None)
+                if old is not None:
+                    old.close()
+        self._arm()
+
+    def _arm(self) -> None:
+        deadline = self._core.next_deadline()
+        if deadline == self._timer_at or self._loop is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._running:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._running:
+            self._spawn(self._apply(self._core.handle_timer(self._now())))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("(%s) internal task failed", self.name, exc_info=task.exception())
+
+    # -- input -----------------------------------------------------------------------------------
+    def _on_datagram(self, data: bytes, host: str) -> None:
+        if not self._running:
+            return
+        try:
+            beacon = decode_beacon(data)
+        except DecodeError as exc:
+            log.debug("(%s) bad beacon from %s: %s", self.name, host, exc)
+            return
+        effects = self._core.handle_beacon(beacon, host, self._now())
+        if effects:
+            self._spawn(self._apply(effects))
+
+    async def _read_inbox(self) -> None:
+        router = self._router
+        assert router is not None  # set by start()
+        core = self._core
+        while self._running:
+            if len(self._events) >= self._max_pending:
+                w = self._space_waiter = asyncio.get_running_loop().create_future()
+                await w
+                continue
+            try:
+                msg = await router.recv_multipart()
+            except SocketClosed:
+                return
+            while True:
+                if len(msg) >= 2:
+                    await self._apply(core.handle_message(msg[0], msg[1:], self._now()))
+                if len(self._events) >= self._max_pending:
+                    break
+                try:
+                    msg = router.recv_multipart_nowait()
+                except WouldBlock:
+                    break
+
+    # -- application API ----------------------------------------------------------------------------
+    def _check(self) -> None:
+        if not self._running:
+            raise RuntimeError("the node is not running")
+
+    async def join(self, group: str) -> None:
+        """Join a group (spec/zre.md#join)."""
+        self._check()
+        await self._apply(self._core.join(group))
+
+    async def leave(self, group: str) -> None:
+        """Leave a group (spec/zre.md#leave)."""
+        self._check()
+        await self._apply(self._core.leave(group))
+
+    async def shout(self, group: str, *frames: bytes | str) -> None:
+        """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
+        self._check()
+        await self._apply(self._core.shout(group, _as_frames(frames)))
+
+    async def whisper(self, peer: str, *frames: bytes | str) -> None:
+        """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
+        self._check()
+        await self._apply(self._core.whisper(peer, _as_frames(frames)))
+
+    async def connect_peer(self, endpoint: str) -> None:
+        """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""
+        if self._running:
+            await self._apply(self._core.connect_peer(endpoint))
+        else:
+            self._connect.append(endpoint)
+
+    async def recv(self) -> ZreEvent:
+        """The next event (ENTER, EXIT, JOIN, LEAVE, WHISPER, SHOUT, EVASIVE, SILENT, STOP).
+
+        Raises EOFError once the node has stopped and every event was read.
+        """
+        while not self._events:
+            if not self._running:
+                raise EOFError("node stopped")
+            w = self._event_waiter
+            if w is None or w.done():
+                w = self._event_waiter = asyncio.get_running_loop().create_future()
+            await w
+        ev = self._events.popleft()
+        s = self._space_waiter
+        if s is not None and not s.done() and len(self._events) < self._max_pending // 2 + 1:
+            s.set_result(None)
+        return ev
+
+    def recv_nowait(self) -> ZreEvent | None:
+        """An event if one is waiting, else None."""
+        if not self._events:
+            return None
+        ev = self._events.popleft()
+        s = self._space_waiter
+        if s is not None and not s.done() and len(self._events) < self._max_pending // 2 + 1:
+            s.set_result(None)
+        return ev
+
+    async def events(self) -> AsyncIterator[ZreEvent]:
+        """Every event until the node stops: ``async for event in node.events()``."""
+        while True:
+            try:
+                yield await self.recv()
+            except EOFError:
+                return
+
+    def _wake_events(self) -> None:
+        w = self._event_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- queries (zyre's names) ---------------------------------------------------------------------
+    def peers(self) -> list[str]:
+        """UUIDs of every peer we know, as zyre_peers (ready or not)."""
+        return self._core.peer_uuids()
+
+    def peer_groups(self) -> list[str]:
+        """Groups some peer is in."""
+        return self._core.peer_groups()
+
+    def own_groups(self) -> list[str]:
+        """Groups we are in."""
+        return list(self._core.own_groups)
+
+    def peers_by_group(self, group: str) -> list[str]:
+        """UUIDs of the peers in ``group``."""
+        return self._core.peers_by_group(group)
+
+    def peer_name(self, peer: str) -> str | None:
+        p = self._core.peer(peer)
+        return p.name if p is not None else None
+
+    def peer_header_value(self, peer: str, key: str) -> str | None:
+        p = self._core.peer(peer)
+        return p.headers.get(key) if p is not None else None
+
+    def peer_headers(self, peer: str) -> dict[str, str] | None:
+        p = self._core.peer(peer)
+        return dict(p.headers) if p is not None else None
+
+    def peer_address(self, peer: str) -> str | None:
+        """The endpoint our link to this peer connects to (zyre_peer_address)."""
+        p = self._core.peer(peer)
+        return p.endpoint if p is not None else None
