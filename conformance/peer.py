@@ -227,6 +227,8 @@ class WirePeer:
         self.endpoint = ""
         self.port = 0
         self.inbox: list[Received] = []
+        #: False while a case floods the wire (the wrap case): received messages are not logged
+        self.log_in = True
         self._changed = asyncio.Event()
         self._router: Any = None
         self._dealer: Any = None
@@ -283,7 +285,8 @@ class WirePeer:
                 text = f"undecodable {[f[:32].hex() for f in rest]}: {exc.reason}"
             who = identity.hex().upper() if len(identity) != zm.IDENTITY_SIZE else identity[1:].hex().upper()
             self.inbox.append(Received(time.monotonic(), identity, rest, msg, err))
-            self.logfn("tcp-in", f"{self.label}<-{who[:8]} {text}", None)
+            if self.log_in or err is not None:
+                self.logfn("tcp-in", f"{self.label}<-{who[:8]} {text}", None)
             self._changed.set()
 
     # -- beacons --------------------------------------------------------------------------

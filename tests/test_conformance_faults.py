@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("zre_ref.aio.zre")
 
 from zre_conformance.cases import all_cases, select
-from zre_conformance.runner import RunOptions, Runner
+from zre_conformance.runner import Runner, RunOptions
 from zre_conformance.schema_lite import Schema
 from zre_conformance.verdicts import Verdict
 
@@ -90,11 +90,11 @@ def test_cli_reports_and_expectations(tmp_path: Path) -> None:
     assert "repro: zre-conformance run --agent" in proc.stdout and "--seed s1" in proc.stdout
     assert junit.read_text().startswith("<?xml") and "XPASS" in md.read_text()
     # --update-expectations drops the stale entry and keeps the real one
-    proc = subprocess.run(cmd + ["--update-expectations", "--quiet"], capture_output=True,
+    proc = subprocess.run([*cmd, "--update-expectations", "--quiet"], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = exp_file.read_text()
     assert "hello.version  known" in text and "beacon.format" not in text
-    proc = subprocess.run(cmd[:-6] + ["--quiet"], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([*cmd[:-6], "--quiet"], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -156,25 +156,24 @@ class Agent:
             wanted["interface"] = beacon.get("interface", "127.0.0.1")
             if "interval_ms" in beacon:
                 wanted["beacon_interval"] = beacon["interval_ms"] / 1000
-            if "address" in beacon:
-                wanted["beacon_address"] = beacon["address"]
         else:
-            wanted["beacon_interval"] = None
+            wanted["beacon"] = False
         if "evasive_ms" in msg:
             wanted["evasive"] = msg["evasive_ms"] / 1000
         if "expired_ms" in msg:
             wanted["expired"] = msg["expired_ms"] / 1000
         if msg.get("bind"):
-            wanted["endpoint"] = msg["bind"]
+            wanted["bind"] = msg["bind"]
         accepted = inspect.signature(ZreNode).parameters
         kwargs = {k: v for k, v in wanted.items() if k in accepted}
         dropped = sorted(set(wanted) - set(kwargs))
         if dropped:
             log.info("ZreNode takes no %s; using its defaults", dropped)
         node = ZreNode(**kwargs)
+        await _maybe(node.start())
+        # ZreNode joins only once running; no peer can have met us yet, so every HELLO lists these
         for group in msg.get("groups", []):
             await _maybe(node.join(group))
-        await _maybe(node.start())
         self.node = node
         self.pump = asyncio.create_task(self._pump(node))
         return {"uuid": _uuid_hex(node.uuid), "endpoint": str(node.endpoint)}
@@ -217,11 +216,11 @@ class Agent:
         if self.fault == "crash-on-shout":
             log.error("fault crash-on-shout: exiting")
             os._exit(70)
-        await _maybe(self._node().shout(msg["group"], [bytes.fromhex(h) for h in msg["content"]]))
+        await _maybe(self._node().shout(msg["group"], *[bytes.fromhex(h) for h in msg["content"]]))
         return {}
 
     async def whisper(self, msg: dict[str, Any]) -> dict[str, Any]:
-        await _maybe(self._node().whisper(msg["peer"], [bytes.fromhex(h) for h in msg["content"]]))
+        await _maybe(self._node().whisper(msg["peer"], *[bytes.fromhex(h) for h in msg["content"]]))
         return {}
 
     async def peers(self, msg: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
 from ..errors import DecodeError
@@ -48,6 +48,16 @@ log = logging.getLogger(__name__)
 MAX_PENDING_EVENTS = 10_000
 #: ROUTER receive HWM (czmq's default) (wire-facts §3.1)
 INBOX_RCVHWM = 1000
+
+
+def _run_now(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends (Socket.connect only starts a task) to its end."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
@@ -174,9 +184,9 @@ class ZreNode:
             raise
         self._running = True
         self._tasks.append(asyncio.create_task(self._read_inbox(), name=f"zre-inbox {self.name}"))
-        await self._apply(core.start(self._now()))
+        self._apply(core.start(self._now()))
         for endpoint in self._connect:
-            await self._apply(core.connect_peer(endpoint))
+            self._apply(core.connect_peer(endpoint))
 
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
@@ -184,7 +194,8 @@ class ZreNode:
             return
         self._running = False
         self._stopped = True
-        await self._apply(self._core.stop(self._now()))
+        self._apply(self._core.stop(self._now()))
+        await asyncio.sleep(0)  # let the port-0 beacon and queued messages go out
         if self._timer is not None:
             self._timer.cancel()
         for task in self._tasks:
@@ -203,8 +214,11 @@ class ZreNode:
         self._wake_events()
 
     # -- effects ---------------------------------------------------------------------------------
-    async def _apply(self, effects: list[Effect]) -> None:
-        """Carry out effects in order; a blocked send goes back to the core."""
+    def _apply(self, effects: list[Effect]) -> bool:
+        """Carry out effects in order, synchronously (so no other core call can slip between a
+        link's creation and its first send); a blocked send goes back to the core.
+        Returns True when some link's queue is past half its HWM (the caller may yield)."""
+        busy = False
         for eff in effects:
             if isinstance(eff, SendToPeer):
                 sock = self._links.get(eff.link)
@@ -214,9 +228,12 @@ class ZreNode:
                 try:
                     sock.send_multipart_nowait(eff.frames)
                 except WouldBlock:
-                    await self._apply(self._core.handle_send_blocked(eff.link, self._now()))
+                    self._apply(self._core.handle_send_blocked(eff.link, self._now()))
                 except SocketClosed:
                     log.debug("(%s) link %s already closed", self.name, eff.link)
+                else:
+                    if not busy and sock.queued() * 2 > sock.sndhwm:
+                        busy = True
             elif isinstance(eff, EmitEvent):
                 self._events.append(eff.event)
                 w = self._event_waiter
@@ -228,12 +245,13 @@ class ZreNode:
             elif isinstance(eff, ConnectPeer):
                 sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
                 self._links[eff.link] = sock
-                await sock.connect(eff.endpoint)
+                _run_now(sock.connect(eff.endpoint))
             elif isinstance(eff, DisconnectPeer):
                 old = self._links.pop(eff.link, None)
                 if old is not None:
                     old.close()
         self._arm()
+        return busy
 
     def _arm(self) -> None:
         deadline = self._core.next_deadline()
@@ -250,15 +268,7 @@ class ZreNode:
         self._timer = None
         self._timer_at = None
         if self._running:
-            self._spawn(self._apply(self._core.handle_timer(self._now())))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("(%s) internal task failed", self.name, exc_info=task.exception())
+            self._apply(self._core.handle_timer(self._now()))
 
     # -- input -----------------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, host: str) -> None:
@@ -271,7 +281,7 @@ class ZreNode:
             return
         effects = self._core.handle_beacon(beacon, host, self._now())
         if effects:
-            self._spawn(self._apply(effects))
+            self._apply(effects)
 
     async def _read_inbox(self) -> None:
         router = self._router
@@ -288,7 +298,7 @@ class ZreNode:
                 return
             while True:
                 if len(msg) >= 2:
-                    await self._apply(core.handle_message(msg[0], msg[1:], self._now()))
+                    self._apply(core.handle_message(msg[0], msg[1:], self._now()))
                 if len(self._events) >= self._max_pending:
                     break
                 try:
@@ -304,27 +314,29 @@ class ZreNode:
     async def join(self, group: str) -> None:
         """Join a group (spec/zre.md#join)."""
         self._check()
-        await self._apply(self._core.join(group))
+        self._apply(self._core.join(group))
 
     async def leave(self, group: str) -> None:
         """Leave a group (spec/zre.md#leave)."""
         self._check()
-        await self._apply(self._core.leave(group))
+        self._apply(self._core.leave(group))
 
     async def shout(self, group: str, *frames: bytes | str) -> None:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         self._check()
-        await self._apply(self._core.shout(group, _as_frames(frames)))
+        if self._apply(self._core.shout(group, _as_frames(frames))):
+            await asyncio.sleep(0)  # let the sockets write before queues reach their HWM
 
     async def whisper(self, peer: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         self._check()
-        await self._apply(self._core.whisper(peer, _as_frames(frames)))
+        if self._apply(self._core.whisper(peer, _as_frames(frames))):
+            await asyncio.sleep(0)
 
     async def connect_peer(self, endpoint: str) -> None:
         """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""
         if self._running:
-            await self._apply(self._core.connect_peer(endpoint))
+            self._apply(self._core.connect_peer(endpoint))
         else:
             self._connect.append(endpoint)
 

@@ -104,6 +104,7 @@ class Simulation:
         self.record_events = record_events
         self.track_content = track_content
         self.nodes: list[SimNode] = []
+        self._segments: dict[int, list[SimNode]] = {}
         self.listeners: dict[str, SimNode] = {}
         self._queue: list[tuple[float, int, Callable[..., object], tuple[Any, ...]]] = []
         self._serial = 0
@@ -156,6 +157,7 @@ class Simulation:
         node = SimNode(index, core, ip, segment, on_event=on_event,
                        events=[] if self.record_events else None)
         self.nodes.append(node)
+        self._segments.setdefault(segment, []).append(node)
         self.listeners[core.endpoint] = node
         self.apply(node, core.start(self.now))
         return node
@@ -252,14 +254,23 @@ class Simulation:
             raise
         loss = self.beacon_loss
         rand = self.rng.random
-        for node in self.nodes:
-            if not node.alive or node is sender or node.segment != sender.segment:
+        now = self.now
+        ip = sender.ip
+        members = self._segments[sender.segment]
+        if any(not n.alive for n in members):
+            members[:] = [n for n in members if n.alive or n is sender]
+        delivered = 0
+        for node in members:
+            if node is sender or not node.alive:
                 continue
             if (loss and rand() < loss) or self._blocked(sender, node):
                 self.counters["beacons_lost"] += 1
                 continue
-            self.counters["beacons_delivered"] += 1
-            self.apply(node, node.core.handle_beacon(beacon, sender.ip, self.now))
+            delivered += 1
+            effects = node.core.handle_beacon(beacon, ip, now)
+            if effects:
+                self.apply(node, effects)
+        self.counters["beacons_delivered"] += delivered
 
     def _send(self, node: SimNode, eff: SendToPeer) -> None:
         conn = node.links.get(eff.link)
