@@ -294,7 +294,7 @@ def main() -> int:
         if key not in py:
             return ""
         r = ref[key] / py[key] if higher_better else py[key] / ref[key]
-        return f"  (pyre {py[key]:,.4g}; zre_ref is {r:.2f}x {'as fast' if True else ''})"
+        return f"  (pyre {py[key]:,.0f}; zre_ref is {r:.2f}x pyre)"
 
     say(f"start -> ENTER (median of {args.rounds}): {ref['enter'] * 1000:.2f} ms"
         + (f"  (pyre {py['enter'] * 1000:.2f} ms; {py['enter'] / ref['enter']:.1f}x faster)" if py else ""))

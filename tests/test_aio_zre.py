@@ -215,3 +215,16 @@ def test_cli_listen_json_and_shout() -> None:
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["ENTER", "SHOUT", "EXIT"]
     assert events[1]["content"] == ["hi there"] and events[0]["peer_name"] == "cli"
+
+
+def test_beacon_plans() -> None:
+    from zre_ref.aio.beacon import LOOPBACK_BROADCAST, MULTICAST_GROUP, plan
+
+    for name in ("lo", "127.0.0.1"):
+        p = plan(name)
+        assert p.loopback and p.host == "127.0.0.1"
+        assert set(p.destinations) == {LOOPBACK_BROADCAST, MULTICAST_GROUP}
+        assert p.multicast_groups == (MULTICAST_GROUP,)
+    assert plan("*").destinations == ("255.255.255.255",)
+    with pytest.raises(ValueError):
+        plan("no-such-interface0")

@@ -90,6 +90,14 @@ def interfaces() -> list[tuple[str, int, str | None, str | None]]:
     return out
 
 
+def primary_address() -> str:
+    """The first non-loopback IPv4 address that is up (for interface "*"), else 127.0.0.1."""
+    for _name, flags, addr, _bcast in interfaces():
+        if flags & _IFF_UP and addr and not flags & _IFF_LOOPBACK:
+            return addr
+    return "127.0.0.1"
+
+
 def _loopback_plan(notes: list[str]) -> BeaconPlan:
     return BeaconPlan("127.0.0.1", (LOOPBACK_BROADCAST, MULTICAST_GROUP), (MULTICAST_GROUP,),
                       interface="lo", loopback=True, notes=notes)

@@ -245,6 +245,9 @@ class Socket:
         self._reading_paused: list[_Pipe] = []
         self._is_router = socket_type == "ROUTER"
         self._is_sub = socket_type == "SUB"
+        #: a message arrived since the last unscheduled write: the next send may go out at once
+        #: without scheduling a flush (request/reply latency: no extra loop turn per message)
+        self._reply_ok = False
 
     # -- context manager ------------------------------------------------------------------------
     async def __aenter__(self) -> Socket:
@@ -461,6 +464,7 @@ class Socket:
                 self._on_closed(pipe, ev)
                 return
         if got:
+            self._reply_ok = True
             w = self._rx_waiter
             if w is not None and not w.done():
                 w.set_result(None)
@@ -561,6 +565,9 @@ class Socket:
                 conn.send_message(frames)
                 for chunk in conn.output_chunks():
                     pipe.transport.write(chunk)
+                if self._reply_ok:  # a reply: no flush needed, nothing else is queued
+                    self._reply_ok = False
+                    return
                 self._mark_dirty(pipe)
                 return
             self._mark_dirty(pipe)

@@ -37,7 +37,7 @@ from ..zre.node import (
     SendBeacon,
     SendToPeer,
 )
-from .beacon import BeaconPlan, UdpBeacon, plan
+from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
 from .zmtp import Socket, SocketClosed, WouldBlock
 
 __all__ = ["ZreNode"]
@@ -168,10 +168,15 @@ class ZreNode:
                 core.beaconing or self.interface) else None
             if self._plan is not None:
                 host = self._plan.host if self._plan.host != "0.0.0.0" else "127.0.0.1"
+        everywhere = self._plan is not None and self._plan.host == "0.0.0.0"  # interface "*"
+        if everywhere:
+            host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
         self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM)
         try:
             bound = await self._router.bind(bind)
+            if everywhere and not self._advertise:
+                bound = f"tcp://{primary_address()}:{bound.rsplit(':', 1)[1]}"
             core.endpoint = self._advertise or bound
             if core.beaconing:
                 assert self._plan is not None  # computed above whenever beaconing
