@@ -69,6 +69,9 @@ BIG_FRAME = 16 * 1024
 BIG_KEEP = 8 * 1024 * 1024
 #: size of the buffer handed to the socket by get_buffer (asyncio reads 256 KiB at a time)
 RECEIVE_BUFFER = 256 * 1024
+#: after a large frame, the next read is this short, so a following large frame's body is
+#: read straight into its own buffer instead of through the receive buffer
+AFTER_BIG_READ = 64
 #: largest Identity libzmq accepts (spec/zmtp.md#metadata)
 MAX_IDENTITY = 255
 
@@ -91,9 +94,10 @@ class HandshakeCompleted:
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """A complete multipart message (spec/zmtp.md#frames)."""
+    """A complete multipart message (spec/zmtp.md#frames). Frames are bytes, except that a
+    ``zero_copy`` connection hands large frames over as the bytearray they were read into."""
 
-    frames: list[bytes]
+    frames: list[bytes | bytearray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +250,13 @@ class Connection:
         heartbeat: Heartbeat | None = None,
         handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
         metadata: Mapping[str, bytes] | None = None,
+        zero_copy: bool = False,
+        receive_buffer: bytearray | None = None,
     ) -> None:
+        """``zero_copy``: frames of BIG_FRAME bytes or more arrive as a bytearray of exactly
+        their size, read straight from the socket and never copied. ``receive_buffer``: the
+        buffer get_buffer hands out, shareable between connections whose buffer_updated always
+        follows their own get_buffer at once (one event loop); default: a private one."""
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"unknown socket type {socket_type!r}")
         if len(identity) > MAX_IDENTITY:
@@ -274,17 +284,21 @@ class Connection:
         self._out_big = False  # a body of BIG_FRAME bytes or more is queued
         self._rest = b""  # unparsed bytes (a partial greeting stage or frame)
         self._consumed = 0  # stream offset of the first byte of _rest
-        self._parts: list[bytes] = []  # frames of the message being received
+        self._parts: list[bytes | bytearray] = []  # frames of the message being received
         self._msg_bytes = 0
-        # a large frame body is received straight into a reusable buffer (spec/zmtp.md#frames)
-        self._big: memoryview | None = None  # view of _big_buf while a large body is pending
+        # a large frame body is received straight into a buffer (spec/zmtp.md#frames): a
+        # reusable one whose contents are copied out, or (zero_copy) one of exactly its size
+        self.zero_copy = zero_copy
+        self._big: memoryview | None = None  # view of the body buffer while a body is pending
+        self._big_obj: bytearray | None = None  # zero_copy: the body buffer itself
         self._big_buf: bytearray | None = None
         self._big_fill = 0
         self._big_size = 0
         self._big_flags = 0
         self._big_offset = 0
-        self._rbuf = bytearray(RECEIVE_BUFFER)
-        self._rview = memoryview(self._rbuf)
+        self._after_big = False
+        self._rview = memoryview(receive_buffer if receive_buffer is not None
+                                 else bytearray(RECEIVE_BUFFER))
         # timers: None = not armed; _arm = "call handle_timer soon"
         self._arm = handshake_timeout is not None
         self._handshake_deadline: float | None = None
@@ -366,6 +380,7 @@ class Connection:
         self._step(inp)
         self._rest = b""
         self._big = None
+        self._big_obj = None
         self._big_buf = None
         self._parts = []
         ev = ConnectionClosed(code, reason, error)
@@ -463,10 +478,13 @@ class Connection:
 
     def _enter_big(self, flags: int, size: int, data: bytes, start: int, base: int) -> None:
         """Start collecting a large frame body of ``size`` bytes, ``data[start:]`` being its start."""
-        buf = self._big_buf
-        if buf is None or len(buf) < size or len(buf) > 4 * size:
-            buf = bytearray(size)
-            self._big_buf = buf if size <= BIG_KEEP else None
+        if self.zero_copy:
+            buf = self._big_obj = bytearray(size)
+        else:
+            buf = self._big_buf  # type: ignore[assignment]
+            if buf is None or len(buf) < size or len(buf) > 4 * size:
+                buf = bytearray(size)
+                self._big_buf = buf if size <= BIG_KEEP else None
         view = memoryview(buf)
         have = len(data) - start
         view[:have] = memoryview(data)[start:]
@@ -480,8 +498,16 @@ class Connection:
         view = self._big
         if view is None:  # pragma: no cover - guarded by the callers
             return
-        body = bytes(view[: self._big_size])
         self._big = None
+        self._after_big = True
+        body: bytes | bytearray
+        obj = self._big_obj
+        if obj is not None:
+            view.release()  # the bytearray is the caller's now, resizable
+            self._big_obj = None
+            body = obj
+        else:
+            body = bytes(view[: self._big_size])
         self._on_frame(self._big_flags, body, self._big_offset, events)
 
     def _feed_big(self, data: bytes, events: list[Event]) -> int:
@@ -508,6 +534,9 @@ class Connection:
         big = self._big
         if big is not None:
             return big[self._big_fill : self._big_size]
+        if self._after_big:
+            self._after_big = False
+            return self._rview[:AFTER_BIG_READ]
         return self._rview
 
     def buffer_updated(self, nbytes: int) -> list[Event]:
