@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import socket
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from zre_ref.aio.zmtp import Socket
 from zre_ref.aio.zre import ZreNode
 from zre_ref.zre.events import (
     NodeStopped,
@@ -18,10 +23,12 @@ from zre_ref.zre.events import (
     PeerExited,
     PeerJoined,
     PeerLeft,
+    PeerSilent,
     ShoutReceived,
     WhisperReceived,
     ZreEvent,
 )
+from zre_ref.zre.messages import ZRE, Hello, Ping, PingOk
 
 pytestmark = pytest.mark.net
 T = TypeVar("T", bound=ZreEvent)
@@ -126,24 +133,66 @@ def test_direct_endpoint_list_and_events_iterator() -> None:
     run(main)
 
 
-def test_evasive_ping_and_expiry_with_short_timers() -> None:
+def test_silent_raw_peer_gets_pings_goes_evasive_silent_then_exits() -> None:
+    """A hand-made peer (a DEALER that says HELLO, and a ROUTER for our node's link) that first
+    answers every PING and then goes quiet: presence on the wire, with short timers."""
     async def main() -> None:
-        kw: dict[str, Any] = {"beacon": False, "evasive": 0.2, "expired": 0.6}
-        async with ZreNode("a", **kw) as a, ZreNode("b", **kw) as b:
-            await a.connect_peer(b.endpoint)
-            await expect(a, PeerEntered)
-            await expect(b, PeerEntered)
-            # a PING/PING-OK exchange keeps them alive well past `expired`
-            await asyncio.sleep(1.0)
-            assert a.peers() == [b.uuid] and b.peers() == [a.uuid]
-            # now silence b (stop reading its ROUTER) by closing its sockets abruptly
-            assert b.core.peer(a.uuid) is not None
-            b._running = False  # simulate a hung peer: no timers, no replies
-            if b._router is not None:
-                b._router.close(linger=False)
-            await expect(a, PeerEvasive, lambda e: e.peer_uuid == b.uuid, timeout=2)
-            await expect(a, PeerExited, lambda e: e.peer_uuid == b.uuid, timeout=2)
-            b._running = True
+        loop = asyncio.get_running_loop()
+        evasive, expired = 0.15, 0.6
+        async with ZreNode("a", beacon=False, evasive=evasive, expired=expired) as a, \
+                Socket("ROUTER") as inbox:
+            inbox_ep = await inbox.bind("tcp://127.0.0.1:*")
+            raw_uuid = os.urandom(16)
+            raw_id = raw_uuid.hex().upper()
+            async with Socket("DEALER", identity=b"\x01" + raw_uuid) as dealer:
+                await dealer.connect(a.endpoint)
+                seq = 1
+                await dealer.send_multipart(ZRE.encode(Hello(
+                    sequence=seq, endpoint=inbox_ep, groups=(), status=0, name="raw", headers={})))
+                await expect(a, PeerEntered, lambda e: e.peer_uuid == raw_id)
+
+                async def next_msg() -> Any:
+                    ident, *frames = await asyncio.wait_for(inbox.recv_multipart(), TIMEOUT)
+                    assert ident == b"\x01" + bytes.fromhex(a.uuid)  # a's link identity
+                    return ZRE.decode(frames)
+
+                assert isinstance(await next_msg(), Hello)  # a greets first, on its own link
+                seq += 1
+                await dealer.send_multipart(ZRE.encode(Ping(sequence=seq)))
+                assert await next_msg() == PingOk(sequence=2)  # PING -> PING-OK
+
+                # phase 1: answer each PING; that refreshes the peer well past `expired`
+                answered = 0
+                until = loop.time() + 1.5 * expired
+                while loop.time() < until:
+                    m = await next_msg()
+                    assert isinstance(m, Ping)
+                    seq += 1
+                    await dealer.send_multipart(ZRE.encode(PingOk(sequence=seq)))
+                    answered += 1
+                assert answered >= 3 and a.peers() == [raw_id]
+
+                # phase 2: silence. PINGs keep coming each tick; EVASIVE, SILENT, then EXIT
+                quiet_since = loop.time()
+                pings: list[Any] = []
+
+                async def count_pings() -> None:
+                    while True:
+                        pings.append(await next_msg())
+
+                counter = asyncio.create_task(count_pings())
+                try:
+                    await expect(a, PeerEvasive, lambda e: e.peer_uuid == raw_id, timeout=2)
+                    await expect(a, PeerSilent, lambda e: e.peer_uuid == raw_id, timeout=2)
+                    await expect(a, PeerExited, lambda e: e.peer_uuid == raw_id, timeout=2)
+                finally:
+                    counter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await counter
+                waited = loop.time() - quiet_since
+                assert expired - 0.05 <= waited <= expired + 0.5, waited
+                assert len(pings) >= 2 and all(isinstance(p, Ping) for p in pings)
+                assert a.peers() == []
     run(main)
 
 
@@ -192,7 +241,6 @@ def test_many_nodes_full_mesh_direct() -> None:
 def test_cli_listen_json_and_shout() -> None:
     import json
     import subprocess
-    import sys
 
     port = str(free_udp_port())
     common = ["--interface", "lo", "--port", port, "--beacon-interval", "0.2"]
@@ -217,8 +265,154 @@ def test_cli_listen_json_and_shout() -> None:
     assert events[1]["content"] == ["hi there"] and events[0]["peer_name"] == "cli"
 
 
+def test_cli_chat_shouts_stdin_lines_and_prints_what_arrives() -> None:
+    """`zre-ref chat` in a subprocess, in direct mode towards a node of ours; stdin is a pipe."""
+    async def line_with(proc: asyncio.subprocess.Process, *needles: str) -> str:
+        assert proc.stdout is not None
+        while True:
+            raw = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+            if not raw:
+                raise AssertionError(f"chat ended before printing {needles}")
+            text = raw.decode()
+            if all(n in text for n in needles):
+                return text
+
+    async def main() -> None:
+        async with ZreNode("me", beacon=False) as me:
+            await me.join("CHAT")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "zre_ref.cli", "chat", "--no-beacon", "--connect", me.endpoint,
+                "--name", "chatty", "--group", "CHAT", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                assert proc.stdin is not None
+                assert "chatting in CHAT as chatty" in await line_with(proc, "chatting")
+                enter = await expect(me, PeerEntered, lambda e: e.peer_name == "chatty")
+                await expect(me, PeerJoined, lambda e: e.group == "CHAT")
+                await line_with(proc, "ENTER me", me.endpoint)
+                proc.stdin.write("hello there\n\nsecond line ünïcode\n".encode())
+                await proc.stdin.drain()
+                shouts = [await expect(me, ShoutReceived) for _ in range(2)]  # the empty line is skipped
+                assert [(s.group, s.content) for s in shouts] == [
+                    ("CHAT", (b"hello there",)), ("CHAT", ("second line ünïcode".encode(),))]
+                await me.shout("CHAT", "hi back")
+                await line_with(proc, "SHOUT me", "CHAT: hi back")
+                await me.whisper(enter.peer_uuid, b"psst", b"\xff")
+                await line_with(proc, "WHISPER me", "psst | 0xff")
+                proc.stdin.close()  # Ctrl-D: the chat stops (GOODBYE in direct mode)
+                assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+                await expect(me, PeerExited, lambda e: e.peer_uuid == enter.peer_uuid)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+    run(main)
+
+
+def _kernel_has_ipv6() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _loopback_carries_ipv6_multicast() -> bool:
+    """Does a datagram to ff02::1 on lo come back to us? (Not on Linux: lo has no IPv6
+    multicast.) The probe is scoped to lo, so nothing can leave the host."""
+    try:
+        idx = socket.if_nametoindex("lo")
+    except OSError:
+        return False
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as rx, \
+            socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as tx:
+        try:
+            rx.bind(("::", 0))
+            group = socket.inet_pton(socket.AF_INET6, "ff02::1") + idx.to_bytes(4, sys.byteorder)
+            rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group)
+            rx.settimeout(0.2)
+            tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+            tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            tx.sendto(b"ZRE-probe", ("ff02::1", rx.getsockname()[1], 0, idx))
+            return rx.recv(64) == b"ZRE-probe"
+        except OSError:
+            return False
+
+
+def _need(reason: str) -> None:
+    """Skip locally, fail under CI=true (IPv6 is there, so the test must run)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"IPv6 beacon test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def test_ipv6_direct_mode_on_loopback() -> None:
+    if not _kernel_has_ipv6():
+        pytest.skip("the kernel has no IPv6")
+
+    async def main() -> None:
+        kw: dict[str, Any] = {"beacon": False, "bind": "tcp://[::1]:*"}
+        async with ZreNode("a", **kw) as a, ZreNode("b", **kw) as b:
+            assert a.endpoint.startswith("tcp://[::1]:")
+            await a.connect_peer(b.endpoint)
+            enter = await expect(b, PeerEntered)
+            assert (enter.peer_uuid, enter.endpoint) == (a.uuid, a.endpoint)
+            await expect(a, PeerEntered)
+            await a.whisper(b.uuid, b"v6")
+            assert (await expect(b, WhisperReceived)).content == (b"v6",)
+    run(main)
+
+
+def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
+    """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface. Linux loopback has
+    no IPv6 multicast, so there the nodes run in a fresh namespace on a veth pair (nothing
+    leaves the namespace)."""
+    import json
+    import shutil
+    import subprocess
+    import uuid as uuid_mod
+
+    if not _kernel_has_ipv6():
+        pytest.skip("the kernel has no IPv6")
+    script = [sys.executable, str(Path(__file__).with_name("zre_ipv6_scenario.py"))]
+    ns = ""
+    if _loopback_carries_ipv6_multicast():
+        argv = [*script, "lo", str(free_udp_port())]
+    else:
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            _need("lo has no IPv6 multicast here, and a namespace needs root and iproute2")
+        ns = f"zre6{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
+        setup = [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+                 ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
+                 ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
+                 ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
+                 ["ip", "-n", ns, "addr", "add", "fd5a:5245::1/64", "dev", "zv0", "nodad"],
+                 ["ip", "-n", ns, "link", "set", "zv0", "up"],
+                 ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+        argv = ["ip", "netns", "exec", ns, *script, "zv0", "5670"]
+    try:
+        for cmd in setup if ns else []:
+            made = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            if made.returncode != 0:
+                _need(f"{' '.join(cmd)}: {made.stderr.strip()}")
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    finally:
+        if ns:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["destinations"] == ["ff02::1"]
+    assert got["a"].startswith("tcp://[") and got["b"].startswith("tcp://[")
+    assert got["a_saw"] == [got["b_uuid"], got["b"]] and got["b_saw"] == [got["a_uuid"], got["a"]]
+    assert got["shout"] == "over IPv6" and got["exit"] == got["a_uuid"]
+    assert got["a_beacons_sent"] >= 1
+
+
 def test_beacon_plans() -> None:
-    from zre_ref.aio.beacon import LOOPBACK_BROADCAST, MULTICAST_GROUP, plan
+    from zre_ref.aio.beacon import IPV6_GROUP, LOOPBACK_BROADCAST, MULTICAST_GROUP, plan
 
     for name in ("lo", "127.0.0.1"):
         p = plan(name)
@@ -226,5 +420,22 @@ def test_beacon_plans() -> None:
         assert set(p.destinations) == {LOOPBACK_BROADCAST, MULTICAST_GROUP}
         assert p.multicast_groups == (MULTICAST_GROUP,)
     assert plan("*").destinations == ("255.255.255.255",)
+    v6 = plan("lo", ipv6=True)
+    assert (v6.host, v6.destinations, v6.multicast_groups, v6.ipv6) == ("::1", (IPV6_GROUP,),
+                                                                          (IPV6_GROUP,), True)
+    assert v6.ifindex == socket.if_nametoindex("lo")
     with pytest.raises(ValueError):
         plan("no-such-interface0")
+
+
+@pytest.mark.parametrize("endpoint,zoned", [
+    ("tcp://[fe80::1]:5000", "tcp://[fe80::1%zv0]:5000"),
+    ("tcp://[FE80::a:b]:1", "tcp://[FE80::a:b%zv0]:1"),
+    ("tcp://[fe80::1%eth9]:5000", "tcp://[fe80::1%eth9]:5000"),  # already has a zone
+    ("tcp://[fd00::1]:5000", "tcp://[fd00::1]:5000"),  # not link-local
+    ("tcp://127.0.0.1:5000", "tcp://127.0.0.1:5000"),
+])
+def test_link_local_peer_endpoints_get_our_interface_as_zone(endpoint: str, zoned: str) -> None:
+    from zre_ref.aio.beacon import link_local_zone
+
+    assert link_local_zone(endpoint, "zv0") == zoned

@@ -302,30 +302,83 @@ def test_send_before_open_is_refused() -> None:
         Connection("DEALER").send_message([b"x"])
 
 
-def test_large_frames_split_anywhere() -> None:
+@pytest.mark.parametrize("zero_copy", [False, True], ids=["copy", "zero-copy"])
+def test_large_frames_split_anywhere(zero_copy: bool) -> None:
+    """Large frames arrive intact however the stream is cut, through receive_data and through
+    get_buffer/buffer_updated (two connections sharing one receive buffer); zero_copy hands
+    the large ones over as bytearrays of exactly their size, a kept one is never reused."""
     a, b = Connection("DEALER"), Connection("ROUTER")
     pump(a, b)
-    frames = [b"", b"a" * 300, b"b" * 70_000, b"c" * 100_000]
+    frames = [b"", b"a" * 300, b"b" * 20_000, b"c" * 40_000]
+    second = [b"d" * 20_000, b"tail"]
+    a.send_message(frames)
+    a.send_message(second)
     a.send_message(frames)
     data = a.data_to_send()
+    want = [frames, second, frames]
+    shared = bytearray(4096)
+
+    def check(got: list[Event]) -> None:
+        assert [ev.frames for ev in got if isinstance(ev, MessageReceived)] == want
+        for ev in got:
+            assert isinstance(ev, MessageReceived)
+            kinds = {type(f) for f in ev.frames}
+            # a large frame read in pieces is handed over in its buffer; one that arrived
+            # whole within a read is sliced out as bytes
+            assert kinds <= ({bytes, bytearray} if zero_copy else {bytes})
+            assert ev.buffers == (bytearray in kinds)
+            assert all(len(f) >= 16 * 1024 for f in ev.frames if type(f) is bytearray)
+        first, third = got[0], got[2]
+        assert isinstance(first, MessageReceived) and isinstance(third, MessageReceived)
+        for x, y in zip(first.frames, third.frames, strict=True):
+            assert x is not y or type(x) is bytes  # the held first message is not reused
+
     for step in (1, 7, 4096, 65536):
-        c, d = Connection("DEALER"), Connection("ROUTER")
+        c, d = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy)
         pump(c, d)
         got: list[Event] = []
         for i in range(0, len(data), step):
             got += d.receive_data(data[i : i + step])
-        assert got == [MessageReceived(frames)]
-        # and through the buffered path
-        e, f = Connection("DEALER"), Connection("ROUTER")
+        check(got)
+        # and through the buffered path, the receive buffer shared with another connection
+        e, f = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy,
+                                                receive_buffer=shared)
+        other = Connection("ROUTER", receive_buffer=shared)
         pump(e, f)
         got, pos = [], 0
         while pos < len(data):
+            other.get_buffer()[:3] = b"\xee\xee\xee"  # scribble on the shared buffer
+            other.buffer_updated(3)
             buf = f.get_buffer()
             n = min(len(buf), step, len(data) - pos)
             buf[:n] = data[pos : pos + n]
             pos += n
             got += f.buffer_updated(n)
-        assert got == [MessageReceived(frames)]
+        check(got)
+
+
+def test_zero_copy_buffer_reused_only_when_dropped() -> None:
+    """A handed-over bytearray the application dropped is refilled for the next large frame
+    of the same size; one it still holds is left alone."""
+    a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=True)
+    pump(a, b)
+
+    def feed(body: bytes) -> MessageReceived:
+        a.send_message([body])
+        data = a.data_to_send()
+        events = [ev for i in range(0, len(data), 1000) for ev in b.receive_data(data[i : i + 1000])]
+        assert len(events) == 1 and isinstance(events[0], MessageReceived)
+        assert events[0].buffers and type(events[0].frames[0]) is bytearray
+        return events[0]
+
+    kept = feed(b"x" * 20_000).frames[0]
+    second = feed(b"y" * 20_000).frames[0]
+    assert second is not kept
+    ident = id(second)
+    del second
+    third = feed(b"z" * 20_000).frames[0]
+    assert third == b"z" * 20_000 and id(third) == ident
+    assert kept == b"x" * 20_000
 
 
 def test_output_chunks_keep_big_bodies() -> None:

@@ -24,8 +24,11 @@ from zre_ref.zre.events import (
 )
 from zre_ref.zre.messages import (
     ZRE,
+    Elect,
+    Goodbye,
     Hello,
     Join,
+    Leader,
     Leave,
     Ping,
     PingOk,
@@ -533,3 +536,137 @@ def test_decode_fast_never_disagrees(head: bytes, rest: bytes, more: list[bytes]
     fast = decode_fast(frames)
     if fast is not None:
         assert fast == _codec_or_none(frames)
+
+
+# -- rules that had no unit test of their own (issue 4, items 1-3), one table each -------------------
+@pytest.mark.parametrize("interval,ticks,beacons", [
+    (1.0, [0.5, 0.99, 1.0, 1.5, 2.0], [1.0, 2.0]),
+    (0.25, [0.1, 0.25, 0.5, 0.6, 0.75], [0.25, 0.5, 0.75]),
+    (2.0, [1.0, 1.9, 2.0, 3.9, 4.5], [2.0, 4.5]),  # a late tick beacons once, then re-bases
+])
+def test_beacon_interval_is_configurable_first_beacon_at_once(
+        interval: float, ticks: list[float], beacons: list[float]) -> None:
+    node = NodeCore(ME, endpoint=ENDPOINT, beacon_interval=interval, reap_interval=100.0,
+                    evasive=100.0, expired=100.0)
+    assert [type(e) for e in node.start(0.0)] == [SendBeacon]
+    got = [t for t in ticks if any(isinstance(e, SendBeacon) for e in node.handle_timer(t))]
+    assert got == beacons
+
+
+@pytest.mark.parametrize("case", ["own-uuid", "own-endpoint-not-ready", "other-not-ready"])
+def test_hello_edge_cases(case: str) -> None:
+    """zyre_node_recv_peer: a HELLO with our own UUID is ignored; a HELLO for a not-ready peer
+    whose endpoint is our own endpoint is ignored; any other not-ready peer becomes ready."""
+    node = make()
+    if case == "own-uuid":
+        out = node.handle_message(b"\x01" + ME, hello(7), 0.0)
+        assert out == [] and node.peers == {}
+        return
+    source = "127.0.0.1" if case == "own-endpoint-not-ready" else "127.0.0.7"
+    port = 5000 if case == "own-endpoint-not-ready" else 6000
+    node.handle_beacon(Beacon(uuid=uid(7), port=port), source, 0.0)
+    out = node.handle_message(ident(7), hello(7), 0.1)
+    peer = node.peer(hexid(7))
+    assert peer is not None
+    if case == "own-endpoint-not-ready":
+        assert out == [] and not peer.ready
+    else:
+        assert peer.ready and isinstance(events(out)[0], PeerEntered)
+
+
+@pytest.mark.parametrize("message", [
+    Whisper(sequence=2, content=(b"x",)),
+    Shout(sequence=2, group="G", content=(b"x",)),
+    Join(sequence=2, group="G", status=1),
+    Leave(sequence=2, group="G", status=1),
+    Ping(sequence=2),
+    PingOk(sequence=2),
+    Elect(sequence=2, group="G", challenger_id=hexid(7)),
+    Leader(sequence=2, group="G", leader_id=hexid(7)),
+    Goodbye(sequence=2),  # beacon mode: not a reason to leave, but still a message
+])
+def test_any_accepted_message_refreshes_presence(message: ZreMessage) -> None:
+    node = make(evasive=5.0, expired=30.0)
+    ready(node, 7, now=0.0)
+    node.handle_message(ident(7), msg(message), 4.0)
+    peer = node.peer(hexid(7))
+    assert peer is not None and (peer.evasive_at, peer.expired_at) == (9.0, 34.0)
+    assert events(node.handle_timer(8.0)) == []
+
+
+@pytest.mark.parametrize("beaconing,message,removed", [
+    (False, Goodbye(sequence=2), True),  # gossip/direct mode: GOODBYE means EXIT
+    (True, Goodbye(sequence=2), False),  # beacon mode waits for the port-0 beacon
+    (True, Elect(sequence=2, group="G", challenger_id=hexid(7)), False),  # no elections here
+    (False, Leader(sequence=2, group="G", leader_id=hexid(7)), False),
+])
+def test_goodbye_and_election_messages(beaconing: bool, message: ZreMessage, removed: bool) -> None:
+    node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=1.0 if beaconing else None)
+    node.start(0.0)
+    node.handle_message(ident(7), hello(7), 0.0)
+    out = node.handle_message(ident(7), msg(message), 1.0)
+    assert (events(out) == [PeerExited(hexid(7), "p7")]) is removed
+    assert (hexid(7) in node.peers) is not removed
+    if not removed:  # the sequence was counted: the next message must carry 3
+        out = node.handle_message(ident(7), msg(Whisper(sequence=3, content=(b"x",))), 1.0)
+        assert isinstance(events(out)[0], WhisperReceived)
+
+
+@pytest.mark.parametrize("entered", [True, False])
+def test_presence_events_only_for_peers_that_entered(entered: bool) -> None:
+    """A peer known from its beacon only (no HELLO yet) gets PINGs, but EVASIVE/SILENT/EXIT are
+    reported only for peers the application saw ENTER."""
+    node = make()
+    if entered:
+        ready(node, 7)
+    else:
+        node.handle_beacon(Beacon(uuid=uid(7), port=6000), "127.0.0.7", 0.0)
+    kinds: list[str] = []
+    pings = 0
+    for t in range(1, 31):
+        out = node.handle_timer(float(t))
+        kinds += [e.type for e in events(out)]
+        pings += sum(1 for _, m in sent(out) if isinstance(m, Ping))
+    assert pings == 25  # t = 5 .. 29
+    assert node.peers == {}
+    if entered:
+        assert kinds.count("EVASIVE") == 25 and kinds.count("SILENT") == 24 and kinds[-1] == "EXIT"
+    else:
+        assert kinds == []
+
+
+def test_messages_after_a_peer_is_dropped_wait_for_a_new_hello() -> None:
+    node = make()
+    ready(node, 7)
+    node.handle_message(ident(7), msg(Whisper(sequence=5, content=(b"x",))), 1.0)  # gap: dropped
+    assert hexid(7) not in node.peers
+    assert node.handle_message(ident(7), msg(Whisper(sequence=6, content=(b"x",))), 1.0) == []
+    assert node.stats.dropped_not_ready == 1
+    assert isinstance(events(node.handle_message(ident(7), hello(7), 2.0))[0], PeerEntered)
+
+
+@pytest.mark.parametrize("step", ["before-start", "join-leave-on-probe", "probe-blocked"])
+def test_direct_links(step: str) -> None:
+    """connect_peer before start opens the link at start; JOIN/LEAVE also go to a link whose
+    peer has not said HELLO yet (its status count starts from our HELLO); a blocked send on
+    such a link closes it, and the next reap tick opens a new one."""
+    node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=None)
+    if step == "before-start":
+        assert node.connect_peer(ep(7)) == []
+        out = node.start(0.0)
+        assert [type(e) for e in out] == [ConnectPeer, SendToPeer]
+        assert isinstance(out[0], ConnectPeer) and out[0].endpoint == ep(7)
+        return
+    node.start(0.0)
+    link = node.connect_peer(ep(7))[0]
+    assert isinstance(link, ConnectPeer)
+    if step == "join-leave-on-probe":
+        out = node.join("G") + node.leave("G")
+        assert sent(out) == [(link.link, Join(sequence=2, group="G", status=1)),
+                             (link.link, Leave(sequence=3, group="G", status=2))]
+        node.handle_message(ident(7), hello(7), 0.5)  # adopted: the sequence carries on
+        assert sent(node.whisper(hexid(7), [b"x"])) == [(link.link, Whisper(sequence=4, content=(b"x",)))]
+        return
+    assert node.handle_send_blocked(link.link, 0.5) == [DisconnectPeer(link.link)]
+    reopened = [e for e in node.handle_timer(1.0) if isinstance(e, ConnectPeer)]
+    assert [c.endpoint for c in reopened] == [ep(7)] and reopened[0].link != link.link

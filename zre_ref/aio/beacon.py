@@ -110,8 +110,10 @@ def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
         name = interface or "lo"
         idx = socket.if_nametoindex(name)
         host = "::1" if name == "lo" else _ipv6_address(name)
+        if name == "lo":
+            notes.append("Linux loopback carries no IPv6 multicast: use an interface with one")
         return BeaconPlan(host, (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True, ifindex=idx,
-                          interface=name, loopback=name == "lo")
+                          interface=name, loopback=name == "lo", notes=notes)
     if interface == "*":
         return BeaconPlan("0.0.0.0", ("255.255.255.255",), interface="*")
     if interface in ("lo", "127.0.0.1", "loopback"):
@@ -137,16 +139,33 @@ def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
 
 
 def _ipv6_address(name: str) -> str:
+    """The interface's IPv6 address, preferring a global (or ULA) one; a link-local one comes
+    with its zone (``fe80::1%eth0``) so it can be bound (wire-facts §3.5)."""
+    found: dict[str, str] = {}
     try:
         with open("/proc/net/if_inet6") as f:
             for line in f:
                 parts = line.split()
                 if len(parts) >= 6 and parts[5] == name:
-                    raw = bytes.fromhex(parts[0])
-                    return socket.inet_ntop(socket.AF_INET6, raw)
+                    addr = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(parts[0]))
+                    found.setdefault(parts[3], addr)  # scope: 00 global, 10 host, 20 link
     except OSError as exc:
         log.debug("cannot read /proc/net/if_inet6: %s", exc)
-    return "::"
+    if "00" in found:
+        return found["00"]
+    if "20" in found:
+        return f"{found['20']}%{name}"
+    return found.get("10", "::")
+
+
+def link_local_zone(endpoint: str, interface: str) -> str:
+    """``tcp://[fe80::1]:port`` -> ``tcp://[fe80::1%interface]:port``: a link-local peer address
+    without a zone cannot be reached (zyre adds its interface the same way; wire-facts §3.5)."""
+    head, sep, rest = endpoint.partition("://[")
+    if not sep or not interface or not rest.lower().startswith("fe80") or "%" in rest.split("]")[0]:
+        return endpoint
+    host, _, tail = rest.partition("]")
+    return f"{head}://[{host}%{interface}]{tail}"
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -154,7 +173,9 @@ class _Protocol(asyncio.DatagramProtocol):
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        host = str(addr[0]).split("%", 1)[0]
+        host = str(addr[0])
+        if "%" in host and not host.lower().startswith("fe80"):
+            host = host.split("%", 1)[0]  # only a link-local address needs its zone
         self.owner.on_datagram(data, host)
 
     def error_received(self, exc: Exception) -> None:

@@ -21,11 +21,13 @@ import socket as _socket
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..zmtp.connection import (
+    BIG_FRAME,
     HANDSHAKE_TIMEOUT,
     MAX_MESSAGE_SIZE,
+    RECEIVE_BUFFER,
     Connection,
     ConnectionClosed,
     HandshakeCompleted,
@@ -94,9 +96,9 @@ class _Pipe:
     """One peer: its queue of outgoing messages, and the live connection when there is one."""
 
     __slots__ = (
-        "conn", "dirty", "endpoint", "id", "identity", "lost", "paused", "peer",
-        "persistent", "proto", "queue", "reading_paused", "ready", "sock", "subs", "timer",
-        "timer_at", "transport",
+        "conn", "dirty", "draining", "endpoint", "held", "id", "identity", "lost", "paused",
+        "peer", "persistent", "proto", "queue", "reading_paused", "ready", "sock", "subs",
+        "timer", "timer_at", "transport",
     )
 
     def __init__(self, sock: Socket, endpoint: str, persistent: bool) -> None:
@@ -112,6 +114,10 @@ class _Pipe:
         self.paused = False
         self.reading_paused = False
         self.dirty = False
+        # encoded output held back until the transport's buffer is empty: a large body is
+        # written only then, straight from the caller's bytes (asyncio copies what it buffers)
+        self.held: list[bytes] = []
+        self.draining = False
         self.identity = b""
         self.peer = ""
         self.subs: set[bytes] = set()
@@ -171,7 +177,10 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
         pipe = self.pipe
         if pipe is not None:
             pipe.paused = False
-            self.sock._mark_dirty(pipe)
+            if pipe.draining:  # the buffer is empty: write the held large body now
+                self.sock._drained(pipe)
+            else:
+                self.sock._mark_dirty(pipe)
 
 
 class Socket:
@@ -235,7 +244,11 @@ class Socket:
         self._rr = 0
         self._routes: IdentityTable[_Pipe] = IdentityTable()
         self._subs = Subscriptions()  # SUB: what we asked for
-        self._rx: deque[list[bytes]] = deque()
+        self._rx: deque[list[bytes | bytearray]] = deque()
+        self._rbuf = bytearray(RECEIVE_BUFFER)  # shared by this socket's connections
+        #: large frames are read into buffers handed over as they are (the last recv call
+        #: asked for copy=False), else into a reused buffer and copied out as bytes
+        self._zero_copy = False
         self._rx_waiter: asyncio.Future[None] | None = None
         self._tx_waiter: asyncio.Future[None] | None = None
         self._dirty: list[_Pipe] = []
@@ -371,6 +384,7 @@ class Socket:
             self.socket_type, identity=self.identity, mechanism=self.mechanism,
             max_message_size=self.max_message_size, heartbeat=self.heartbeat,
             handshake_timeout=self.handshake_timeout, metadata=self.metadata,
+            zero_copy=self._zero_copy, receive_buffer=self._rbuf,
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
@@ -387,6 +401,8 @@ class Socket:
             pipe.timer.cancel()
             pipe.timer = None
         pipe.timer_at = -1.0
+        pipe.held = []  # encoded for the lost connection: gone with it
+        pipe.draining = False
         pipe.conn = None
         pipe.transport = None
         pipe.proto = None
@@ -448,6 +464,8 @@ class Socket:
         for ev in events:
             if type(ev) is MessageReceived:
                 frames = ev.frames
+                if ev.buffers:
+                    frames = _Buffers(frames)
                 if self._is_router:
                     frames.insert(0, pipe.identity)
                 elif self._is_sub and not self._subs.matches(frames[0]):
@@ -531,24 +549,58 @@ class Socket:
             self._flush_pipe(pipe)
         self._wake_tx()
 
-    def _flush_pipe(self, pipe: _Pipe) -> None:
+    def _flush_pipe(self, pipe: _Pipe, force: bool = False) -> None:
         conn = pipe.conn
         transport = pipe.transport
         if conn is None or transport is None or conn.closed:
             return
+        if pipe.held:
+            if not force and pipe.draining:
+                return  # resume_writing writes them
+            held, pipe.held = pipe.held, []
+            self._write(pipe, transport, held, force)
         q = pipe.queue
         if pipe.ready and q:
             send = conn.send_message
             pop = q.popleft
-            while q and not pipe.paused:
+            while q and (force or not (pipe.paused or pipe.held)):
                 # a batch of about _FLUSH_CHUNK bytes, sized from the first message
                 n = min(len(q), max(1, _FLUSH_CHUNK // (len(q[0][-1]) + 64)))
                 for _ in range(n):
                     send(pop())
-                for chunk in conn.output_chunks():
-                    transport.write(chunk)
-        for chunk in conn.output_chunks():
-            transport.write(chunk)
+                self._write(pipe, transport, conn.output_chunks(), force)
+        if conn.pending_output():
+            self._write(pipe, transport, conn.output_chunks(), force)
+
+    def _write(self, pipe: _Pipe, transport: asyncio.Transport, chunks: list[bytes],
+               force: bool = False) -> None:
+        """Write chunks in order; a large one only into an empty transport buffer (else it and
+        the rest wait in pipe.held for resume_writing). Large ones go as memoryviews, so asyncio
+        copies only the part the kernel does not take at once."""
+        if pipe.held:
+            pipe.held.extend(chunks)
+            return
+        for i, chunk in enumerate(chunks):
+            if len(chunk) < BIG_FRAME:
+                transport.write(chunk)
+            elif force or not transport.get_write_buffer_size():
+                transport.write(memoryview(chunk))
+            else:
+                pipe.held = chunks[i:]
+                pipe.draining = True
+                # pause_writing now, resume_writing once the buffer is empty (low water 0)
+                transport.set_write_buffer_limits(high=0)
+                return
+
+    def _drained(self, pipe: _Pipe) -> None:
+        """resume_writing after a drain wait: restore the limits, write what was held."""
+        pipe.draining = False
+        transport = pipe.transport
+        if transport is None:
+            return
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        self._flush_pipe(pipe)
+        self._wake_tx()
 
     def _wake_tx(self) -> None:
         w = self._tx_waiter
@@ -559,12 +611,17 @@ class Socket:
     def _enqueue(self, pipe: _Pipe, frames: list[bytes]) -> None:
         if not pipe.dirty and pipe.ready:
             conn = pipe.conn
-            if not pipe.queue and not pipe.paused and conn is not None and pipe.transport:
+            transport = pipe.transport
+            if not (pipe.queue or pipe.paused or pipe.held) and conn is not None \
+                    and transport is not None:
                 # the first message of this loop turn goes out at once (latency); the rest
                 # of the turn is coalesced by the flush scheduled here (throughput)
                 conn.send_message(frames)
-                for chunk in conn.output_chunks():
-                    pipe.transport.write(chunk)
+                chunks = conn.output_chunks()
+                if len(chunks) == 1 and len(chunks[0]) < BIG_FRAME:
+                    transport.write(chunks[0])
+                else:
+                    self._write(pipe, transport, chunks)
                 if self._reply_ok:  # a reply: no flush needed, nothing else is queued
                     self._reply_ok = False
                     return
@@ -669,14 +726,28 @@ class Socket:
         await self.send_multipart([frame])
 
     # -- receive --------------------------------------------------------------------------------------
-    def recv_multipart_nowait(self) -> list[bytes]:
-        """A waiting message, or WouldBlock. ROUTER puts the peer's identity first."""
+    @overload
+    def recv_multipart_nowait(self, copy: Literal[True] = True) -> list[bytes]: ...
+    @overload
+    def recv_multipart_nowait(self, copy: bool) -> list[bytes | bytearray]: ...
+
+    def recv_multipart_nowait(self, copy: bool = True) -> list[bytes] | list[bytes | bytearray]:
+        """A waiting message, or WouldBlock. ROUTER puts the peer's identity first.
+        ``copy=False``: see recv_multipart."""
         self._check_open()
+        if copy is self._zero_copy:
+            self._set_zero_copy(not copy)
         if not self._rx:
             raise WouldBlock("no message waiting")
-        return self._pop()
+        return self._pop(copy)
 
-    def _pop(self) -> list[bytes]:
+    def _set_zero_copy(self, on: bool) -> None:
+        self._zero_copy = on
+        for p in self._pipes:
+            if p.conn is not None:
+                p.conn.zero_copy = on
+
+    def _pop(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
         msg = self._rx.popleft()
         if self._reading_paused and len(self._rx) < self.rcvhwm // 2 + 1:
             for p in self._reading_paused:
@@ -684,13 +755,26 @@ class Socket:
                     p.reading_paused = False
                     p.transport.resume_reading()
             self._reading_paused.clear()
+        if type(msg) is _Buffers:
+            if copy:
+                return [bytes(f) for f in msg]
+            return list(msg)
         return msg
 
-    async def recv_multipart(self) -> list[bytes]:
-        """The next message. ROUTER puts the peer's identity first."""
+    @overload
+    async def recv_multipart(self, copy: Literal[True] = True) -> list[bytes]: ...
+    @overload
+    async def recv_multipart(self, copy: bool) -> list[bytes | bytearray]: ...
+
+    async def recv_multipart(self, copy: bool = True) -> list[bytes] | list[bytes | bytearray]:
+        """The next message. ROUTER puts the peer's identity first. ``copy=False`` (like
+        pyzmq's) hands frames of 16 KiB or more over as the bytearray they were read into,
+        saving a copy of each; smaller frames are bytes either way."""
+        if copy is self._zero_copy:
+            self._set_zero_copy(not copy)
         while True:
             if self._rx:
-                return self._pop()
+                return self._pop(copy)
             self._check_open()
             w = self._rx_waiter
             if w is None or w.done():
@@ -766,7 +850,7 @@ class Socket:
         self._connectors.clear()
         for pipe in list(self._pipes):
             if linger:
-                self._flush_pipe(pipe)
+                self._flush_pipe(pipe, force=True)
             pipe.persistent = False
             if pipe.timer is not None:
                 pipe.timer.cancel()
@@ -778,6 +862,12 @@ class Socket:
             if w is not None and not w.done():
                 w.set_exception(SocketClosed(f"{self.socket_type} socket closed"))
                 w.exception()  # mark retrieved: nobody may be waiting
+
+
+class _Buffers(list[bytes | bytearray]):
+    """A received message holding bytearray frames (recv_multipart(copy=True) converts them)."""
+
+    __slots__ = ()
 
 
 def _b(value: bytes | str) -> bytes:

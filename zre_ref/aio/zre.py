@@ -37,8 +37,9 @@ from ..zre.node import (
     SendBeacon,
     SendToPeer,
 )
-from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
+from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
 from .zmtp import Socket, SocketClosed, WouldBlock
+from .zrelog import LogPublisher
 
 __all__ = ["ZreNode"]
 
@@ -70,7 +71,8 @@ class ZreNode:
     Times are in seconds. ``beacon_interval=None`` (or ``beacon=False``) turns UDP discovery off;
     then use :meth:`connect_peer` (or ``connect=[endpoints]``). ``bind`` overrides the ROUTER
     endpoint (default ``tcp://<interface address>:*``); ``advertise`` overrides what HELLO and
-    the beacon announce.
+    the beacon announce. ``log_publishing`` (off by default; :meth:`set_log_publishing` at run
+    time) sends ZRE/LOG records to every collector a peer names (spec/zrelog.md#node-option).
     """
 
     def __init__(
@@ -93,6 +95,8 @@ class ZreNode:
         sndhwm: int | None = None,
         goodbye: bool | None = None,
         max_pending_events: int = MAX_PENDING_EVENTS,
+        log_publishing: bool = False,
+        log_verbose: bool = False,
     ) -> None:
         beaconing = beacon and beacon_interval is not None
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
@@ -119,6 +123,9 @@ class ZreNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         self._stopped = False
+        #: ZRE/LOG publisher while log publishing is on (spec/zrelog.md#publishing)
+        self._zrelog: LogPublisher | None = None
+        self._zrelog_want = (log_publishing, log_verbose)
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -143,6 +150,39 @@ class ZreNode:
     def set_header(self, key: str, value: str) -> None:
         """Set a header (before start, so that every HELLO carries it)."""
         self._core.set_header(key, value)
+
+    # -- ZRE/LOG publishing (spec/zrelog.md#publishing) ------------------------------------------
+    @property
+    def log_publisher(self) -> LogPublisher | None:
+        """The ZRE/LOG publisher while log publishing is on and the node runs, else None."""
+        return self._zrelog
+
+    def set_log_publishing(self, on: bool, *, verbose: bool = False) -> None:
+        """Publish LOG records (ENTER/EXIT/JOIN/LEAVE; SEND/RECV too if ``verbose``) to every
+        collector a peer's X-ZRELOG header names; off closes the PUB socket. Never blocks."""
+        self._zrelog_want = (on, verbose)
+        if not self._running:
+            return  # applied by start()
+        pub = self._zrelog
+        if not on:
+            if pub is not None:
+                self._zrelog = None
+                pub.close()
+            return
+        if pub is not None:
+            pub.verbose = verbose
+            return
+        core = self._core
+        pub = self._zrelog = LogPublisher(core.endpoint, verbose=verbose,
+                                          peer_of_link=self._peer_of_link)
+        for uuid in core.ready_peers():
+            peer = core.peer(uuid)
+            if peer is not None:
+                pub.learn_peer(peer.uuid, peer.endpoint, peer.headers)
+
+    def _peer_of_link(self, link: str) -> str | None:
+        peer = self._core._by_link.get(link)  # the shell reads its own core's link table
+        return peer.uuid if peer is not None else None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def __aenter__(self) -> ZreNode:
@@ -188,6 +228,8 @@ class ZreNode:
                 self._beacon.close()
             raise
         self._running = True
+        if self._zrelog_want[0]:
+            self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._tasks.append(asyncio.create_task(self._read_inbox(), name=f"zre-inbox {self.name}"))
         self._apply(core.start(self._now()))
         for endpoint in self._connect:
@@ -216,6 +258,9 @@ class ZreNode:
             self._router.close(linger=False)
         if self._beacon is not None:
             self._beacon.close()
+        if self._zrelog is not None:
+            self._zrelog.close()
+            self._zrelog = None
         self._wake_events()
 
     # -- effects ---------------------------------------------------------------------------------
@@ -239,18 +284,25 @@ class ZreNode:
                 else:
                     if not busy and sock.queued() * 2 > sock.sndhwm:
                         busy = True
+                    if self._zrelog is not None and self._zrelog.verbose:
+                        self._zrelog.record_send(eff.link, eff.frames)
             elif isinstance(eff, EmitEvent):
                 self._events.append(eff.event)
                 w = self._event_waiter
                 if w is not None and not w.done():
                     w.set_result(None)
+                if self._zrelog is not None:
+                    self._zrelog.handle_event_nowait(eff.event)
             elif isinstance(eff, SendBeacon):
                 if self._beacon is not None:
                     self._beacon.send(eff.data)
             elif isinstance(eff, ConnectPeer):
                 sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
                 self._links[eff.link] = sock
-                _run_now(sock.connect(eff.endpoint))
+                endpoint = eff.endpoint
+                if self._plan is not None and self._plan.ipv6:
+                    endpoint = link_local_zone(endpoint, self._plan.interface)
+                _run_now(sock.connect(endpoint))
             elif isinstance(eff, DisconnectPeer):
                 old = self._links.pop(eff.link, None)
                 if old is not None:
@@ -303,6 +355,8 @@ class ZreNode:
                 return
             while True:
                 if len(msg) >= 2:
+                    if self._zrelog is not None and self._zrelog.verbose:
+                        self._zrelog.record_recv(msg[0], msg[1:])
                     self._apply(core.handle_message(msg[0], msg[1:], self._now()))
                 if len(self._events) >= self._max_pending:
                     break

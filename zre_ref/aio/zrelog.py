@@ -14,13 +14,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from ..zre.events import ZreEvent
 from ..zrelog.collector import CollectorCore, RateTable, RotationPolicy, rotation_plan
 from ..zrelog.messages import Level
-from ..zrelog.publisher import ConnectCollector, DisconnectCollector, PublisherCore
+from ..zrelog.publisher import (
+    ConnectCollector,
+    DisconnectCollector,
+    PublisherCore,
+    PublisherEffect,
+    zre_summary,
+)
 from .zmtp import Socket, SocketClosed, WouldBlock
 
 log = logging.getLogger("zre_ref.aio.zrelog")
@@ -30,19 +36,44 @@ PUB_HWM = 1000
 #: Seconds records wait for a newly found collector to subscribe before going out anyway: a PUB
 #: drops what it sends before the SUB's subscription arrives (spec/zrelog.md#publishing)
 SUBSCRIBE_GRACE = 2.0
+#: Seconds between checks while records wait for a new collector's subscription
+SUBSCRIBE_POLL = 0.02
+
+
+def _connect_now(sock: Socket, endpoint: str) -> None:
+    """Socket.connect only starts a background task: run it to its end without a loop turn."""
+    coro = sock.connect(endpoint)
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
 class LogPublisher:
-    """One PUB socket feeding every known collector; call :meth:`handle_event` for each ZRE event
-    the node emits (spec/zrelog.md#publishing). Off by default in a node; switch with ``enabled``."""
+    """One PUB socket feeding every known collector (spec/zrelog.md#publishing).
+
+    A ZreNode with ``log_publishing`` on owns one and hands it every event it emits
+    (:meth:`handle_event_nowait`), and at the verbose level every ZRE message it sends or
+    receives. Nothing here waits: records are published on a later loop turn, and a collector
+    that is full, slow or gone loses records, counted in :attr:`dropped`.
+    """
 
     def __init__(self, own_endpoint: str, *, enabled: bool = True, verbose: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, hwm: int = PUB_HWM,
+                 peer_of_link: Callable[[str], str | None] | None = None) -> None:
         self.core = PublisherCore(own_endpoint, enabled=enabled, verbose=verbose)
-        self.socket = Socket("PUB", sndhwm=PUB_HWM)
+        self.socket = Socket("PUB", sndhwm=hwm)
+        self.hwm = hwm
+        #: records each collector missed (full queue, not connected, not subscribed)
+        self.dropped_by_collector: dict[str, int] = {}
+        #: records handed to the PUB socket (each goes to every subscribed collector)
+        self.published = 0
         self._clock = clock
-        self._retry: asyncio.TimerHandle | None = None
-        self._waiting_since: float | None = None
+        self._peer_of_link = peer_of_link
+        self._connected_at: dict[str, float] = {}  # collector endpoint -> loop time of connect
+        self._flush_handle: asyncio.Handle | None = None
 
     @property
     def enabled(self) -> bool:
@@ -53,57 +84,145 @@ class LogPublisher:
         self.core.enabled = value
 
     @property
+    def verbose(self) -> bool:
+        """SEND/RECV records too (spec/zrelog.md#events)."""
+        return self.core.verbose
+
+    @verbose.setter
+    def verbose(self, value: bool) -> None:
+        self.core.verbose = value
+
+    @property
     def dropped(self) -> int:
+        """Records lost: outbox overflow, plus one per record per collector that missed it."""
         return self.core.dropped
 
-    async def handle_event(self, ev: ZreEvent) -> None:
+    @property
+    def collectors(self) -> list[str]:
+        """Collector endpoints the PUB socket is connected to."""
+        return self.core.collectors
+
+    # -- input from the node -----------------------------------------------------------------
+    def handle_event_nowait(self, ev: ZreEvent) -> None:
         """Record a ZRE event (and connect to / disconnect from collectors it reveals)."""
-        for eff in self.core.handle_event(ev, self._clock()):
+        self._carry_out(self.core.handle_event(ev, self._clock()))
+        if self.core.pending:
+            self._schedule()
+
+    async def handle_event(self, ev: ZreEvent) -> None:
+        """Same as :meth:`handle_event_nowait` (it never waits)."""
+        self.handle_event_nowait(ev)
+
+    def learn_peer(self, peer_uuid: str, endpoint: str, headers: Mapping[str, str]) -> None:
+        """A peer that entered before publishing began: connect to the collector it names."""
+        self._carry_out(self.core.learn_peer(peer_uuid, endpoint, headers))
+
+    def record_send(self, link: str, frames: Sequence[bytes]) -> None:
+        """Verbose: a ZRE message went out on the node's ``link`` (SEND record)."""
+        if not self.core.verbose or not self.core.collectors:
+            return
+        summary = zre_summary(frames)
+        peer = self._peer_of_link(link) if self._peer_of_link is not None else None
+        if summary is not None:
+            self.core.record_send(peer or "", summary[1], summary[0], self._clock())
+            self._schedule()
+
+    def record_recv(self, identity: bytes, frames: Sequence[bytes]) -> None:
+        """Verbose: a ZRE message reached the node's ROUTER from ``identity`` (RECV record)."""
+        if not self.core.verbose or not self.core.collectors:
+            return
+        summary = zre_summary(frames)
+        if summary is not None:
+            self.core.record_recv(identity[1:].hex().upper(), summary[1], summary[0],
+                                  self._clock())
+            self._schedule()
+
+    # -- output -------------------------------------------------------------------------------
+    def _carry_out(self, effects: list[PublisherEffect]) -> None:
+        for eff in effects:
             if isinstance(eff, ConnectCollector):
                 try:
-                    await self.socket.connect(eff.endpoint)
-                except ValueError as exc:
+                    _connect_now(self.socket, eff.endpoint)
+                except (ValueError, SocketClosed) as exc:
                     log.warning("zrelog: cannot connect to collector %r: %s", eff.endpoint, exc)
+                    continue
+                self._connected_at[eff.endpoint] = asyncio.get_running_loop().time()
             elif isinstance(eff, DisconnectCollector):
-                with contextlib.suppress(ValueError):
+                self._connected_at.pop(eff.endpoint, None)
+                try:
                     self.socket.disconnect(eff.endpoint)
-        self.flush()
+                except ValueError as exc:
+                    log.debug("zrelog: disconnect %r: %s", eff.endpoint, exc)
 
-    def _subscribed(self) -> bool:
-        ready = {p["endpoint"] for p in self.socket.peers() if p["ready"] and p["subscriptions"]}
-        return all(ep in ready for ep in self.core.collectors)
-
-    def flush(self) -> None:
-        """Publish every queued record, once every known collector has subscribed (or after
-        SUBSCRIBE_GRACE); a full PUB queue counts as dropped records."""
-        if self.socket.closed:
+    def _schedule(self, delay: float = 0.0) -> None:
+        if self._flush_handle is not None or self.socket.closed:
             return
         loop = asyncio.get_running_loop()
-        if not self._subscribed():
-            if self._waiting_since is None:
-                self._waiting_since = loop.time()
-            if loop.time() - self._waiting_since < SUBSCRIBE_GRACE:
-                if self._retry is None:
-                    self._retry = loop.call_later(0.01, self._retry_flush)
-                return
-        self._waiting_since = None
-        sock = self.socket
-        for frames in self.core.drain():
-            if sock.queued() >= PUB_HWM * max(1, len(self.core.collectors)):
-                self.core.count_dropped()
-                continue
-            try:
-                sock.send_multipart_nowait(frames)
-            except (WouldBlock, SocketClosed):
-                self.core.count_dropped()
+        self._flush_handle = (loop.call_later(delay, self._on_flush) if delay
+                              else loop.call_soon(self._on_flush))
 
-    def _retry_flush(self) -> None:
-        self._retry = None
+    def _on_flush(self) -> None:
+        self._flush_handle = None
         self.flush()
 
+    def flush(self, *, wait: bool = True) -> None:
+        """Publish every queued record. With ``wait``, first give a collector connected less than
+        SUBSCRIBE_GRACE ago time to subscribe; a collector that cannot take a record (queue at
+        its HWM, not connected) misses it, counted."""
+        if self.socket.closed or not self.core.pending:
+            return
+        ready: dict[str, int] = {}
+        for p in self.socket.peers():
+            if p["ready"] and p["subscriptions"]:
+                ready[p["endpoint"]] = int(p["queued"])
+        for ep in ready:  # subscribed once: never waited for again
+            self._connected_at.pop(ep, None)
+        now = asyncio.get_running_loop().time()
+        if wait and any(ep not in ready and now - t < SUBSCRIBE_GRACE
+                        for ep, t in self._connected_at.items()):
+            self._schedule(SUBSCRIBE_POLL)
+            return
+        # room: a lower bound on what each collector's PUB queue still takes (queues only shrink
+        # between our sends); at 0, look again at the real queue, which decides
+        room = {ep: self.hwm - q for ep, q in ready.items()}
+        absent = [ep for ep in self.core.collectors if ep not in ready]
+        sock = self.socket
+        for frames in self.core.drain():
+            for ep in absent:
+                self._miss(ep)
+            if room and min(room.values()) <= 0:
+                for p in sock.peers():
+                    if p["endpoint"] in room:
+                        room[p["endpoint"]] = self.hwm - int(p["queued"])
+            for ep, free in room.items():
+                if free > 0:
+                    room[ep] = free - 1
+                else:
+                    self._miss(ep)
+            if room:
+                try:
+                    sock.send_multipart_nowait(frames)
+                except (WouldBlock, SocketClosed):
+                    for ep in room:
+                        self._miss(ep)
+                    continue
+                self.published += 1
+
+    def _miss(self, endpoint: str) -> None:
+        n = self.dropped_by_collector.get(endpoint, 0) + 1
+        self.dropped_by_collector[endpoint] = n
+        self.core.count_dropped()
+        if n == 1 or n % 1000 == 0:
+            log.warning("zrelog: collector %s missed %d record(s) (slow, full or gone)",
+                        endpoint, n)
+
     def close(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
+        """Publish what is queued (without waiting for subscriptions) and close the PUB."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self.socket.closed:
+            self.flush(wait=False)
         self.socket.close(linger=True)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -98,6 +99,8 @@ class MessageReceived:
     ``zero_copy`` connection hands large frames over as the bytearray they were read into."""
 
     frames: list[bytes | bytearray]
+    #: True if some frame is a bytearray (only on a zero_copy connection)
+    buffers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,11 +289,13 @@ class Connection:
         self._consumed = 0  # stream offset of the first byte of _rest
         self._parts: list[bytes | bytearray] = []  # frames of the message being received
         self._msg_bytes = 0
+        self._parts_big = False  # some frame in _parts is a bytearray (zero_copy)
         # a large frame body is received straight into a buffer (spec/zmtp.md#frames): a
         # reusable one whose contents are copied out, or (zero_copy) one of exactly its size
         self.zero_copy = zero_copy
         self._big: memoryview | None = None  # view of the body buffer while a body is pending
         self._big_obj: bytearray | None = None  # zero_copy: the body buffer itself
+        self._handed: bytearray | None = None  # zero_copy: the last body handed over
         self._big_buf: bytearray | None = None
         self._big_fill = 0
         self._big_size = 0
@@ -381,8 +386,10 @@ class Connection:
         self._rest = b""
         self._big = None
         self._big_obj = None
+        self._handed = None
         self._big_buf = None
         self._parts = []
+        self._parts_big = False
         ev = ConnectionClosed(code, reason, error)
         self.closed_event = ev
         events.append(ev)
@@ -394,7 +401,14 @@ class Connection:
         if self.state is State.CLOSED:
             return events
         if not data:
-            where = " inside a frame" if (self._rest or self._big is not None or self._parts) else ""
+            if self.state in _GREETING_STATES:
+                where = " during the greeting"
+            elif self.state is not State.OPEN:
+                where = f" during the handshake (state {self.state.value})"
+            elif self._rest or self._big is not None or self._parts:
+                where = " inside a message"
+            else:
+                where = ""
             self._close(events, Input.EOF, "eof", f"the peer closed the connection{where}")
             return events
         self._rx_since_ping = True
@@ -478,13 +492,19 @@ class Connection:
 
     def _enter_big(self, flags: int, size: int, data: bytes, start: int, base: int) -> None:
         """Start collecting a large frame body of ``size`` bytes, ``data[start:]`` being its start."""
+        buf = self._big_buf
         if self.zero_copy:
-            buf = self._big_obj = bytearray(size)
-        else:
-            buf = self._big_buf  # type: ignore[assignment]
-            if buf is None or len(buf) < size or len(buf) > 4 * size:
-                buf = bytearray(size)
-                self._big_buf = buf if size <= BIG_KEEP else None
+            prev = self._handed
+            # reuse the last handed-over buffer if the application dropped it (only our two
+            # references left: the attribute and prev); a fresh one costs page faults
+            if prev is not None and len(prev) == size and _refcount(prev) <= 3:
+                buf = prev
+            else:
+                buf = self._handed = bytearray(size)
+            self._big_obj = buf
+        elif buf is None or len(buf) < size or len(buf) > 4 * size:
+            buf = bytearray(size)
+            self._big_buf = buf if size <= BIG_KEEP else None
         view = memoryview(buf)
         have = len(data) - start
         view[:have] = memoryview(data)[start:]
@@ -570,6 +590,7 @@ class Connection:
         end = len(data)
         parts = self._parts
         mbytes = self._msg_bytes
+        parts_big = self._parts_big
         maxsize = self.max_message_size
         is_open = self.state is State.OPEN
         publisher = self._publisher
@@ -606,6 +627,9 @@ class Connection:
                     if flags == 0:
                         if publisher:
                             self._publisher_message(parts, events)
+                        elif parts_big:  # a large frame of this message came in earlier
+                            append(MessageReceived(parts, True))
+                            parts_big = False
                         else:
                             append(MessageReceived(parts))
                         parts = []
@@ -627,12 +651,12 @@ class Connection:
                         pos = end
                     break
                 pos = stop
-                self._parts, self._msg_bytes = parts, mbytes
+                self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
                 self._on_frame(flags, data[start:stop], base + start, events)
-                parts, mbytes = self._parts, self._msg_bytes
+                parts, mbytes, parts_big = self._parts, self._msg_bytes, self._parts_big
                 is_open = self.state is State.OPEN
         finally:
-            self._parts, self._msg_bytes = parts, mbytes
+            self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
         return pos
 
     def _too_big(self, offset: int, size: int, nframes: int) -> None:
@@ -642,15 +666,18 @@ class Connection:
         raise LengthOverflow(f"message of {what} is over the limit", protocol="zmtp-frame",
                              field="size", offset=offset, spec_anchor="spec/zmtp.md#limits")
 
-    def _on_frame(self, flags: int, body: bytes, offset: int, events: list[Event]) -> None:
+    def _on_frame(self, flags: int, body: bytes | bytearray, offset: int,
+                  events: list[Event]) -> None:
         """One complete frame off the fast path (a command, a long frame, the handshake)."""
         if flags & COMMAND:
-            self._on_command(decode_command(body, offset), events)
+            self._on_command(decode_command(bytes(body), offset), events)
             return
         if self.state is not State.OPEN:
             raise ProtocolError(f"a message frame arrived in state {self.state.value}")
         parts = self._parts
         parts.append(body)
+        if type(body) is not bytes:
+            self._parts_big = True
         if flags & MORE:
             self._msg_bytes += len(body)
             if self._msg_bytes > self.max_message_size or len(parts) > MAX_MESSAGE_FRAMES:
@@ -658,18 +685,19 @@ class Connection:
             return
         self._parts = []
         self._msg_bytes = 0
+        big, self._parts_big = self._parts_big, False
         if self._publisher:
             self._publisher_message(parts, events)
         else:
-            events.append(MessageReceived(parts))
+            events.append(MessageReceived(parts, big))
 
-    def _publisher_message(self, parts: list[bytes], events: list[Event]) -> None:
+    def _publisher_message(self, parts: list[bytes | bytearray], events: list[Event]) -> None:
         """On PUB/XPUB, a message from a subscriber is a 3.0-style (un)subscription (spec/zmtp.md#subscriptions)."""
         first = parts[0]
         if first[:1] == b"\x01":
-            events.append(Subscribed(first[1:]))
+            events.append(Subscribed(bytes(first[1:])))
         elif first[:1] == b"\x00":
-            events.append(Unsubscribed(first[1:]))
+            events.append(Unsubscribed(bytes(first[1:])))
         else:
             log.debug("zmtp: %s dropped a message from its subscriber", self.socket_type)
 
@@ -905,6 +933,8 @@ class Connection:
 
 
 _GREETING_STATES = frozenset({State.SIGNATURE, State.MAJOR, State.GREETING})
+#: CPython's reference count (a buffer nobody else holds may be reused); elsewhere: never reuse
+_refcount = getattr(sys, "getrefcount", lambda obj: 1 << 30)
 
 
 def _as_bytes(f: object) -> bytes:

@@ -67,7 +67,7 @@ class Subscriptions:
         self._counts[topic] = n - 1
         return False
 
-    def matches(self, data: bytes) -> bool:
+    def matches(self, data: bytes | bytearray) -> bool:
         """True if some topic is a prefix of ``data`` (the empty topic matches everything)."""
         for topic in self._counts:  # noqa: SIM110 - a plain loop is faster here
             if data.startswith(topic):

@@ -15,6 +15,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from .beacon import DISCOVERY_PORT
@@ -155,11 +156,27 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     return asyncio.run(_listen(args))
 
 
-async def _chat(args: argparse.Namespace) -> int:
-    groups = args.group or ["CHAT"]
+async def _stdin_lines() -> AsyncGenerator[str, None]:
+    """Lines of stdin without blocking the loop (a pipe or terminal), or of a regular file."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except ValueError:  # stdin is a regular file: reading it never blocks for long
+        for text in sys.stdin:
+            yield text
+        return
+    try:
+        while line := await reader.readline():
+            yield line.decode("utf-8", "replace")
+    finally:
+        transport.close()
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    groups = args.group or ["CHAT"]
+    lines = _stdin_lines()
     async with _node(args) as node:
         for g in groups:
             await node.join(g)
@@ -173,11 +190,12 @@ async def _chat(args: argparse.Namespace) -> int:
 
         shower = asyncio.create_task(show())
         try:
-            while line := await reader.readline():
-                text = line.decode("utf-8", "replace").rstrip("\n")
+            async for line in lines:
+                text = line.rstrip("\r\n")
                 if text:
                     await node.shout(groups[0], text)
         finally:
+            await lines.aclose()
             shower.cancel()
             with contextlib.suppress(asyncio.CancelledError, EOFError):
                 await shower

@@ -60,7 +60,7 @@ from .messages import (
     ZreMessage,
     encode_identity,
 )
-from .peer import STATUS_MASK, Peer
+from .peer import SEQUENCE_MASK, STATUS_MASK, Peer
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ _HEAD_WHISPER = b"\xaa\xa1\x02\x02"
 _HEAD_SHOUT = b"\xaa\xa1\x03\x02"
 _HEAD_PING = b"\xaa\xa1\x06\x02"
 _HEAD_PING_OK = b"\xaa\xa1\x07\x02"
+_SEQ_BYTES = pack_u16
 
 __all__ = [
     "BEACON_INTERVAL",
@@ -150,10 +151,11 @@ class DisconnectPeer:
     link: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendToPeer:
     """Send ``frames`` on the DEALER ``link`` without blocking; report a full queue back
-    with :meth:`NodeCore.handle_send_blocked`."""
+    with :meth:`NodeCore.handle_send_blocked`. (Not frozen: one is made per message sent,
+    and a frozen dataclass costs twice as much to build.)"""
 
     link: str
     frames: list[bytes]
@@ -166,9 +168,9 @@ class SendBeacon:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EmitEvent:
-    """Give ``event`` to the application."""
+    """Give ``event`` to the application. (Not frozen, like SendToPeer: one per event.)"""
 
     event: ZreEvent
 
@@ -290,6 +292,16 @@ class NodeCore:
         if peer.connected:
             out.append(SendToPeer(peer.link, self._with_sequence(frames, peer.next_sequence())))
 
+    def _send_all(self, frames: list[bytes], out: list[Effect]) -> None:
+        """To every peer, and to every direct link whose peer has not said HELLO yet (so the
+        status it will count from our HELLO stays in step, as zyre's not-ready peers do)."""
+        for peer in self.peers.values():
+            self._send(peer, frames, out)
+        for probe in self._probes.values():
+            if probe.connected:
+                probe.sent_sequence = (probe.sent_sequence + 1) & SEQUENCE_MASK
+                out.append(SendToPeer(probe.link, self._with_sequence(frames, probe.sent_sequence)))
+
     def _new_link(self, base: str) -> str:
         self._link_serial += 1
         return f"{base}#{self._link_serial}"
@@ -357,8 +369,7 @@ class NodeCore:
         frames = ZRE.encode(Join(sequence=0, group=group, status=status))  # validates first
         self.status = status
         self.own_groups[group] = None
-        for peer in self.peers.values():
-            self._send(peer, frames, out)
+        self._send_all(frames, out)
         return out
 
     def leave(self, group: str) -> list[Effect]:
@@ -370,8 +381,7 @@ class NodeCore:
         frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
         self.status = status
         del self.own_groups[group]
-        for peer in self.peers.values():
-            self._send(peer, frames, out)
+        self._send_all(frames, out)
         return out
 
     def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
@@ -385,13 +395,22 @@ class NodeCore:
         return [head, *body]
 
     def shout(self, group: str, content: Iterable[bytes]) -> list[Effect]:
-        """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre)."""
+        """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre).
+
+        Encoded once: each peer's data frame is the same bytes around its own sequence number,
+        and every peer's message shares the content frames (spec/zre.md#shout)."""
         frames = self._shout_frames(group, content)
         out: list[Effect] = []
         g = self.groups.get(group)
-        if g is not None:
-            for peer in g.peers.values():
-                self._send(peer, frames, out)
+        if g is None:
+            return out
+        data = frames[0]
+        head, tail, body = data[:_SEQ_AT], data[_SEQ_AT + 2:], frames[1:]
+        append = out.append
+        for peer in g.peers.values():
+            if peer.connected:
+                seq = peer.sent_sequence = (peer.sent_sequence + 1) & SEQUENCE_MASK
+                append(SendToPeer(peer.link, [head + _SEQ_BYTES(seq) + tail, *body]))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:

@@ -1,16 +1,22 @@
-"""`zre-ref log-collector`: join the ZRE network as a log collector (spec/zrelog.md#collector)."""
+"""`zre-ref log-collector`: join the ZRE network as a log collector (spec/zrelog.md#collector).
+
+    zre-ref log-collector --interface lo                    # JSON lines on stdout
+    zre-ref log-collector --out zre.log --max-bytes 1000000 --backups 5 --level warning
+    zre-ref log-collector --no-beacon --connect tcp://127.0.0.1:40000   # direct mode, no UDP
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
+import contextlib
 import logging
 import signal
 import sys
 import time
 from typing import Any
 
+from ..zre.beacon import DISCOVERY_PORT
 from .collector import LEVEL_NAMES
 from .publisher import ZRELOG_HEADER
 
@@ -18,65 +24,127 @@ log = logging.getLogger(__name__)
 
 
 def add_commands(sub: Any) -> None:
+    """Register log-collector (see zre_ref.registry)."""
     p = sub.add_parser("log-collector", help="collect ZRE/LOG records from every node (JSON lines)")
-    p.add_argument("--bind", default="tcp://127.0.0.1:*", metavar="ENDPOINT",
-                   help="SUB endpoint advertised as X-ZRELOG (default %(default)s)")
+    p.add_argument("--bind", metavar="ENDPOINT",
+                   help="SUB endpoint advertised as X-ZRELOG (default tcp://<interface address>:*)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--max-bytes", type=int, default=10_000_000,
-                   help="rotate --out past this size; 0 = never (default %(default)s)")
+                   help="rotate --out before it passes this size; 0 = never (default %(default)s)")
     p.add_argument("--backups", type=int, default=5, help="rotated files kept (default %(default)s)")
     p.add_argument("--level", choices=sorted(LEVEL_NAMES), default="info",
                    help="keep records at this level or more severe (default %(default)s)")
     p.add_argument("--follow", action="store_true",
-                   help="show a live table of events per node per second on stderr")
-    p.add_argument("--name", default="log-collector", help="ZRE node name")
+                   help="redraw a table of events per node per second on stderr")
+    p.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="exit after this many seconds (default: run until SIGINT/SIGTERM)")
+    # the ZRE node, with the options of `zre-ref listen` (zre_ref/zre/cli.py)
+    p.add_argument("--name", default="log-collector", help="ZRE node name (default %(default)s)")
+    p.add_argument("--header", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra header sent in HELLO (repeatable)")
+    p.add_argument("--port", type=int, default=DISCOVERY_PORT,
+                   help="UDP beacon port (default %(default)s)")
+    p.add_argument("--interface", help="interface name or address; 'lo' for loopback, '*' for all")
+    p.add_argument("--beacon-interval", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--no-beacon", action="store_true", help="no UDP discovery (direct mode)")
+    p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
+                   help="connect directly to this peer ROUTER endpoint (repeatable)")
+    p.add_argument("--evasive", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument("--expired", type=float, default=30.0, metavar="SECONDS")
     p.add_argument("--no-zre", action="store_true",
                    help="only bind the SUB socket (publishers are pointed at it by hand)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log node activity to stderr")
     p.set_defaults(func=_cmd_collector)
+
+
+def _sub_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
+    """Where to bind the SUB, and the host to advertise instead of a wildcard (or None)."""
+    if args.bind:
+        return args.bind, None
+    if args.no_beacon and not args.interface:
+        return "tcp://127.0.0.1:*", None
+    from ..aio.beacon import plan, primary_address
+
+    host = plan(args.interface).host
+    if host == "0.0.0.0":
+        return "tcp://0.0.0.0:*", primary_address()
+    return (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*"), None
+
+
+def _advertised(bound: str, host: str | None) -> str:
+    scheme_host, _, port = bound.rpartition(":")
+    if host is None and scheme_host.endswith("//0.0.0.0"):
+        from ..aio.beacon import primary_address
+
+        host = primary_address()
+    return f"tcp://{host}:{port}" if host is not None else bound
+
+
+async def _drain_node(node: Any, verbose: bool) -> None:
+    """Read the collector node's own events (a node that is not read stops reading its peers)."""
+    with contextlib.suppress(EOFError):
+        while True:
+            ev = await node.recv()
+            if verbose:
+                log.info("%s %s (%s)", ev.type, ev.peer_name, ev.peer_uuid[:8])
 
 
 async def _main(args: argparse.Namespace) -> int:
     from ..aio.zrelog import JsonLines, LogCollector
+    from ..zre.cli import _headers
 
+    headers = _headers(args.header)
     sink = JsonLines(args.out, max_bytes=args.max_bytes if args.out else 0, backups=args.backups)
     collector = LogCollector(sink, max_level=LEVEL_NAMES[args.level])
-    endpoint = await collector.bind(args.bind)
-    print(f"log-collector: SUB on {endpoint}", file=sys.stderr, flush=True)
+    bind, host = _sub_endpoints(args)
+    endpoint = _advertised(await collector.bind(bind), host)
     collector.start()
     node: Any = None
-    if not args.no_zre:
-        node = await _start_node(args.name, {ZRELOG_HEADER: endpoint})
+    drainer: asyncio.Task[None] | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     try:
+        if not args.no_zre:
+            from ..aio.zre import ZreNode
+
+            node = ZreNode(args.name, {**headers, ZRELOG_HEADER: endpoint}, port=args.port,
+                           interface=args.interface, beacon_interval=args.beacon_interval,
+                           beacon=not args.no_beacon, connect=args.connect,
+                           evasive=args.evasive, expired=args.expired)
+            await node.start()
+            drainer = asyncio.create_task(_drain_node(node, args.verbose))
+            print(f"log-collector: SUB on {endpoint}; ZRE node {node.name} {node.uuid} on "
+                  f"{node.endpoint}", file=sys.stderr, flush=True)
+        else:
+            print(f"log-collector: SUB on {endpoint}", file=sys.stderr, flush=True)
+        deadline = loop.time() + args.timeout if args.timeout > 0 else None
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
-                if args.follow:
-                    print("\033[2J\033[H" + collector.rates.render(time.monotonic()),
-                          file=sys.stderr, flush=True)
+            wait = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if wait <= 0:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if args.follow:
+                print("\033[2J\033[H" + collector.rates.render(time.monotonic()),
+                      file=sys.stderr, flush=True)
     finally:
         if node is not None:
             await node.stop()
+        if drainer is not None:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
         await collector.close()
+        core = collector.core
+        print(f"log-collector: {core.received} records received, {core.filtered} filtered, "
+              f"{core.malformed} malformed", file=sys.stderr, flush=True)
     return 0
 
 
-async def _start_node(name: str, headers: dict[str, str]) -> Any:
-    """Start a ZreNode advertising ``headers`` (needs zre_ref.aio.zre)."""
-    try:
-        mod = importlib.import_module("zre_ref.aio.zre")
-    except ModuleNotFoundError:
-        log.warning("zre_ref.aio.zre is not available: collecting without ZRE discovery")
-        return None
-    node = mod.ZreNode(name=name, headers=headers)
-    await node.start()
-    return node
-
-
 def _cmd_collector(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(_main(args))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..zre.events import PeerEntered, PeerExited, PeerJoined, PeerLeft, ZreEvent
+from ..zre.messages import ZRE
 from . import messages as m
 from .messages import Event, Level, endpoint_hash
 
@@ -70,18 +72,26 @@ class PublisherCore:
     def _users(self, endpoint: str) -> int:
         return sum(1 for ep in self._collector_of.values() if ep == endpoint)
 
+    def learn_peer(self, peer_uuid: str, endpoint: str,
+                   headers: Mapping[str, str]) -> list[PublisherEffect]:
+        """Track a peer (its endpoint, and the collector its headers name) without recording it:
+        for peers that entered before publishing was switched on (spec/zrelog.md#publishing)."""
+        self._endpoint_of[peer_uuid] = endpoint
+        collector = headers.get(ZRELOG_HEADER, "").strip()
+        if not collector:
+            return []
+        self._collector_of[peer_uuid] = collector
+        if collector in self._connected:
+            return []
+        self._connected.add(collector)
+        log.info("zrelog: collector %s (peer %s) found", collector, peer_uuid)
+        return [ConnectCollector(collector)]
+
     def handle_event(self, ev: ZreEvent, now: float) -> list[PublisherEffect]:
         """A ZRE event seen by the node: record it, and track collectors."""
         effects: list[PublisherEffect] = []
         if isinstance(ev, PeerEntered):
-            self._endpoint_of[ev.peer_uuid] = ev.endpoint
-            collector = ev.headers.get(ZRELOG_HEADER, "").strip()
-            if collector:
-                self._collector_of[ev.peer_uuid] = collector
-                if collector not in self._connected:
-                    self._connected.add(collector)
-                    log.info("zrelog: collector %s (peer %s) found", collector, ev.peer_uuid)
-                    effects.append(ConnectCollector(collector))
+            effects = self.learn_peer(ev.peer_uuid, ev.endpoint, ev.headers)
             self.record(Event.ENTER, ev.endpoint, "", now)
         elif isinstance(ev, PeerExited):
             self.record(Event.EXIT, self._endpoint_of.pop(ev.peer_uuid, ""), "", now)
@@ -129,6 +139,11 @@ class PublisherCore:
     def error(self, text: str, now: float, peer: str = "") -> None:
         self.record(Event.NONE, peer, text, now, Level.ERROR)
 
+    @property
+    def pending(self) -> int:
+        """Records waiting in the outbox."""
+        return len(self._outbox)
+
     def drain(self) -> list[list[bytes]]:
         """Every queued record's frames, oldest first (the shell publishes them)."""
         out = list(self._outbox)
@@ -138,6 +153,16 @@ class PublisherCore:
     def count_dropped(self, n: int = 1) -> None:
         """The shell could not publish ``n`` records (a slow collector): count them."""
         self.dropped += n
+
+
+def zre_summary(frames: Sequence[bytes]) -> tuple[int, str] | None:
+    """(sequence, command name) of a ZRE message's frames, for SEND/RECV data; None if the first
+    frame is not a ZRE v2 data frame (spec/zrelog.md#events)."""
+    data = frames[0] if frames else b""
+    if len(data) < 6 or data[:2] != ZRE.signature_bytes:
+        return None
+    spec = ZRE.by_id.get(data[2])
+    return (data[4] << 8) | data[5], spec.name if spec is not None else f"ID-{data[2]}"
 
 
 def _clip_utf8(text: str, limit: int) -> str:
