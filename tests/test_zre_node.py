@@ -670,3 +670,35 @@ def test_direct_links(step: str) -> None:
     assert node.handle_send_blocked(link.link, 0.5) == [DisconnectPeer(link.link)]
     reopened = [e for e in node.handle_timer(1.0) if isinstance(e, ConnectPeer)]
     assert [c.endpoint for c in reopened] == [ep(7)] and reopened[0].link != link.link
+
+
+# -- the batch entry point agrees with handle_message ------------------------------------------------
+_batch_msg = st.one_of(
+    st.builds(lambda n, s, g, c: [ident(n), *msg(Shout(sequence=s, group=g, content=tuple(c)))],
+              st.integers(7, 8), st.integers(1, 4), st.sampled_from(["G", "H", "", "ü"]),
+              st.lists(st.binary(max_size=3), max_size=2)),
+    st.builds(lambda n, s, c: [ident(n), *msg(Whisper(sequence=s, content=tuple(c)))],
+              st.integers(7, 8), st.integers(1, 4), st.lists(st.binary(max_size=3), max_size=2)),
+    st.builds(lambda n, s: [ident(n), *msg(Join(sequence=s, group="G", status=1))],
+              st.integers(7, 8), st.integers(1, 4)),
+    st.builds(lambda n: [ident(n), *hello(n)], st.integers(7, 9)),
+    st.builds(lambda n, raw: [ident(n), raw], st.integers(7, 8),
+              st.binary(max_size=10).map(lambda b: b"\xaa\xa1\x03\x02\x00\x02" + b)),
+    st.lists(st.binary(max_size=18), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_batch_msg, max_size=12))
+def test_handle_messages_equals_handle_message_one_by_one(batch: list[list[bytes]]) -> None:
+    one, many = make(), make()
+    for node in (one, many):
+        ready(node, 7, groups=("G",))
+        ready(node, 8)
+    expected: list[Effect] = []
+    for m in batch:
+        if len(m) >= 2:
+            expected += one.handle_message(m[0], m[1:], 3.0)
+    assert many.handle_messages(batch, 3.0) == expected
+    assert {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in one.peers.items()} == \
+        {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in many.peers.items()}

@@ -4,6 +4,11 @@
 # downloads libzmq from GitHub, which is unreachable here: build its addon against the system
 # libzmq instead (Debian libzmq3-dev; installed with apt-get when missing and running as root).
 set -euo pipefail
+# tox passes only a few variables through; a registry reached through a TLS-inspecting proxy needs
+# the system CA bundle, which Node reads from NODE_EXTRA_CA_CERTS (npm's own cafile is not enough).
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 dest=${1:-.interop-js}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
@@ -20,5 +25,6 @@ if ! pkg-config --exists libzmq 2>/dev/null && [ ! -f /usr/include/zmq.h ]; then
 fi
 mkdir -p "$dest"
 [ -f "$dest/package.json" ] || printf '{"name":"zre-ref-interop-js","private":true}\n' > "$dest/package.json"
-npm_config_zmq_external=true npm install --prefix "$dest" --no-audit --no-fund --loglevel=error zyre.js@1.3.0
+npm_config_zmq_external=true npm install --prefix "$dest" --no-audit --no-fund --loglevel=error \
+  --fetch-retries=2 --fetch-timeout=60000 zyre.js@1.3.0
 node -e "require('$dest/node_modules/zyre.js')"

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 MAX_PENDING_EVENTS = 10_000
 #: ROUTER receive HWM (czmq's default) (wire-facts §3.1)
 INBOX_RCVHWM = 1000
+#: messages queued by shout/whisper between two yields to the loop (so they get written); fewer
+#: messages waiting at once also keeps the garbage collector's full passes short
+YIELD_MESSAGES = 2048
 
 
 def _run_now(coro: Coroutine[Any, Any, None]) -> None:
@@ -123,6 +126,8 @@ class ZreNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         self._stopped = False
+        self._unflushed = 0  # shout/whisper calls since we last yielded to the loop
+        self._unflushed_messages = 0  # and the messages they queued
         #: ZRE/LOG publisher while log publishing is on (spec/zrelog.md#publishing)
         self._zrelog: LogPublisher | None = None
         self._zrelog_want = (log_publishing, log_verbose)
@@ -264,14 +269,14 @@ class ZreNode:
         self._wake_events()
 
     # -- effects ---------------------------------------------------------------------------------
-    def _apply(self, effects: list[Effect]) -> bool:
+    def _apply(self, effects: list[Effect]) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
-        link's creation and its first send); a blocked send goes back to the core.
-        Returns True when some link's queue is past half its HWM (the caller may yield)."""
-        busy = False
+        link's creation and its first send); a blocked send goes back to the core."""
+        links = self._links
+        emitted = False
         for eff in effects:
             if isinstance(eff, SendToPeer):
-                sock = self._links.get(eff.link)
+                sock = links.get(eff.link)
                 if sock is None:
                     log.error("(%s) send on unknown link %s", self.name, eff.link)
                     continue
@@ -282,15 +287,11 @@ class ZreNode:
                 except SocketClosed:
                     log.debug("(%s) link %s already closed", self.name, eff.link)
                 else:
-                    if not busy and sock.queued() * 2 > sock.sndhwm:
-                        busy = True
                     if self._zrelog is not None and self._zrelog.verbose:
                         self._zrelog.record_send(eff.link, eff.frames)
             elif isinstance(eff, EmitEvent):
                 self._events.append(eff.event)
-                w = self._event_waiter
-                if w is not None and not w.done():
-                    w.set_result(None)
+                emitted = True
                 if self._zrelog is not None:
                     self._zrelog.handle_event_nowait(eff.event)
             elif isinstance(eff, SendBeacon):
@@ -298,17 +299,20 @@ class ZreNode:
                     self._beacon.send(eff.data)
             elif isinstance(eff, ConnectPeer):
                 sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
-                self._links[eff.link] = sock
+                links[eff.link] = sock
                 endpoint = eff.endpoint
                 if self._plan is not None and self._plan.ipv6:
                     endpoint = link_local_zone(endpoint, self._plan.interface)
                 _run_now(sock.connect(endpoint))
             elif isinstance(eff, DisconnectPeer):
-                old = self._links.pop(eff.link, None)
+                old = links.pop(eff.link, None)
                 if old is not None:
                     old.close()
+        if emitted:
+            w = self._event_waiter
+            if w is not None and not w.done():
+                w.set_result(None)
         self._arm()
-        return busy
 
     def _arm(self) -> None:
         deadline = self._core.next_deadline()
@@ -353,17 +357,22 @@ class ZreNode:
                 msg = await router.recv_multipart()
             except SocketClosed:
                 return
-            while True:
-                if len(msg) >= 2:
-                    if self._zrelog is not None and self._zrelog.verbose:
-                        self._zrelog.record_recv(msg[0], msg[1:])
-                    self._apply(core.handle_message(msg[0], msg[1:], self._now()))
-                if len(self._events) >= self._max_pending:
-                    break
+            # everything the ROUTER holds goes to the core in one call (one clock read, one
+            # timer check, one wake-up of the application)
+            batch = [msg]
+            room = self._max_pending - len(self._events)
+            while len(batch) < room:
                 try:
-                    msg = router.recv_multipart_nowait()
+                    batch.append(router.recv_multipart_nowait())
                 except WouldBlock:
                     break
+            if self._zrelog is not None and self._zrelog.verbose:
+                for one in batch:  # keep RECV records and the events they cause in order
+                    if len(one) >= 2:
+                        self._zrelog.record_recv(one[0], one[1:])
+                    self._apply(core.handle_messages((one,), self._now()))
+            else:
+                self._apply(core.handle_messages(batch, self._now()))
 
     # -- application API ----------------------------------------------------------------------------
     def _check(self) -> None:
@@ -383,13 +392,25 @@ class ZreNode:
     async def shout(self, group: str, *frames: bytes | str) -> None:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         self._check()
-        if self._apply(self._core.shout(group, _as_frames(frames))):
-            await asyncio.sleep(0)  # let the sockets write before queues reach their HWM
+        effects = self._core.shout(group, _as_frames(frames))
+        self._apply(effects)
+        await self._after_send(len(effects))
 
     async def whisper(self, peer: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         self._check()
-        if self._apply(self._core.whisper(peer, _as_frames(frames))):
+        effects = self._core.whisper(peer, _as_frames(frames))
+        self._apply(effects)
+        await self._after_send(len(effects))
+
+    async def _after_send(self, messages: int) -> None:
+        """Sends are queued and written once per loop turn: a caller that never yields would
+        fill the DEALER queues to their HWM (which drops the peer). So yield one loop turn every
+        YIELD_MESSAGES messages, or every sndhwm/2 calls (each adds at most one to any link)."""
+        self._unflushed += 1
+        self._unflushed_messages += messages
+        if self._unflushed_messages >= YIELD_MESSAGES or self._unflushed * 2 >= self._core.sndhwm:
+            self._unflushed = self._unflushed_messages = 0
             await asyncio.sleep(0)
 
     async def connect_peer(self, endpoint: str) -> None:

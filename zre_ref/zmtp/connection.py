@@ -302,6 +302,7 @@ class Connection:
         self._big_flags = 0
         self._big_offset = 0
         self._after_big = False
+        self._prefill = 0  # get_buffer put this many bytes of _rest in front of the read
         self._rview = memoryview(receive_buffer if receive_buffer is not None
                                  else bytearray(RECEIVE_BUFFER))
         # timers: None = not armed; _arm = "call handle_timer soon"
@@ -554,15 +555,30 @@ class Connection:
         big = self._big
         if big is not None:
             return big[self._big_fill : self._big_size]
+        view = self._rview
+        # unparsed bytes (a partial frame, < BIG_FRAME) go first, so the read continues them
+        # and buffer_updated takes one bytes copy instead of a copy plus a concatenation
+        rest = self._rest
+        k = len(rest)
+        if k and k < len(view) // 2:
+            view[:k] = rest
+        else:
+            k = 0
+        self._prefill = k
         if self._after_big:
             self._after_big = False
-            return self._rview[:AFTER_BIG_READ]
-        return self._rview
+            return view[k : k + AFTER_BIG_READ]
+        return view[k:] if k else view
 
     def buffer_updated(self, nbytes: int) -> list[Event]:
         """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
         big = self._big
         if big is None or self.state is State.CLOSED:
+            k = self._prefill
+            if k and nbytes > 0:
+                self._prefill = 0
+                self._rest = b""
+                return self.receive_data(bytes(self._rview[: k + nbytes]))
             return self.receive_data(bytes(self._rview[:nbytes]))
         events: list[Event] = []
         if nbytes <= 0:

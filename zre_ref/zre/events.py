@@ -7,6 +7,7 @@ agents) and ``to_frames()`` (the frames zyre puts on its application socket).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,6 +25,8 @@ __all__ = [
     "WhisperReceived",
     "ZreEvent",
     "content_to_json",
+    "new_shout_received",
+    "new_whisper_received",
     "pack_headers",
 ]
 
@@ -171,3 +174,48 @@ class NodeStopped(ZreEvent):
     """STOP: our own node stopped; peer_uuid/peer_name are our own (spec/zre.md#events)."""
 
     type: ClassVar[str] = "STOP"
+
+
+# -- fast constructors for the two per-message events -----------------------------------------------
+# A frozen dataclass's __init__ sets each field through object.__setattr__; setting the slots
+# directly builds the same (still frozen, equal) object in about half the time. The node uses
+# these once per SHOUT/WHISPER delivered.
+_new = object.__new__
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    for klass in cls.__mro__:  # the slot's member descriptor, wherever it is declared
+        if name in vars(klass):
+            setter: Callable[[Any, Any], None] = vars(klass)[name].__set__
+            return setter
+    raise AttributeError(name)
+
+
+_shout_uuid = _setter(ShoutReceived, "peer_uuid")
+_shout_name = _setter(ShoutReceived, "peer_name")
+_shout_group = _setter(ShoutReceived, "group")
+_shout_content = _setter(ShoutReceived, "content")
+_whisper_uuid = _setter(WhisperReceived, "peer_uuid")
+_whisper_name = _setter(WhisperReceived, "peer_name")
+_whisper_content = _setter(WhisperReceived, "content")
+
+
+def new_shout_received(peer_uuid: str, peer_name: str, group: str,
+                       content: tuple[bytes, ...]) -> ShoutReceived:
+    """``ShoutReceived(peer_uuid, peer_name, group, content)``, built faster."""
+    ev: ShoutReceived = _new(ShoutReceived)
+    _shout_uuid(ev, peer_uuid)
+    _shout_name(ev, peer_name)
+    _shout_group(ev, group)
+    _shout_content(ev, content)
+    return ev
+
+
+def new_whisper_received(peer_uuid: str, peer_name: str,
+                         content: tuple[bytes, ...]) -> WhisperReceived:
+    """``WhisperReceived(peer_uuid, peer_name, content)``, built faster."""
+    ev: WhisperReceived = _new(WhisperReceived)
+    _whisper_uuid(ev, peer_uuid)
+    _whisper_name(ev, peer_name)
+    _whisper_content(ev, content)
+    return ev

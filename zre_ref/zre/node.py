@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import DecodeError
@@ -42,6 +42,8 @@ from .events import (
     ShoutReceived,
     WhisperReceived,
     ZreEvent,
+    new_shout_received,
+    new_whisper_received,
 )
 from .group import Group
 from .messages import (
@@ -78,7 +80,6 @@ _HEAD_WHISPER = b"\xaa\xa1\x02\x02"
 _HEAD_SHOUT = b"\xaa\xa1\x03\x02"
 _HEAD_PING = b"\xaa\xa1\x06\x02"
 _HEAD_PING_OK = b"\xaa\xa1\x07\x02"
-_SEQ_BYTES = pack_u16
 
 __all__ = [
     "BEACON_INTERVAL",
@@ -102,6 +103,19 @@ def uuid_hex(uuid: bytes) -> str:
     return uuid.hex().upper()
 
 
+def _group_of(data: bytes) -> str | None:
+    """The group of a SHOUT data frame (u8 length + UTF-8 after the sequence), else None."""
+    if len(data) < 7:
+        return None
+    end = 7 + data[6]
+    if len(data) < end:
+        return None
+    try:
+        return data[7:end].decode("utf-8")
+    except UnicodeDecodeError:  # the codec will say why
+        return None
+
+
 def decode_fast(frames: list[bytes]) -> ZreMessage | None:
     """The hot messages (WHISPER, SHOUT, PING, PING-OK) decoded without the generic codec.
 
@@ -116,14 +130,8 @@ def decode_fast(frames: list[bytes]) -> ZreMessage | None:
     if head == _HEAD_WHISPER:
         return Whisper(sequence=seq, content=tuple(frames[1:]))
     if head == _HEAD_SHOUT:
-        if len(data) < 7:
-            return None
-        end = 7 + data[6]
-        if len(data) < end:
-            return None
-        try:
-            group = data[7:end].decode("utf-8")
-        except UnicodeDecodeError:  # the codec will say why
+        group = _group_of(data)
+        if group is None:
             return None
         return Shout(sequence=seq, group=group, content=tuple(frames[1:]))
     if head == _HEAD_PING:
@@ -407,10 +415,12 @@ class NodeCore:
         data = frames[0]
         head, tail, body = data[:_SEQ_AT], data[_SEQ_AT + 2:], frames[1:]
         append = out.append
+        one = body[0] if len(body) == 1 else None
         for peer in g.peers.values():
             if peer.connected:
                 seq = peer.sent_sequence = (peer.sent_sequence + 1) & SEQUENCE_MASK
-                append(SendToPeer(peer.link, [head + _SEQ_BYTES(seq) + tail, *body]))
+                first = head + seq.to_bytes(2, "big") + tail
+                append(SendToPeer(peer.link, [first, one] if one is not None else [first, *body]))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
@@ -633,6 +643,60 @@ class NodeCore:
             log.debug("(%s) %s from %s ignored (no elections here)", self.name,
                       type(msg).__name__, peer.name)
         peer.refresh(now, self.evasive, self.expired)
+        return out
+
+    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float) -> list[Effect]:
+        """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
+        the same effects as :meth:`handle_message` on each in turn, with a short path for the
+        common case, a SHOUT or WHISPER in sequence from a ready peer (spec/zre.md#harmony)."""
+        out: list[Effect] = []
+        if not self.started:
+            return out
+        append = out.append
+        ids = self._uuid_cache
+        peers = self.peers
+        evasive_at = now + self.evasive
+        expired_at = now + self.expired
+        group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
+        group = ""
+        last: bytes | None = None  # the identity object of the last fast-path message
+        peer: Peer | None = None
+        peer_id: str | None = None
+        for msg in messages:
+            if len(msg) < 2:
+                continue
+            identity = msg[0]
+            data = msg[1]
+            if identity is not last:  # a ROUTER hands out one identity object per connection
+                peer_id = ids.get(identity)
+                peer = peers.get(peer_id) if peer_id is not None else None
+                last = identity if peer is not None and peer.ready else None
+            if (last is not None and peer is not None and peer_id is not None
+                    and type(data) is bytes and len(data) >= 6):
+                want = (peer.want_sequence + 1) & SEQUENCE_MASK
+                if ((data[4] << 8) | data[5]) == want:
+                    if data.startswith(_HEAD_SHOUT):
+                        if not (group_raw and data.startswith(group_raw, 6)):
+                            name = _group_of(data)
+                            if name is None:
+                                last = None
+                                out.extend(self.handle_message(identity, list(msg[1:]), now))
+                                continue
+                            group, group_raw = name, data[6:7 + data[6]]
+                        peer.want_sequence = want
+                        peer.evasive_at = evasive_at
+                        peer.expired_at = expired_at
+                        append(EmitEvent(new_shout_received(peer_id, peer.name, group,
+                                                            tuple(msg[2:]))))
+                        continue
+                    if data.startswith(_HEAD_WHISPER):
+                        peer.want_sequence = want
+                        peer.evasive_at = evasive_at
+                        peer.expired_at = expired_at
+                        append(EmitEvent(new_whisper_received(peer_id, peer.name, tuple(msg[2:]))))
+                        continue
+            last = None  # the slow path may change or remove any peer
+            out.extend(self.handle_message(identity, list(msg[1:]), now))
         return out
 
     def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
