@@ -109,15 +109,20 @@ async def ref_shout(port: int, receivers: int, messages: int) -> float:
             if isinstance(ev, ShoutReceived):
                 got += 1
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     tasks = [asyncio.create_task(drain(r)) for r in rx]
     for _ in range(messages):
         await sender.shout("G", PAYLOAD)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, cpu_s() - c0
     for n in [sender, *rx]:
         await n.stop()
+    SHOUT_CPU_US[receivers] = 1e6 * cpu / (receivers * messages)
     return receivers * messages / dt
+
+
+#: CPU time (user + sys) per delivery in the last ref_shout run, by number of receivers
+SHOUT_CPU_US: dict[int, float] = {}
 
 
 async def ref_mesh(port: int, n: int, idle: float) -> dict[str, float]:
@@ -129,9 +134,18 @@ async def ref_mesh(port: int, n: int, idle: float) -> dict[str, float]:
     await asyncio.gather(*(wait_for(node, PeerEntered, n - 1, timeout=60) for node in nodes))
     mesh = time.perf_counter() - t0
     rss1 = rss_kb()
+
+    async def consume(node: ZreNode) -> None:  # an application reads its events (EVASIVE ...)
+        async for _ in node.events():
+            pass
+
+    readers = [asyncio.create_task(consume(node)) for node in nodes]
     c0, w0 = cpu_s(), time.perf_counter()
     await asyncio.sleep(idle)
     cpu = (cpu_s() - c0) / (time.perf_counter() - w0)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
     for node in nodes:
         await node.stop()
     return {"mesh_s": mesh, "rss_kb_per_node": (rss1 - rss0) / n, "cpu_pct_per_node": 100 * cpu / n}
@@ -246,12 +260,35 @@ def sim_figures(quick: bool) -> None:
 # -- main -------------------------------------------------------------------------------------------
 async def ref_all(args: argparse.Namespace, port: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    out["enter"] = await ref_enter_latency(port, args.rounds)
-    out["shout1"] = await ref_shout(port, 1, args.messages)
-    out["shout20"] = await ref_shout(port, 20, args.messages // 10)
-    mesh = await ref_mesh(port, args.mesh, args.idle)
-    out.update(mesh)
+    if "enter" in args.only:
+        out["enter"] = await ref_enter_latency(port, args.rounds)
+    if "shout1" in args.only:
+        out["shout1"] = await ref_shout(port, 1, args.messages)
+        out["shout1_cpu_us"] = SHOUT_CPU_US[1]
+    if "shout20" in args.only:
+        out["shout20"] = await ref_shout(port, 20, args.messages // 10)
+        out["shout20_cpu_us"] = SHOUT_CPU_US[20]
+    if "mesh" in args.only:
+        out.update(await ref_mesh(port, args.mesh, args.idle))
     return out
+
+
+def pyre_all(args: argparse.Namespace) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if "enter" in args.only:
+        out["enter"] = pyre_enter_latency(min(args.rounds, 10))
+    if "shout1" in args.only:
+        out["shout1"] = pyre_shout(1, args.messages // 5)
+    if "shout20" in args.only:
+        out["shout20"] = pyre_shout(20, args.messages // 50)
+    return out
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
+
+
+FIGURES = ("enter", "shout1", "shout20", "mesh", "sim")
 
 
 def main() -> int:
@@ -261,7 +298,13 @@ def main() -> int:
     ap.add_argument("--no-netns", action="store_true", help="do not make a namespace (skips pyre)")
     ap.add_argument("--out", default="", help="also write the figures to this file")
     ap.add_argument("--mesh", type=int, default=0, help="nodes in the full mesh (default 99, quick 30)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each figure; the median is reported")
+    ap.add_argument("--only", default=",".join(FIGURES),
+                    help=f"comma-separated figures to run (default all: {','.join(FIGURES)})")
     args = ap.parse_args()
+    args.only = set(args.only.split(","))
+    if not args.only <= set(FIGURES):
+        ap.error(f"--only takes {','.join(FIGURES)}")
     args.rounds = 5 if args.quick else 20
     args.messages = 20_000 if args.quick else 100_000
     args.mesh = args.mesh or (30 if args.quick else 99)
@@ -280,15 +323,22 @@ def main() -> int:
             subprocess.run(["ip", "netns", "del", ns])
 
     say(f"# bench/zre_node.py {' '.join(sys.argv[1:])} (python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs, netns={'yes' if args.inside else 'no'})")
-    port = 20000 + os.getpid() % 30000
-    ref = asyncio.run(ref_all(args, port))
+        f"{os.cpu_count()} CPUs, netns={'yes' if args.inside else 'no'}, "
+        f"load {os.getloadavg()[0]:.2f})")
     have_pyre = args.inside and pyre_available()
-    py: dict[str, float] = {}
-    if have_pyre:
-        py["enter"] = pyre_enter_latency(min(args.rounds, 10))
-        py["shout1"] = pyre_shout(1, args.messages // 5)
-        py["shout20"] = pyre_shout(20, args.messages // 50)
+    ref_runs: list[dict[str, float]] = []
+    py_runs: list[dict[str, float]] = []
+    for n in range(args.repeat):
+        port = 20000 + (os.getpid() + n) % 30000
+        ref_runs.append(asyncio.run(ref_all(args, port)))
+        if have_pyre:
+            py_runs.append(pyre_all(args))
+        if args.repeat > 1:
+            say(f"run {n + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in ref_runs[-1].items())
+                + ("; pyre " + ", ".join(f"{k}={v:.4g}" for k, v in py_runs[-1].items())
+                   if py_runs else ""))
+    ref, py = medians(ref_runs), medians(py_runs)
+    of = f" (median of {args.repeat} runs)" if args.repeat > 1 else ""
 
     def ratio(key: str, higher_better: bool) -> str:
         if key not in py:
@@ -296,13 +346,22 @@ def main() -> int:
         r = ref[key] / py[key] if higher_better else py[key] / ref[key]
         return f"  (pyre {py[key]:,.0f}; zre_ref is {r:.2f}x pyre)"
 
-    say(f"start -> ENTER (median of {args.rounds}): {ref['enter'] * 1000:.2f} ms"
-        + (f"  (pyre {py['enter'] * 1000:.2f} ms; {py['enter'] / ref['enter']:.1f}x faster)" if py else ""))
-    say(f"SHOUT 64 B to 1 peer: {ref['shout1']:,.0f} msg/s" + ratio("shout1", True))
-    say(f"SHOUT 64 B to 20 peers: {ref['shout20']:,.0f} deliveries/s" + ratio("shout20", True))
-    say(f"full mesh of {args.mesh} nodes (beacons on lo, 1 s interval): {ref['mesh_s']:.2f} s; "
-        f"idle: {ref['rss_kb_per_node'] / 1024:.2f} MB RSS/node, {ref['cpu_pct_per_node']:.3f} % CPU/node")
-    sim_figures(args.quick)
+    if "enter" in ref:
+        say(f"start -> ENTER (median of {args.rounds} starts){of}: {ref['enter'] * 1000:.2f} ms"
+            + (f"  (pyre {py['enter'] * 1000:.2f} ms; {py['enter'] / ref['enter']:.1f}x faster)"
+               if "enter" in py else ""))
+    if "shout1" in ref:
+        say(f"SHOUT 64 B to 1 peer{of}: {ref['shout1']:,.0f} msg/s, "
+            f"{ref['shout1_cpu_us']:.2f} us CPU/msg" + ratio("shout1", True))
+    if "shout20" in ref:
+        say(f"SHOUT 64 B to 20 peers{of}: {ref['shout20']:,.0f} deliveries/s, "
+            f"{ref['shout20_cpu_us']:.2f} us CPU/delivery" + ratio("shout20", True))
+    if "mesh_s" in ref:
+        say(f"full mesh of {args.mesh} nodes (beacons on lo, 1 s interval){of}: {ref['mesh_s']:.2f} s; "
+            f"idle: {ref['rss_kb_per_node'] / 1024:.2f} MB RSS/node, "
+            f"{ref['cpu_pct_per_node']:.3f} % CPU/node")
+    if "sim" in args.only:
+        sim_figures(args.quick)
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
     return 0

@@ -439,3 +439,32 @@ def test_link_local_peer_endpoints_get_our_interface_as_zone(endpoint: str, zone
     from zre_ref.aio.beacon import link_local_zone
 
     assert link_local_zone(endpoint, "zv0") == zoned
+
+
+def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once() -> None:
+    from zre_ref.aio.beacon import UdpBeacon, plan
+
+    async def main() -> None:
+        port = free_udp_port()
+        heard: dict[str, list[bytes]] = {"a": [], "b": []}
+        a = UdpBeacon(port, plan("lo"), lambda data, host: heard["a"].append(data))
+        b = UdpBeacon(port, plan("lo"), lambda data, host: heard["b"].append(data))
+        await a.open()
+        await b.open()
+        try:
+            assert a._hub is b._hub and a._hub is not None  # one socket for both
+            a.send(b"ZRE\x01" + bytes(16) + b"\x17\x70")  # to 127.255.255.255 and 225.25.25.25
+            assert a.sent == 2
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if heard["a"] and heard["b"]:
+                    break
+            await asyncio.sleep(0.05)
+            assert heard["a"] == heard["b"] == [b"ZRE\x01" + bytes(16) + b"\x17\x70"]
+            b.close()
+            assert a._hub is not None and a._hub.transport is not None
+            assert not a._hub.transport.is_closing()  # still used by a
+        finally:
+            a.close()
+            b.close()
+    run(main)

@@ -390,6 +390,35 @@ def test_output_chunks_keep_big_bodies() -> None:
     assert chunks[-1] is big and len(chunks) == 2
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([b"", b"s" * 5, b"m" * 300, b"L" * 17_000, b"X" * 40_000]),
+                         min_size=1, max_size=4), min_size=1, max_size=6),
+       st.lists(st.integers(1, 70_000), min_size=1, max_size=8), st.booleans(), st.booleans())
+def test_buffered_reads_any_sizes(messages: list[list[bytes]], reads: list[int],
+                                  zero_copy: bool, small_buffer: bool) -> None:
+    """get_buffer/buffer_updated with reads of any size (each at most what get_buffer offers,
+    cycling through ``reads``) give the messages receive_data gives, in order."""
+    a, b = Connection("DEALER"), Connection(
+        "ROUTER", zero_copy=zero_copy, receive_buffer=bytearray(600) if small_buffer else None)
+    pump(a, b)
+    for m in messages:
+        a.send_message(m)
+    data = a.data_to_send()
+    got: list[list[bytes | bytearray]] = []
+    pos = i = 0
+    while pos < len(data):
+        buf = b.get_buffer()
+        n = min(len(buf), reads[i % len(reads)], len(data) - pos)
+        i += 1
+        buf[:n] = data[pos : pos + n]
+        pos += n
+        for ev in b.buffer_updated(n):
+            assert isinstance(ev, MessageReceived)
+            got.append(ev.frames)
+    assert got == messages
+    assert b.is_open
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300), st.integers(1, 50))
 def test_arbitrary_bytes_after_handshake(data: bytes, step: int) -> None:
@@ -629,6 +658,8 @@ class ConnectionPair(RuleBasedStateMachine):
             assert conn.is_open
             if name == "pong":
                 assert PongReceived(b"ctx") in events
+            if name == "ping":
+                assert conn.pending_output()  # the PONG
             if name in ("subscribe", "cancel") and conn.socket_type == "PUB":
                 kind = Subscribed if name == "subscribe" else Unsubscribed
                 assert kind(b"T") in events

@@ -20,6 +20,7 @@ from zre_ref.zre.events import (
     PeerSilent,
     ShoutReceived,
     WhisperReceived,
+    ZreEvent,
     pack_headers,
 )
 from zre_ref.zre.messages import (
@@ -40,7 +41,6 @@ from zre_ref.zre.node import (
     ConnectPeer,
     DisconnectPeer,
     Effect,
-    EmitEvent,
     NodeCore,
     SendBeacon,
     SendToPeer,
@@ -74,7 +74,7 @@ def make(**kw: Any) -> NodeCore:
 
 
 def events(effects: list[Effect]) -> list[Any]:
-    return [e.event for e in effects if isinstance(e, EmitEvent)]
+    return [e for e in effects if isinstance(e, ZreEvent)]
 
 
 def sent(effects: list[Effect]) -> list[tuple[str, ZreMessage]]:
@@ -218,7 +218,7 @@ def test_hello_from_ready_peer_exits_and_rebuilds() -> None:
     old = link_of(node, 7)
     out = node.handle_message(ident(7), hello(7), 2.0)
     kinds = [type(e).__name__ for e in out]
-    assert kinds[:3] == ["EmitEvent", "DisconnectPeer", "ConnectPeer"]
+    assert kinds[:3] == ["PeerExited", "DisconnectPeer", "ConnectPeer"]
     assert events(out) == [PeerExited(hexid(7), "p7"), PeerEntered(hexid(7), "p7", {"H": "7"}, ep(7))]
     assert out[1] == DisconnectPeer(old)
     new = link_of(node, 7)
@@ -681,6 +681,8 @@ _batch_msg = st.one_of(
               st.integers(7, 8), st.integers(1, 4), st.lists(st.binary(max_size=3), max_size=2)),
     st.builds(lambda n, s: [ident(n), *msg(Join(sequence=s, group="G", status=1))],
               st.integers(7, 8), st.integers(1, 4)),
+    st.builds(lambda n, s, ok: [ident(n), *msg(PingOk(sequence=s) if ok else Ping(sequence=s))],
+              st.integers(7, 8), st.integers(1, 4), st.booleans()),
     st.builds(lambda n: [ident(n), *hello(n)], st.integers(7, 9)),
     st.builds(lambda n, raw: [ident(n), raw], st.integers(7, 8),
               st.binary(max_size=10).map(lambda b: b"\xaa\xa1\x03\x02\x00\x02" + b)),
@@ -702,3 +704,25 @@ def test_handle_messages_equals_handle_message_one_by_one(batch: list[list[bytes
     assert many.handle_messages(batch, 3.0) == expected
     assert {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in one.peers.items()} == \
         {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in many.peers.items()}
+
+
+@pytest.mark.parametrize("datagram,source,known,expect", [
+    (encode_beacon(Beacon(uuid=uid(7), port=6000)), "127.0.0.7", False, "connect"),
+    (encode_beacon(Beacon(uuid=uid(7), port=6000)), "127.0.0.7", True, "nothing"),  # short path
+    (encode_beacon(Beacon(uuid=uid(7), port=0)), "127.0.0.7", True, "exit"),
+    (encode_beacon(Beacon(uuid=ME, port=6000)), "127.0.0.1", False, "nothing"),  # our own
+    (b"ZRE\x01" + uid(7) + b"\x17", "127.0.0.7", False, "nothing"),  # truncated: dropped
+    (b"ZRE\x02" + uid(7) + b"\x17\x70", "127.0.0.7", False, "nothing"),  # unknown version
+    (b"XYZ\x01" + uid(7) + b"\x17\x70", "127.0.0.7", False, "nothing"),
+])
+def test_raw_beacon_datagrams(datagram: bytes, source: str, known: bool, expect: str) -> None:
+    node = make()
+    if known:
+        ready(node, 7)
+    out = node.handle_beacon_datagram(datagram, source, 1.0)
+    if expect == "connect":
+        assert [type(e) for e in out] == [ConnectPeer, SendToPeer]
+    elif expect == "exit":
+        assert events(out) == [PeerExited(hexid(7), "p7")]
+    else:
+        assert out == []

@@ -1,7 +1,9 @@
 """UDP beacons for ZRE discovery: IPv4 broadcast + multicast, or IPv6 multicast (spec/zre.md#beacon).
 
-One UDP socket per node, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT so that many
-nodes on a host share it (as czmq's zbeacon does). Where a beacon goes (wire-facts §2.4, §10):
+One UDP socket per process and port, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT
+so that many nodes on a host share the port (as czmq's zbeacon does); the nodes of one process
+share the socket, each datagram being read once and given to all of them. Where a beacon goes
+(wire-facts §2.4, §10):
 
 * an interface with a broadcast address: its subnet broadcast (zyre's default);
 * loopback (``interface="lo"``/``"127.0.0.1"``, or no usable interface at all): both
@@ -31,6 +33,10 @@ IPV6_GROUP = "ff02::1"
 LOOPBACK_BROADCAST = "127.255.255.255"
 #: zbeacon's largest datagram (UDP_FRAME_MAX) (wire-facts §2.3)
 MAX_DATAGRAM = 255
+#: a datagram equal to the one just before it, from the same address, within this many seconds,
+#: is the same beacon again (on loopback we send each to a broadcast and a multicast address);
+#: dropping it changes nothing, since a beacon from a known peer is a no-op (wire-facts §2.2)
+DUPLICATE_WINDOW = 0.05
 
 # Linux ioctl numbers (linux/sockios.h), used to read an interface's address without extra packages
 _SIOCGIFFLAGS = 0x8913
@@ -168,18 +174,43 @@ def link_local_zone(endpoint: str, interface: str) -> str:
     return f"{head}://[{host}%{interface}]{tail}"
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpBeacon) -> None:
-        self.owner = owner
+class _Hub(asyncio.DatagramProtocol):
+    """One UDP socket per (event loop, port, plan), shared by every :class:`UdpBeacon` of this
+    process that uses it: each datagram is read once and handed to all of them. Many nodes in
+    one process then cost one socket and one read per beacon heard, not one per node."""
+
+    def __init__(self, key: tuple[asyncio.AbstractEventLoop, int, BeaconPlan]) -> None:
+        self.key = key
+        self.members: tuple[UdpBeacon, ...] = ()  # replaced, never changed in place
+        self.transport: asyncio.DatagramTransport | None = None
+        self.opened: asyncio.Future[None] = key[0].create_future()
+        self.last = b""  # the last datagram handed out, from where, and when
+        self.last_addr: tuple[str | object, ...] = ()
+        self.last_at = 0.0
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
+            return
+        now = self.key[0].time()
+        if data == self.last and addr == self.last_addr and now - self.last_at < DUPLICATE_WINDOW:
+            return  # the same beacon again (loopback: broadcast and multicast copies)
+        self.last, self.last_addr, self.last_at = data, addr, now
         host = str(addr[0])
         if "%" in host and not host.lower().startswith("fe80"):
             host = host.split("%", 1)[0]  # only a link-local address needs its zone
-        self.owner.on_datagram(data, host)
+        for member in self.members:
+            member.received += 1
+            member.on_beacon(data, host)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("beacon socket error: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if _hubs.get(self.key) is self:
+            del _hubs[self.key]
+
+
+_hubs: dict[tuple[asyncio.AbstractEventLoop, int, BeaconPlan], _Hub] = {}
 
 
 class UdpBeacon:
@@ -190,12 +221,12 @@ class UdpBeacon:
         self.port = port
         self.plan = the_plan
         self.on_beacon = on_beacon
-        self._transport: asyncio.DatagramTransport | None = None
-        self._sock: socket.socket | None = None
+        self._hub: _Hub | None = None
         self.sent = 0
         self.received = 0
 
     def on_datagram(self, data: bytes, host: str) -> None:
+        """Hand one datagram to the callback, as the shared socket does (for tests and tools)."""
         if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
             return
         self.received += 1
@@ -237,14 +268,31 @@ class UdpBeacon:
         return s
 
     async def open(self) -> None:
+        """Join this process's socket for (loop, port, plan), opening it if it is the first."""
         loop = asyncio.get_running_loop()
-        self._sock = self._socket()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=self._sock)
-        self._transport = transport
+        key = (loop, self.port, self.plan)
+        hub = _hubs.get(key)
+        if hub is not None and not hub.opened.done():
+            await asyncio.shield(hub.opened)  # another node is opening it right now
+        elif hub is None or hub.transport is None or hub.transport.is_closing():
+            hub = _hubs[key] = _Hub(key)
+            try:
+                transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=self._socket())
+            except BaseException as exc:
+                if _hubs.get(key) is hub:
+                    del _hubs[key]
+                hub.opened.set_exception(exc)
+                hub.opened.exception()  # mark retrieved: nobody may be waiting
+                raise
+            hub.transport = transport
+            hub.opened.set_result(None)
+        hub.members += (self,)
+        self._hub = hub
 
     def send(self, data: bytes) -> None:
         """Send one beacon datagram to every destination (errors are logged, not raised)."""
-        t = self._transport
+        hub = self._hub
+        t = hub.transport if hub is not None else None
         if t is None:
             return
         for dest in self.plan.destinations:
@@ -257,6 +305,13 @@ class UdpBeacon:
                 log.info("beacon to %s:%d failed: %s", dest, self.port, exc)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        """Leave the shared socket; the last one out closes it."""
+        hub, self._hub = self._hub, None
+        if hub is None:
+            return
+        hub.members = tuple(m for m in hub.members if m is not self)
+        if not hub.members:
+            if _hubs.get(hub.key) is hub:
+                del _hubs[hub.key]
+            if hub.transport is not None:
+                hub.transport.close()

@@ -735,7 +735,7 @@ class Socket:
         """A waiting message, or WouldBlock. ROUTER puts the peer's identity first.
         ``copy=False``: see recv_multipart."""
         self._check_open()
-        if copy is self._zero_copy:
+        if copy == self._zero_copy:
             self._set_zero_copy(not copy)
         if not self._rx:
             raise WouldBlock("no message waiting")
@@ -768,9 +768,9 @@ class Socket:
 
     async def recv_multipart(self, copy: bool = True) -> list[bytes] | list[bytes | bytearray]:
         """The next message. ROUTER puts the peer's identity first. ``copy=False`` (like
-        pyzmq's) hands frames of 16 KiB or more over as the bytearray they were read into,
-        saving a copy of each; smaller frames are bytes either way."""
-        if copy is self._zero_copy:
+        pyzmq's) may hand frames of 16 KiB or more over as the bytearray they were read into
+        (those that took more than one read), saving a copy; other frames are bytes."""
+        if copy == self._zero_copy:
             self._set_zero_copy(not copy)
         while True:
             if self._rx:

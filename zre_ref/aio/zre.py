@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
-from ..errors import DecodeError
-from ..zre.beacon import DISCOVERY_PORT, decode_beacon
+from ..zre.beacon import DISCOVERY_PORT
 from ..zre.events import ZreEvent
 from ..zre.node import (
     BEACON_INTERVAL,
@@ -32,7 +31,6 @@ from ..zre.node import (
     ConnectPeer,
     DisconnectPeer,
     Effect,
-    EmitEvent,
     NodeCore,
     SendBeacon,
     SendToPeer,
@@ -289,11 +287,11 @@ class ZreNode:
                 else:
                     if self._zrelog is not None and self._zrelog.verbose:
                         self._zrelog.record_send(eff.link, eff.frames)
-            elif isinstance(eff, EmitEvent):
-                self._events.append(eff.event)
+            elif isinstance(eff, ZreEvent):
+                self._events.append(eff)
                 emitted = True
                 if self._zrelog is not None:
-                    self._zrelog.handle_event_nowait(eff.event)
+                    self._zrelog.handle_event_nowait(eff)
             elif isinstance(eff, SendBeacon):
                 if self._beacon is not None:
                     self._beacon.send(eff.data)
@@ -335,12 +333,7 @@ class ZreNode:
     def _on_datagram(self, data: bytes, host: str) -> None:
         if not self._running:
             return
-        try:
-            beacon = decode_beacon(data)
-        except DecodeError as exc:
-            log.debug("(%s) bad beacon from %s: %s", self.name, host, exc)
-            return
-        effects = self._core.handle_beacon(beacon, host, self._now())
+        effects = self._core.handle_beacon_datagram(data, host, self._now())
         if effects:
             self._apply(effects)
 

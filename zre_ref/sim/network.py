@@ -24,7 +24,6 @@ from ..zre.node import (
     ConnectPeer,
     DisconnectPeer,
     Effect,
-    EmitEvent,
     NodeCore,
     SendBeacon,
     SendToPeer,
@@ -204,8 +203,8 @@ class Simulation:
         for eff in effects:
             if isinstance(eff, SendToPeer):
                 self._send(node, eff)
-            elif isinstance(eff, EmitEvent):
-                self._event(node, eff.event)
+            elif isinstance(eff, ZreEvent):
+                self._event(node, eff)
             elif isinstance(eff, SendBeacon):
                 self._beacon(node, eff.data)
             elif isinstance(eff, ConnectPeer):

@@ -256,10 +256,10 @@ class Connection:
         zero_copy: bool = False,
         receive_buffer: bytearray | None = None,
     ) -> None:
-        """``zero_copy``: frames of BIG_FRAME bytes or more arrive as a bytearray of exactly
-        their size, read straight from the socket and never copied. ``receive_buffer``: the
-        buffer get_buffer hands out, shareable between connections whose buffer_updated always
-        follows their own get_buffer at once (one event loop); default: a private one."""
+        """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as a
+        bytearray of exactly its size, read straight from the socket and never copied.
+        ``receive_buffer``: the buffer get_buffer hands out, shareable between connections whose
+        buffer_updated always follows their own get_buffer at once (one event loop)."""
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"unknown socket type {socket_type!r}")
         if len(identity) > MAX_IDENTITY:

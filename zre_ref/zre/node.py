@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DecodeError
 from ..wire import pack_u16
-from .beacon import BEACON_VERSION, Beacon, encode_beacon
+from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, Beacon, decode_beacon, encode_beacon
 from .events import (
     NodeStopped,
     PeerEntered,
@@ -80,6 +80,12 @@ _HEAD_WHISPER = b"\xaa\xa1\x02\x02"
 _HEAD_SHOUT = b"\xaa\xa1\x03\x02"
 _HEAD_PING = b"\xaa\xa1\x06\x02"
 _HEAD_PING_OK = b"\xaa\xa1\x07\x02"
+#: PING and PING-OK data frames with sequence 0 (patched per peer) (spec/zre.md#ping)
+_PING_DATA = _HEAD_PING + b"\x00\x00"
+_PING_OK_DATA = _HEAD_PING_OK + b"\x00\x00"
+#: a plain (version 1) beacon: "ZRE" 01 | UUID | port (spec/zre.md#beacon)
+_BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
+_BEACON_V1_SIZE = BEACON_SIZE
 
 __all__ = [
     "BEACON_INTERVAL",
@@ -89,7 +95,6 @@ __all__ = [
     "ConnectPeer",
     "DisconnectPeer",
     "Effect",
-    "EmitEvent",
     "NodeCore",
     "SendBeacon",
     "SendToPeer",
@@ -176,14 +181,9 @@ class SendBeacon:
     data: bytes
 
 
-@dataclass(slots=True)
-class EmitEvent:
-    """Give ``event`` to the application. (Not frozen, like SendToPeer: one per event.)"""
-
-    event: ZreEvent
-
-
-Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendBeacon | EmitEvent
+#: What the shell must do. A :class:`~zre_ref.zre.events.ZreEvent` among them is handed to the
+#: application as it is.
+Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendBeacon | ZreEvent
 
 
 @dataclass(slots=True, eq=False)
@@ -315,7 +315,7 @@ class NodeCore:
         return f"{base}#{self._link_serial}"
 
     def _emit(self, out: list[Effect], event: ZreEvent) -> None:
-        out.append(EmitEvent(event))
+        out.append(event)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, now: float) -> list[Effect]:
@@ -517,6 +517,23 @@ class NodeCore:
                 self._remove_peer(peer, out, "port-0 beacon")
         return out
 
+    def handle_beacon_datagram(self, data: bytes, source_ip: str, now: float) -> list[Effect]:
+        """A raw UDP datagram: decoded, then :meth:`handle_beacon`. A plain beacon (22 bytes,
+        port != 0) from ourselves or from a peer we know changes nothing (wire-facts §2.2), so
+        that common case is answered without decoding (spec/zre.md#beacon)."""
+        if len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0":
+            if data[4:20] == self.uuid:
+                return []
+            peer_id = self._uuid_cache.get(data[3:20])  # 01 + UUID: the identity form
+            if peer_id is not None and peer_id in self.peers:
+                return []
+        try:
+            beacon = decode_beacon(data)
+        except DecodeError as exc:
+            log.debug("(%s) bad beacon from %s: %s", self.name, source_ip, exc)
+            return []
+        return self.handle_beacon(beacon, source_ip, now)
+
     def _require_peer(self, peer_id: str, endpoint: str, now: float, out: list[Effect]) -> Peer:
         """zyre_node_require_peer: find, or create + connect + HELLO (spec/zre.md#harmony)."""
         peer = self.peers.get(peer_id)
@@ -613,7 +630,7 @@ class NodeCore:
         elif isinstance(msg, Whisper):
             self._emit(out, WhisperReceived(peer_id, peer.name, msg.content))
         elif isinstance(msg, Ping):
-            self._send(peer, ZRE.encode(PingOk(sequence=0)), out)
+            self._send(peer, [_PING_OK_DATA], out)
         elif isinstance(msg, PingOk):
             pass
         elif isinstance(msg, Hello):
@@ -686,14 +703,25 @@ class NodeCore:
                         peer.want_sequence = want
                         peer.evasive_at = evasive_at
                         peer.expired_at = expired_at
-                        append(EmitEvent(new_shout_received(peer_id, peer.name, group,
-                                                            tuple(msg[2:]))))
+                        append(new_shout_received(
+                            peer_id, peer.name, group, (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
                         continue
                     if data.startswith(_HEAD_WHISPER):
                         peer.want_sequence = want
                         peer.evasive_at = evasive_at
                         peer.expired_at = expired_at
-                        append(EmitEvent(new_whisper_received(peer_id, peer.name, tuple(msg[2:]))))
+                        append(new_whisper_received(peer_id, peer.name, tuple(msg[2:])))
+                        continue
+                    if data.startswith(_HEAD_PING_OK):
+                        peer.want_sequence = want
+                        peer.evasive_at = evasive_at
+                        peer.expired_at = expired_at
+                        continue
+                    if data.startswith(_HEAD_PING):
+                        peer.want_sequence = want
+                        peer.evasive_at = evasive_at
+                        peer.expired_at = expired_at
+                        self._send(peer, [_PING_OK_DATA], out)
                         continue
             last = None  # the slow path may change or remove any peer
             out.extend(self.handle_message(identity, list(msg[1:]), now))
@@ -750,13 +778,11 @@ class NodeCore:
 
     def _reap(self, now: float, out: list[Effect]) -> None:
         """zyre_node_ping_peer for every peer, then re-open lost direct links."""
-        ping: list[bytes] | None = None
+        ping = [_PING_DATA]
         for peer in list(self.peers.values()):
             if now >= peer.expired_at:
                 self._remove_peer(peer, out, "expired")
             elif now >= peer.evasive_at:
-                if ping is None:
-                    ping = ZRE.encode(Ping(sequence=0))
                 self._send(peer, ping, out)
                 if peer.entered:
                     self._emit(out, PeerEvasive(peer.uuid, peer.name))
