@@ -108,6 +108,10 @@ def uuid_hex(uuid: bytes) -> str:
     return uuid.hex().upper()
 
 
+#: stands for "no peer yet" in NodeCore.handle_messages
+_NOBODY = Peer(uuid="", endpoint="", link="")
+
+
 def _group_of(data: bytes) -> str | None:
     """The group of a SHOUT data frame (u8 length + UTF-8 after the sequence), else None."""
     if len(data) < 7:
@@ -665,66 +669,64 @@ class NodeCore:
     def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float) -> list[Effect]:
         """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
         the same effects as :meth:`handle_message` on each in turn, with a short path for the
-        common case, a SHOUT or WHISPER in sequence from a ready peer (spec/zre.md#harmony)."""
+        common cases, a SHOUT, WHISPER, PING or PING-OK in sequence from a ready peer
+        (spec/zre.md#harmony). This runs once per message received: keep it lean."""
         out: list[Effect] = []
         if not self.started:
             return out
         append = out.append
+        slow = self.handle_message
         ids = self._uuid_cache
         peers = self.peers
         evasive_at = now + self.evasive
         expired_at = now + self.expired
+        head_shout, head_whisper = _HEAD_SHOUT, _HEAD_WHISPER
+        new_shout, new_whisper = new_shout_received, new_whisper_received
         group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
         group = ""
-        last: bytes | None = None  # the identity object of the last fast-path message
-        peer: Peer | None = None
-        peer_id: str | None = None
+        last: bytes | None = None  # identity object of the peer below (ROUTERs reuse it)
+        peer = _NOBODY
+        peer_id = ""
         for msg in messages:
             if len(msg) < 2:
                 continue
             identity = msg[0]
+            if identity is not last:
+                found = ids.get(identity)
+                if found is None or (p := peers.get(found)) is None or not p.ready:
+                    last = None
+                    out.extend(slow(identity, list(msg[1:]), now))
+                    continue
+                last, peer, peer_id = identity, p, found
             data = msg[1]
-            if identity is not last:  # a ROUTER hands out one identity object per connection
-                peer_id = ids.get(identity)
-                peer = peers.get(peer_id) if peer_id is not None else None
-                last = identity if peer is not None and peer.ready else None
-            if (last is not None and peer is not None and peer_id is not None
-                    and type(data) is bytes and len(data) >= 6):
-                want = (peer.want_sequence + 1) & SEQUENCE_MASK
-                if ((data[4] << 8) | data[5]) == want:
-                    if data.startswith(_HEAD_SHOUT):
-                        if not (group_raw and data.startswith(group_raw, 6)):
-                            name = _group_of(data)
-                            if name is None:
-                                last = None
-                                out.extend(self.handle_message(identity, list(msg[1:]), now))
-                                continue
-                            group, group_raw = name, data[6:7 + data[6]]
-                        peer.want_sequence = want
-                        peer.evasive_at = evasive_at
-                        peer.expired_at = expired_at
-                        append(new_shout_received(
-                            peer_id, peer.name, group, (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
+            want = (peer.want_sequence + 1) & 0xFFFF
+            if len(data) < 6 or ((data[4] << 8) | data[5]) != want or type(data) is not bytes:
+                last = None  # the slow path may change or remove any peer
+                out.extend(slow(identity, list(msg[1:]), now))
+                continue
+            if data.startswith(head_shout):
+                if not (group_raw and data.startswith(group_raw, 6)):
+                    name = _group_of(data)
+                    if name is None:
+                        last = None
+                        out.extend(slow(identity, list(msg[1:]), now))
                         continue
-                    if data.startswith(_HEAD_WHISPER):
-                        peer.want_sequence = want
-                        peer.evasive_at = evasive_at
-                        peer.expired_at = expired_at
-                        append(new_whisper_received(peer_id, peer.name, tuple(msg[2:])))
-                        continue
-                    if data.startswith(_HEAD_PING_OK):
-                        peer.want_sequence = want
-                        peer.evasive_at = evasive_at
-                        peer.expired_at = expired_at
-                        continue
-                    if data.startswith(_HEAD_PING):
-                        peer.want_sequence = want
-                        peer.evasive_at = evasive_at
-                        peer.expired_at = expired_at
-                        self._send(peer, [_PING_OK_DATA], out)
-                        continue
-            last = None  # the slow path may change or remove any peer
-            out.extend(self.handle_message(identity, list(msg[1:]), now))
+                    group, group_raw = name, data[6:7 + data[6]]
+                append(new_shout(peer_id, peer.name, group,
+                                 (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
+            elif data.startswith(head_whisper):
+                append(new_whisper(peer_id, peer.name, tuple(msg[2:])))
+            elif data.startswith(_HEAD_PING_OK):
+                pass
+            elif data.startswith(_HEAD_PING):
+                self._send(peer, [_PING_OK_DATA], out)
+            else:
+                last = None
+                out.extend(slow(identity, list(msg[1:]), now))
+                continue
+            peer.want_sequence = want
+            peer.evasive_at = evasive_at
+            peer.expired_at = expired_at
         return out
 
     def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
