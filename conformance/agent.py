@@ -19,7 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zre_ref.aio import cancel_and_wait
+
 from .schema_lite import Schema
+from .waiting import first_match
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +178,7 @@ class AgentClient:
                     self._signal(signal.SIGKILL)
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(proc.wait(), 2.0)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks, errors_too=True)
         self._tasks = []
         self._fail_pending(AgentCrashed("agent closed"))
 
@@ -235,22 +234,12 @@ class AgentClient:
     async def wait_event(self, pred: Callable[[Event], bool], timeout: float,
                          since: int = 0) -> Event | None:
         """The first event at index >= since that matches, or None after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.events):
-                ev = self.events[index]
-                index += 1
-                if pred(ev):
-                    return ev
-            if not self.alive and self.proc is not None:
-                raise AgentCrashed(self._crash_text())
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+        return await first_match(self.events, self._changed, pred, timeout, since,
+                                 check=self._raise_if_crashed)
+
+    def _raise_if_crashed(self) -> None:
+        if not self.alive and self.proc is not None:
+            raise AgentCrashed(self._crash_text())
 
     def find_events(self, pred: Callable[[Event], bool], since: int = 0) -> list[Event]:
         return [e for e in self.events[since:] if pred(e)]

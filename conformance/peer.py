@@ -15,9 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from zre_ref.aio import cancel_and_wait
 from zre_ref.errors import DecodeError
 from zre_ref.zre import messages as zm
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
+
+from .waiting import first_match
 
 log = logging.getLogger(__name__)
 
@@ -178,22 +181,8 @@ class BeaconChannel:
     async def wait(self, pred: Callable[[SeenBeacon], bool], timeout: float, since: int = 0,
                    alive: AliveFn | None = None) -> SeenBeacon | None:
         """The first beacon at index >= since matching ``pred``, or None after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.seen):
-                item = self.seen[index]
-                index += 1
-                if pred(item):
-                    return item
-            if alive is not None:
-                alive()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, POLL * 4))
+        return await first_match(self.seen, self._changed, pred, timeout, since, check=alive,
+                                 poll=POLL * 4)
 
 
 def _is_multicast(addr: str) -> bool:
@@ -253,11 +242,7 @@ class WirePeer:
 
     async def close(self) -> None:
         self.stop_beacon()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks, errors_too=True)
         self._tasks = []
         for sock in (self._dealer, self._router):
             if sock is not None:
@@ -393,21 +378,8 @@ class WirePeer:
     async def wait_msg(self, pred: Callable[[Received], bool], timeout: float,
                        since: int = 0) -> Received | None:
         """The first inbox entry at index >= since matching ``pred``, or None after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.inbox):
-                item = self.inbox[index]
-                index += 1
-                if pred(item):
-                    return item
-            self.alive()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, POLL * 4))
+        return await first_match(self.inbox, self._changed, pred, timeout, since,
+                                 check=self.alive, poll=POLL * 4)
 
     def messages_from(self, uuid: bytes, since: int = 0) -> list[Received]:
         return [r for r in self.inbox[since:] if r.uuid == uuid]

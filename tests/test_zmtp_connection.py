@@ -543,12 +543,19 @@ class ConnectionPair(RuleBasedStateMachine):
     @precondition(lambda self: self._live())
     @rule(direction=st.sampled_from(["ab", "ba"]), n=st.integers(1, 200))
     def deliver(self, direction: str, n: int) -> None:
+        self._move(direction, n)
+
+    def _move(self, direction: str, n: int | None = None) -> bool:
+        """Queue what the sender has for ``direction`` ("ab" or "ba"), then hand the receiver
+        up to ``n`` bytes of the queue (all if None); True if any bytes moved."""
         src, dst = self._side(direction[0]), self._side(direction[1])
         q = self.wire[direction]
         q += src.data_to_send()
-        chunk, q[:] = bytes(q[:n]), q[n:]
+        chunk = bytes(q[:n])
+        del q[:n]
         if chunk:
             self._events(direction[1], dst.receive_data(chunk))
+        return bool(chunk)
 
     @precondition(lambda self: self._live())
     @rule()
@@ -556,13 +563,7 @@ class ConnectionPair(RuleBasedStateMachine):
         for _ in range(10):
             moved = False
             for direction in ("ab", "ba"):
-                src, dst = self._side(direction[0]), self._side(direction[1])
-                q = self.wire[direction]
-                q += src.data_to_send()
-                if q:
-                    chunk = bytes(q)
-                    q.clear()
-                    self._events(direction[1], dst.receive_data(chunk))
+                if self._move(direction):
                     moved = True
             if not moved:
                 break
@@ -584,15 +585,9 @@ class ConnectionPair(RuleBasedStateMachine):
                     return name
             moved = False
             for direction in ("ab", "ba"):
-                src, dst = self._side(direction[0]), self._side(direction[1])
-                q = self.wire[direction]
-                q += src.data_to_send()
-                if q:
-                    chunk = bytes(q[:1])
-                    del q[:1]
-                    self._events(direction[1], dst.receive_data(chunk))
+                if self._move(direction, 1):
                     moved = True
-                    if dst.state is goal and direction[1] in names:
+                    if self._side(direction[1]).state is goal and direction[1] in names:
                         return direction[1]
             if not moved:
                 break

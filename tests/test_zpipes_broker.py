@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from zre_ref.zpipes import messages as m
 from zre_ref.zpipes.broker import Broker, ClientExpired, Send, SessionState
+from zre_ref.zpipes.chunks import ChunkBuffer
 
 R, W, X = b"\x00reader", b"\x00writer", b"\x00other"
 
@@ -518,3 +519,26 @@ def test_reader_gets_exactly_the_bytes_written(
             unacked -= reply == m.WriteOk()
         assert read_iter < 2_000
     assert bytes(got) == data
+
+
+# -- the chunk buffer shared by a pipe and a client's reader ------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=20), st.integers(-1, 30)), max_size=30))
+def test_chunk_buffer_is_a_byte_queue(ops: list[bytes | int]) -> None:
+    buf, model = ChunkBuffer(), bytearray()
+    for op in ops:
+        if isinstance(op, bytes):
+            buf.feed(op)
+            model += op
+        else:
+            n = len(model) if op < 0 else min(op, len(model))
+            assert buf.take(op) == bytes(model[:n])
+            del model[:n]
+        assert len(buf) == len(model)
+
+
+def test_chunk_buffer_hands_a_whole_chunk_over_uncopied() -> None:
+    buf, chunk = ChunkBuffer(), b"x" * 100
+    buf.feed(chunk)
+    buf.feed(b"y")
+    assert buf.take(100) is chunk

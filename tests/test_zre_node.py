@@ -44,6 +44,7 @@ from zre_ref.zre.node import (
     NodeCore,
     SendBeacon,
     SendToPeer,
+    SendToPeers,
     decode_fast,
 )
 
@@ -78,7 +79,8 @@ def events(effects: list[Effect]) -> list[Any]:
 
 
 def sent(effects: list[Effect]) -> list[tuple[str, ZreMessage]]:
-    return [(e.link, ZRE.decode(e.frames)) for e in effects if isinstance(e, SendToPeer)]
+    flat = [one for e in effects for one in (e.split() if isinstance(e, SendToPeers) else [e])]
+    return [(e.link, ZRE.decode(e.frames)) for e in flat if isinstance(e, SendToPeer)]
 
 
 def hello(n: int, seq: int = 1, groups: tuple[str, ...] = (), status: int = 0) -> list[bytes]:

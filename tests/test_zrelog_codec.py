@@ -10,15 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.shapes import check_whole_prefixes_trailing, decodes_or_raises
-from tests.test_zpipes_codec import (
+from tests.shapes import (
+    check_canonical_or_error,
+    check_case_prefixes,
+    check_generator_matches,
+    check_round_trip,
+    check_spec_table,
     check_vector,
     frames_near,
     load_cases,
     message_cases,
     messages_of,
 )
-from zre_ref.errors import DecodeError
 from zre_ref.zrelog import messages as m
 from zre_ref.zrelog.messages import Event, Level, endpoint_hash
 
@@ -64,23 +67,19 @@ def test_layout_is_17_fixed_bytes_then_data() -> None:
 
 @pytest.mark.parametrize("case", message_cases(VECTORS, "valid"), ids=lambda c: c["id"])
 def test_whole_prefixes_trailing(case: dict[str, Any]) -> None:
-    frames = [bytes.fromhex(h) for h in case["frames"]]
-    check_whole_prefixes_trailing(m.decode, frames, m.ZRELOG.from_json(case["fields"]))
+    check_case_prefixes(m.ZRELOG, case)
 
 
 @settings(max_examples=200, deadline=None)
 @given(frames_near(m.ZRELOG))
 def test_arbitrary_bytes_value_or_decode_error(frames: list[bytes]) -> None:
-    got = decodes_or_raises(m.decode, frames)
-    if not isinstance(got, DecodeError):
-        assert m.encode(got) == frames
+    check_canonical_or_error(m.ZRELOG, frames)
 
 
 @settings(max_examples=200, deadline=None)
 @given(messages_of(m.ZRELOG))
 def test_round_trip(msg: m.Log) -> None:
-    assert m.decode(m.encode(msg)) == msg
-    assert m.ZRELOG.from_json(json.loads(json.dumps(m.ZRELOG.to_json(msg)))) == msg
+    check_round_trip(m.ZRELOG, msg)
 
 
 def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,17 +93,8 @@ def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_vectors_match_generator() -> None:
-    import importlib.util
-
-    path = VECTORS.parent / "gen_zrelog.py"
-    spec = importlib.util.spec_from_file_location("gen_zrelog", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for rel, doc in mod.files().items():
-        assert json.loads((VECTORS.parent / rel).read_text(encoding="utf-8")) == doc, rel
+    check_generator_matches("zrelog")
 
 
 def test_spec_table_matches_declarations() -> None:
-    spec = (VECTORS.parent.parent / "spec" / "zrelog.md").read_text(encoding="utf-8")
-    assert m.ZRELOG.table_markdown() in spec
+    check_spec_table(m.ZRELOG, "zrelog.md")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import invalid_case, message_case
 from zre_ref.zpipes import messages as m
 
 SPEC = "spec/zpipes.md"
@@ -25,32 +25,13 @@ ZBROKER_IDS = {
 
 
 def _valid(cid: str, msg: m.ZpipesMessage, description: str, *, level: str = "MUST") -> dict[str, Any]:
-    ms = m.ZPIPES.spec_of(msg)
-    frames = m.encode(msg)
-    if m.decode(frames) != msg:  # the generator checks itself
-        raise SystemExit(f"{cid}: round trip failed")
-    return {
-        "id": cid, "spec": ms.anchor, "level": level, "result": "valid", "source": SOURCES,
-        "description": description, "kind": "message",
-        "frames": [f.hex() for f in frames], "fields": m.ZPIPES.to_json(msg),
-    }
+    return message_case(m.ZPIPES, cid, msg, description, spec=m.ZPIPES.spec_of(msg).anchor,
+                        source=SOURCES, level=level)
 
 
 def _invalid(cid: str, frames: list[bytes], code: str, description: str,
              spec: str = f"{SPEC}#message-layout") -> dict[str, Any]:
-    try:
-        got = m.decode(frames)
-    except DecodeError as exc:
-        if exc.code != code:
-            raise SystemExit(f"{cid}: expected {code}, decoder said {exc.code}: {exc}") from None
-        err = {"error": exc.code, "field": exc.field, "frame": exc.frame, "offset": exc.offset}
-    else:
-        raise SystemExit(f"{cid}: decoded as {got!r}, expected {code}")
-    return {
-        "id": cid, "spec": spec, "level": "MUST", "result": "invalid", "source": ["zre-ref"],
-        "description": description, "kind": "message",
-        "frames": [f.hex() for f in frames], "error": err,
-    }
+    return invalid_case(m.ZPIPES, cid, frames, code, description, spec=spec)
 
 
 def valid_cases() -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import error_json
 from zre_ref.zre.beacon import Beacon, beacon_to_json, decode_beacon, encode_beacon
 from zre_ref.zre.messages import (
     ZRE,
@@ -264,10 +265,6 @@ def message_cases() -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------
 # invalid messages
 # ------------------------------------------------------------------------------------------------
-def _error_json(exc: DecodeError) -> dict[str, Any]:
-    return {"error": exc.code, "field": exc.field, "frame": exc.frame, "offset": exc.offset}
-
-
 def _bad(cid: str, description: str, frames: Sequence[bytes], want: str, anchor: str, *,
          level: str = "MUST", flags: Sequence[str] = (), result: str = "invalid",
          decoder: Callable[[Sequence[bytes]], Any] = decode) -> dict[str, Any]:
@@ -283,7 +280,7 @@ def _bad(cid: str, description: str, frames: Sequence[bytes], want: str, anchor:
             source.append(ZYREJS_REFUSES)
         return _case(cid, description, anchor, level=level, result=result, flags=flags,
                      source=source,
-                     frames=[f.hex() for f in frames], error=_error_json(exc))
+                     frames=[f.hex() for f in frames], error=error_json(exc))
     raise SystemExit(f"{cid}: decoded as {got!r}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import invalid_case, message_case
 from zre_ref.zrelog import messages as m
 from zre_ref.zrelog.messages import Event, Level, endpoint_hash
 
@@ -23,33 +23,12 @@ T = 1_400_000_000  # 2014-05-13T16:53:20Z, seconds
 
 def _case(cid: str, msg: m.Log, description: str, *, result: str = "valid",
           level: str = "MUST", flags: list[str] | None = None) -> dict[str, Any]:
-    frames = m.encode(msg)
-    if m.decode(frames) != msg:
-        raise SystemExit(f"{cid}: round trip failed")
-    out: dict[str, Any] = {
-        "id": cid, "spec": f"{SPEC}#log", "level": level, "result": result, "source": SOURCES,
-        "description": description, "kind": "message",
-        "frames": [f.hex() for f in frames], "fields": m.ZRELOG.to_json(msg),
-    }
-    if flags:
-        out["flags"] = flags
-    return out
+    return message_case(m.ZRELOG, cid, msg, description, spec=f"{SPEC}#log", source=SOURCES,
+                        result=result, level=level, flags=flags)
 
 
 def _invalid(cid: str, frames: list[bytes], code: str, description: str) -> dict[str, Any]:
-    try:
-        got = m.decode(frames)
-    except DecodeError as exc:
-        if exc.code != code:
-            raise SystemExit(f"{cid}: expected {code}, decoder said {exc.code}: {exc}") from None
-        err = {"error": exc.code, "field": exc.field, "frame": exc.frame, "offset": exc.offset}
-    else:
-        raise SystemExit(f"{cid}: decoded as {got!r}, expected {code}")
-    return {
-        "id": cid, "spec": f"{SPEC}#log", "level": "MUST", "result": "invalid",
-        "source": ["zre-ref"], "description": description, "kind": "message",
-        "frames": [f.hex() for f in frames], "error": err,
-    }
+    return invalid_case(m.ZRELOG, cid, frames, code, description, spec=f"{SPEC}#log")
 
 
 def log_cases() -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from zre_ref.zre import messages as zm
 
-from ..peer import WirePeer
+from ..peer import Received, WirePeer
 from .context import Ctx, Iut
 
 
@@ -20,6 +20,12 @@ async def ready(ctx: Ctx, *, iut_groups: Sequence[str] = (), peer_groups: Sequen
     if not isinstance(got.msg, zm.Hello):
         ctx.fail("the IUT's first message did not decode as HELLO")
     return iut, peer, got.msg
+
+
+async def iut_joins(ctx: Ctx, peer: WirePeer, group: str, since: int) -> Received:
+    """Ask the IUT to join ``group``; its JOIN as ``peer`` receives it (spec/zre.md#join)."""
+    await ctx.agent.request("join", group=group)
+    return await ctx.expect_msg(peer, "JOIN", since=since)
 
 
 async def still_works(ctx: Ctx, why: str) -> None:

@@ -9,7 +9,7 @@ from zre_ref.zre import messages as zm
 from ..agent import Event
 from ..verdicts import Level
 from . import case
-from .common import ready
+from .common import iut_joins, ready
 from .context import Ctx
 
 
@@ -19,8 +19,7 @@ async def group_join_wire(ctx: Ctx) -> None:
     group = ctx.random_name("join")
     _iut, peer, hello = await ready(ctx)
     mark = peer.mark()
-    await ctx.agent.request("join", group=group)
-    got = await ctx.expect_msg(peer, "JOIN", since=mark)
+    got = await iut_joins(ctx, peer, group, mark)
     assert isinstance(got.msg, zm.Join)  # expect_msg filtered on the kind
     ctx.check(got.msg.group == group, f"JOIN group {got.msg.group!r}, expected {group!r}")
     want = zm.next_status(hello.status)
@@ -34,8 +33,7 @@ async def group_leave_wire(ctx: Ctx) -> None:
     group = ctx.random_name("leave")
     _iut, peer, hello = await ready(ctx)
     mark = peer.mark()
-    await ctx.agent.request("join", group=group)
-    await ctx.expect_msg(peer, "JOIN", since=mark)
+    await iut_joins(ctx, peer, group, mark)
     await ctx.agent.request("leave", group=group)
     got = await ctx.expect_msg(peer, "LEAVE", since=mark)
     assert isinstance(got.msg, zm.Leave)
@@ -52,8 +50,7 @@ async def group_status_hello_groups(ctx: Ctx) -> None:
     group = ctx.random_name("after")
     _iut, peer, hello = await ready(ctx, iut_groups=pre)
     mark = peer.mark()
-    await ctx.agent.request("join", group=group)
-    got = await ctx.expect_msg(peer, "JOIN", since=mark)
+    got = await iut_joins(ctx, peer, group, mark)
     assert isinstance(got.msg, zm.Join)
     want = zm.next_status(hello.status)
     ctx.check(got.msg.status == want,
@@ -66,8 +63,7 @@ async def group_duplicate_join(ctx: Ctx) -> None:
     group = ctx.random_name("dup")
     _iut, peer, _hello = await ready(ctx)
     mark = peer.mark()
-    await ctx.agent.request("join", group=group)
-    await ctx.expect_msg(peer, "JOIN", since=mark)
+    await iut_joins(ctx, peer, group, mark)
     await ctx.agent.request("join", group=group)
     await ctx.agent.request("leave", group=ctx.random_name("never"))
     await peer.ping()
@@ -85,7 +81,7 @@ async def group_join_event(ctx: Ctx) -> None:
     mark = ctx.agent.mark()
     await peer.join(group)
     await ctx.expect_event("JOIN", peer.uuid_hex, since=mark,
-                           pred=lambda e: e.data.get("group") == group,
+                           pred=_group_is(group),
                            what=f"no JOIN event for group {group!r} within {ctx.t_react:.1f} s")
 
 
@@ -99,7 +95,7 @@ async def group_leave_event(ctx: Ctx) -> None:
     await ctx.expect_event("JOIN", peer.uuid_hex, since=mark)
     await peer.leave(group)
     await ctx.expect_event("LEAVE", peer.uuid_hex, since=mark,
-                           pred=lambda e: e.data.get("group") == group,
+                           pred=_group_is(group),
                            what=f"no LEAVE event for group {group!r} within {ctx.t_react:.1f} s")
 
 

@@ -8,7 +8,7 @@ from zre_ref.zre import messages as zm
 
 from ..verdicts import Level
 from . import CaseFunc, case
-from .common import ready
+from .common import iut_joins, ready
 from .context import Ctx, frames_of, hexframes
 
 #: Content shapes every direction is tried with
@@ -36,8 +36,7 @@ def _shout_send(shape: str) -> CaseFunc:
         group = ctx.random_name("ss")
         _iut, peer, _hello = await ready(ctx, peer_groups=[group])
         mark = peer.mark()
-        await ctx.agent.request("join", group=group)
-        await ctx.expect_msg(peer, "JOIN", since=mark)
+        await iut_joins(ctx, peer, group, mark)
         content = content_for(ctx, shape)
         await ctx.agent.request("shout", group=group, content=hexframes(content))
         got = await ctx.expect_msg(peer, "SHOUT", since=mark,
@@ -117,8 +116,7 @@ async def shout_only_members(ctx: Ctx) -> None:
     await ctx.meet(member)
     await ctx.meet(other)
     m1, m2 = member.mark(), other.mark()
-    await ctx.agent.request("join", group=group)
-    await ctx.expect_msg(member, "JOIN", since=m1)
+    await iut_joins(ctx, member, group, m1)
     await ctx.agent.request("shout", group=group, content=hexframes([b"members only"]))
     await ctx.expect_msg(member, "SHOUT", since=m1)
     await other.ping()

@@ -10,7 +10,7 @@ from zre_ref.zre import messages as zm
 
 from ..verdicts import Level
 from . import case
-from .common import ping_roundtrip, raw_data_frame, ready, still_works
+from .common import iut_joins, ping_roundtrip, raw_data_frame, ready, still_works
 from .context import Ctx, hexframes
 
 #: Messages sent in the wrap case: enough to pass 65535 -> 0 in both directions
@@ -26,8 +26,7 @@ async def sequence_increments(ctx: Ctx) -> None:
     group = ctx.random_name("seq")
     _iut, peer, hello = await ready(ctx, peer_groups=[group])
     mark = peer.mark()
-    await ctx.agent.request("join", group=group)
-    await ctx.expect_msg(peer, "JOIN", since=mark)
+    await iut_joins(ctx, peer, group, mark)
     await ctx.agent.request("shout", group=group, content=hexframes([b"one"]))
     await ctx.agent.request("whisper", peer=peer.uuid_hex, content=hexframes([b"two"]))
     await ctx.agent.request("leave", group=group)

@@ -316,6 +316,11 @@ class Socket:
     async def connect(self, endpoint: str) -> None:
         """Connect in the background (returns at once); reconnects with backoff. Messages sent
         before the handshake completes wait in this peer's queue (up to sndhwm)."""
+        self.connect_nowait(endpoint)
+
+    def connect_nowait(self, endpoint: str) -> None:
+        """:meth:`connect` for plain functions: starts the background connect on the running
+        loop (there must be one) and returns at once."""
         self._check_open()
         loop = self._get_loop()
         parse_endpoint(endpoint, bind=False)

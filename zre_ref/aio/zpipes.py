@@ -44,6 +44,7 @@ from ..zpipes.client import (
     ReadBuffer,
     Reply,
 )
+from . import cancel_and_wait
 from .zmtp import Socket, SocketClosed, WouldBlock
 
 __all__ = [
@@ -104,10 +105,7 @@ class ZpipesBroker:
         if self._timer is not None:
             self._timer.cancel()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self.socket.close(linger=False)
 
     def _apply(self, effects: list[Effect]) -> None:
@@ -273,11 +271,7 @@ class Pipe:
 
     async def _shutdown(self) -> None:
         self._closed = True
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(*self._tasks, errors_too=True)
         self._tasks = []
         if self._sock is not None:
             self._sock.close(linger=True)

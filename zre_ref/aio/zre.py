@@ -34,6 +34,7 @@ from ..zre.node import (
     NodeCore,
     SendBeacon,
     SendToPeer,
+    SendToPeers,
 )
 from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
 from .zmtp import Socket, SocketClosed, WouldBlock
@@ -63,7 +64,8 @@ def _run_now(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
-    return [f.encode("utf-8") if isinstance(f, str) else bytes(f) for f in frames]
+    return [f if type(f) is bytes else f.encode("utf-8") if isinstance(f, str) else bytes(f)
+            for f in frames]
 
 
 class ZreNode:
@@ -267,26 +269,33 @@ class ZreNode:
         self._wake_events()
 
     # -- effects ---------------------------------------------------------------------------------
+    def _send(self, link: str, frames: list[bytes]) -> None:
+        """One message on one DEALER; a full queue (HWM) goes back to the core."""
+        sock = self._links.get(link)
+        if sock is None:
+            log.error("(%s) send on unknown link %s", self.name, link)
+            return
+        try:
+            sock.send_multipart_nowait(frames)
+        except WouldBlock:
+            self._apply(self._core.handle_send_blocked(link, self._now()))
+        except SocketClosed:
+            log.debug("(%s) link %s already closed", self.name, link)
+        else:
+            if self._zrelog is not None and self._zrelog.verbose:
+                self._zrelog.record_send(link, frames)
+
     def _apply(self, effects: list[Effect]) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
         link's creation and its first send); a blocked send goes back to the core."""
         links = self._links
         emitted = False
         for eff in effects:
-            if isinstance(eff, SendToPeer):
-                sock = links.get(eff.link)
-                if sock is None:
-                    log.error("(%s) send on unknown link %s", self.name, eff.link)
-                    continue
-                try:
-                    sock.send_multipart_nowait(eff.frames)
-                except WouldBlock:
-                    self._apply(self._core.handle_send_blocked(eff.link, self._now()))
-                except SocketClosed:
-                    log.debug("(%s) link %s already closed", self.name, eff.link)
-                else:
-                    if self._zrelog is not None and self._zrelog.verbose:
-                        self._zrelog.record_send(eff.link, eff.frames)
+            if isinstance(eff, SendToPeers):
+                for link, frames in zip(eff.links, eff.messages, strict=True):
+                    self._send(link, frames)
+            elif isinstance(eff, SendToPeer):
+                self._send(eff.link, eff.frames)
             elif isinstance(eff, ZreEvent):
                 self._events.append(eff)
                 emitted = True
@@ -387,24 +396,31 @@ class ZreNode:
         self._check()
         effects = self._core.shout(group, _as_frames(frames))
         self._apply(effects)
-        await self._after_send(len(effects))
+        if self._sent(effects):
+            await asyncio.sleep(0)
 
     async def whisper(self, peer: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         self._check()
         effects = self._core.whisper(peer, _as_frames(frames))
         self._apply(effects)
-        await self._after_send(len(effects))
+        if self._sent(effects):
+            await asyncio.sleep(0)
 
-    async def _after_send(self, messages: int) -> None:
+    def _sent(self, effects: list[Effect]) -> bool:
         """Sends are queued and written once per loop turn: a caller that never yields would
-        fill the DEALER queues to their HWM (which drops the peer). So yield one loop turn every
-        YIELD_MESSAGES messages, or every sndhwm/2 calls (each adds at most one to any link)."""
+        fill the DEALER queues to their HWM (which drops the peer). So the caller yields one
+        loop turn (True) every YIELD_MESSAGES messages, or every sndhwm/2 calls (each call adds
+        at most one message to any link)."""
         self._unflushed += 1
-        self._unflushed_messages += messages
+        if len(effects) == 1 and isinstance(effects[0], SendToPeers):
+            self._unflushed_messages += len(effects[0].links)
+        else:
+            self._unflushed_messages += len(effects)
         if self._unflushed_messages >= YIELD_MESSAGES or self._unflushed * 2 >= self._core.sndhwm:
             self._unflushed = self._unflushed_messages = 0
-            await asyncio.sleep(0)
+            return True
+        return False
 
     async def connect_peer(self, endpoint: str) -> None:
         """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""

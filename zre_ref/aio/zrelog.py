@@ -9,7 +9,6 @@ record through :class:`~zre_ref.zrelog.collector.CollectorCore`, rotating files 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from ..zrelog.publisher import (
     PublisherEffect,
     zre_summary,
 )
+from . import cancel_and_wait
 from .zmtp import Socket, SocketClosed, WouldBlock
 
 log = logging.getLogger("zre_ref.aio.zrelog")
@@ -38,17 +38,6 @@ PUB_HWM = 1000
 SUBSCRIBE_GRACE = 2.0
 #: Seconds between checks while records wait for a new collector's subscription
 SUBSCRIBE_POLL = 0.02
-
-
-def _connect_now(sock: Socket, endpoint: str) -> None:
-    """Socket.connect only starts a background task: run it to its end without a loop turn."""
-    coro = sock.connect(endpoint)
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    coro.close()
-    raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
 class LogPublisher:
@@ -142,7 +131,7 @@ class LogPublisher:
         for eff in effects:
             if isinstance(eff, ConnectCollector):
                 try:
-                    _connect_now(self.socket, eff.endpoint)
+                    self.socket.connect_nowait(eff.endpoint)
                 except (ValueError, SocketClosed) as exc:
                     log.warning("zrelog: cannot connect to collector %r: %s", eff.endpoint, exc)
                     continue
@@ -320,9 +309,6 @@ class LogCollector:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self.socket.close(linger=False)
         self.sink.close()

@@ -27,6 +27,7 @@ from ..zre.node import (
     NodeCore,
     SendBeacon,
     SendToPeer,
+    SendToPeers,
 )
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,10 @@ class Simulation:
         """Carry out a core's effects, in order, on the virtual network."""
         for eff in effects:
             if isinstance(eff, SendToPeer):
-                self._send(node, eff)
+                self._send(node, eff.link, eff.frames)
+            elif isinstance(eff, SendToPeers):
+                for link, frames in zip(eff.links, eff.messages, strict=True):
+                    self._send(node, link, frames)
             elif isinstance(eff, ZreEvent):
                 self._event(node, eff)
             elif isinstance(eff, SendBeacon):
@@ -271,12 +275,11 @@ class Simulation:
                 self.apply(node, effects)
         self.counters["beacons_delivered"] += delivered
 
-    def _send(self, node: SimNode, eff: SendToPeer) -> None:
-        conn = node.links.get(eff.link)
+    def _send(self, node: SimNode, link: str, frames: list[bytes]) -> None:
+        conn = node.links.get(link)
         if conn is None:
-            raise RuntimeError(f"core sent on unknown link {eff.link}")
+            raise RuntimeError(f"core sent on unknown link {link}")
         self.counters["messages_sent"] += 1
-        frames = eff.frames
         if self.track_content and len(frames) > 1 and frames[0][2] in (_WHISPER_ID, _SHOUT_ID):
             target = self.listeners.get(conn.endpoint)
             if conn.target is None:

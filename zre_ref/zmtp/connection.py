@@ -395,6 +395,16 @@ class Connection:
         self.closed_event = ev
         events.append(ev)
 
+    def _close_invalid(self, events: list[Event], exc: DecodeError | ProtocolError) -> None:
+        """Bad input from the peer closes the connection (spec/zmtp.md#state-machine)."""
+        if isinstance(exc, DecodeError):
+            log.info("zmtp: closing: %s", exc)
+            code = "decode-error"
+        else:
+            log.info("zmtp: closing: protocol error: %s", exc)
+            code = "protocol-error"
+        self._close(events, Input.INVALID, code, str(exc), exc)
+
     # -- receiving ----------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer (b"" = EOF); returns the events they complete."""
@@ -440,12 +450,8 @@ class Connection:
                 self._consumed += pos
                 if pos < len(data):
                     self._rest = data[pos:]
-        except DecodeError as exc:
-            log.info("zmtp: closing: %s", exc)
-            self._close(events, Input.INVALID, "decode-error", str(exc), exc)
-        except ProtocolError as exc:
-            log.info("zmtp: closing: protocol error: %s", exc)
-            self._close(events, Input.INVALID, "protocol-error", str(exc), exc)
+        except (DecodeError, ProtocolError) as exc:
+            self._close_invalid(events, exc)
         except _Closed:
             pass
         return events
@@ -591,12 +597,8 @@ class Connection:
             return events
         try:
             self._finish_big(events)
-        except DecodeError as exc:
-            log.info("zmtp: closing: %s", exc)
-            self._close(events, Input.INVALID, "decode-error", str(exc), exc)
-        except ProtocolError as exc:
-            log.info("zmtp: closing: protocol error: %s", exc)
-            self._close(events, Input.INVALID, "protocol-error", str(exc), exc)
+        except (DecodeError, ProtocolError) as exc:
+            self._close_invalid(events, exc)
         except _Closed:
             pass
         return events

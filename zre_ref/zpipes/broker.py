@@ -34,6 +34,7 @@ from enum import Enum
 
 from ..errors import DecodeError
 from . import messages as m
+from .chunks import ChunkBuffer
 
 log = logging.getLogger(__name__)
 
@@ -109,36 +110,13 @@ class _Pipe:
     name: str
     reader: _Session | None = None
     writer: _Session | None = None
-    chunks: deque[bytes] = field(default_factory=deque)
-    head_offset: int = 0
-    buffered: int = 0
+    data: ChunkBuffer = field(default_factory=ChunkBuffer)
     #: a writer was attached and has gone: once drained, READ answers READ-END
     writer_closed: bool = False
 
-    def put(self, chunk: bytes) -> None:
-        if chunk:
-            self.chunks.append(chunk)
-            self.buffered += len(chunk)
-
-    def take(self, n: int) -> bytes:
-        """Remove and return exactly ``min(n, buffered)`` bytes, in order."""
-        n = min(n, self.buffered)
-        parts: list[bytes] = []
-        need = n
-        while need:
-            head = self.chunks[0]
-            avail = len(head) - self.head_offset
-            if avail <= need:
-                parts.append(head if self.head_offset == 0 else head[self.head_offset:])
-                self.chunks.popleft()
-                self.head_offset = 0
-                need -= avail
-            else:
-                parts.append(head[self.head_offset:self.head_offset + need])
-                self.head_offset += need
-                need = 0
-        self.buffered -= n
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+    @property
+    def buffered(self) -> int:
+        return len(self.data)
 
 
 def _deadline(now: float, timeout_ms: int) -> float | None:
@@ -394,7 +372,7 @@ class Broker:
                     if p.buffered and p.buffered + len(head.chunk) > self.max_pipe_bytes:
                         break
                     w.queue.popleft()
-                    p.put(head.chunk)
+                    p.data.feed(head.chunk)
                     self._send(w.client, m.WriteOk())
                     progressed = True
             if r is not None and r.queue:
@@ -403,7 +381,7 @@ class Broker:
                 held_back = w is not None and bool(w.queue)
                 if p.buffered >= size or (p.buffered and (eof or held_back)):
                     r.queue.popleft()
-                    self._send(r.client, m.ReadOk(chunk=p.take(size)))
+                    self._send(r.client, m.ReadOk(chunk=p.data.take(size)))
                     progressed = True
                 elif eof and not p.buffered:
                     r.queue.popleft()

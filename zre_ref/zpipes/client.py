@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import DecodeError, ZreRefError
 from . import messages as m
+from .chunks import ChunkBuffer
 
 log = logging.getLogger(__name__)
 
@@ -151,44 +152,13 @@ class ClientCore:
         return tokens
 
 
-class ReadBuffer:
+class ReadBuffer(ChunkBuffer):
     """Bytes a reader has received but not yet handed out; ``eof`` once READ-END came.
 
     Chunks are kept as received and handed out without copying when a read takes a whole one."""
 
-    __slots__ = ("_chunks", "_head", "_size", "eof")
+    __slots__ = ("eof",)
 
     def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._head = 0  # bytes of _chunks[0] already handed out
-        self._size = 0
+        super().__init__()
         self.eof = False
-
-    def __len__(self) -> int:
-        return self._size
-
-    def feed(self, data: bytes) -> None:
-        if data:
-            self._chunks.append(data)
-            self._size += len(data)
-
-    def take(self, n: int) -> bytes:
-        """Up to ``n`` bytes (all if n < 0), in order."""
-        if n < 0 or n > self._size:
-            n = self._size
-        parts: list[bytes] = []
-        need = n
-        while need:
-            head = self._chunks[0]
-            avail = len(head) - self._head
-            if avail <= need:
-                parts.append(head[self._head:] if self._head else head)
-                self._chunks.popleft()
-                self._head = 0
-                need -= avail
-            else:
-                parts.append(head[self._head:self._head + need])
-                self._head += need
-                need = 0
-        self._size -= n
-        return parts[0] if len(parts) == 1 else b"".join(parts)

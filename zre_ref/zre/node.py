@@ -98,6 +98,7 @@ __all__ = [
     "NodeCore",
     "SendBeacon",
     "SendToPeer",
+    "SendToPeers",
     "decode_fast",
     "uuid_hex",
 ]
@@ -178,6 +179,20 @@ class SendToPeer:
     frames: list[bytes]
 
 
+@dataclass(slots=True)
+class SendToPeers:
+    """One message to many links (a SHOUT): ``messages[i]`` goes on ``links[i]``, exactly as
+    SendToPeer would send it. The messages differ only in their sequence number and share
+    their content frames (spec/zre.md#shout)."""
+
+    links: list[str]
+    messages: list[list[bytes]]
+
+    def split(self) -> list[SendToPeer]:
+        """The same, as one SendToPeer per link."""
+        return [SendToPeer(link, frames) for link, frames in zip(self.links, self.messages, strict=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class SendBeacon:
     """Broadcast this UDP beacon datagram now."""
@@ -187,7 +202,7 @@ class SendBeacon:
 
 #: What the shell must do. A :class:`~zre_ref.zre.events.ZreEvent` among them is handed to the
 #: application as it is.
-Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendBeacon | ZreEvent
+Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendToPeers | SendBeacon | ZreEvent
 
 
 @dataclass(slots=True, eq=False)
@@ -399,7 +414,8 @@ class NodeCore:
     def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
         body = tuple(content) or (b"",)
         head = self._shout_heads.get(group)
-        if head is None or any(type(c) is not bytes for c in body):
+        if head is None or not (type(body[0]) is bytes if len(body) == 1
+                                else all(type(c) is bytes for c in body)):
             frames = ZRE.encode(Shout(sequence=0, group=group, content=body))  # validates
             if len(self._shout_heads) < 1024:
                 self._shout_heads[group] = frames[0]
@@ -418,13 +434,17 @@ class NodeCore:
             return out
         data = frames[0]
         head, tail, body = data[:_SEQ_AT], data[_SEQ_AT + 2:], frames[1:]
-        append = out.append
         one = body[0] if len(body) == 1 else None
+        links: list[str] = []
+        messages: list[list[bytes]] = []
         for peer in g.peers.values():
             if peer.connected:
                 seq = peer.sent_sequence = (peer.sent_sequence + 1) & SEQUENCE_MASK
                 first = head + seq.to_bytes(2, "big") + tail
-                append(SendToPeer(peer.link, [first, one] if one is not None else [first, *body]))
+                links.append(peer.link)
+                messages.append([first, one] if one is not None else [first, *body])
+        if links:
+            out.append(SendToPeers(links, messages))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from ..aio import cancel_and_wait
 from ..zre.beacon import DISCOVERY_PORT
 from .collector import LEVEL_NAMES
 from .publisher import ZRELOG_HEADER
@@ -133,10 +134,7 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         if node is not None:
             await node.stop()
-        if drainer is not None:
-            drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drainer
+        await cancel_and_wait(drainer)
         await collector.close()
         core = collector.core
         print(f"log-collector: {core.received} records received, {core.filtered} filtered, "
