@@ -19,6 +19,7 @@ import logging
 import os
 import socket as _socket
 import tempfile
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, overload
@@ -54,6 +55,20 @@ _WRITE_HIGH_WATER = 1024 * 1024
 
 _pipe_ids = itertools.count(1)
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
+
+#: One receive buffer per event loop, shared by every connection of every socket on it: asyncio
+#: calls buffer_updated right after the same protocol's get_buffer, so reads never interleave,
+#: and a node with hundreds of DEALERs holds one RECEIVE_BUFFER instead of one per socket.
+_RECEIVE_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, bytearray] = (
+    weakref.WeakKeyDictionary())
+
+
+def _loop_receive_buffer() -> bytearray:
+    loop = asyncio.get_running_loop()
+    buf = _RECEIVE_BUFFERS.get(loop)
+    if buf is None:
+        buf = _RECEIVE_BUFFERS[loop] = bytearray(RECEIVE_BUFFER)
+    return buf
 
 
 def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
@@ -245,7 +260,6 @@ class Socket:
         self._routes: IdentityTable[_Pipe] = IdentityTable()
         self._subs = Subscriptions()  # SUB: what we asked for
         self._rx: deque[list[bytes | bytearray]] = deque()
-        self._rbuf = bytearray(RECEIVE_BUFFER)  # shared by this socket's connections
         #: large frames are read into buffers handed over as they are (the last recv call
         #: asked for copy=False), else into a reused buffer and copied out as bytes
         self._zero_copy = False
@@ -389,7 +403,7 @@ class Socket:
             self.socket_type, identity=self.identity, mechanism=self.mechanism,
             max_message_size=self.max_message_size, heartbeat=self.heartbeat,
             handshake_timeout=self.handshake_timeout, metadata=self.metadata,
-            zero_copy=self._zero_copy, receive_buffer=self._rbuf,
+            zero_copy=self._zero_copy, receive_buffer=_loop_receive_buffer(),
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
