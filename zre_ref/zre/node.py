@@ -719,7 +719,7 @@ class NodeCore:
                     continue
                 last, peer, peer_id = identity, p, found
             data = msg[1]
-            want = (peer.want_sequence + 1) & 0xFFFF
+            want = (peer.want_sequence + 1) & SEQUENCE_MASK
             if len(data) < 6 or ((data[4] << 8) | data[5]) != want or type(data) is not bytes:
                 last = None  # the slow path may change or remove any peer
                 out.extend(slow(identity, list(msg[1:]), now))
