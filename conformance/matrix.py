@@ -218,7 +218,7 @@ async def _pair_in_netns(a: AgentChoice, b: AgentChoice, seed: str, slack: float
     subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=10)
-        subprocess.run(["ip", "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo"], check=True,
+        subprocess.run(["ip", "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo", "src", "127.0.0.1"], check=True,
                        timeout=10)
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "pair.json")

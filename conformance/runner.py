@@ -283,7 +283,7 @@ class Runner:
         try:
             _sh([ip, "-n", name, "link", "set", "lo", "up"])
             # multicast beacons (pyre's fallback) need a route on an lo-only host (wire-facts §10)
-            _sh([ip, "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo"])
+            _sh([ip, "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo", "src", "127.0.0.1"])
             with tempfile.TemporaryDirectory() as tmp:
                 report = os.path.join(tmp, "case.json")
                 cmd = [ip, "netns", "exec", name, sys.executable, "-m", "zre_conformance.cli", "run",

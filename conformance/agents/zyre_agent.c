@@ -1,9 +1,11 @@
 /*  zre-conformance agent for zyre (C, libzyre 2.x), agent protocol v1 (spec/conformance.md).
 
-    Build (not built in zre-ref's CI; see README.md in this directory):
-        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq jansson)
+    Build against an installed libzyre (see README.md in this directory):
+        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq libzmq jansson)
+    or, as zre-ref's interop CI does, against the prebuilt libzyre.so of PyPI pyzyre 0.0a28:
+        tests/interop/setup-zyre.sh .interop-zyre     (builds .interop-zyre/zyre_agent)
     Run:
-        zre-conformance run --agent ./zyre_agent --netns
+        zre-conformance run --agent ./zyre_agent --netns --expectations conformance/expectations/zyre-c.txt
 
     Commands arrive as JSON lines on stdin; replies and events leave as JSON lines on stdout;
     logs go to stderr. One zyre node at a time; `stop` destroys it, `start` makes a new one.
@@ -11,7 +13,41 @@
     ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (wire-facts section 10).
 */
 
+#if !defined (ZYRE_AGENT_OWN_DECLS) && __has_include (<zyre.h>)
 #include <zyre.h>
+#else
+//  No zyre.h (e.g. a prebuilt libzyre.so without headers, see tests/interop/setup-zyre.sh):
+//  declare the part of zyre's public API (zyre 2.x) that this agent calls.
+#include <czmq.h>
+typedef struct _zyre_t zyre_t;
+typedef struct _zyre_event_t zyre_event_t;
+zyre_t *zyre_new (const char *name);
+void zyre_destroy (zyre_t **self_p);
+const char *zyre_uuid (zyre_t *self);
+void zyre_set_header (zyre_t *self, const char *name, const char *format, ...);
+void zyre_set_port (zyre_t *self, int port_nbr);
+void zyre_set_interval (zyre_t *self, size_t interval);
+void zyre_set_evasive_timeout (zyre_t *self, int interval);
+void zyre_set_expired_timeout (zyre_t *self, int interval);
+int zyre_start (zyre_t *self);
+void zyre_stop (zyre_t *self);
+int zyre_join (zyre_t *self, const char *group);
+int zyre_leave (zyre_t *self, const char *group);
+int zyre_whisper (zyre_t *self, const char *peer, zmsg_t **msg_p);
+int zyre_shout (zyre_t *self, const char *group, zmsg_t **msg_p);
+zlist_t *zyre_peers (zyre_t *self);
+zsock_t *zyre_socket (zyre_t *self);
+zyre_event_t *zyre_event_new (zyre_t *node);
+void zyre_event_destroy (zyre_event_t **self_p);
+const char *zyre_event_type (zyre_event_t *self);
+const char *zyre_event_peer_uuid (zyre_event_t *self);
+const char *zyre_event_peer_name (zyre_event_t *self);
+const char *zyre_event_peer_addr (zyre_event_t *self);
+zhash_t *zyre_event_headers (zyre_event_t *self);
+const char *zyre_event_group (zyre_event_t *self);
+zmsg_t *zyre_event_get_msg (zyre_event_t *self);
+uint64_t zyre_version (void);         //  major * 10000 + minor * 100 + patch
+#endif
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,12 +116,12 @@ static zmsg_t *content_of (json_t *content)
     return msg;
 }
 
-//  Forward one zyre event (zyre_event_t) as an agent protocol event
-static void forward_event (void)
+//  Forward one zyre event as an agent protocol event; returns its type (static string or NULL)
+static const char *forward_event (void)
 {
     zyre_event_t *event = zyre_event_new (node);
     if (!event)
-        return;
+        return NULL;
     const char *type = zyre_event_type (event);
     json_t *obj = json_object ();
     json_object_set_new (obj, "event", json_string (type));
@@ -116,13 +152,13 @@ static void forward_event (void)
         zmsg_destroy (&msg);
         json_object_set_new (obj, "content", content);
     }
-    if (streq (type, "LEADER")) {      //  not in agent protocol v1
+    const char *known = streq (type, "STOP")? "STOP": "";
+    if (streq (type, "LEADER"))         //  not in agent protocol v1
         json_decref (obj);
-        zyre_event_destroy (&event);
-        return;
-    }
-    emit (obj);
+    else
+        emit (obj);
     zyre_event_destroy (&event);
+    return known;
 }
 
 static void cmd_start (json_int_t id, json_t *msg)
@@ -172,15 +208,11 @@ static void cmd_stop (json_int_t id)
     if (node) {
         zpoller_remove (poller, zyre_socket (node));
         zyre_stop (node);
-        //  drain until STOP so that the event reaches the runner
+        //  forward events until STOP so that it reaches the runner before the reply
         zpoller_t *p = zpoller_new (zyre_socket (node), NULL);
         while (zpoller_wait (p, 1000)) {
-            zyre_event_t *event = zyre_event_new (node);
-            if (!event)
-                break;
-            bool stop = streq (zyre_event_type (event), "STOP");
-            zyre_event_destroy (&event);
-            if (stop)
+            const char *type = forward_event ();
+            if (!type || streq (type, "STOP"))
                 break;
         }
         zpoller_destroy (&p);
@@ -204,9 +236,13 @@ static void handle_line (const char *line)
         reply_err (id, "no cmd", false);
     else
     if (streq (cmd, "hello")) {
+        uint64_t v = zyre_version ();
+        char version [64];
+        snprintf (version, sizeof (version), "%d.%d.%d", (int) (v / 10000), (int) (v / 100 % 100),
+                  (int) (v % 100));
         json_t *out = json_pack (
             "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
-            "implementation", "zyre", "version", "2.x", "protocol", 1, "protocols", "zre/2",
+            "implementation", "zyre", "version", version, "protocol", 1, "protocols", "zre/2",
             "capabilities", "beacon", "beacon-interval", "beacon-stop", "timers", "headers",
             "peers", "evasive-events", "stop-event",
             "timers", "evasive_ms", 5000, "expired_ms", 30000, "beacon_interval_ms", 1000,
@@ -229,6 +265,12 @@ static void handle_line (const char *line)
         zyre_leave (node, json_string_value (json_object_get (msg, "group")));
         reply_ok (id, NULL);
     }
+    else
+    if ((streq (cmd, "shout") || streq (cmd, "whisper"))
+    &&  json_array_size (json_object_get (msg, "content")) == 0)
+        //  zyre's API cannot send a SHOUT/WHISPER without content frames (zyre_shout with an
+        //  empty zmsg puts nothing on the wire)
+        reply_err (id, NULL, true);
     else
     if (streq (cmd, "shout")) {
         zmsg_t *content = content_of (json_object_get (msg, "content"));
@@ -260,12 +302,12 @@ static void handle_line (const char *line)
 
 int main (void)
 {
+    //  czmq reads both variables in zsys_init; the environment is used rather than the setters
+    //  because zsys_set_ipv4_mcast_address is a czmq draft API that Debian's libczmq4 does not export
+    setenv ("ZSYS_INTERFACE", "*", 0);
+    setenv ("ZSYS_IPV4_MCAST_ADDRESS", "225.25.25.25", 0);
     zsys_init ();
     zsys_set_logstream (stderr);
-    if (!getenv ("ZSYS_INTERFACE"))
-        zsys_set_interface ("*");
-    if (!getenv ("ZSYS_IPV4_MCAST_ADDRESS"))
-        zsys_set_ipv4_mcast_address ("225.25.25.25");
     poller = zpoller_new (NULL);
     zmq_pollitem_t items [2];
     char line [1 << 16];
@@ -273,16 +315,17 @@ int main (void)
     bool eof = false;
     while (!eof) {
         int count = 1;
-        items [0] = (zmq_pollitem_t) { NULL, 0, ZMQ_POLLIN, 0 };
+        items [0] = (zmq_pollitem_t) { NULL, 0, ZMQ_POLLIN | ZMQ_POLLERR, 0 };
         if (node) {
             items [1] = (zmq_pollitem_t) { zsock_resolve (zyre_socket (node)), 0, ZMQ_POLLIN, 0 };
             count = 2;
         }
-        if (zmq_poll (items, count, 100) < 0)
+        if (zmq_poll (items, count, 100) < 0 || zsys_interrupted)
             break;
         if (count == 2 && (items [1].revents & ZMQ_POLLIN))
             forward_event ();
-        if (items [0].revents & ZMQ_POLLIN) {
+        //  a closed pipe polls as POLLHUP without POLLIN: read on any event to see EOF
+        if (items [0].revents) {
             ssize_t got = read (0, line + fill, sizeof (line) - fill - 1);
             if (got <= 0) {
                 eof = true;

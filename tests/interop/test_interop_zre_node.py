@@ -165,7 +165,7 @@ def netns() -> Iterator[str]:
         _must(f"cannot create a network namespace: {made.stderr.strip()}")
     try:
         for cmd in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"]):
+                    ["ip", "route", "add", "224.0.0.0/4", "dev", "lo", "src", "127.0.0.1"]):
             subprocess.run(["ip", "netns", "exec", name, *cmd], check=True, capture_output=True)
         yield name
     finally:
