@@ -468,3 +468,28 @@ def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once()
             a.close()
             b.close()
     run(main)
+
+
+def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
+    """With max_pending_events=8 the node takes at most 8 events' worth from its ROUTER; the
+    rest wait there (and in TCP) until the application reads, and arrive complete and in order."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, max_pending_events=8) as a, \
+                ZreNode("b", beacon=False) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(a, PeerEntered)
+            await expect(b, PeerEntered)
+            for i in range(300):
+                await b.whisper(a.uuid, str(i))
+            await asyncio.sleep(0.2)  # everything has arrived at a's ROUTER by now
+            assert len(a._events) <= 8
+            got = []
+            while len(got) < 300:
+                ev = await asyncio.wait_for(a.recv(), 5)
+                if isinstance(ev, WhisperReceived):
+                    got.append(int(ev.content[0]))
+                    if len(got) % 50 == 0:
+                        await asyncio.sleep(0.01)  # a slow reader now and then
+                        assert len(a._events) <= 8
+            assert got == list(range(300))
+    run(main)

@@ -172,6 +172,105 @@ def test_router_handover() -> None:
     run(main())
 
 
+def test_router_peer_disconnect_callback() -> None:
+    """on_peer_disconnect: once per closed peer, after its last message; not for a handover."""
+    async def main() -> None:
+        async with Socket("ROUTER") as r:
+            gone: list[tuple[bytes, int]] = []
+            r.on_peer_disconnect = lambda ident: gone.append((ident, len(r._rx)))
+            ep = await r.bind("tcp://127.0.0.1:*")
+            d1 = Socket("DEALER", identity=b"same")
+            d2 = Socket("DEALER", identity=b"same")
+            d3 = Socket("DEALER", identity=b"other")
+            try:
+                await d1.connect(ep)
+                await d1.send_multipart([b"from 1"])
+                assert await recv(r) == [b"same", b"from 1"]
+                await d2.connect(ep)
+                await d2.send_multipart([b"from 2"])
+                assert await recv(r) == [b"same", b"from 2"]
+                d1.close()  # handed over already; must not reconnect and take "same" back
+                await until(lambda: len(r.peers()) == 1)
+                assert gone == []
+                await d3.connect(ep)
+                d3.send_multipart_nowait([b"last words"])
+                await until(lambda: len(r.peers()) == 2)
+                await until(lambda: len(r._rx) == 1)
+                d3.close()
+                await until(lambda: bool(gone))
+                assert gone == [(b"other", 1)]  # its message was queued before the callback
+                assert await recv(r) == [b"other", b"last words"]
+                d2.close()
+                await until(lambda: len(gone) == 2)
+                assert gone[1] == (b"same", 0)
+            finally:
+                for d in (d1, d2, d3):
+                    d.close()
+
+    run(main())
+
+
+def test_on_readable_recv_many_and_send_frames() -> None:
+    """on_readable runs once messages are queued; recv_many_nowait takes them in order (up to
+    a limit); send_frames_nowait sends a caller-built list as send_multipart_nowait does."""
+    async def main() -> None:
+        async with Socket("ROUTER") as r, Socket("DEALER", identity=b"d") as d:
+            taken: list[list[bytes]] = []
+            calls = 0
+
+            def readable() -> None:
+                nonlocal calls
+                calls += 1
+                taken.extend(r.recv_many_nowait(3))
+
+            assert r.recv_many_nowait() == []
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect(ep)
+            for i in range(10):
+                d.send_frames_nowait([b"m", str(i).encode()])
+            await until(lambda: len(r._rx) + len(taken) == 10)
+            r.on_readable = readable
+            d.send_frames_nowait([b"m", b"10"])
+            await until(lambda: calls >= 1)
+            rest = r.recv_many_nowait()
+            assert [m[2] for m in taken + rest] == [str(i).encode() for i in range(11)]
+            assert all(m[:2] == [b"d", b"m"] for m in taken + rest)
+            r.on_readable = None
+            await r.send_multipart([b"d", b"reply"])
+            assert await recv(d) == [b"reply"]
+            d.close()
+            with pytest.raises(SocketClosed):
+                d.send_frames_nowait([b"late"])
+        with pytest.raises(WouldBlock):
+            async with Socket("DEALER", sndhwm=1) as lonely:
+                lonely.send_frames_nowait([b"no peer"])
+
+    run(main())
+
+
+def test_idle_pipes_hold_no_queue_after_draining() -> None:
+    """Memory per connection (ZRE mesh RSS): a drained send queue and a never-used receive
+    queue are the shared empty one; sending again still works in order."""
+    from zre_ref.aio.zmtp import _UNUSED
+
+    async def main() -> None:
+        async with Socket("ROUTER") as r, Socket("DEALER", identity=b"q") as d:
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect(ep)
+            for i in range(5):  # queued before the handshake, then flushed
+                d.send_frames_nowait([str(i).encode()])
+            got = [(await recv(r))[1] for _ in range(5)]
+            assert got == [b"0", b"1", b"2", b"3", b"4"]
+            await until(lambda: d._pipes[0].queue is _UNUSED)
+            assert d._rx is _UNUSED and r._pipes[0].queue is _UNUSED
+            await d.send_multipart([b"again"])
+            assert await recv(r) == [b"q", b"again"]
+            await r.send_multipart([b"q", b"back"])
+            assert await recv(d) == [b"back"]
+
+    run(main())
+
+
 def test_ipc() -> None:
     async def main() -> None:
         path = os.path.join(tempfile.mkdtemp(), "z.ipc")

@@ -206,6 +206,43 @@ def test_killed_reader_process_writer_fails_cleanly() -> None:
     run(main(), 30)
 
 
+def test_lost_connection_closes_pipe_end_without_waiting_for_expiry() -> None:
+    """A client whose connection drops without CLOSE (as when its process dies) loses its pipe
+    end at once, not after the broker's expiry (here 60 s) (spec/zpipes.md#expiry)."""
+    async def main() -> None:
+        b, (ep,) = await start_broker(expiry=60.0)
+        try:
+            r = await zpipes.open(ep, "gone", "r", **FAST)
+            w = await zpipes.open(ep, "gone", "w", **FAST)
+            await w.write(b"last words", timeout=3.0)
+            await w.flush()
+            await w._shutdown()  # the socket closes, no CLOSE is sent
+            assert await asyncio.wait_for(r.read(100), 3.0) == b"last words"
+            assert await asyncio.wait_for(r.read(100), 2.0) == b""  # READ-END long before 60 s
+            await r.close()
+
+            w = await zpipes.open(ep, "gone2", "w", **FAST)
+            r = await zpipes.open(ep, "gone2", "r", **FAST)
+            await w.write(b"x", timeout=3.0)
+            assert await asyncio.wait_for(r.read(1), 3.0) == b"x"
+            await r._shutdown()
+            with pytest.raises(PipeBroken, match="reader"):
+                for _ in range(10):
+                    await asyncio.wait_for(w.write(b"y"), 2.0)
+                    await asyncio.wait_for(w.flush(), 2.0)
+                    await asyncio.sleep(0.05)
+            await w.abort()
+            for _ in range(100):  # every session went with its connection
+                if not b.core.clients():
+                    break
+                await asyncio.sleep(0.02)
+            assert b.core.clients() == []
+        finally:
+            await b.close()
+
+    run(main(), 20)
+
+
 # -- CLI and the sync wrapper ---------------------------------------------------------------------
 def test_cli_broker_and_pipe_commands_binary_safe(tmp_path: Any) -> None:
     src = tmp_path / "in.bin"

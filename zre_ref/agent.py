@@ -75,6 +75,7 @@ def install_wire_fault(fault: str) -> None:
 
     orig_async = zmtp.Socket.send_multipart
     orig_nowait = zmtp.Socket.send_multipart_nowait
+    orig_frames = zmtp.Socket.send_frames_nowait
 
     async def send_multipart(self: zmtp.Socket, frames: Sequence[bytes]) -> None:
         out = transform(list(frames)) if self.socket_type == "DEALER" else list(frames)
@@ -86,7 +87,13 @@ def install_wire_fault(fault: str) -> None:
         if out is not None:
             orig_nowait(self, out)
 
+    def send_frames_nowait(self: zmtp.Socket, frames: list[bytes]) -> None:
+        out = transform(list(frames)) if self.socket_type == "DEALER" else frames
+        if out is not None:
+            orig_frames(self, out)
+
     zmtp.Socket.send_multipart = send_multipart  # type: ignore[method-assign]
+    zmtp.Socket.send_frames_nowait = send_frames_nowait  # type: ignore[method-assign]
     zmtp.Socket.send_multipart_nowait = send_multipart_nowait  # type: ignore[method-assign]
 
 

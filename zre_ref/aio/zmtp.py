@@ -22,7 +22,7 @@ import tempfile
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 from ..zmtp.connection import (
     BIG_FRAME,
@@ -54,20 +54,36 @@ _FLUSH_CHUNK = 256 * 1024
 _WRITE_HIGH_WATER = 1024 * 1024
 
 _pipe_ids = itertools.count(1)
+_NO_SUBS: frozenset[bytes] = frozenset()  # a pipe's subscriptions until the first one (PUB)
+
+
+class _Unused(deque[Any]):
+    """The shared stand-in for a queue nothing was put in yet (an empty deque is ~630 bytes,
+    and a ZRE node's ROUTER pipes never send, its DEALERs never receive); never appended to."""
+
+    __slots__ = ()
+
+    def append(self, *args: Any) -> None:
+        raise RuntimeError("zmtp: an item put in the shared empty queue (a bug)")
+
+    appendleft = extend = extendleft = insert = append
+
+
+_UNUSED: deque[Any] = _Unused()
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
 
 #: One receive buffer per event loop, shared by every connection of every socket on it: asyncio
 #: calls buffer_updated right after the same protocol's get_buffer, so reads never interleave,
 #: and a node with hundreds of DEALERs holds one RECEIVE_BUFFER instead of one per socket.
-_RECEIVE_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, bytearray] = (
+_RECEIVE_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, memoryview] = (
     weakref.WeakKeyDictionary())
 
 
-def _loop_receive_buffer() -> bytearray:
+def _loop_receive_buffer() -> memoryview:
     loop = asyncio.get_running_loop()
     buf = _RECEIVE_BUFFERS.get(loop)
     if buf is None:
-        buf = _RECEIVE_BUFFERS[loop] = bytearray(RECEIVE_BUFFER)
+        buf = _RECEIVE_BUFFERS[loop] = memoryview(bytearray(RECEIVE_BUFFER))
     return buf
 
 
@@ -121,7 +137,7 @@ class _Pipe:
         self.sock = sock
         self.endpoint = endpoint
         self.persistent = persistent  # a connect() pipe: outlives its connections
-        self.queue: deque[list[bytes]] = deque()
+        self.queue: deque[list[bytes]] = _UNUSED  # a deque of its own from the first message
         self.conn: Connection | None = None
         self.transport: asyncio.Transport | None = None
         self.proto: _ZmtpProtocol | None = None
@@ -135,7 +151,7 @@ class _Pipe:
         self.draining = False
         self.identity = b""
         self.peer = ""
-        self.subs: set[bytes] = set()
+        self.subs: set[bytes] | frozenset[bytes] = _NO_SUBS  # PUB: a set once one arrives
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = -1.0
         self.lost: asyncio.Future[None] | None = None
@@ -152,6 +168,8 @@ class _Pipe:
 
 class _ZmtpProtocol(asyncio.BufferedProtocol):
     """Bytes in and out for one connection; everything else is in Connection and Socket."""
+
+    __slots__ = ("pipe", "sock")
 
     def __init__(self, sock: Socket, pipe: _Pipe | None) -> None:
         self.sock = sock
@@ -207,6 +225,16 @@ class Socket:
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
     """
 
+    #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
+    __slots__ = (
+        "__weakref__", "_closed", "_connectors", "_dirty", "_flush_scheduled", "_is_router",
+        "_is_sub", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routes", "_rr", "_rx",
+        "_rx_waiter", "_servers", "_subs", "_tx_waiter", "_zero_copy", "handshake_timeout",
+        "heartbeat", "identity", "max_message_size", "mechanism", "metadata",
+        "on_peer_disconnect", "on_readable", "rcvhwm", "reconnect_ivl", "reconnect_ivl_max",
+        "sndhwm", "socket_type",
+    )
+
     def __init__(
         self,
         socket_type: str,
@@ -259,7 +287,7 @@ class Socket:
         self._rr = 0
         self._routes: IdentityTable[_Pipe] = IdentityTable()
         self._subs = Subscriptions()  # SUB: what we asked for
-        self._rx: deque[list[bytes | bytearray]] = deque()
+        self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
         #: large frames are read into buffers handed over as they are (the last recv call
         #: asked for copy=False), else into a reused buffer and copied out as bytes
         self._zero_copy = False
@@ -275,6 +303,12 @@ class Socket:
         #: a message arrived since the last unscheduled write: the next send may go out at once
         #: without scheduling a flush (request/reply latency: no extra loop turn per message)
         self._reply_ok = False
+        #: ROUTER: called with a peer's routing identity when its connection closes (and no
+        #: newer connection holds that identity); messages it sent before are already queued
+        self.on_peer_disconnect: Callable[[bytes], None] | None = None
+        #: called (synchronously, from the read) once messages were queued, so a consumer can
+        #: take them with recv_many_nowait without a task wake-up; recv waiters are woken too
+        self.on_readable: Callable[[], None] | None = None
 
     # -- context manager ------------------------------------------------------------------------
     async def __aenter__(self) -> Socket:
@@ -390,7 +424,7 @@ class Socket:
         pipe.proto = proto
         pipe.paused = False
         pipe.ready = False
-        pipe.subs = set()
+        pipe.subs = _NO_SUBS
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
         with contextlib.suppress(Exception):
@@ -428,13 +462,22 @@ class Socket:
         pipe.ready = False
         if pipe.reading_paused:
             pipe.reading_paused = False
+        gone = b""
         if self._is_router and pipe.identity:
+            if self._routes.get(pipe.identity) is pipe:
+                gone = pipe.identity
             self._routes.remove(pipe.identity, pipe)
         if not pipe.persistent:
             self._drop_pipe(pipe)
         if pipe.lost is not None and not pipe.lost.done():
             pipe.lost.set_result(None)
         self._wake_tx()
+        cb = self.on_peer_disconnect
+        if gone and cb is not None and not self._closed:
+            try:
+                cb(gone)
+            except Exception:
+                log.exception("zmtp ROUTER: on_peer_disconnect(%r) failed", gone)
 
     def _drop_pipe(self, pipe: _Pipe) -> None:
         with contextlib.suppress(ValueError):
@@ -489,14 +532,21 @@ class Socket:
                     frames.insert(0, pipe.identity)
                 elif self._is_sub and not self._subs.matches(frames[0]):
                     continue
+                if rx is _UNUSED:
+                    rx = self._rx = deque()
                 rx.append(frames)
                 got = True
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
             elif isinstance(ev, Subscribed):
-                pipe.subs.add(ev.topic)
+                subs = pipe.subs
+                if type(subs) is not set:
+                    subs = pipe.subs = set()
+                subs.add(ev.topic)
             elif isinstance(ev, Unsubscribed):
-                pipe.subs.discard(ev.topic)
+                subs = pipe.subs
+                if type(subs) is set:
+                    subs.discard(ev.topic)
             elif isinstance(ev, ConnectionClosed):
                 self._on_closed(pipe, ev)
                 return
@@ -505,6 +555,12 @@ class Socket:
             w = self._rx_waiter
             if w is not None and not w.done():
                 w.set_result(None)
+            cb = self.on_readable
+            if cb is not None:
+                try:
+                    cb()
+                except Exception:
+                    log.exception("zmtp %s: on_readable failed", self.socket_type)
             if len(rx) >= self.rcvhwm and pipe.transport is not None and not pipe.reading_paused:
                 pipe.reading_paused = True
                 pipe.transport.pause_reading()
@@ -588,6 +644,8 @@ class Socket:
                 for _ in range(n):
                     send(pop())
                 self._write(pipe, transport, conn.output_chunks(), force)
+            if not q:
+                pipe.queue = _UNUSED  # drained: an idle pipe holds no deque
         if conn.pending_output():
             self._write(pipe, transport, conn.output_chunks(), force)
 
@@ -647,7 +705,10 @@ class Socket:
                 self._mark_dirty(pipe)
                 return
             self._mark_dirty(pipe)
-        pipe.queue.append(frames)
+        q = pipe.queue
+        if q is _UNUSED:
+            q = pipe.queue = deque()
+        q.append(frames)
 
     def _try_send(self, frames: list[bytes]) -> bool:
         """Queue ``frames`` by the socket's rule; False if a DEALER has no room (HWM)."""
@@ -660,7 +721,10 @@ class Socket:
                 p = pipes[0]
                 if len(p.queue) < hwm and (p.persistent or p.ready):
                     if p.dirty or not p.ready:
-                        p.queue.append(frames)
+                        q = p.queue
+                        if q is _UNUSED:
+                            q = p.queue = deque()
+                        q.append(frames)
                     else:
                         self._enqueue(p, frames)
                     return True
@@ -700,6 +764,14 @@ class Socket:
                 else:
                     full.append(p)
         return full
+
+    def send_frames_nowait(self, frames: list[bytes]) -> None:
+        """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list of
+        ``bytes`` that the socket keeps as it is (not copied, not checked; do not change it)."""
+        if self._closed:
+            raise SocketClosed(f"{self.socket_type} socket is closed")
+        if not self._try_send(frames) and self.socket_type == "DEALER":
+            raise WouldBlock(f"DEALER: no peer below sndhwm={self.sndhwm}")
 
     def send_multipart_nowait(self, frames: Sequence[bytes]) -> None:
         """Send without waiting. DEALER: raises WouldBlock when every peer is at sndhwm (or
@@ -760,6 +832,40 @@ class Socket:
             raise WouldBlock("no message waiting")
         return self._pop(copy)
 
+    @overload
+    def recv_many_nowait(self, limit: int | None = None,
+                         copy: Literal[True] = True) -> list[list[bytes]]: ...
+    @overload
+    def recv_many_nowait(self, limit: int | None, copy: bool) -> list[list[bytes | bytearray]]: ...
+
+    def recv_many_nowait(self, limit: int | None = None, copy: bool = True
+                         ) -> list[list[bytes]] | list[list[bytes | bytearray]]:
+        """Up to ``limit`` waiting messages (every one when None), oldest first; [] when none
+        is waiting. Each is what :meth:`recv_multipart_nowait` would return."""
+        self._check_open()
+        if copy == self._zero_copy:
+            self._set_zero_copy(not copy)
+        rx = self._rx
+        if limit is None or limit >= len(rx):
+            out = list(rx)
+            rx.clear()
+        else:
+            pop = rx.popleft
+            out = [pop() for _ in range(max(0, limit))]
+        if self._reading_paused and len(rx) < self.rcvhwm // 2 + 1:
+            self._resume_reading()
+        if copy:
+            return cast(list[list[bytes]],
+                        [[bytes(f) for f in msg] if type(msg) is _Buffers else msg for msg in out])
+        return out
+
+    def _resume_reading(self) -> None:
+        for p in self._reading_paused:
+            if p.reading_paused and p.transport is not None:
+                p.reading_paused = False
+                p.transport.resume_reading()
+        self._reading_paused.clear()
+
     def _set_zero_copy(self, on: bool) -> None:
         self._zero_copy = on
         for p in self._pipes:
@@ -769,11 +875,7 @@ class Socket:
     def _pop(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
         msg = self._rx.popleft()
         if self._reading_paused and len(self._rx) < self.rcvhwm // 2 + 1:
-            for p in self._reading_paused:
-                if p.reading_paused and p.transport is not None:
-                    p.reading_paused = False
-                    p.transport.resume_reading()
-            self._reading_paused.clear()
+            self._resume_reading()
         if type(msg) is _Buffers:
             if copy:
                 return [bytes(f) for f in msg]

@@ -72,6 +72,7 @@ class ZpipesBroker:
         self.core = Broker(expiry=expiry, max_pipe_bytes=max_pipe_bytes, max_pending=max_pending)
         # Replies per client are bounded by its pending requests (+ PING-OKs): never dropped.
         self.socket = Socket("ROUTER", sndhwm=4 * max_pending + 64, rcvhwm=1000)
+        self.socket.on_peer_disconnect = self._on_disconnect
         self.endpoints: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -135,6 +136,24 @@ class ZpipesBroker:
         self._timer = None
         self._timer_at = None
         self._apply(self.core.handle_timer(asyncio.get_running_loop().time()))
+        self._rearm()
+
+    def _on_disconnect(self, client: bytes) -> None:
+        """A client's connection closed: handle what it sent, then close its pipe end at once
+        instead of waiting for its expiry (spec/zpipes.md#expiry)."""
+        if self._task is None:
+            return
+        loop = asyncio.get_running_loop()
+        sock, core = self.socket, self.core
+        while True:
+            try:
+                frames = sock.recv_multipart_nowait()
+            except (WouldBlock, SocketClosed):
+                break
+            if len(frames) >= 1:
+                self._apply(core.handle_frames(frames[0], frames[1:], loop.time()))
+        log.info("zpipes broker: client %s disconnected", client.hex())
+        self._apply(core.handle_disconnect(client, loop.time()))
         self._rearm()
 
     async def _serve(self) -> None:

@@ -119,7 +119,8 @@ class ZreNode:
         self._links: dict[str, Socket] = {}
         self._events: deque[ZreEvent] = deque()
         self._event_waiter: asyncio.Future[None] | None = None
-        self._space_waiter: asyncio.Future[None] | None = None
+        self._inbox_full = False  # the ROUTER's messages wait until the application reads events
+        self._inbox_scheduled = False  # _on_inbox is due in this loop turn
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -235,10 +236,11 @@ class ZreNode:
         self._running = True
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
-        self._tasks.append(asyncio.create_task(self._read_inbox(), name=f"zre-inbox {self.name}"))
+        self._router.on_readable = self._on_readable
         self._apply(core.start(self._now()))
         for endpoint in self._connect:
             self._apply(core.connect_peer(endpoint))
+        self._on_inbox()  # anything that arrived while we were starting
 
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
@@ -246,6 +248,8 @@ class ZreNode:
             return
         self._running = False
         self._stopped = True
+        if self._router is not None:
+            self._router.on_readable = None
         self._apply(self._core.stop(self._now()))
         await asyncio.sleep(0)  # let the port-0 beacon and queued messages go out
         if self._timer is not None:
@@ -276,7 +280,7 @@ class ZreNode:
             log.error("(%s) send on unknown link %s", self.name, link)
             return
         try:
-            sock.send_multipart_nowait(frames)
+            sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
         except WouldBlock:
             self._apply(self._core.handle_send_blocked(link, self._now()))
         except SocketClosed:
@@ -346,35 +350,46 @@ class ZreNode:
         if effects:
             self._apply(effects)
 
-    async def _read_inbox(self) -> None:
+    def _on_readable(self) -> None:
+        """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,
+        no task), so the messages of every connection read in this turn form one batch."""
+        if not self._inbox_scheduled and self._loop is not None:
+            self._inbox_scheduled = True
+            self._loop.call_soon(self._on_inbox)
+
+    def _on_inbox(self) -> None:
+        """Everything the ROUTER holds goes to the core in one call (one clock read, one timer
+        check, one wake-up of the application), while events have room."""
+        self._inbox_scheduled = False
         router = self._router
-        assert router is not None  # set by start()
-        core = self._core
-        while self._running:
-            if len(self._events) >= self._max_pending:
-                w = self._space_waiter = asyncio.get_running_loop().create_future()
-                await w
-                continue
-            try:
-                msg = await router.recv_multipart()
-            except SocketClosed:
-                return
-            # everything the ROUTER holds goes to the core in one call (one clock read, one
-            # timer check, one wake-up of the application)
-            batch = [msg]
-            room = self._max_pending - len(self._events)
-            while len(batch) < room:
-                try:
-                    batch.append(router.recv_multipart_nowait())
-                except WouldBlock:
-                    break
-            if self._zrelog is not None and self._zrelog.verbose:
-                for one in batch:  # keep RECV records and the events they cause in order
-                    if len(one) >= 2:
-                        self._zrelog.record_recv(one[0], one[1:])
-                    self._apply(core.handle_messages((one,), self._now()))
-            else:
-                self._apply(core.handle_messages(batch, self._now()))
+        if not self._running or router is None or self._inbox_full:
+            return
+        room = self._max_pending - len(self._events)
+        if room <= 0:
+            self._inbox_full = True  # recv() calls us again once half the events are read
+            return
+        try:
+            batch = router.recv_many_nowait(room)
+        except SocketClosed:
+            return
+        if not batch:
+            return
+        if len(batch) == room:
+            self._inbox_full = True  # maybe more wait: recv() calls us again
+        if self._zrelog is not None and self._zrelog.verbose:
+            for one in batch:  # keep RECV records and the events they cause in order
+                if len(one) >= 2:
+                    self._zrelog.record_recv(one[0], one[1:])
+                self._apply(self._core.handle_messages((one,), self._now()))
+        else:
+            self._apply(self._core.handle_messages(batch, self._now()))
+
+    def _room_again(self) -> None:
+        """An event was read: if the inbox waits for room and there is enough, resume it."""
+        if self._inbox_full and len(self._events) < self._max_pending // 2 + 1:
+            self._inbox_full = False
+            if self._running:
+                self._on_readable()
 
     # -- application API ----------------------------------------------------------------------------
     def _check(self) -> None:
@@ -442,9 +457,8 @@ class ZreNode:
                 w = self._event_waiter = asyncio.get_running_loop().create_future()
             await w
         ev = self._events.popleft()
-        s = self._space_waiter
-        if s is not None and not s.done() and len(self._events) < self._max_pending // 2 + 1:
-            s.set_result(None)
+        if self._inbox_full:
+            self._room_again()
         return ev
 
     def recv_nowait(self) -> ZreEvent | None:
@@ -452,9 +466,8 @@ class ZreNode:
         if not self._events:
             return None
         ev = self._events.popleft()
-        s = self._space_waiter
-        if s is not None and not s.done() and len(self._events) < self._max_pending // 2 + 1:
-            s.set_result(None)
+        if self._inbox_full:
+            self._room_again()
         return ev
 
     async def events(self) -> AsyncIterator[ZreEvent]:

@@ -114,6 +114,12 @@ def encode_metadata(properties: Mapping[str, bytes]) -> bytes:
     return b"".join(parts)
 
 
+#: names and values every handshake carries, shared instead of one copy per connection
+_COMMON_NAMES = {n.encode("ascii"): n for n in ("Socket-Type", "Identity", "Resource", "User-Id")}
+_COMMON_VALUES = {v: v for v in (b"", b"DEALER", b"ROUTER", b"PUB", b"SUB", b"XPUB", b"XSUB",
+                                 b"REQ", b"REP", b"PAIR", b"PUSH", b"PULL")}
+
+
 def decode_metadata(data: bytes, start: int, base: int) -> dict[str, bytes]:
     """Properties from ``data[start:]``; ``base`` is the stream offset of ``data[0]``."""
     props: dict[str, bytes] = {}
@@ -143,7 +149,11 @@ def decode_metadata(data: bytes, start: int, base: int) -> dict[str, bytes]:
                                  protocol=PROTOCOL, field="property-value", offset=base + pos,
                                  spec_anchor=METADATA_ANCHOR)
         pos += 4
-        props[name.decode("ascii")] = data[pos : pos + vlen]
+        value = data[pos : pos + vlen]
+        if type(value) is bytes:
+            props[_COMMON_NAMES.get(name) or name.decode("ascii")] = _COMMON_VALUES.get(value, value)
+        else:
+            props[name.decode("ascii")] = value
         pos += vlen
     return props
 

@@ -243,6 +243,18 @@ class _Closed(Exception):
 class Connection:
     """One ZMTP 3.1 connection, either end (spec/zmtp.md#state-machine)."""
 
+    #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
+    __slots__ = (
+        "_after_big", "_arm", "_big", "_big_buf", "_big_fill", "_big_flags", "_big_obj",
+        "_big_offset", "_big_size", "_consumed", "_greeting_major", "_greeting_rest", "_handed",
+        "_handshake_deadline", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_parts",
+        "_parts_big", "_pong_deadline", "_prefill", "_publisher", "_rest", "_rview",
+        "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending", "_user_id",
+        "closed_event", "handshake_timeout", "heartbeat", "identity", "max_message_size",
+        "mechanism", "metadata", "peer_greeting", "peer_identity", "peer_metadata",
+        "peer_socket_type", "peer_version", "socket_type", "state", "trace", "zero_copy",
+    )
+
     def __init__(
         self,
         socket_type: str,
@@ -254,7 +266,7 @@ class Connection:
         handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
         metadata: Mapping[str, bytes] | None = None,
         zero_copy: bool = False,
-        receive_buffer: bytearray | None = None,
+        receive_buffer: bytearray | memoryview | None = None,
     ) -> None:
         """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as a
         bytearray of exactly its size, read straight from the socket and never copied.
@@ -303,8 +315,9 @@ class Connection:
         self._big_offset = 0
         self._after_big = False
         self._prefill = 0  # get_buffer put this many bytes of _rest in front of the read
-        self._rview = memoryview(receive_buffer if receive_buffer is not None
-                                 else bytearray(RECEIVE_BUFFER))
+        self._rview = (receive_buffer if type(receive_buffer) is memoryview  # shared as it is
+                       else memoryview(receive_buffer if receive_buffer is not None
+                                       else bytearray(RECEIVE_BUFFER)))
         # timers: None = not armed; _arm = "call handle_timer soon"
         self._arm = handshake_timeout is not None
         self._handshake_deadline: float | None = None
@@ -799,7 +812,7 @@ class Connection:
             return False
         self.peer_socket_type = peer_type
         self.peer_identity = identity
-        self.peer_metadata = dict(props)
+        self.peer_metadata = props if type(props) is dict else dict(props)  # decoded for us
         return True
 
     def _opened(self, events: list[Event]) -> None:

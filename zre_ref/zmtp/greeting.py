@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import BadSignature, BadValue, BadVersion, Truncated
 from ..wire import pack_u64
@@ -69,6 +70,7 @@ def mechanism_field(mechanism: str) -> bytes:
     return raw.ljust(MECHANISM_SIZE, b"\x00")
 
 
+@lru_cache(maxsize=64)  # the same few greetings for every connection: shared, not rebuilt
 def greeting_stages(
     mechanism: str = "NULL",
     *,
