@@ -99,10 +99,9 @@ class PeerExited(ZreEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class PeerJoined(ZreEvent):
-    """JOIN: a peer joined a group (spec/zre.md#events)."""
+class _GroupEvent(ZreEvent):
+    """A peer's group change: JOIN or LEAVE, with the group's name."""
 
-    type: ClassVar[str] = "JOIN"
     group: str = ""
 
     def _extra_json(self) -> dict[str, Any]:
@@ -113,17 +112,17 @@ class PeerJoined(ZreEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class PeerLeft(ZreEvent):
+class PeerJoined(_GroupEvent):
+    """JOIN: a peer joined a group (spec/zre.md#events)."""
+
+    type: ClassVar[str] = "JOIN"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft(_GroupEvent):
     """LEAVE: a peer left a group (spec/zre.md#events)."""
 
     type: ClassVar[str] = "LEAVE"
-    group: str = ""
-
-    def _extra_json(self) -> dict[str, Any]:
-        return {"group": self.group}
-
-    def _extra_frames(self) -> list[bytes]:
-        return [self.group.encode("utf-8")]
 
 
 @dataclass(frozen=True, slots=True)
