@@ -57,6 +57,27 @@ async def group_status_hello_groups(ctx: Ctx) -> None:
               f"JOIN status {got.msg.status} after HELLO status {hello.status}; expected {want}")
 
 
+@case("group.status-wrap", Level.MUST, "spec/zre.md#status",
+      "the IUT's status is a u8: after 256 JOIN/LEAVEs it wraps 255 -> 0, and every JOIN/LEAVE "
+      "on the wire carries the previous status + 1 (mod 256)")
+async def group_status_wrap(ctx: Ctx) -> None:
+    group = ctx.random_name("wrap")
+    _iut, peer, hello = await ready(ctx)
+    status = hello.status
+    for i in range(258):  # alternate, so every command changes the group set exactly once
+        kind = "JOIN" if i % 2 == 0 else "LEAVE"
+        mark = peer.mark()
+        await ctx.agent.request(kind.lower(), group=group)
+        got = await ctx.expect_msg(peer, kind, since=mark,
+                                   what=f"no {kind} from the IUT for change {i + 1} of 258")
+        assert isinstance(got.msg, (zm.Join, zm.Leave))
+        want = zm.next_status(status)
+        ctx.check(got.msg.status == want,
+                  f"change {i + 1}: {kind} status {got.msg.status} after {status}; expected {want}"
+                  + (" (the status must wrap 255 -> 0)" if status >= 254 else ""))
+        status = want
+
+
 @case("group.duplicate-join", Level.SHOULD, "spec/zre.md#join",
       "joining a group twice sends one JOIN; leaving a group not joined sends no LEAVE")
 async def group_duplicate_join(ctx: Ctx) -> None:
