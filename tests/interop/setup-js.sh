@@ -4,6 +4,7 @@
 # downloads libzmq from GitHub, which is unreachable here: build its addon against the system
 # libzmq instead (Debian libzmq3-dev; installed with apt-get when missing and running as root).
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 # tox passes only a few variables through; a registry reached through a TLS-inspecting proxy needs
 # the system CA bundle, which Node reads from NODE_EXTRA_CA_CERTS (npm's own cafile is not enough).
 if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then

@@ -6,6 +6,7 @@
 # 4.3.4 (the wheel's own libczmq/libzmq are Python-2 extension builds and are not used);
 # conformance/agents/zyre_agent.c declares the zyre API itself when zyre.h is missing.
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 here=$(cd "$(dirname "$0")" && pwd)
 agent_src="$here/../../conformance/agents/zyre_agent.c"
 dest=${1:-.interop-zyre}
