@@ -66,37 +66,6 @@ def fault_transform(fault: str) -> Callable[[Frames], Frames | None] | None:
     return None
 
 
-def install_wire_fault(fault: str) -> None:
-    """Make every DEALER in this process apply ``fault`` to what it sends (agent process only)."""
-    transform = fault_transform(fault)
-    if transform is None:
-        return
-    from .aio import zmtp
-
-    orig_async = zmtp.Socket.send_multipart
-    orig_nowait = zmtp.Socket.send_multipart_nowait
-    orig_frames = zmtp.Socket.send_frames_nowait
-
-    async def send_multipart(self: zmtp.Socket, frames: Sequence[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else list(frames)
-        if out is not None:
-            await orig_async(self, out)
-
-    def send_multipart_nowait(self: zmtp.Socket, frames: Sequence[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else list(frames)
-        if out is not None:
-            orig_nowait(self, out)
-
-    def send_frames_nowait(self: zmtp.Socket, frames: list[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else frames
-        if out is not None:
-            orig_frames(self, out)
-
-    zmtp.Socket.send_multipart = send_multipart  # type: ignore[method-assign]
-    zmtp.Socket.send_frames_nowait = send_frames_nowait  # type: ignore[method-assign]
-    zmtp.Socket.send_multipart_nowait = send_multipart_nowait  # type: ignore[method-assign]
-
-
 def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -176,6 +145,8 @@ class Agent:
         dropped = sorted(set(wanted) - set(kwargs))
         if dropped:
             log.info("ZreNode takes no %s; using its defaults", dropped)
+        if "send_filter" in accepted:  # --fault: every DEALER of the node applies it
+            kwargs["send_filter"] = fault_transform(self.fault)
         node = ZreNode(**kwargs)
         await _maybe(node.start())
         # ZreNode joins only once running; no peer can have met us yet, so every HELLO lists these
@@ -254,7 +225,6 @@ class Agent:
 
 async def serve(fault: str) -> int:
     """Read commands until stdin closes (spec/conformance.md#transport)."""
-    install_wire_fault(fault)
     agent = Agent(fault)
     handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
         "hello": agent.hello, "start": agent.start, "connect": agent.connect, "join": agent.join,

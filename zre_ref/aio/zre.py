@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from ..zre.beacon import DISCOVERY_PORT
@@ -100,12 +100,15 @@ class ZreNode:
         max_pending_events: int = MAX_PENDING_EVENTS,
         log_publishing: bool = False,
         log_verbose: bool = False,
+        send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
     ) -> None:
         beaconing = beacon and beacon_interval is not None
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
                               reap_interval=reap_interval,
                               beacon_interval=beacon_interval if beaconing else None,
                               sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye)
+        #: applied to every message this node's DEALERs send (fault injection; None = none)
+        self._send_filter = send_filter
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
@@ -309,7 +312,8 @@ class ZreNode:
                 if self._beacon is not None:
                     self._beacon.send(eff.data)
             elif isinstance(eff, ConnectPeer):
-                sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
+                sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
+                              send_filter=self._send_filter)
                 links[eff.link] = sock
                 endpoint = eff.endpoint
                 if self._plan is not None and self._plan.ipv6:
