@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -18,6 +19,7 @@ from zre_ref.aio.zmtp import Socket, SocketClosed, WouldBlock, parse_endpoint
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
+from zre_ref.zmtp.routing import Subscriptions
 
 pytestmark = pytest.mark.net
 T = TypeVar("T")
@@ -560,3 +562,145 @@ def test_zero_copy_frame_reused_only_after_drop() -> None:
             assert [m[1] for m in rest] == [b"b" * 200_000, b"c" * 200_000]
 
     run(main())
+
+
+# -- subscriptions indexed (issue: hostile peers, item 6) ----------------------------------------------
+class _CountingTopic(bytes):
+    """A topic that counts how often it is sliced (the work Subscriptions.matches does)."""
+
+    slices = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        _CountingTopic.slices += 1
+        return bytes.__getitem__(self, key)
+
+
+def test_a_million_prefixes_cost_one_lookup_per_length() -> None:
+    """One subscriber with 1,000,000 prefixes: matching a topic slices it once per distinct
+    subscribed length up to its own length (here 1 or 2), not once per prefix."""
+    subs = Subscriptions()
+    for i in range(1_000_000):
+        subs.add(b"%08d" % i)
+    for topic, want, most in ((b"00123456-rest", True, 1), (b"x0123456-rest", False, 1),
+                              (b"0012", False, 0)):
+        _CountingTopic.slices = 0
+        assert subs.matches(_CountingTopic(topic)) is want
+        assert _CountingTopic.slices <= most
+    subs.add(b"")
+    _CountingTopic.slices = 0
+    assert subs.matches(_CountingTopic(b"anything"))
+    assert _CountingTopic.slices == 1
+    # counted like libzmq's trie: two subscribes need two cancels
+    assert subs.add(b"T") and not subs.add(b"T")
+    assert not subs.remove(b"T") and subs.remove(b"T") and not subs.remove(b"T")
+    assert subs.matches(bytearray(b"00000001")) and not subs.remove(b"nope")
+
+
+def test_pub_with_many_prefixes_delivers_by_prefix() -> None:
+    """A PUB serving a SUB with 20,000 prefixes (and one a second time, cancelled once)
+    delivers exactly the matching messages."""
+    async def main() -> None:
+        async with Socket("PUB") as pub, Socket("SUB") as sub:
+            ep = await pub.bind("tcp://127.0.0.1:*")
+            for i in range(20_000):
+                sub.subscribe(b"p%05d" % i)
+            sub.subscribe(b"p00007")
+            sub.unsubscribe(b"p00007")
+            await sub.connect(ep)
+            await until(lambda: bool(pub.peers()) and len(pub.peers()[0]["subscriptions"])
+                        == 20_000, 10.0)
+            for topic in (b"q00001", b"p00007x", b"p1", b"p19999-last"):
+                await pub.send_multipart([topic])
+            assert await recv(sub) == [b"p00007x"]
+            assert await recv(sub) == [b"p19999-last"]
+
+    run(main(), 30)
+
+
+# -- pyzmq conventions (issue 16, item 1; README "ZMTP sockets") -----------------------------------------
+def test_sndhwm_zero_means_no_limit() -> None:
+    """pyzmq: a high-water mark of 0 is no limit. 5,000 messages queue for a peer that is not
+    there yet; send_multipart does not wait."""
+    async def main() -> None:
+        async with Socket("DEALER", sndhwm=0) as d, Socket("ROUTER", sndhwm=0) as r:
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect("tcp://127.0.0.1:1")  # nobody listens there
+            for i in range(5_000):
+                d.send_multipart_nowait([b"%d" % i])
+            await asyncio.wait_for(d.send_multipart([b"more"]), 1.0)
+            assert d.queued() == 5_001
+            d.disconnect("tcp://127.0.0.1:1")
+            await d.connect(ep)
+            await d.send_multipart([b"after"])
+            _ident, first = await recv(r)
+            assert first == b"after" and d.queued() == 0  # the old queue went with its pipe
+    run(main())
+
+
+def test_rcvhwm_zero_means_no_limit_by_count() -> None:
+    """rcvhwm=0: reading never pauses by message count (rcvhwm_bytes still applies)."""
+    async def main() -> None:
+        async with Socket("ROUTER", rcvhwm=0) as r, Socket("DEALER", identity=b"d",
+                                                          sndhwm=0) as d:
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            for i in range(3_000):
+                d.send_multipart_nowait([b"%d" % i])
+            await until(lambda: r.stats()["received"] == 3_000, 10.0)
+            assert (await recv(r))[1] == b"0"
+    run(main(), 20)
+
+
+def test_reconnect_ivl_negative_means_no_reconnect() -> None:
+    """pyzmq's reconnect_ivl=-1: a lost connection is not made again."""
+    async def main() -> None:
+        async with Socket("DEALER", identity=b"d", reconnect_ivl=-1) as d:
+            r = Socket("ROUTER")
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect(ep)
+            await d.send_multipart([b"one"])
+            assert await recv(r) == [b"d", b"one"]
+            r.close()
+            r2 = Socket("ROUTER")
+            try:
+                await r2.bind(ep)
+                await until(lambda: not d.peers()[0]["ready"])
+                d.send_multipart_nowait([b"two"])  # queued; never delivered
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(r2.recv_multipart(), 0.5)
+            finally:
+                r2.close()
+    run(main())
+
+
+def test_heartbeat_options_follow_pyzmq() -> None:
+    """heartbeat_ivl=0 turns heartbeats off; heartbeat_timeout=-1 means the interval."""
+    assert Socket("DEALER", heartbeat_ivl=0).heartbeat is None
+    hb = Socket("DEALER", heartbeat_ivl=2.0, heartbeat_timeout=-1).heartbeat
+    assert hb is not None and hb.timeout is None and hb.interval == 2.0
+
+
+def test_close_linger_zero_discards_queued_messages() -> None:
+    """close(linger=0) drops what is still queued, like pyzmq's; close() writes it first."""
+    async def main(linger: int | None) -> int:
+        async with Socket("ROUTER") as r:
+            d = Socket("DEALER", identity=b"d")
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            await d.send_multipart([b"first"])
+            assert await recv(r) == [b"d", b"first"]
+            for i in range(10):  # the first goes out at once, the rest wait for the flush
+                d.send_multipart_nowait([b"%d" % i])
+            d.close(linger=linger)
+            got = 0
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    await recv(r, 0.5)
+                    got += 1
+            return got
+    assert run(main(None)) == 10
+    assert run(main(0)) < 10
+
+
+def test_identity_over_255_bytes_is_refused() -> None:
+    """As in libzmq, an identity is at most 255 bytes (ValueError here, EINVAL in pyzmq)."""
+    with pytest.raises(ValueError):
+        Socket("DEALER", identity=b"x" * 256)
