@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from zre_ref.aio.zmtp import Socket, SocketClosed, WouldBlock, parse_endpoint
+from zre_ref.aio.zmtp import (
+    SUBSCRIPTION_OVERHEAD,
+    Socket,
+    SocketClosed,
+    WouldBlock,
+    parse_endpoint,
+)
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
@@ -704,3 +710,27 @@ def test_identity_over_255_bytes_is_refused() -> None:
     """As in libzmq, an identity is at most 255 bytes (ValueError here, EINVAL in pyzmq)."""
     with pytest.raises(ValueError):
         Socket("DEALER", identity=b"x" * 256)
+
+
+def test_subscriptions_bounded_in_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    """A subscriber whose topics would take the PUB past max_subscription_bytes loses its
+    link (and its subscriptions' bytes are given back); another subscriber is served."""
+    cost = 5 + SUBSCRIPTION_OVERHEAD
+
+    async def main() -> None:
+        async with Socket("PUB", max_subscription_bytes=10 * cost) as pub, \
+                Socket("SUB", reconnect_ivl=-1) as greedy, Socket("SUB") as fair:
+            ep = await pub.bind("tcp://127.0.0.1:*")
+            fair.subscribe(b"fair!")
+            await fair.connect(ep)
+            await until(lambda: pub.stats()["subscription_bytes"] == cost)
+            for i in range(20):
+                greedy.subscribe(b"g%04d" % i)
+            await greedy.connect(ep)
+            await until(lambda: "max_subscription_bytes" in caplog.text)
+            await until(lambda: len(pub.peers()) == 1)
+            assert pub.stats()["subscription_bytes"] == cost
+            await pub.send_multipart([b"fair!", b"x"])
+            assert await recv(fair) == [b"fair!", b"x"]
+
+    run(main())

@@ -59,6 +59,11 @@ SOCKET_TYPES = ASYNCIO_SOCKET_TYPES
 RCVHWM_BYTES = 64 * 1024 * 1024
 #: default bytes the unfinished messages of all of a socket's connections may hold together
 MAX_UNFINISHED_BYTES = 128 * 1024 * 1024
+#: default bytes the subscriptions of all of a PUB's subscribers may hold together
+MAX_SUBSCRIPTION_BYTES = 256 * 1024 * 1024
+#: what one subscription costs beyond its topic (dict and set entries, the bytes object),
+#: counted against max_subscription_bytes (about 108 bytes traced in CPython 3.11)
+SUBSCRIPTION_OVERHEAD = 128
 #: seconds accepting pauses when the process is out of file descriptors (EMFILE/ENFILE)
 ACCEPT_RETRY_IVL = 1.0
 #: accept errors that mean "out of a resource": pause accepting, retry later
@@ -320,9 +325,9 @@ class Socket:
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_flush_scheduled",
         "_is_router", "_is_sub", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok",
-        "_routes", "_rr", "_rx", "_rx_bytes", "_rx_waiter", "_servers", "_subs", "_tx_waiter",
-        "_zero_copy", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
-        "max_message_size", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "_routes", "_rr", "_rx", "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_subs",
+        "_tx_waiter", "_zero_copy", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
+        "max_message_size", "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
         "send_filter", "sndhwm", "socket_type",
     )
@@ -348,6 +353,7 @@ class Socket:
         metadata: dict[str, bytes] | None = None,
         rcvhwm_bytes: int = RCVHWM_BYTES,
         max_unfinished_bytes: int = MAX_UNFINISHED_BYTES,
+        max_subscription_bytes: int = MAX_SUBSCRIPTION_BYTES,
         max_message_frames: int = MAX_MESSAGE_FRAMES,
         partial_timeout: float | None = PARTIAL_TIMEOUT,
         send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
@@ -365,6 +371,8 @@ class Socket:
         self.max_message_frames = max_message_frames
         self.partial_timeout = partial_timeout
         self.send_filter = send_filter
+        self.max_subscription_bytes = max_subscription_bytes
+        self._sub_bytes = 0  # PUB: what every pipe's subscriptions cost together
         #: what the unfinished messages of all connections hold together (0 = no limit)
         self._budget = ReceiveBudget(max_unfinished_bytes or None)
         #: peer-triggered warnings: one line per kind, then a count per interval
@@ -569,7 +577,7 @@ class Socket:
         pipe.proto = proto
         pipe.paused = False
         pipe.ready = False
-        pipe.subs = _NO_SUBS
+        self._forget_subscriptions(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
         with contextlib.suppress(Exception):
@@ -587,6 +595,10 @@ class Socket:
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
+        if self._rx_full():  # the application is behind: this one waits too
+            pipe.reading_paused = True
+            transport.pause_reading()
+            self._reading_paused.append(pipe)
         return pipe
 
     def _detach(self, pipe: _Pipe, proto: _ZmtpProtocol, exc: Exception | None) -> None:
@@ -606,6 +618,7 @@ class Socket:
         pipe.transport = None
         pipe.proto = None
         pipe.ready = False
+        self._forget_subscriptions(pipe)
         if pipe.reading_paused:
             pipe.reading_paused = False
         gone = b""
@@ -686,12 +699,10 @@ class Socket:
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
             elif isinstance(ev, Subscribed):
-                subs = pipe.subs
-                if subs is _NO_SUBS:
-                    subs = pipe.subs = Subscriptions()
-                subs.add(ev.topic)
+                self._subscribed(pipe, ev.topic)
             elif isinstance(ev, Unsubscribed):
-                pipe.subs.remove(ev.topic)
+                if pipe.subs.remove(ev.topic):
+                    self._sub_bytes -= len(ev.topic) + SUBSCRIPTION_OVERHEAD
             elif isinstance(ev, ConnectionClosed):
                 self._on_closed(pipe, ev)
                 return
@@ -706,14 +717,36 @@ class Socket:
                     cb()
                 except Exception:
                     log.exception("zmtp %s: on_readable failed", self.socket_type)
-            if self._rx_full() and pipe.transport is not None and not pipe.reading_paused:
-                pipe.reading_paused = True
-                pipe.transport.pause_reading()
-                self._reading_paused.append(pipe)
+            if self._rx_full():
+                self._pause_reading()
         if conn is not None and conn.wants_flush:
             self._mark_dirty(pipe)
         if conn is not None and (conn.wants_timer or pipe.timer is not None):
             self._rearm(pipe)
+
+    def _subscribed(self, pipe: _Pipe, topic: bytes) -> None:
+        """PUB: a subscriber's new topic, within max_subscription_bytes (else its link closes)."""
+        cost = len(topic) + SUBSCRIPTION_OVERHEAD
+        limit = self.max_subscription_bytes
+        if limit and self._sub_bytes + cost > limit:
+            self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
+                              "zmtp %s: closed connection %s: its subscriptions are over the "
+                              "socket's max_subscription_bytes (%d)", self.socket_type,
+                              pipe.peer, limit)
+            self._forget_subscriptions(pipe)
+            if pipe.transport is not None:
+                pipe.transport.close()
+            return
+        subs = pipe.subs
+        if subs is _NO_SUBS:
+            subs = pipe.subs = Subscriptions()
+        if subs.add(topic):
+            self._sub_bytes += cost
+
+    def _forget_subscriptions(self, pipe: _Pipe) -> None:
+        subs = pipe.subs
+        self._sub_bytes -= subs.nbytes + len(subs) * SUBSCRIPTION_OVERHEAD
+        pipe.subs = _NO_SUBS
 
     def _rx_full(self) -> bool:
         """Reading pauses: rcvhwm messages or rcvhwm_bytes bytes wait to be received."""
@@ -1039,6 +1072,14 @@ class Socket:
                         [[bytes(f) for f in msg] if type(msg) is _Buffers else msg for msg in out])
         return out
 
+    def _pause_reading(self) -> None:
+        """The receive queue is full: stop reading from every connection until it drains."""
+        for p in self._pipes:
+            if p.transport is not None and not p.reading_paused:
+                p.reading_paused = True
+                p.transport.pause_reading()
+                self._reading_paused.append(p)
+
     def _resume_reading(self) -> None:
         for p in self._reading_paused:
             if p.reading_paused and p.transport is not None:
@@ -1137,7 +1178,8 @@ class Socket:
         received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame, since the
         queue was last empty), ``unfinished_bytes`` (what unfinished messages hold)."""
         return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._rx),
-                "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used}
+                "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used,
+                "subscription_bytes": self._sub_bytes}
 
     def queued(self) -> int:
         """Messages waiting in all send queues."""

@@ -105,7 +105,7 @@ HANDSHAKE_TIMEOUT = 30.0
 #: default seconds one message may stay unfinished (spec/zmtp.md#limits; libzmq has no limit)
 PARTIAL_TIMEOUT = 120.0
 #: largest READY/INITIATE metadata (bytes after the command name) (spec/zmtp.md#limits)
-MAX_METADATA_BYTES = 1024 * 1024
+MAX_METADATA_BYTES = 64 * 1024
 #: most properties in one READY/INITIATE (libzmq sends 2 or 3, plus ZMQ_METADATA ones)
 MAX_METADATA_PROPERTIES = 1024
 #: largest command frame before the handshake is complete (metadata + command name)

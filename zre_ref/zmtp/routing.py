@@ -54,9 +54,11 @@ class Subscriptions:
     with a million prefixes cannot make every publish scan them (spec/zmtp.md#limits).
     """
 
-    __slots__ = ("_by_length", "_counts", "_lengths")
+    __slots__ = ("_by_length", "_counts", "_lengths", "nbytes")
 
     def __init__(self) -> None:
+        #: the distinct topics' lengths summed
+        self.nbytes = 0
         self._counts: dict[bytes, int] = {}
         self._by_length: dict[int, set[bytes]] = {}
         self._lengths: list[int] = []  # the keys of _by_length, ascending
@@ -67,6 +69,7 @@ class Subscriptions:
         self._counts[topic] = n + 1
         if n:
             return False
+        self.nbytes += len(topic)
         bucket = self._by_length.get(len(topic))
         if bucket is None:
             bucket = self._by_length[len(topic)] = set()
@@ -83,6 +86,7 @@ class Subscriptions:
             self._counts[topic] = n - 1
             return False
         del self._counts[topic]
+        self.nbytes -= len(topic)
         bucket = self._by_length[len(topic)]
         bucket.discard(topic)
         if not bucket:
