@@ -25,7 +25,7 @@ from zre_ref.aio.zmtp import (
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
-from zre_ref.zmtp.routing import Subscriptions
+from zre_ref.zmtp.routing import Subscriptions, routing_for
 
 pytestmark = pytest.mark.net
 T = TypeVar("T")
@@ -734,3 +734,59 @@ def test_subscriptions_bounded_in_bytes(caplog: pytest.LogCaptureFixture) -> Non
             assert await recv(fair) == [b"fair!", b"x"]
 
     run(main())
+
+
+# -- routing policies, sans-IO (zre_ref.zmtp.routing) ---------------------------------------------------
+class _FakePipe:
+    def __init__(self, name: str, ready: bool = True, persistent: bool = False) -> None:
+        self.name = name
+        self.identity = b""
+        self.ready = ready
+        self.persistent = persistent
+        self.subs = Subscriptions()
+        self.queue: list[list[bytes]] = []
+
+
+def _enqueue(pipe: _FakePipe, frames: list[bytes]) -> None:
+    pipe.queue.append(frames)
+
+
+def test_routing_policies_without_sockets() -> None:
+    """The four policies decide alone: DEALER round-robins over pipes with room (a connect()
+    pipe may queue before its handshake) and reports none; ROUTER routes by the first frame,
+    hands identities over and names the one that is gone; PUB fans out by prefix and reports
+    full subscribers; SUB filters and cannot send."""
+    a, b, c = _FakePipe("a"), _FakePipe("b", ready=False), _FakePipe("c", ready=False,
+                                                                      persistent=True)
+    dealer = routing_for("DEALER")
+    for i in range(4):
+        assert dealer.send([b"%d" % i], [a, b, c], 2, _enqueue) is None
+    assert a.queue == [[b"0"], [b"2"]] and c.queue == [[b"1"], [b"3"]] and not b.queue
+    assert dealer.send([b"x"], [a, b, c], 2, _enqueue) == [a, b, c] and dealer.waits
+    assert dealer.send([b"x"], [], 2, _enqueue) == []  # no peer: the sender waits
+
+    router = routing_for("ROUTER")
+    assert router.opened(a, b"id") is None and a.identity == b"id"
+    frames: list[bytes | bytearray] = [b"body"]
+    assert router.received(a, frames) and frames == [b"id", b"body"]
+    assert router.send([b"id", b"reply"], [], 3, _enqueue) is None and a.queue[-1] == [b"reply"]
+    assert router.send([b"nobody", b"x"], [], 3, _enqueue) is None  # dropped by rule
+    assert router.send([b"id", b"y"], [], 3, _enqueue) == (a,)  # full
+    assert router.opened(c, b"id") is a and a.identity == b"" and c.identity == b"id"
+    assert router.closed(a) == b"" and router.closed(c) == b"id"
+    with pytest.raises(ValueError):
+        router.send([b"id"], [], 3, _enqueue)
+
+    pub = routing_for("PUB")
+    p1, p2 = _FakePipe("p1"), _FakePipe("p2")
+    p1.subs.add(b"news")
+    p2.subs.add(b"")
+    p2.queue = [[b"old"]]
+    assert pub.send([b"news!"], [p1, p2], 1, _enqueue) == [p2] and p1.queue == [[b"news!"]]
+    assert pub.send([b"sport"], [p1], 1, _enqueue) is None and not pub.waits
+
+    sub = routing_for("SUB")
+    assert sub.wanted is not None and sub.wanted.add(b"T")
+    assert sub.received(a, [b"Topic"]) and not sub.received(a, [b"other"])
+    with pytest.raises(TypeError):
+        sub.send([b"x"], [a], 1, _enqueue)

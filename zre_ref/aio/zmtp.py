@@ -29,6 +29,7 @@ from typing import Any, Literal, cast, overload
 from ..lograte import RateLimitedLog
 from ..zmtp.connection import (
     HANDSHAKE_TIMEOUT,
+    MAX_IDENTITY,
     MAX_MESSAGE_FRAMES,
     MAX_MESSAGE_SIZE,
     PARTIAL_TIMEOUT,
@@ -44,10 +45,11 @@ from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
 from ..zmtp.receiver import BIG_FRAME, FRAME_OVERHEAD, ReadBuffer, ReceiveBudget
 from ..zmtp.routing import (
     ASYNCIO_SOCKET_TYPES,
-    IdentityTable,
+    Routing,
     SocketClosed,
     Subscriptions,
     WouldBlock,
+    routing_for,
 )
 
 __all__ = ["Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
@@ -324,9 +326,8 @@ class Socket:
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_flush_scheduled",
-        "_is_router", "_is_sub", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok",
-        "_routes", "_rr", "_rx", "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_subs",
-        "_tx_waiter", "_zero_copy", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
+        "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing", "_rx",
+        "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
         "max_message_size", "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
         "send_filter", "sndhwm", "socket_type",
@@ -360,8 +361,8 @@ class Socket:
     ) -> None:
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"socket type must be one of {SOCKET_TYPES}, not {socket_type!r}")
-        if len(identity) > 255:
-            raise ValueError("identity is at most 255 bytes")
+        if len(identity) > MAX_IDENTITY:
+            raise ValueError(f"identity is at most {MAX_IDENTITY} bytes")
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.sndhwm = sndhwm
@@ -399,9 +400,8 @@ class Socket:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pipes: list[_Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
-        self._rr = 0
-        self._routes: IdentityTable[_Pipe] = IdentityTable()
-        self._subs = Subscriptions()  # SUB: what we asked for
+        #: this type's rules: where sent messages go, what received ones become
+        self._routing: Routing[_Pipe] = routing_for(socket_type)
         self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
         #: bytes (and FRAME_OVERHEAD per frame) queued in _rx since it was last empty
         self._rx_bytes = 0
@@ -416,8 +416,6 @@ class Socket:
         self._accepting: set[asyncio.Task[Any]] = set()  # accepted, transport being made
         self._connectors: dict[str, tuple[_Pipe, asyncio.Task[None]]] = {}
         self._reading_paused: list[_Pipe] = []
-        self._is_router = socket_type == "ROUTER"
-        self._is_sub = socket_type == "SUB"
         #: a message arrived since the last unscheduled write: the next send may go out at once
         #: without scheduling a flush (request/reply latency: no extra loop turn per message)
         self._reply_ok = False
@@ -621,11 +619,7 @@ class Socket:
         self._forget_subscriptions(pipe)
         if pipe.reading_paused:
             pipe.reading_paused = False
-        gone = b""
-        if self._is_router and pipe.identity:
-            if self._routes.get(pipe.identity) is pipe:
-                gone = pipe.identity
-            self._routes.remove(pipe.identity, pipe)
+        gone = self._routing.closed(pipe)
         if not pipe.persistent:
             self._drop_pipe(pipe)
         if pipe.lost is not None and not pipe.lost.done():
@@ -641,8 +635,7 @@ class Socket:
     def _drop_pipe(self, pipe: _Pipe) -> None:
         with contextlib.suppress(ValueError):
             self._pipes.remove(pipe)
-        if self._is_router and pipe.identity:
-            self._routes.remove(pipe.identity, pipe)
+        self._routing.closed(pipe)
         pipe.queue.clear()
 
     def _rearm(self, pipe: _Pipe) -> None:
@@ -682,14 +675,13 @@ class Socket:
         conn = pipe.conn
         rx = self._rx
         got = False
+        routing = self._routing
         for ev in events:
             if type(ev) is MessageReceived:
                 frames = ev.frames
                 if ev.buffers:
                     frames = _Buffers(frames)
-                if self._is_router:
-                    frames.insert(0, pipe.identity)
-                elif self._is_sub and not self._subs.matches(frames[0]):
+                if not routing.received(pipe, frames):
                     continue
                 if rx is _UNUSED:
                     rx = self._rx = deque()
@@ -772,17 +764,15 @@ class Socket:
         pipe.ready = True
         log.debug("zmtp %s: handshake with %s (%s, identity %r, ZMTP %d.%d)", self.socket_type,
                   pipe.peer, ev.peer_socket_type, ev.peer_identity, *ev.version)
-        if self._is_router:
-            ident, displaced = self._routes.register(ev.peer_identity, pipe)
-            pipe.identity = ident
-            if displaced is not None:
-                log.info("zmtp ROUTER: identity %r handed over from %s to %s",
-                         ident, displaced.peer, pipe.peer)
-                displaced.identity = b""
-                if displaced.transport is not None:
-                    displaced.transport.close()
-        elif self._is_sub:
-            for topic in self._subs:
+        displaced = self._routing.opened(pipe, ev.peer_identity)
+        if displaced is not None:
+            log.info("zmtp %s: identity %r handed over from %s to %s", self.socket_type,
+                     pipe.identity, displaced.peer, pipe.peer)
+            if displaced.transport is not None:
+                displaced.transport.close()
+        wanted = self._routing.wanted
+        if wanted is not None:
+            for topic in wanted:
                 conn.send_subscribe(topic)
         self._mark_dirty(pipe)
         self._rearm(pipe)
@@ -909,60 +899,11 @@ class Socket:
             q = pipe.queue = deque()
         q.append(frames)
 
-    def _try_send(self, frames: list[bytes]) -> bool:
-        """Queue ``frames`` by the socket's rule; False if a DEALER has no room (HWM)."""
-        st = self.socket_type
-        if st == "DEALER":
-            pipes = self._pipes
-            n = len(pipes)
-            hwm = self.sndhwm or _NO_LIMIT
-            if n == 1:  # the common case (ZRE: one DEALER per peer)
-                p = pipes[0]
-                if len(p.queue) < hwm and (p.persistent or p.ready):
-                    if p.dirty or not p.ready:
-                        q = p.queue
-                        if q is _UNUSED:
-                            q = p.queue = deque()
-                        q.append(frames)
-                    else:
-                        self._enqueue(p, frames)
-                    return True
-                return False
-            for i in range(n):
-                idx = (self._rr + i) % n
-                p = pipes[idx]
-                if len(p.queue) < hwm and (p.persistent or p.ready):
-                    self._rr = idx + 1
-                    self._enqueue(p, frames)
-                    return True
-            return False
-        if st == "ROUTER":
-            if len(frames) < 2:
-                raise ValueError("a ROUTER message needs an identity frame and a body")
-            target = self._routes.get(bytes(frames[0]))
-            if target is None:
-                log.debug("zmtp ROUTER: no peer %r, message dropped", frames[0])
-                return True
-            if self.sndhwm and len(target.queue) >= self.sndhwm:
-                return False
-            self._enqueue(target, frames[1:])
-            return True
-        if st == "PUB":
-            return not self._pub_send(frames, self._pipes)
-        raise TypeError(f"a {st} socket cannot send messages")
-
-    def _pub_send(self, frames: list[bytes], pipes: Iterable[_Pipe]) -> list[_Pipe]:
-        """PUB: queue for every matching subscriber; returns those at their HWM."""
-        topic = frames[0]
-        full = []
-        hwm = self.sndhwm or _NO_LIMIT
-        for p in pipes:
-            if p.ready and p.subs.matches(topic):
-                if len(p.queue) < hwm:
-                    self._enqueue(p, frames)
-                else:
-                    full.append(p)
-        return full
+    def _route(self, frames: list[bytes], pipes: Sequence[_Pipe] | None = None
+               ) -> Sequence[_Pipe] | None:
+        """Queue ``frames`` by the socket type's rule: None, or the peers that had no room."""
+        return self._routing.send(frames, self._pipes if pipes is None else pipes,
+                                  self.sndhwm or _NO_LIMIT, self._enqueue)
 
     def send_frames_nowait(self, frames: list[bytes]) -> None:
         """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list of
@@ -970,18 +911,16 @@ class Socket:
         if self._closed:
             raise SocketClosed(f"{self.socket_type} socket is closed")
         msg = self._filtered(frames)
-        if msg is not None and not self._try_send(msg) and self.socket_type == "DEALER":
-            raise WouldBlock(f"DEALER: no peer below sndhwm={self.sndhwm}")
+        if msg is not None and self._route(msg) is not None and self._routing.waits:
+            raise WouldBlock(f"{self.socket_type}: no peer below sndhwm={self.sndhwm}")
 
     def send_multipart_nowait(self, frames: Sequence[bytes]) -> None:
         """Send without waiting. DEALER: raises WouldBlock when every peer is at sndhwm (or
         there is none). ROUTER drops messages for unknown or full peers, PUB for full subscribers."""
         self._check_open()
         msg = self._filtered(_frames(frames))
-        if msg is None:
-            return
-        if not self._try_send(msg) and self.socket_type == "DEALER":
-            raise WouldBlock(f"DEALER: no peer below sndhwm={self.sndhwm}")
+        if msg is not None and self._route(msg) is not None and self._routing.waits:
+            raise WouldBlock(f"{self.socket_type}: no peer below sndhwm={self.sndhwm}")
 
     async def send_multipart(self, frames: Sequence[bytes]) -> None:
         """Send, waiting while a DEALER has no room. ROUTER/PUB give a full peer one loop turn
@@ -990,25 +929,18 @@ class Socket:
         msg = self._filtered(_frames(frames))
         if msg is None:
             return
-        if self.socket_type == "PUB":
-            full = self._pub_send(msg, self._pipes)
-            if full:
-                await asyncio.sleep(0)
-                self._check_open()
-                self._pub_send(msg, full)  # subscribers still full miss this message
+        full = self._route(msg)
+        if full is None:
             return
-        if self._try_send(msg):
-            return
-        if self.socket_type == "ROUTER":
-            await asyncio.sleep(0)
+        if not self._routing.waits:
+            await asyncio.sleep(0)  # full peers get one loop turn to drain, then miss it
             self._check_open()
-            self._try_send(msg)  # still full: dropped
+            self._route(msg, full)
             return
-        while True:
+        while full is not None:
             await self._wait_tx()
             self._check_open()
-            if self._try_send(msg):
-                return
+            full = self._route(msg)
 
     def _filtered(self, frames: list[bytes]) -> list[bytes] | None:
         """``frames`` through send_filter (None: drop the message)."""
@@ -1133,10 +1065,11 @@ class Socket:
     def subscribe(self, prefix: bytes | str) -> None:
         """SUB: receive messages whose first frame starts with ``prefix`` (b"" = everything)."""
         self._check_open()
-        if not self._is_sub:
+        wanted = self._routing.wanted
+        if wanted is None:
             raise TypeError("subscribe() is for SUB sockets")
         topic = _b(prefix)
-        self._subs.add(topic)
+        wanted.add(topic)
         for p in self._pipes:
             if p.ready and p.conn is not None:
                 p.conn.send_subscribe(topic)
@@ -1145,10 +1078,11 @@ class Socket:
     def unsubscribe(self, prefix: bytes | str) -> None:
         """SUB: undo one subscribe(prefix)."""
         self._check_open()
-        if not self._is_sub:
+        wanted = self._routing.wanted
+        if wanted is None:
             raise TypeError("unsubscribe() is for SUB sockets")
         topic = _b(prefix)
-        if self._subs.remove(topic):
+        if wanted.remove(topic):
             for p in self._pipes:
                 if p.ready and p.conn is not None:
                     p.conn.send_cancel(topic)
