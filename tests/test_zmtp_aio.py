@@ -25,6 +25,7 @@ from zre_ref.aio.zmtp import (
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
+from zre_ref.zmtp.receiver import FRAME_OVERHEAD, ReceiveBudget
 from zre_ref.zmtp.routing import Subscriptions, routing_for
 
 pytestmark = pytest.mark.net
@@ -790,3 +791,28 @@ def test_routing_policies_without_sockets() -> None:
     assert sub.received(a, [b"Topic"]) and not sub.received(a, [b"other"])
     with pytest.raises(TypeError):
         sub.send([b"x"], [a], 1, _enqueue)
+
+
+def test_sockets_can_share_one_receive_budget() -> None:
+    """Two DEALERs sharing a ReceiveBudget: unfinished messages on either count against it."""
+    budget = ReceiveBudget(10 * 1024 * 1024)
+
+    async def main() -> None:
+        async with Socket("DEALER", receive_budget=budget) as d1, \
+                Socket("DEALER", receive_budget=budget) as d2:
+            ep1, ep2 = await d1.bind("tcp://127.0.0.1:*"), await d2.bind("tcp://127.0.0.1:*")
+            writers = []
+            for ep in (ep1, ep2):
+                host, port = ep[len("tcp://"):].rsplit(":", 1)
+                _reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"".join(greeting_stages())
+                             + _ready(b"ROUTER") + b"\x01\x05hello")  # a frame with MORE
+                writers.append(writer)
+            await until(lambda: d1.stats()["unfinished_bytes"] == budget.used > 0
+                        and d2.stats()["unfinished_bytes"] == budget.used
+                        and budget.used == 2 * (5 + FRAME_OVERHEAD))
+            for w in writers:
+                w.close()
+            await until(lambda: budget.used == 0)
+
+    run(main())

@@ -315,8 +315,9 @@ class Socket:
     limit, as in pyzmq). Receive memory is bounded in bytes too (README "Bounds"):
     ``rcvhwm_bytes`` for messages waiting to be received, ``max_unfinished_bytes`` for the
     unfinished messages of all connections together, ``max_message_size`` and
-    ``max_message_frames`` per message, ``partial_timeout`` for how long one may stay unfinished.
-    ``send_filter(frames) -> frames | None`` sees every message sent (None drops it): a hook for
+    ``max_message_frames`` per message, ``partial_timeout`` for how long one may stay unfinished
+    (``receive_budget``: a ReceiveBudget shared with other sockets instead of
+    ``max_unfinished_bytes``). ``send_filter(frames) -> frames | None`` sees every message sent (None drops it): a hook for
     fault injection.
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
@@ -358,6 +359,7 @@ class Socket:
         max_message_frames: int = MAX_MESSAGE_FRAMES,
         partial_timeout: float | None = PARTIAL_TIMEOUT,
         send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
+        receive_budget: ReceiveBudget | None = None,
     ) -> None:
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"socket type must be one of {SOCKET_TYPES}, not {socket_type!r}")
@@ -374,8 +376,11 @@ class Socket:
         self.send_filter = send_filter
         self.max_subscription_bytes = max_subscription_bytes
         self._sub_bytes = 0  # PUB: what every pipe's subscriptions cost together
-        #: what the unfinished messages of all connections hold together (0 = no limit)
-        self._budget = ReceiveBudget(max_unfinished_bytes or None)
+        #: what the unfinished messages of all connections hold together (0 = no limit);
+        #: ``receive_budget`` shares one between sockets (a ZRE node's DEALERs), replacing
+        #: max_unfinished_bytes
+        self._budget = (receive_budget if receive_budget is not None
+                        else ReceiveBudget(max_unfinished_bytes or None))
         #: peer-triggered warnings: one line per kind, then a count per interval
         self._log = RateLimitedLog(log)
         self.reconnect_ivl = reconnect_ivl
