@@ -479,15 +479,23 @@ class Connection:
                 if body is not None:
                     flags, frame, offset = body
                     body = None
+                    size = len(frame)
+                    start = offset - base
                     if type(frame) is bytearray and not flags & COMMAND:
                         parts_big = True
                 else:
                     if end - pos < 2:
                         break
                     flags = data[pos]
-                    if flags <= MORE:  # a short message frame: the common case, inline
-                        size = data[pos + 1]
-                        start = pos + 2
+                    if flags <= (MORE | LONG) and is_open:  # a message frame: the common case
+                        if flags <= MORE:
+                            size = data[pos + 1]
+                            start = pos + 2
+                        elif end - pos < 9:
+                            break
+                        else:
+                            size = int.from_bytes(data[pos + 1 : pos + 9], "big")
+                            start = pos + 9
                         if size > limit - mbytes:
                             parse_header(data, pos, limit - mbytes, base)  # raises
                     else:
@@ -506,25 +514,23 @@ class Connection:
                             pos = end
                         break
                     frame = data[start:stop]
-                    offset = base + start
                     pos = stop
                 if flags & COMMAND:
-                    self._on_command(frame, offset, events)
+                    self._on_command(frame, base + start, events)
                     is_open = self.state is State.OPEN
                     limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
                     continue
-                if not is_open:
-                    raise ProtocolError(f"a message frame arrived in state {self.state.value}")
+                # a message frame (only ever parsed once the connection is open)
                 parts.append(frame)
                 if flags & MORE:
-                    mbytes += len(frame)
+                    mbytes += size
                     if len(parts) > max_frames:
-                        self._too_many_frames(offset, len(parts))
+                        self._too_many_frames(base + start, len(parts))
                     continue
                 if publisher:
                     self._publisher_message(parts, events)
                 else:
-                    append(MessageReceived(parts, parts_big, mbytes + len(frame)))
+                    append(MessageReceived(parts, parts_big, mbytes + size))
                 parts = []
                 mbytes = 0
                 parts_big = False

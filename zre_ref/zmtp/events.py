@@ -20,11 +20,15 @@ class HandshakeCompleted:
     user_id: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageReceived:
     """A complete multipart message (spec/zmtp.md#frames). Frames are bytes, except that a
     ``zero_copy`` connection hands large frames over as the bytearray they were read into
-    (the connection keeps no reference to it: the buffer is the receiver's from then on)."""
+    (the connection keeps no reference to it: the buffer is the receiver's from then on).
+
+    Not frozen, unlike the other events: one is built per message on the hot path, and a frozen
+    dataclass's ``__init__`` costs three times as much; its ``frames`` list is handed over to the
+    receiver anyway."""
 
     frames: list[bytes | bytearray]
     #: True if some frame is a bytearray (only on a zero_copy connection)
