@@ -326,10 +326,11 @@ class Socket:
 
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
-        "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_flush_scheduled",
-        "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing", "_rx",
-        "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
-        "max_message_size", "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_enqueue_to",
+        "_flush_scheduled", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing",
+        "_rx", "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy",
+        "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
+        "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
         "send_filter", "sndhwm", "socket_type",
     )
@@ -407,6 +408,7 @@ class Socket:
         self._pipes: list[_Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
         self._routing: Routing[_Pipe] = routing_for(socket_type)
+        self._enqueue_to = self._enqueue  # bound once: the policies call it per message
         self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
         #: bytes (and FRAME_OVERHEAD per frame) queued in _rx since it was last empty
         self._rx_bytes = 0
@@ -908,15 +910,21 @@ class Socket:
                ) -> Sequence[_Pipe] | None:
         """Queue ``frames`` by the socket type's rule: None, or the peers that had no room."""
         return self._routing.send(frames, self._pipes if pipes is None else pipes,
-                                  self.sndhwm or _NO_LIMIT, self._enqueue)
+                                  self.sndhwm or _NO_LIMIT, self._enqueue_to)
 
     def send_frames_nowait(self, frames: list[bytes]) -> None:
         """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list of
         ``bytes`` that the socket keeps as it is (not copied, not checked; do not change it)."""
         if self._closed:
             raise SocketClosed(f"{self.socket_type} socket is closed")
-        msg = self._filtered(frames)
-        if msg is not None and self._route(msg) is not None and self._routing.waits:
+        if self.send_filter is not None:
+            filtered = self._filtered(frames)
+            if filtered is None:
+                return
+            frames = filtered
+        routing = self._routing
+        if routing.send(frames, self._pipes, self.sndhwm or _NO_LIMIT,
+                        self._enqueue_to) is not None and routing.waits:
             raise WouldBlock(f"{self.socket_type}: no peer below sndhwm={self.sndhwm}")
 
     def send_multipart_nowait(self, frames: Sequence[bytes]) -> None:

@@ -251,6 +251,12 @@ class DealerRouting(Routing[R]):
     def send(self, frames: Frames, pipes: Sequence[R], hwm: int,
              enqueue: Enqueue[R]) -> Sequence[R] | None:
         n = len(pipes)
+        if n == 1:  # the common case (ZRE: one DEALER per peer), without the round-robin
+            p = pipes[0]
+            if len(p.queue) < hwm and (p.persistent or p.ready):
+                enqueue(p, frames)
+                return None
+            return pipes
         for i in range(n):
             idx = (self._next + i) % n
             p = pipes[idx]
