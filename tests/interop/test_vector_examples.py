@@ -1,0 +1,106 @@
+"""The consuming loops vectors/README.md publishes are real and pass: the JavaScript decoders and
+encoders in vectors/examples/ (written from spec/ alone) run over every vector family with Node, and
+serve as the external decoder of `zre-ref vectors check` (vectors/README.md#self-check).
+
+Node is what the interop env already needs for zyre.js (tests/interop/setup-js.sh); a missing node
+fails under CI=true and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zre_ref.vectorcheck import check, main, message_cases
+
+pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "vectors"
+EXAMPLES = VECTORS / "examples"
+#: every protocol the examples implement; a vector family outside it fails
+#: test_every_family_is_covered until codecs.js learns it (or it is listed in NOT_YET_COVERED)
+PROTOCOLS = ("zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes")
+#: protocol -> why the example does not cover it yet (none today)
+NOT_YET_COVERED: dict[str, str] = {}
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        assert not os.environ.get("CI"), "CI=true but node is missing (tests/interop/setup-js.sh)"
+        pytest.skip("needs node")
+    return node
+
+
+def _families() -> dict[str, str]:
+    """vector file (relative) -> its protocol, for every file under vectors/."""
+    out = {}
+    for path in sorted(VECTORS.rglob("*.json")):
+        if path.name != "schema.json":
+            out[str(path.relative_to(VECTORS))] = json.loads(path.read_text("utf-8"))["protocol"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def loop_summary() -> dict[str, Any]:
+    proc = subprocess.run([_node(), str(EXAMPLES / "check_vectors.js"), str(VECTORS)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stderr == ""
+    lines = proc.stdout.strip().splitlines()
+    summary: dict[str, Any] = json.loads(lines[-1])
+    summary["exit"] = proc.returncode
+    summary["report"] = lines[:-1]
+    return summary
+
+
+def test_js_loop_passes_every_case(loop_summary: dict[str, Any]) -> None:
+    assert loop_summary["failed"] == [], "\n".join(loop_summary["report"])
+    assert loop_summary["exit"] == 0
+
+
+def test_every_family_is_covered(loop_summary: dict[str, Any]) -> None:
+    families = _families()
+    uncovered = {f for f, p in families.items() if p not in NOT_YET_COVERED}
+    uncovered -= {f for f, p in families.items() if p in PROTOCOLS or p == "zmtp-handshake"}
+    assert not uncovered, f"vectors/examples/codecs.js does not decode {sorted(uncovered)}"
+    assert set(loop_summary["uncovered"]) == {f for f, p in families.items() if p in NOT_YET_COVERED}
+    covered = [f for f, p in families.items() if p not in NOT_YET_COVERED]
+    assert loop_summary["files"] == len(covered)
+    total = sum(len(json.loads((VECTORS / f).read_text("utf-8"))["cases"]) for f in covered)
+    assert loop_summary["cases"] == total >= 340
+
+
+def _stdio(protocol: str, filter_cmd: str = "") -> str:
+    cmd = shlex.join([_node(), str(EXAMPLES / "stdio_decoder.js"), protocol])
+    return f"{cmd} | {filter_cmd}" if filter_cmd else cmd
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_js_decoder_passes_vectors_check(protocol: str) -> None:
+    cases = message_cases(VECTORS, protocol)
+    verdicts = check(_stdio(protocol), cases)
+    assert len(verdicts) == len(cases) >= 15
+    assert [(v.id, v.problem) for v in verdicts if v.problem] == []
+
+
+def test_wrong_decoder_is_caught_id_by_id() -> None:
+    """The JS decoder with its `truncated` answers turned into `length-overflow` (sed -u keeps it
+    line-buffered): exactly the truncated cases fail, every other id passes."""
+    cases = message_cases(VECTORS, "zre")
+    wrong = _stdio("zre", "sed -u 's/^error truncated /error length-overflow /'")
+    failed = {v.id for v in check(wrong, cases) if v.problem}
+    truncated = {c["id"] for c in cases if c.get("error", {}).get("error") == "truncated"}
+    assert len(truncated) > 40 and failed == truncated
+
+
+def test_cli_with_the_js_decoder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vectors", "check", "--protocol", "beacon", "--decoder", _stdio("beacon")]) == 0
+    assert "beacon: 21 cases, 21 passed, 0 failed" in capsys.readouterr().out
