@@ -8,6 +8,7 @@ frame), one answer per line on its stdout: ``ok [JSON]`` or ``error CODE [FIELD 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import selectors
@@ -130,10 +131,8 @@ class _Decoder:
 
     def close(self) -> None:
         self.sel.close()
-        try:
+        with contextlib.suppress(OSError):
             self.stdin.close()
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -81,6 +81,12 @@ LAYOUT = (("prefix", 0, 3), ("version", 3, 1), ("uuid", 4, UUID_SIZE), ("port", 
           ("public_key", 22, PUBLIC_KEY_SIZE))
 
 
+def _size_error(data: bytes, expected: str) -> DecodeError:
+    """bad-beacon-size at the first field ``data`` cuts short (spec/zre.md#beacon)."""
+    field, start = next((f, at) for f, at, n in LAYOUT if len(data) < at + n)
+    return _error(BadBeaconSize, f"{len(data)} bytes, {expected}", field, start)
+
+
 def decode_beacon(data: bytes) -> Beacon:
     """Decode one beacon datagram; raise a DecodeError subclass (spec/zre.md#beacon).
 
@@ -92,15 +98,15 @@ def decode_beacon(data: bytes) -> Beacon:
     head = data[: len(BEACON_PREFIX)]
     if head != BEACON_PREFIX[: len(head)]:
         raise _error(BadBeaconPrefix, f"expected 5a5245 ('ZRE'), got {head.hex()}", "prefix", 0)
-    version = data[len(BEACON_PREFIX)] if len(data) > len(BEACON_PREFIX) else None
-    size = BEACON_SIZES.get(version) if version is not None else None
-    if version is not None and size is None:
+    if len(data) <= len(BEACON_PREFIX):
+        raise _size_error(data, "a beacon is 22 or 54")
+    version = data[len(BEACON_PREFIX)]
+    size = BEACON_SIZES.get(version)
+    if size is None:
         raise _error(BadBeaconVersion, f"version {version:#04x}, expected 0x01 or 0x03",
                      "version", len(BEACON_PREFIX))
-    if size is None or len(data) < size:
-        field, start = next((f, at) for f, at, n in LAYOUT if len(data) < at + n)
-        raise _error(BadBeaconSize, f"{len(data)} bytes, a version {version} beacon is {size}"
-                     if size else f"{len(data)} bytes, a beacon is 22 or 54", field, start)
+    if len(data) < size:
+        raise _size_error(data, f"a version {version} beacon is {size}")
     if len(data) > size:
         raise _error(BadBeaconSize, f"{len(data)} bytes, a version {version} beacon is {size}",
                      "end", size)
