@@ -104,3 +104,19 @@ def test_wrong_decoder_is_caught_id_by_id() -> None:
 def test_cli_with_the_js_decoder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vectors", "check", "--protocol", "beacon", "--decoder", _stdio("beacon")]) == 0
     assert "beacon: 21 cases, 21 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_rfc36_only_decoder_passes_once_extensions_are_skipped() -> None:
+    """The skip recipe of vectors/README.md: a decoder without ids 8, 9, 10 fails only cases
+    flagged `extension:zyre`, and passes everything once they are skipped."""
+    # node -e SCRIPT ARG: ARG is process.argv[1]; stdio_decoder.js reads its protocol from argv[2]
+    script = ("const path = process.argv[1]; const c = require(path); "
+              "for (const id of [8, 9, 10]) delete c.ZPROTO.zre.messages[id]; "
+              "process.argv[2] = 'zre'; require(path.replace('codecs.js', 'stdio_decoder.js'));")
+    rfc36 = shlex.join([_node(), "-e", script, str(EXAMPLES / "codecs.js")])
+    cases = message_cases(VECTORS, "zre")
+    failed = {v.id for v in check(rfc36, cases) if v.problem}
+    flagged = {c["id"] for c in cases if "extension:zyre" in c.get("flags", [])}
+    assert len(failed) > 20 and failed <= flagged
+    rest = [c for c in cases if c["id"] not in flagged]
+    assert [v.id for v in check(rfc36, rest) if v.problem] == []
