@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from zre_ref.vectorcheck import case_line, check, default_vectors_dir, judge, main, message_cases
+from zre_ref.cli import main
+from zre_ref.vectorcheck import case_line, check, default_vectors_dir, judge, message_cases
 
 VECTORS = default_vectors_dir()
 

@@ -1,4 +1,4 @@
-"""`zre-ref vectors check`: run a porter's decoder program over the golden vectors, verdict per id.
+"""Run a porter's decoder program over the golden vectors, verdict per id (`zre-ref vectors check`).
 
 The program is started once and speaks a line protocol (vectors/README.md#self-check): one case per
 line on its stdin (frames as hex separated by spaces, ``-`` for an empty frame, an empty line for no
@@ -7,15 +7,13 @@ frame), one answer per line on its stdout: ``ok [JSON]`` or ``error CODE [FIELD 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import selectors
 import subprocess
-import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,47 +161,3 @@ def check(command: str, cases: Iterable[dict[str, Any]], *,
     finally:
         decoder.close()
     return verdicts
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
-    cases = message_cases(Path(args.vectors), args.protocol)
-    if not cases:
-        print(f"zre-ref: no message cases for protocol {args.protocol!r} in {args.vectors}",
-              file=sys.stderr)
-        return 2
-    skip = set(args.skip_flag or ())
-    chosen = [c for c in cases if not skip & set(c.get("flags", ()))]
-    verdicts = check(args.decoder, chosen, timeout=args.timeout)
-    failed = [v for v in verdicts if v.problem is not None]
-    for v in verdicts:
-        if v.problem is not None:
-            print(f"FAIL {v.id}: {v.problem}")
-        elif args.verbose:
-            print(f"pass {v.id}")
-    print(f"{args.protocol}: {len(verdicts)} cases, {len(verdicts) - len(failed)} passed, "
-          f"{len(failed)} failed, {len(cases) - len(chosen)} skipped by flag")
-    return 1 if failed else 0
-
-
-def add_commands(sub: Any) -> None:
-    """`zre-ref vectors check` (vectors/README.md#self-check)."""
-    p = sub.add_parser("vectors", help="check an external decoder program against the vectors")
-    vsub = p.add_subparsers(dest="vectors_command", required=True)
-    c = vsub.add_parser("check", help="feed every case to DECODER over stdin/stdout, "
-                        "report the ids it gets wrong (vectors/README.md#self-check)")
-    c.add_argument("--protocol", required=True, help="zre, beacon, zmtp-frame, zrelog, ...")
-    c.add_argument("--decoder", required=True, metavar="CMD", help="shell command of the program")
-    c.add_argument("--vectors", default=str(default_vectors_dir()), help="the vectors/ folder")
-    c.add_argument("--skip-flag", action="append", metavar="FLAG",
-                   help="skip cases carrying this flag (repeatable), e.g. extension:zyre")
-    c.add_argument("--timeout", type=float, default=ANSWER_TIMEOUT, help="seconds per answer")
-    c.add_argument("-v", "--verbose", action="store_true", help="list passing ids too")
-    c.set_defaults(func=_cmd_check)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zre-ref")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code

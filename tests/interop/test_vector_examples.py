@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from zre_ref.vectorcheck import check, main, message_cases
+from zre_ref.cli import main
+from zre_ref.vectorcheck import check, message_cases
 
 pytestmark = pytest.mark.interop
 
