@@ -1,9 +1,10 @@
 """The consuming loops vectors/README.md publishes are real and pass: the JavaScript decoders and
 encoders in vectors/examples/ (written from spec/ alone) run over every vector family with Node, and
-serve as the external decoder of `zre-ref vectors check` (vectors/README.md#self-check).
+serve as the external decoder of `zre-ref vectors check` (vectors/README.md#self-check), as does the
+C99 decoder vectors/examples/zre_decoder.c.
 
-Node is what the interop env already needs for zyre.js (tests/interop/setup-js.sh); a missing node
-fails under CI=true and skips elsewhere.
+Node is what the interop env already needs for zyre.js (tests/interop/setup-js.sh), and a C compiler
+what test_interop_zrelog_hash.py needs; either missing fails under CI=true and skips elsewhere.
 """
 
 from __future__ import annotations
@@ -121,3 +122,25 @@ def test_rfc36_only_decoder_passes_once_extensions_are_skipped() -> None:
     assert len(failed) > 20 and failed <= flagged
     rest = [c for c in cases if c["id"] not in flagged]
     assert [v.id for v in check(rfc36, rest) if v.problem] == []
+
+
+@pytest.fixture(scope="module")
+def c_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vectors/examples/zre_decoder.c compiled with warnings as errors (C99, no libraries)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        assert not os.environ.get("CI"), "CI=true but no C compiler"
+        pytest.skip("needs a C compiler")
+    exe = tmp_path_factory.mktemp("c-decoder") / "zre_decoder"
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-o", str(exe),
+                    str(EXAMPLES / "zre_decoder.c")], check=True, timeout=60)
+    return exe
+
+
+@pytest.mark.parametrize("protocol", ["zre", "beacon", "zrelog", "zpipes"])
+def test_c_decoder_passes_vectors_check(c_decoder: Path, protocol: str) -> None:
+    """The C example answers `ok {fields}` or `error CODE FIELD FRAME OFFSET`: all four compared."""
+    cases = message_cases(VECTORS, protocol)
+    verdicts = check(shlex.join([str(c_decoder), protocol]), cases)
+    assert len(verdicts) == len(cases) >= 20
+    assert [(v.id, v.problem) for v in verdicts if v.problem] == []
