@@ -57,25 +57,65 @@ function checkMessage(protocol, c) {
   return null;
 }
 
-// ZRE session: udp steps are beacons, tcp steps are ROUTER deliveries (identity first).
+// ZRE session: udp steps are beacons, tcp steps are ROUTER deliveries (identity first). Sequence
+// numbers run per direction; `input` (when given) names each peer's UUID and endpoint.
 function checkZreSession(c) {
+  const last = {};
   for (const [i, s] of c.steps.entries()) {
+    const peer = c.input && c.input[s.from];
     if (s.channel === 'udp') {
       const got = outcome('beacon', [hex(s.hex)]);
       if (!isDeepStrictEqual(got.fields, s.fields)) return `step ${i}: ${JSON.stringify(got)}`;
-    } else {
-      if (s.frames[0] !== s.identity || hex(s.identity).length !== 17 || s.frames[1] !== s.hex) {
-        return `step ${i}: identity/frames do not match`;
-      }
-      const got = outcome('zre', s.frames.slice(1).map(hex));
-      if (!isDeepStrictEqual(got.fields, s.fields)) return `step ${i}: ${JSON.stringify(got)}`;
+      if (peer && (got.fields.uuid !== peer.uuid || (got.fields.port !== 0 &&
+          !peer.endpoint.endsWith(`:${got.fields.port}`)))) return `step ${i}: not ${s.from}'s beacon`;
+      continue;
     }
+    if (s.frames[0] !== s.identity || hex(s.identity).length !== 17 || s.frames[1] !== s.hex) {
+      return `step ${i}: identity/frames do not match`;
+    }
+    if (peer && s.identity !== '01' + peer.uuid.toLowerCase()) return `step ${i}: not ${s.from}'s identity`;
+    const got = outcome('zre', s.frames.slice(1).map(hex));
+    if (!isDeepStrictEqual(got.fields, s.fields)) return `step ${i}: ${JSON.stringify(got)}`;
+    if (peer && s.fields.type === 'HELLO' && s.fields.endpoint !== peer.endpoint) return `step ${i}: endpoint`;
+    const direction = `${s.from}>${s.to}`;
+    if (direction in last && s.fields.sequence !== (last[direction] + 1) % 65536) return `step ${i}: sequence`;
+    last[direction] = s.fields.sequence;
   }
   return null;
 }
 
-// ZMTP handshake: each side's steps joined are one byte stream: a greeting, then frames.
+// ZMTP handshake: each side's steps joined are one byte stream: a greeting, then frames, and they
+// must say what `input` set up: mechanism, padding (identity length + 1), Socket-Type and Identity
+// in READY/INITIATE, PLAIN credentials, and the messages sent once open (vectors/README.md#kinds).
 // A side that stops inside its greeting (libzmq-staging's peer) must still be a valid prefix.
+const ascii = (text) => Buffer.from(text, 'latin1').toString('hex');
+const WITH_IDENTITY = new Set(['REQ', 'DEALER', 'ROUTER']);
+
+function checkSide(side, bytes, setup, sent) {
+  const greeting = decodeGreeting(bytes.subarray(0, 64));
+  const { frames } = bytes.length > 64 ? decodeFrames(bytes.subarray(64)) : { frames: [] };
+  if (!setup) return null;
+  const identity = setup.identity || '';
+  if (greeting.mechanism !== setup.mechanism) return `${side}: mechanism ${greeting.mechanism}`;
+  if (BigInt('0x' + greeting.padding) !== BigInt(identity.length / 2 + 1)) return `${side}: padding`;
+  const messages = [];
+  let current = [];
+  for (const f of frames) {
+    if (f.kind === 'command' && (f.name === 'READY' || f.name === 'INITIATE')) {
+      const props = Object.fromEntries(f.properties);
+      if (props['Socket-Type'] !== ascii(setup.socket_type)) return `${side}: Socket-Type`;
+      if (WITH_IDENTITY.has(setup.socket_type) && props.Identity !== identity) return `${side}: Identity`;
+    } else if (f.kind === 'command' && f.name === 'HELLO') {
+      if (f.username !== setup.username || f.password !== setup.password) return `${side}: credentials`;
+    } else if (f.kind === 'message') {
+      current.push(f.body);
+      if (!f.more) { messages.push(current); current = []; }
+    }
+  }
+  if (!isDeepStrictEqual(messages, sent)) return `${side}: messages ${JSON.stringify(messages)}`;
+  return null;
+}
+
 function checkZmtpHandshake(c) {
   const sides = {};
   for (const s of c.steps) sides[s.from] = Buffer.concat([sides[s.from] || Buffer.alloc(0), hex(s.hex)]);
@@ -87,12 +127,13 @@ function checkZmtpHandshake(c) {
       }
       return `${side}: a ${bytes.length}-byte greeting decoded`;
     }
-    try {
-      decodeGreeting(bytes.subarray(0, 64));
-      if (bytes.length > 64) decodeFrames(bytes.subarray(64));
-    } catch (e) {
-      return `${side}: ${e.message}`;
+    const sent = c.input ? c.input.messages.filter((m) => m.from === side).map((m) => m.frames) : [];
+    let why;
+    try { why = checkSide(side, bytes, c.input && c.input[side], sent); } catch (e) {
+      if (!(e instanceof VectorError)) throw e;
+      why = `${side}: ${e.message}`;
     }
+    if (why) return why;
   }
   return null;
 }
