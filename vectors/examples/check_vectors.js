@@ -143,15 +143,19 @@ const FUNCTIONS = {
     signed_char: endpointHash(hex(c.input.utf8_hex), true),
     unsigned_char: endpointHash(hex(c.input.utf8_hex), false),
   }),
-  'zpipes.ids': (c) => isDeepStrictEqual(c.output, Object.fromEntries(
-    Object.entries(ZPROTO.zpipes.messages).map(([id, [name]]) => [name, Number(id)]))),
 };
+// `<protocol>.ids.*`: the message name -> id table of a zproto protocol
+const idTable = (protocol) => Object.fromEntries(
+  Object.entries(ZPROTO[protocol].messages).map(([id, [name]]) => [name, Number(id)]));
 
 function checkCase(protocol, c) {
   const kind = c.kind || 'message';
   if (kind === 'message') return checkMessage(protocol, c);
   if (kind === 'transcript' && protocol === 'zre') return checkZreSession(c);
   if (kind === 'transcript' && protocol === 'zmtp-handshake') return checkZmtpHandshake(c);
+  if (kind === 'function' && c.id.split('.')[1] === 'ids' && protocol in ZPROTO) {
+    return isDeepStrictEqual(c.output, idTable(protocol)) ? null : 'ids differ';
+  }
   if (kind === 'function') {
     const fn = FUNCTIONS[c.id.split('.').slice(0, 2).join('.')];
     if (!fn) return 'no function for this id';

@@ -45,8 +45,13 @@ const ZPIPES_MESSAGES = {
   14: ['WRITE-TIMEOUT', []], 15: ['WRITE-FAILED', reason], 16: ['CLOSE', []], 17: ['CLOSE-OK', []],
   18: ['CLOSE-FAILED', reason], 19: ['PING', []], 20: ['PING-OK', []], 21: ['INVALID', []],
 };
+const ZGOSSIP_MESSAGES = {
+  1: ['HELLO', []], 2: ['PUBLISH', [['key', 'string'], ['value', 'longstr'], ['ttl', 'number-4']]],
+  3: ['PING', []], 4: ['PONG', []], 5: ['INVALID', []],
+};
 const ZPROTO = {
   zre: { signature: [0xaa, 0xa1], version: 2, messages: ZRE_MESSAGES },
+  zgossip: { signature: [0xaa, 0xa0], version: 1, messages: ZGOSSIP_MESSAGES },
   zrelog: { signature: [0xaa, 0xa2], version: null, messages: ZRELOG_MESSAGES },
   zpipes: { signature: [0xaa, 0xa0], version: null, messages: ZPIPES_MESSAGES },
 };
@@ -360,6 +365,7 @@ const CODECS = {
   zre: [(fr) => decodeZproto('zre', fr), (f) => encodeZproto('zre', f)],
   zrelog: [(fr) => decodeZproto('zrelog', fr), (f) => encodeZproto('zrelog', f)],
   zpipes: [(fr) => decodeZproto('zpipes', fr), (f) => encodeZproto('zpipes', f)],
+  zgossip: [(fr) => decodeZproto('zgossip', fr), (f) => encodeZproto('zgossip', f)],
   beacon: [(fr) => decodeBeacon(fr[0]), (f) => [encodeBeacon(f)]],
   'zmtp-greeting': [(fr) => decodeGreeting(fr[0]), (f) => [encodeGreeting(f)]],
   'zmtp-frame': [(fr) => decodeFrames(fr[0]), (f) => [encodeFrames(f)]],

@@ -1,5 +1,5 @@
-/*  A decoder for `zre-ref vectors check` in plain C99, no JSON library: ZRE, ZRE/LOG, ZPIPES and the
-    ZRE beacon, written from spec/ alone (vectors/README.md#self-check).
+/*  A decoder for `zre-ref vectors check` in plain C99, no JSON library: ZRE, ZRE/LOG, ZPIPES, ZGOSSIP
+    and the ZRE beacon, written from spec/ alone (vectors/README.md#self-check).
 
         cc -std=c99 -Wall -o zre_decoder vectors/examples/zre_decoder.c
         zre-ref vectors check --protocol zre --decoder "./zre_decoder zre"
@@ -114,6 +114,11 @@ static const message_t ZPIPES[] = {
     {14, "WRITE-TIMEOUT", {{NULL, END}}}, {15, "WRITE-FAILED", REASON}, {16, "CLOSE", {{NULL, END}}},
     {17, "CLOSE-OK", {{NULL, END}}}, {18, "CLOSE-FAILED", REASON}, {19, "PING", {{NULL, END}}},
     {20, "PING-OK", {{NULL, END}}}, {21, "INVALID", {{NULL, END}}},
+    {0, NULL, {{NULL, END}}}};
+
+static const message_t ZGOSSIP[] = {
+    {1, "HELLO", {{NULL, END}}}, {2, "PUBLISH", {{"key", STRING}, {"value", LONGSTR}, {"ttl", N4}}},
+    {3, "PING", {{NULL, END}}}, {4, "PONG", {{NULL, END}}}, {5, "INVALID", {{NULL, END}}},
     {0, NULL, {{NULL, END}}}};
 
 typedef struct { const uint8_t *p; size_t n, pos; } reader_t;
@@ -246,7 +251,8 @@ static int hexval(int c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-static const protocol_t zre = {0xA1, 2, ZRE}, zrelog = {0xA2, 0, ZRELOG}, zpipes = {0xA0, 0, ZPIPES};
+static const protocol_t zre = {0xA1, 2, ZRE}, zrelog = {0xA2, 0, ZRELOG}, zpipes = {0xA0, 0, ZPIPES},
+                        zgossip = {0xA0, 1, ZGOSSIP};
 static const protocol_t *proto;  /* the zproto protocol decoded, or NULL for beacons */
 static int beacon;
 
@@ -254,8 +260,9 @@ int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "zre")) proto = &zre;
     else if (argc == 2 && !strcmp(argv[1], "zrelog")) proto = &zrelog;
     else if (argc == 2 && !strcmp(argv[1], "zpipes")) proto = &zpipes;
+    else if (argc == 2 && !strcmp(argv[1], "zgossip")) proto = &zgossip;
     else if (argc == 2 && !strcmp(argv[1], "beacon")) beacon = 1;
-    else { fprintf(stderr, "usage: %s zre|zrelog|zpipes|beacon\n", argv[0]); return 2; }
+    else { fprintf(stderr, "usage: %s zre|zrelog|zpipes|zgossip|beacon\n", argv[0]); return 2; }
 
     char *line = NULL;
     size_t cap = 0;
