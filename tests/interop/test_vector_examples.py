@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,23 @@ def test_c_decoder_passes_vectors_check(c_decoder: Path, protocol: str) -> None:
     verdicts = check(shlex.join([str(c_decoder), protocol]), cases)
     assert len(verdicts) == len(cases) >= 20
     assert [(v.id, v.problem) for v in verdicts if v.problem] == []
+
+
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+#: fenced-block languages that are data or command lines, not consuming loops
+_NOT_CODE = {"", "json", "abnf", "text", "sh", "console"}
+
+
+def test_every_loop_in_vectors_readme_runs() -> None:
+    """A consuming loop shown in vectors/README.md is a `python` or `js` block, and it runs here
+    against the real files (from the repository root); any other language would be a loop that CI
+    does not run."""
+    blocks = _FENCE.findall((VECTORS / "README.md").read_text("utf-8"))
+    assert len(blocks) >= 5
+    unrun = [lang for lang, _ in blocks if lang not in _NOT_CODE | {"python", "js"}]
+    assert not unrun, f"vectors/README.md shows code CI cannot run: {unrun}"
+    for lang, code in blocks:
+        if lang == "python":
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+        elif lang == "js":
+            subprocess.run([_node(), "-e", code], cwd=ROOT, check=True, timeout=120)
