@@ -111,7 +111,7 @@ def test_zyre_c_suite_under_load(tmp_path: Path) -> None:
 @pytest.mark.soak
 def test_builtin_full_suite_under_load(tmp_path: Path) -> None:
     """tox -e soak: every case of the built-in agent, 3 runs each, with every core busy."""
-    code, doc, out = run_under_load(["--seed", "soak"], tmp_path, 3600)
+    _code, doc, out = run_under_load(["--seed", "soak"], tmp_path, 3600)
     cases = doc.get("cases", [])
     assert isinstance(cases, list) and cases, out
     assert not [c["id"] for c in cases if c["verdict"] == "FLAKY"], out
