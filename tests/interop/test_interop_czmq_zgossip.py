@@ -117,3 +117,49 @@ def test_invalid_vectors_are_not_accepted_by_czmq(actor: Any, ctx: Any, case: di
     d.send(PING)
     with pytest.raises(zmq.Again):
         d.recv()  # nothing answers any more
+
+
+# -- the zre-ref service with czmq's, both ways (spec/zgossip.md#service) -------------------------
+def test_zre_ref_node_on_a_czmq_hub(actor: Any) -> None:
+    import asyncio
+
+    from zre_ref.aio.zgossip import Gossip
+
+    endpoint = actor.bind_tcp()
+    actor.send("PUBLISH", "from-czmq", "tcp://127.0.0.1:7001")
+    assert actor.deliveries(1) == [("from-czmq", "tcp://127.0.0.1:7001")]
+
+    async def main() -> None:
+        async with Gossip() as node:
+            await node.connect(endpoint)
+            node.publish("from-zre-ref", "tcp://127.0.0.1:7002")
+            await node.wait_for(lambda t: "from-czmq" in t, 5.0)  # sent on HELLO
+            got = await asyncio.to_thread(actor.deliveries, 1)
+            assert got == [("from-zre-ref", "tcp://127.0.0.1:7002")]
+            # our PINGs keep us known past czmq's 1 s client timeout: later tuples still come
+            await asyncio.sleep(1.5)  # the scenario needs idle time; not a synchronisation
+            actor.send("PUBLISH", "later", "x")
+            await node.wait_for(lambda t: t.get("later") == "x", 5.0)
+
+    asyncio.run(main())
+
+
+def test_czmq_node_on_a_zre_ref_hub(actor: Any) -> None:
+    import asyncio
+
+    from zre_ref.aio.zgossip import Gossip
+
+    async def main() -> None:
+        async with Gossip(client_timeout=10.0) as hub:  # czmq's client never PINGs
+            endpoint = await hub.bind("tcp://127.0.0.1:*")
+            hub.publish("from-hub", "tcp://127.0.0.1:7003")
+            actor.send("CONNECT", endpoint)
+            actor.send("PUBLISH", "from-czmq", "tcp://127.0.0.1:7004")
+            await hub.wait_for(lambda t: t.get("from-czmq") == "tcp://127.0.0.1:7004", 5.0)
+            got = dict(await asyncio.to_thread(actor.deliveries, 2))
+            assert got == {"from-czmq": "tcp://127.0.0.1:7004", "from-hub": "tcp://127.0.0.1:7003"}
+            # a tuple published now is forwarded to czmq's client
+            hub.publish("fresh", "y")
+            assert await asyncio.to_thread(actor.deliveries, 1) == [("fresh", "y")]
+
+    asyncio.run(main())
