@@ -18,6 +18,7 @@ CODEC_MODULES: tuple[str, ...] = (
     "zre_ref.zre.jsonform",
     "zre_ref.zrelog.jsonform",
     "zre_ref.zpipes.jsonform",
+    "zre_ref.zgossip.jsonform",
 )
 
 #: Modules that contribute sub-commands to `zre-ref`.
