@@ -169,3 +169,19 @@ def test_secrets_stay_out_of_reprs() -> None:
 def test_small_order_key_is_refused() -> None:
     with pytest.raises(DecodeError):
         nacl.box_beforenm(bytes(32), bytes(range(32)))
+
+
+def test_keygen_prints_a_matching_pair(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from zre_ref.cli import main
+
+    assert main(["keygen"]) == 0
+    lines = dict(line.split(" = ") for line in capsys.readouterr().out.splitlines())
+    assert curve_public(lines["secret"]) == lines["public"].encode()
+    out = tmp_path / "key.txt"
+    assert main(["keygen", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    printed = capsys.readouterr().out
+    assert "secret" not in printed
+    saved = dict(line.split(" = ") for line in out.read_text().splitlines())
+    assert printed.strip() == f"public = {saved['public']}"
+    assert curve_public(saved["secret"]) == saved["public"].encode()

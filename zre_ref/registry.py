@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.zrelog.cli",
     "zre_ref.zpipes.cli",
     "zre_ref.agent",
+    "zre_ref.curve.cli",
 )
 
 

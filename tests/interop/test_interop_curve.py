@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 try:
     import nacl.bindings as sodium
+    from nacl.exceptions import CryptoError
 except ImportError:  # pragma: no cover - the interop env installs pynacl
     assert not os.environ.get("CI"), "CI=true but pynacl is missing (tox.ini interop deps)"
     pytest.skip("pynacl is not installed", allow_module_level=True)
@@ -80,7 +81,7 @@ def test_box_vectors_with_libsodium(case: dict[str, Any]) -> None:
                                   and "box" in c["input"]], ids=lambda c: c["id"])
 def test_tampered_boxes_fail_in_libsodium_too(case: dict[str, Any]) -> None:
     inp = case["input"]
-    with pytest.raises(Exception, match="(?i)decrypt|forged|fail"):
+    with pytest.raises(CryptoError):
         sodium.crypto_secretbox_open(_h(inp["box"]), _h(inp["nonce"]), _h(inp["key"]))
 
 
@@ -92,7 +93,7 @@ def test_invalid_message_boxes_fail_in_libsodium_too() -> None:
         if case["error"]["error"] != "bad-box" or not case["id"].startswith("curve.invalid.message"):
             continue
         body = _h(case["input"]["body"])
-        with pytest.raises(Exception, match="(?i)decrypt|forged|fail"):
+        with pytest.raises(CryptoError):
             sodium.crypto_secretbox_open(body[16:], b"CurveZMQMESSAGEC" + body[8:16], key)
 
 
