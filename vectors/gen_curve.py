@@ -213,7 +213,13 @@ def z85_cases() -> list[dict[str, Any]]:
 
 # -- the ZMTP CURVE conversation -----------------------------------------------------------------
 def _frame(body: bytes) -> bytes:
+    """A handshake command travels in a command frame (flags 0x04/0x06) ..."""
     return frame_header(COMMAND, len(body)) + body
+
+
+def _data_frame(body: bytes) -> bytes:
+    """... but libzmq sends and takes MESSAGE in a data frame (flags 0x00/0x02), spec/curve.md#message."""
+    return frame_header(0, len(body)) + body
 
 
 def _box(name: str, key_desc: str, nonce: bytes, shared: bytes, plaintext: bytes,
@@ -315,7 +321,7 @@ def _transcript(cid: str, description: str, client_type: str, server_type: str,
         if ciphers[receiver].open(msg) != (flags, body):
             raise SystemExit(f"{cid}: MESSAGE does not round-trip")
         steps.append({
-            "from": sender, "command": "MESSAGE", "hex": _frame(msg).hex(), "body": msg.hex(),
+            "from": sender, "command": "MESSAGE", "hex": _data_frame(msg).hex(), "body": msg.hex(),
             "fields": {"short_nonce": msg[8:16].hex(), "flags": flags, "frame": body.hex()},
             "boxes": [_box("message-box", f"{'C' if sender == 'client' else 'S'}' -> "
                            f"{'S' if sender == 'client' else 'C'}' (both ephemeral)",
