@@ -837,7 +837,10 @@ def test_metadata_property_count_is_capped_before_decoding(
         _ready_frame(socket_type + _tiny_properties(MAX_METADATA_PROPERTIES)))
     closed = over[-1]
     assert isinstance(closed, ConnectionClosed) and closed.code == "decode-error"
-    assert closed.error is not None and closed.error.field == "property-count"
+    assert closed.error is not None
+    assert closed.error.field == f"properties[{MAX_METADATA_PROPERTIES}].key"
+    # where that property starts: greeting, 9-byte frame header, name, Socket-Type, 1,023 more
+    assert closed.error.offset == 64 + 9 + 6 + len(socket_type) + 6 * (MAX_METADATA_PROPERTIES - 1)
     assert counter.calls == 0
     ok = _greeted().receive_data(
         _ready_frame(socket_type + _tiny_properties(MAX_METADATA_PROPERTIES - 1)))
@@ -857,7 +860,7 @@ def test_oversized_handshake_command_is_refused_from_its_header() -> None:
     c = _greeted()
     c.receive_data(b"\x06" + (MAX_HANDSHAKE_COMMAND + 1).to_bytes(8, "big"))
     assert c.closed and c.closed_event is not None and c.closed_event.error is not None
-    assert c.closed_event.error.field == "size"
+    assert c.closed_event.error.field == "body"  # a size that claims too much
 
 
 def test_large_body_grows_with_the_bytes_received() -> None:

@@ -828,15 +828,15 @@ def _check_metadata_bounds(body: bytes, pos: int, base: int) -> None:
     end = len(body)
     if end - pos > MAX_METADATA_BYTES:
         raise LengthOverflow(f"metadata of {end - pos} bytes is over the limit of "
-                             f"{MAX_METADATA_BYTES}", protocol="zmtp-frame", field="metadata",
-                             offset=base + pos, spec_anchor="spec/zmtp.md#limits")
+                             f"{MAX_METADATA_BYTES}", protocol="zmtp-frame", field="body",
+                             offset=base, spec_anchor="spec/zmtp.md#limits")
     count = 0
     while pos < end:
-        count += 1
-        if count > MAX_METADATA_PROPERTIES:
+        if count == MAX_METADATA_PROPERTIES:
             raise LengthOverflow(f"metadata has more than {MAX_METADATA_PROPERTIES} properties",
-                                 protocol="zmtp-frame", field="property-count",
+                                 protocol="zmtp-frame", field=f"properties[{count}].key",
                                  offset=base + pos, spec_anchor="spec/zmtp.md#limits")
+        count += 1
         pos += 1 + body[pos]
         if pos + 4 > end:
             return
