@@ -1145,6 +1145,8 @@ class Socket:
         for listener in self._servers.values():
             listener.close()
         self._servers.clear()
+        for task in list(self._accepting):
+            task.cancel()
         for _pipe, task in self._connectors.values():
             task.cancel()
         self._connectors.clear()
