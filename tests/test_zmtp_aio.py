@@ -186,7 +186,7 @@ def test_router_peer_disconnect_callback() -> None:
     async def main() -> None:
         async with Socket("ROUTER") as r:
             gone: list[tuple[bytes, int]] = []
-            r.on_peer_disconnect = lambda ident: gone.append((ident, len(r._rx)))
+            r.on_peer_disconnect = lambda ident: gone.append((ident, r.stats()["received"]))
             ep = await r.bind("tcp://127.0.0.1:*")
             d1 = Socket("DEALER", identity=b"same")
             d2 = Socket("DEALER", identity=b"same")
@@ -204,7 +204,7 @@ def test_router_peer_disconnect_callback() -> None:
                 await d3.connect(ep)
                 d3.send_multipart_nowait([b"last words"])
                 await until(lambda: len(r.peers()) == 2)
-                await until(lambda: len(r._rx) == 1)
+                await until(lambda: r.stats()["received"] == 1)
                 d3.close()
                 await until(lambda: bool(gone))
                 assert gone == [(b"other", 1)]  # its message was queued before the callback
@@ -237,7 +237,7 @@ def test_on_readable_recv_many_and_send_frames() -> None:
             await d.connect(ep)
             for i in range(10):
                 d.send_frames_nowait([b"m", str(i).encode()])
-            await until(lambda: len(r._rx) + len(taken) == 10)
+            await until(lambda: r.stats()["received"] + len(taken) == 10)
             r.on_readable = readable
             d.send_frames_nowait([b"m", b"10"])
             await until(lambda: calls >= 1)
@@ -513,7 +513,7 @@ def test_slow_reader_bounded_memory() -> None:
                         await d.send_multipart([b"x" * 100_000])
                 await asyncio.wait_for(flood(), 1.0)
             assert d.queued() <= 50
-            assert len(r._rx) <= 10 + 50  # one read's worth over the mark at most
+            assert r.stats()["received"] <= 10 + 50  # one read's worth over the mark at most
             for _ in range(20):
                 await recv(r)
 
