@@ -410,7 +410,7 @@ class Socket:
         self._routing: Routing[_Pipe] = routing_for(socket_type)
         self._enqueue_to = self._enqueue  # bound once: the policies call it per message
         self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
-        #: bytes (and FRAME_OVERHEAD per frame) queued in _rx since it was last empty
+        #: bytes (and FRAME_OVERHEAD per frame and message) queued in _rx since it was last empty
         self._rx_bytes = 0
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
@@ -693,7 +693,7 @@ class Socket:
                 if rx is _UNUSED:
                     rx = self._rx = deque()
                 rx.append(frames)
-                self._rx_bytes += ev.nbytes + FRAME_OVERHEAD * len(frames)
+                self._rx_bytes += ev.nbytes + FRAME_OVERHEAD * (len(frames) + 1)  # + its list
                 got = True
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
@@ -1122,8 +1122,8 @@ class Socket:
     def stats(self) -> dict[str, int]:
         """Counters for logs, tests and the bounds in the README: ``peers`` (pipes),
         ``queued`` (messages waiting in send queues), ``received`` (messages waiting to be
-        received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame, since the
-        queue was last empty), ``unfinished_bytes`` (what unfinished messages hold)."""
+        received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame and per message,
+        since the queue was last empty), ``unfinished_bytes`` (what unfinished messages hold)."""
         return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._rx),
                 "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used,
                 "subscription_bytes": self._sub_bytes}
