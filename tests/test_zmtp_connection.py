@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -926,3 +927,33 @@ def test_partial_message_timeout() -> None:
     assert not b.closed and b.next_deadline() == 21.0
     events = b.handle_timer(21.0)
     assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "partial-timeout"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([b"s" * 5, b"L" * 17_000, b"X" * 40_000, b"Y" * 70_000]),
+                min_size=1, max_size=5),
+       st.lists(st.integers(1, 9_000), min_size=1, max_size=6), st.booleans())
+def test_growing_bodies_any_read_sizes(frames: list[bytes], reads: list[int],
+                                       zero_copy: bool) -> None:
+    """With a tiny BODY_CHUNK every large body grows several times while reads of any size
+    arrive through get_buffer/buffer_updated; the frames come out intact and what the
+    connection holds never exceeds BODY_GROWTH times what arrived (or one chunk)."""
+    with patch("zre_ref.zmtp.receiver.BODY_CHUNK", 1024):
+        a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy)
+        pump(a, b)
+        a.send_message(frames)
+        data = a.data_to_send()
+        got: list[Event] = []
+        pos = i = 0
+        while pos < len(data):
+            buf = b.get_buffer()
+            n = min(len(buf), reads[i % len(reads)], len(data) - pos)
+            i += 1
+            buf[:n] = data[pos : pos + n]
+            buf.release()
+            pos += n
+            got += b.buffer_updated(n)
+            if not got:
+                assert b.held_bytes <= max(1024, pos) * BODY_GROWTH + 16 * 1024 + FRAME_OVERHEAD * 5
+        assert len(got) == 1 and isinstance(got[0], MessageReceived)
+        assert got[0].frames == frames and b.held_bytes == 0

@@ -153,7 +153,7 @@ class Receiver:
         if self._after_body:
             self._after_body = False
             return view[k : k + AFTER_BODY_READ]
-        return view[k:] if k else view
+        return view[k:]  # a view of its own: the caller may release it
 
     def buffer_updated(self, nbytes: int) -> bytes | None:
         """``nbytes`` were written where get_buffer said: the bytes to parse (the rest
