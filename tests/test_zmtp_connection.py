@@ -927,6 +927,18 @@ def test_partial_message_timeout() -> None:
     assert not b.closed and b.next_deadline() == 21.0
     events = b.handle_timer(21.0)
     assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "partial-timeout"
+    # a stream of messages that each span reads arms one timer per interval, not per message
+    c, d = Connection("DEALER"), Connection("ROUTER", partial_timeout=10.0)
+    pump(c, d)
+    d.handle_timer(0.0)
+    d.receive_data(b"\x01\x01x")
+    d.handle_timer(0.5)
+    for _ in range(100):
+        d.receive_data(b"\x00\x01y")  # completes
+        assert d.held_bytes == 0
+        d.receive_data(b"\x01\x01x")  # the next one starts
+        assert not d.wants_timer and d.next_deadline() == 10.5
+    assert d.handle_timer(10.5) == [] and d.next_deadline() == 20.5
 
 
 @settings(max_examples=60, deadline=None)

@@ -328,7 +328,7 @@ class Socket:
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_enqueue_to",
         "_flush_scheduled", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing",
-        "_rx", "_rx_bytes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy",
+        "_rx", "_rx_bytes", "_rx_sizes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
@@ -410,7 +410,9 @@ class Socket:
         self._routing: Routing[_Pipe] = routing_for(socket_type)
         self._enqueue_to = self._enqueue  # bound once: the policies call it per message
         self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
-        #: bytes (and FRAME_OVERHEAD per frame and message) queued in _rx since it was last empty
+        #: what each message in _rx costs (its bytes, FRAME_OVERHEAD per frame and one for the
+        #: message), and the sum of those
+        self._rx_sizes: deque[int] = _UNUSED
         self._rx_bytes = 0
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
@@ -674,7 +676,7 @@ class Socket:
         self._mark_dirty(pipe)
         if events:
             self._on_events(pipe, events)
-        else:
+        if pipe.conn is conn and not conn.closed:
             self._rearm(pipe)
 
     def _on_events(self, pipe: _Pipe, events: list[Any]) -> None:
@@ -692,8 +694,11 @@ class Socket:
                     continue
                 if rx is _UNUSED:
                     rx = self._rx = deque()
+                    self._rx_sizes = deque()
                 rx.append(frames)
-                self._rx_bytes += ev.nbytes + FRAME_OVERHEAD * (len(frames) + 1)  # + its list
+                cost = ev.nbytes + FRAME_OVERHEAD * (len(frames) + 1)  # + the message's list
+                self._rx_sizes.append(cost)
+                self._rx_bytes += cost
                 got = True
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
@@ -720,7 +725,7 @@ class Socket:
                 self._pause_reading()
         if conn is not None and conn.wants_flush:
             self._mark_dirty(pipe)
-        if conn is not None and (conn.wants_timer or pipe.timer is not None):
+        if conn is not None and conn.wants_timer:  # else only handle_timer moves deadlines
             self._rearm(pipe)
 
     def _subscribed(self, pipe: _Pipe, topic: bytes) -> None:
@@ -754,15 +759,10 @@ class Socket:
                     or (self.rcvhwm_bytes and self._rx_bytes >= self.rcvhwm_bytes))
 
     def _rx_drained(self) -> bool:
-        """Reading resumes: under half of rcvhwm messages, and under rcvhwm_bytes bytes
-        (counted since the queue was last empty)."""
-        rx = self._rx
-        if not rx:
-            self._rx_bytes = 0
-            return True
-        hwm = self.rcvhwm
-        return (not hwm or len(rx) < hwm // 2 + 1) and (
-            not self.rcvhwm_bytes or self._rx_bytes < self.rcvhwm_bytes)
+        """Reading resumes: under half of rcvhwm messages and of rcvhwm_bytes bytes."""
+        hwm, hwm_bytes = self.rcvhwm, self.rcvhwm_bytes
+        return (not hwm or len(self._rx) < hwm // 2 + 1) and (
+            not hwm_bytes or self._rx_bytes < hwm_bytes // 2 + 1)
 
     def _on_handshake(self, pipe: _Pipe, ev: HandshakeCompleted) -> None:
         conn = pipe.conn
@@ -1005,11 +1005,12 @@ class Socket:
         if limit is None or limit >= len(rx):
             out = list(rx)
             rx.clear()
-        else:
-            pop = rx.popleft
-            out = [pop() for _ in range(max(0, limit))]
-        if not rx:
+            self._rx_sizes.clear()
             self._rx_bytes = 0
+        else:
+            pop, pop_size = rx.popleft, self._rx_sizes.popleft
+            out = [pop() for _ in range(max(0, limit))]
+            self._rx_bytes -= sum(pop_size() for _ in out)
         if self._reading_paused and self._rx_drained():
             self._resume_reading()
         if copy:
@@ -1040,8 +1041,7 @@ class Socket:
 
     def _pop(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
         msg = self._rx.popleft()
-        if not self._rx:
-            self._rx_bytes = 0
+        self._rx_bytes -= self._rx_sizes.popleft()
         if self._reading_paused and self._rx_drained():
             self._resume_reading()
         if type(msg) is _Buffers:
@@ -1122,8 +1122,8 @@ class Socket:
     def stats(self) -> dict[str, int]:
         """Counters for logs, tests and the bounds in the README: ``peers`` (pipes),
         ``queued`` (messages waiting in send queues), ``received`` (messages waiting to be
-        received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame and per message,
-        since the queue was last empty), ``unfinished_bytes`` (what unfinished messages hold)."""
+        received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame and per
+        message), ``unfinished_bytes`` (what unfinished messages hold)."""
         return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._rx),
                 "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used,
                 "subscription_bytes": self._sub_bytes}

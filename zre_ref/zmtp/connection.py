@@ -236,7 +236,8 @@ class Connection:
 
     @property
     def wants_timer(self) -> bool:
-        """handle_timer should be called soon (a timer must be armed or re-armed)."""
+        """handle_timer should be called soon (a timer must be armed or re-armed). Otherwise
+        next_deadline() changes only in handle_timer and when the handshake completes."""
         return self._arm
 
     @property
@@ -335,7 +336,12 @@ class Connection:
         """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
         if self.state is State.CLOSED or nbytes <= 0:
             return []
-        data = self._rx.buffer_updated(nbytes)
+        rx = self._rx
+        data = rx.buffer_updated(nbytes)
+        if data is None and not rx.regrown and not rx.body_complete:
+            # more of a large body, into the buffer it already had: nothing else changes
+            self._rx_since_ping = self._rx_since_ttl = True
+            return []
         return self._receive(b"" if data is None else data)
 
     def _eof(self) -> list[Event]:
@@ -403,6 +409,7 @@ class Connection:
     def _account(self, events: list[Event]) -> None:
         """Charge what the unfinished message holds to the budget (closing the connection if it
         is over), and make sure the partial-message timer runs while one is unfinished."""
+        self._rx.regrown = False
         held = (self._msg_bytes + len(self._parts) * FRAME_OVERHEAD + self._rx.held_bytes())
         more = held - self._held
         budget = self._budget
@@ -794,20 +801,30 @@ class Connection:
 
     def _partial_timer(self, now: float, events: list[Event]) -> bool:
         """Close if the same message stayed unfinished from one deadline to the next (at least
-        partial_timeout s); False if it closed (spec/zmtp.md#limits)."""
+        partial_timeout s); False if it closed (spec/zmtp.md#limits). The deadline stays set
+        until it passes, so a stream of large messages arms one timer per interval, not one
+        per message."""
         timeout = self.partial_timeout
         assert timeout is not None
         unfinished = self._held > 0
+        deadline = self._partial_deadline
+        if deadline is None:
+            if unfinished:
+                self._partial_deadline = now + timeout
+                self._partial_mark = self._parts
+            return True
+        if now < deadline:
+            return True
         if not unfinished:
             self._partial_deadline = None
             self._partial_mark = None
-        elif self._partial_deadline is None or self._partial_mark is not self._parts:
-            self._partial_deadline = now + timeout
-            self._partial_mark = self._parts
-        elif now >= self._partial_deadline:
+        elif self._partial_mark is self._parts:
             self._close(events, Input.TIMEOUT, "partial-timeout",
                         f"a message stayed unfinished for more than {timeout} s")
             return False
+        else:  # another message is unfinished now: its own interval starts
+            self._partial_deadline = now + timeout
+            self._partial_mark = self._parts
         return True
 
 

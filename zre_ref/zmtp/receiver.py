@@ -48,7 +48,7 @@ class Receiver:
     """The bytes one connection has read and not parsed yet (see the module docstring)."""
 
     __slots__ = ("_after_body", "_body", "_body_fill", "_prefill", "_read", "body_flags",
-                 "body_offset", "body_size", "offset", "rest")
+                 "body_offset", "body_size", "offset", "regrown", "rest")
 
     def __init__(self, read_buffer: ReadBuffer | None = None) -> None:
         self._read = (read_buffer if read_buffer is not None else ReadBuffer()).view
@@ -60,6 +60,9 @@ class Receiver:
         self._after_body = False
         self._body: bytearray | None = None
         self._body_fill = 0
+        #: a body buffer was allocated or grown since the owner last cleared this (what it
+        #: holds changed; reads into an existing buffer change nothing)
+        self.regrown = False
         self.body_size = 0
         self.body_flags = 0
         self.body_offset = 0
@@ -93,6 +96,7 @@ class Receiver:
         body = bytearray(min(size, max(have, BODY_CHUNK)))
         body[:have] = memoryview(data)[start:]
         self._body = body
+        self.regrown = True
         self._body_fill = have
         self.body_size = size
         self.body_flags = flags
@@ -108,6 +112,7 @@ class Receiver:
         grown = bytearray(min(self.body_size, max(want, len(body) * BODY_GROWTH)))
         grown[:fill] = memoryview(body)[:fill]
         self._body = grown
+        self.regrown = True
         return grown
 
     def feed_body(self, data: bytes) -> int:
