@@ -137,13 +137,13 @@ class Connection:
     #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
     __slots__ = (
         "_arm", "_budget", "_greeting_major", "_greeting_rest", "_handshake_deadline", "_held",
-        "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_partial_deadline",
-        "_partial_mark", "_parts", "_parts_big", "_pong_deadline", "_publisher", "_rx",
-        "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending", "_user_id",
-        "closed_event", "handshake_timeout", "heartbeat", "identity", "max_message_frames",
-        "max_message_size", "mechanism", "metadata", "partial_timeout", "peer_greeting",
-        "peer_identity", "peer_metadata", "peer_socket_type", "peer_version", "socket_type",
-        "state", "trace", "zero_copy",
+        "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_partial_asked",
+        "_partial_deadline", "_partial_mark", "_parts", "_parts_big", "_pong_deadline",
+        "_publisher", "_rx", "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending",
+        "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
+        "max_message_frames", "max_message_size", "mechanism", "metadata", "partial_timeout",
+        "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type", "peer_version",
+        "socket_type", "state", "trace", "zero_copy",
     )
 
     def __init__(
@@ -206,6 +206,7 @@ class Connection:
         self._arm = handshake_timeout is not None
         self._handshake_deadline: float | None = None
         self._partial_deadline: float | None = None
+        self._partial_asked = False  # _account saw an unfinished message: start the interval
         self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
         self._next_ping: float | None = None
         self._pong_deadline: float | None = None
@@ -380,9 +381,11 @@ class Connection:
                 data = rx.rest + data
                 rx.rest = b""
             pos = 0
-            if self.state in GREETING_STATES:
+            state = self.state  # (identity tests first: an Enum's hash is a Python call)
+            if state is not State.OPEN and state in GREETING_STATES:
                 pos = self._parse_greeting(data, events)
-            if self.state not in GREETING_STATES and not self.closed:
+                state = self.state
+            if state is State.OPEN or (state not in GREETING_STATES and not self.closed):
                 pos = self._parse_frames(data, pos, events, body)
             if self.closed:
                 return events
@@ -424,7 +427,7 @@ class Connection:
         self._held = held
         if held and self._partial_deadline is None and self.partial_timeout is not None \
                 and self.state is State.OPEN:
-            self._arm = True
+            self._arm = self._partial_asked = True
 
     def _parse_greeting(self, data: bytes, events: list[Event]) -> int:
         pos, end = 0, len(data)
@@ -809,9 +812,10 @@ class Connection:
         unfinished = self._held > 0
         deadline = self._partial_deadline
         if deadline is None:
-            if unfinished:
+            if unfinished or self._partial_asked:  # start an interval, even if it completed
                 self._partial_deadline = now + timeout
-                self._partial_mark = self._parts
+                self._partial_mark = self._parts if unfinished else None
+            self._partial_asked = False
             return True
         if now < deadline:
             return True
