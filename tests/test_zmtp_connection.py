@@ -4,6 +4,7 @@ Hypothesis rule-based test over its transition table (spec/zmtp.md#state-machine
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -408,20 +409,31 @@ def test_buffered_reads_any_sizes(messages: list[list[bytes]], reads: list[int],
     pump(a, b)
     for m in messages:
         a.send_message(m)
-    data = a.data_to_send()
     got: list[list[bytes | bytearray]] = []
+    for ev in _feed_buffered(b, a.data_to_send(), reads):
+        assert isinstance(ev, MessageReceived)
+        got.append(ev.frames)
+    assert got == messages
+    assert b.is_open
+
+
+def _feed_buffered(conn: Connection, data: bytes, reads: list[int],
+                   after_read: Callable[[int], None] | None = None) -> list[Event]:
+    """``data`` into ``conn`` through get_buffer/buffer_updated, each read at most what
+    get_buffer offers, cycling through the sizes in ``reads``; ``after_read(bytes so far)``."""
+    events: list[Event] = []
     pos = i = 0
     while pos < len(data):
-        buf = b.get_buffer()
+        buf = conn.get_buffer()
         n = min(len(buf), reads[i % len(reads)], len(data) - pos)
         i += 1
         buf[:n] = data[pos : pos + n]
+        buf.release()
         pos += n
-        for ev in b.buffer_updated(n):
-            assert isinstance(ev, MessageReceived)
-            got.append(ev.frames)
-    assert got == messages
-    assert b.is_open
+        events += conn.buffer_updated(n)
+        if after_read is not None:
+            after_read(pos)
+    return events
 
 
 @settings(max_examples=200, deadline=None)
@@ -954,18 +966,12 @@ def test_growing_bodies_any_read_sizes(frames: list[bytes], reads: list[int],
         a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy)
         pump(a, b)
         a.send_message(frames)
-        data = a.data_to_send()
-        got: list[Event] = []
-        pos = i = 0
-        while pos < len(data):
-            buf = b.get_buffer()
-            n = min(len(buf), reads[i % len(reads)], len(data) - pos)
-            i += 1
-            buf[:n] = data[pos : pos + n]
-            buf.release()
-            pos += n
-            got += b.buffer_updated(n)
-            if not got:
-                assert b.held_bytes <= max(1024, pos) * BODY_GROWTH + 16 * 1024 + FRAME_OVERHEAD * 5
+
+        def bounded(received: int) -> None:
+            if b.held_bytes:
+                assert b.held_bytes <= (max(1024, received) * BODY_GROWTH + 16 * 1024
+                                        + FRAME_OVERHEAD * 5)
+
+        got = _feed_buffered(b, a.data_to_send(), reads, bounded)
         assert len(got) == 1 and isinstance(got[0], MessageReceived)
         assert got[0].frames == frames and b.held_bytes == 0
