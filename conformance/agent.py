@@ -112,8 +112,8 @@ _CRASH_PATTERNS = (
     re.compile(r"^panic: "),
     re.compile(r"[Aa]ssertion .*failed|Assertion failed"),
     re.compile(r"^(fatal error|FATAL|Segmentation fault|Aborted)"),
-    re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: |$)"),
-    re.compile(r"^\s*(Uncaught )?[A-Z]\w*Error: "),
+    re.compile(r"^([A-Za-z_][\w.]*)?(Error|Exception|Interrupt|Exit)(: |$)"),
+    re.compile(r"^\s*(Uncaught )?\w*Error: "),
 )
 
 
