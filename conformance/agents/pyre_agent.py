@@ -207,7 +207,8 @@ def main() -> int:
             emit({"id": cid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
             continue
         if result.get("unsupported"):
-            emit({"id": cid, "ok": False, "unsupported": True, "argument": result.get("argument", "")})
+            emit({"id": cid, "ok": False, "unsupported": True,
+                  **({"argument": result["argument"]} if "argument" in result else {})})
         else:
             emit({"id": cid, "ok": True, **result})
     if agent.node is not None:

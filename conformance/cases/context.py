@@ -139,7 +139,7 @@ class Ctx:
     def need(self, capability: str) -> None:
         hello = self.agent.hello
         if hello is None or capability not in hello.capabilities:
-            raise CaseUnsupported(f"agent does not declare capability {capability!r}")
+            raise CaseUnsupported(f"does not declare capability {capability!r}")
 
     def alive(self) -> None:
         """Raise AgentCrashed if the agent process is gone."""
