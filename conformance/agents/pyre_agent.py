@@ -175,8 +175,12 @@ class Agent:
         self.stop_flag.set()
         if self.thread is not None:
             self.thread.join(2.0)
-        node.stop()
         self.node = None
+        if not node.actor.thread.is_alive():
+            # pyre's node thread died (its traceback is on stderr): node.stop() would wait for
+            # it forever. Say so at once; the runner restarts this agent (spec/conformance.md#start)
+            raise RuntimeError("pyre's node thread is dead; restart the agent")
+        node.stop()
         return {}
 
 
