@@ -62,6 +62,27 @@ class Victim:
     def log_text(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the child's log contains ``text``; return the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_text()
+            if text in log:
+                return log
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{text!r} not logged within {timeout} s; log tail: {log[-2000:]}")
+            if not self.alive():
+                raise RuntimeError(f"victim exited ({self.proc.returncode}): {log[-2000:]}")
+            time.sleep(0.05)  # polling a file: there is no event to wait on
+
+    def ask(self, obj: dict[str, Any], key: str, timeout: float = 10.0) -> Any:
+        """Send a command line and return ``line[key]`` of the next line that has ``key`` (for
+        scripts that answer commands on stdin); the line is consumed."""
+        self.send(obj)
+        line = self.expect(lambda line: key in line, timeout=timeout)
+        self.lines.remove(line)
+        return line[key]
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
