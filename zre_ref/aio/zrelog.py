@@ -16,8 +16,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
+from ..lograte import DEFAULT_INTERVAL
 from ..zre.events import ZreEvent
-from ..zrelog.collector import CollectorCore, RateTable, RotationPolicy, rotation_plan
+from ..zrelog.collector import (
+    DEFAULT_RCVHWM,
+    MAX_RECORD_MESSAGE,
+    CollectorCore,
+    RateTable,
+    RotationPolicy,
+    rotation_plan,
+)
 from ..zrelog.messages import Level
 from ..zrelog.publisher import (
     ConnectCollector,
@@ -269,19 +277,25 @@ class JsonLines:
 
 class LogCollector:
     """A SUB socket bound on ``bind`` that collects LOG records into ``sink``
-    (spec/zrelog.md#collector). Its :attr:`endpoint` goes into the node's X-ZRELOG header."""
+    (spec/zrelog.md#collector). Its :attr:`endpoint` goes into the node's X-ZRELOG header.
+
+    Memory is bounded (README "Bounds"): the socket queues at most ``rcvhwm`` messages of at most
+    MAX_RECORD_MESSAGE bytes (a bigger one closes that publisher's connection); malformed
+    records are logged once per ``log_interval`` seconds and counted."""
 
     def __init__(self, sink: JsonLines, *, max_level: int = Level.INFO,
                  clock: Callable[[], float] = time.time,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.core = CollectorCore(max_level=max_level)
+                 on_record: Callable[[dict[str, Any]], None] | None = None,
+                 rcvhwm: int = DEFAULT_RCVHWM, log_interval: float = DEFAULT_INTERVAL) -> None:
+        self.core = CollectorCore(max_level=max_level, log_interval=log_interval)
         self.sink = sink
-        self.socket = Socket("SUB", rcvhwm=10_000)
+        self.socket = Socket("SUB", rcvhwm=rcvhwm, max_message_size=MAX_RECORD_MESSAGE)
         self.socket.subscribe(b"")
         self.endpoint = ""
         self._clock = clock
         self._on_record = on_record
         self._task: asyncio.Task[None] | None = None
+        self._log_flush: asyncio.TimerHandle | None = None
         self.rates = RateTable()
 
     async def bind(self, endpoint: str = "tcp://127.0.0.1:*") -> str:
@@ -299,6 +313,7 @@ class LogCollector:
                 now = self._clock()
                 rec = self.core.handle_frames(frames, now)
                 if rec is None:
+                    self._schedule_log_flush(now)
                     continue
                 self.sink.write(rec)
                 self.rates.add(rec, time.monotonic())
@@ -307,8 +322,27 @@ class LogCollector:
         except SocketClosed:
             return
 
+    def _schedule_log_flush(self, now: float) -> None:
+        """Write the summary of suppressed warnings when it is due, even if no record follows."""
+        due = self.core.log.next_flush()
+        if due is None or self._log_flush is not None:
+            return
+
+        def flush() -> None:
+            self._log_flush = None
+            self.core.log.flush(self._clock())
+            self._schedule_log_flush(self._clock())
+
+        self._log_flush = asyncio.get_running_loop().call_later(max(0.0, due - now), flush)
+
     async def close(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        if self._log_flush is not None:
+            self._log_flush.cancel()
+            self._log_flush = None
+        due = self.core.log.next_flush()
+        if due is not None:  # what was suppressed is not lost: its summary is written now
+            self.core.log.flush(max(self._clock(), due))
         self.socket.close(linger=False)
         self.sink.close()
