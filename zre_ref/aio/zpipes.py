@@ -27,6 +27,7 @@ from ..zpipes.broker import (
     DEFAULT_MAX_CLIENT_BYTES,
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PIPE_BYTES,
+    MAX_PIPE_NAME_BYTES,
     WRITE_OVERHEAD,
     Broker,
     ClientExpired,
@@ -217,8 +218,8 @@ class Pipe:
                  window: int = DEFAULT_WINDOW) -> None:
         if mode not in ("r", "w"):
             raise ValueError("mode must be 'r' or 'w'")
-        if not name or len(name.encode("utf-8")) > 255:
-            raise ValueError("a pipe name is 1..255 UTF-8 bytes")
+        if not name or len(name.encode("utf-8")) > MAX_PIPE_NAME_BYTES:
+            raise ValueError(f"a pipe name is 1..{MAX_PIPE_NAME_BYTES} UTF-8 bytes")
         if chunk_size < 1 or window < 1:
             raise ValueError("chunk_size and window must be positive")
         self.endpoint, self.name, self.mode = endpoint, name, mode

@@ -91,10 +91,6 @@ class ClientCore:
         #: what the broker can cause is logged through this (rate-limited, aggregated)
         self.log = RateLimitedLog(log)
 
-    @property
-    def outstanding(self) -> int:
-        return len(self._pending)
-
     def request(self, msg: m.ZpipesMessage, now: float) -> tuple[int, list[bytes]]:
         """Number a request and return (token, frames to send)."""
         if self.lost is not None:
