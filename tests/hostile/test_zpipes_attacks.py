@@ -103,13 +103,14 @@ def _open_writer(peer: RawPeer, name: str) -> None:
     assert m.decode(peer.recv_message()) == m.OutputOk()
 
 
-def write_without_reader(endpoint: str, chunk: int, count: int, out: dict[str, Any]) -> None:
+def write_without_reader(endpoint: str, name: str, chunk: int, count: int,
+                         out: dict[str, Any]) -> None:
     """Open a pipe for writing, send ``count`` WRITEs of ``chunk`` bytes that nobody reads, then
     PING; collect every reply until PING-OK (or note that the broker closed the connection)."""
     replies: list[m.ZpipesMessage] = []
     try:
         with RawPeer(endpoint) as peer:
-            _open_writer(peer, f"attack-{chunk}")
+            _open_writer(peer, name)
             wire = RawPeer.message(m.encode(m.Write(chunk=bytes(chunk), timeout=0)))
             try:
                 for _ in range(count):
@@ -125,8 +126,9 @@ def write_without_reader(endpoint: str, chunk: int, count: int, out: dict[str, A
 
 def _attack_and_serve(endpoint: str, attacks: list[tuple[int, int]]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = [{} for _ in attacks]
-    threads = [threading.Thread(target=write_without_reader, args=(endpoint, chunk, count, out))
-               for (chunk, count), out in zip(attacks, results, strict=True)]
+    threads = [threading.Thread(target=write_without_reader,
+                                args=(endpoint, f"attack-{i}", chunk, count, out))
+               for i, ((chunk, count), out) in enumerate(zip(attacks, results, strict=True))]
     for t in threads:
         t.start()
     good_transfer(endpoint, "good-during", 4 * MiB)  # served while the attack runs
