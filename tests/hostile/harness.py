@@ -11,6 +11,7 @@ The child prints one JSON object per line on stdout (``{"ready": ..., ...}`` fir
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,16 @@ def victim(script: str, tmp_path: Path, *, env: dict[str, str] | None = None) ->
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
+
+
+async def answer_commands(ready: dict[str, Any],
+                          answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+    """For victim scripts (run in the child): print ``ready`` as the first line, then answer each
+    JSON command line arriving on stdin with the object ``await answer(command)`` returns, until
+    stdin closes. Pairs with :meth:`Victim.ask`."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps(ready), flush=True)
+    while line := await reader.readline():
+        print(json.dumps(await answer(json.loads(line))), flush=True)

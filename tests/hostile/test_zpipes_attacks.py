@@ -29,6 +29,7 @@ MiB = 1024 * 1024
 #: on stdin with {"stats": {...}}, and {"cmd": "wait_clients", "n": N} once at most N are left.
 BROKER = """
 import asyncio, json, logging, os, sys, time
+from tests.hostile.harness import answer_commands
 from zre_ref.aio.zpipes import ZpipesBroker
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -38,20 +39,18 @@ async def main():
     broker = ZpipesBroker(**json.loads(os.environ.get("ZPIPES_OPTIONS", "{}")))
     endpoint = await broker.bind("tcp://127.0.0.1:*")
     broker.start()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    print(json.dumps({"ready": endpoint}), flush=True)
     core = broker.core
-    while line := await reader.readline():
-        cmd = json.loads(line)
+    loop = asyncio.get_running_loop()
+
+    async def answer(cmd):
         if cmd["cmd"] == "wait_clients":  # until at most n clients are left (or 60 s)
             deadline = loop.time() + 60
             while len(core.clients()) > cmd["n"] and loop.time() < deadline:
                 await asyncio.sleep(0.01)
-        print(json.dumps({"stats": {"clients": len(core.clients()),
-                                    "held_bytes": core.held_bytes(),
-                                    "cpu": time.process_time()}}), flush=True)
+        return {"stats": {"clients": len(core.clients()), "held_bytes": core.held_bytes(),
+                          "cpu": time.process_time()}}
+
+    await answer_commands({"ready": endpoint}, answer)
 
 asyncio.run(main())
 """

@@ -29,6 +29,7 @@ MiB = 1024 * 1024
 #: malformed records were counted (or after 60 s); prints {"good": data} per good record.
 COLLECTOR = """
 import asyncio, json, logging, os, sys
+from tests.hostile.harness import answer_commands
 from zre_ref.aio.zrelog import JsonLines, LogCollector
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -43,18 +44,17 @@ async def main():
     collector = LogCollector(sink, on_record=on_record, log_interval=1.0)
     endpoint = await collector.bind("tcp://127.0.0.1:*")
     collector.start()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    print(json.dumps({"ready": endpoint}), flush=True)
     core = collector.core
-    while line := await reader.readline():
-        cmd = json.loads(line)
+    loop = asyncio.get_running_loop()
+
+    async def answer(cmd):
         deadline = loop.time() + 60
         while core.malformed < cmd.get("malformed", 0) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        print(json.dumps({"stats": {"malformed": core.malformed, "received": core.received,
-                                    "rate_counters": collector.rates.counters()}}), flush=True)
+        return {"stats": {"malformed": core.malformed, "received": core.received,
+                          "rate_counters": collector.rates.counters()}}
+
+    await answer_commands({"ready": endpoint}, answer)
 
 asyncio.run(main())
 """
