@@ -142,3 +142,18 @@ def test_malformed_flood_logs_a_few_lines(caplog: pytest.LogCaptureFixture) -> N
     assert len(caplog.records) == 2
     assert caplog.records[1].getMessage().startswith("49,999 more in the last 10.0 s like: "
                                                      "zpipes: malformed message from 00626164")
+
+
+def test_timers_compacted_while_they_fire() -> None:
+    """Hundreds of pipelined READs timing out in one timer call: each arms the next head's timer,
+    the heap is compacted on the way, and every READ still gets its READ-TIMEOUT, in order."""
+    net = Net(expiry=10.0, max_pending=1000)
+    open_pair(net)
+    for i in range(300):
+        net.post(R, r(1, timeout=100 + i))
+    net.advance(1.0)
+    assert net.got(R) == [m.ReadTimeout()] * 300
+    assert net.broker.armed_timers() < 100
+    assert net.broker.next_deadline() == 10.0
+    net.send(W, w(b"x"))
+    assert net.send(R, r(1)) == [m.ReadOk(chunk=b"x")]

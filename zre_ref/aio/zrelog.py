@@ -166,6 +166,9 @@ class LogPublisher:
         """Publish every queued record. With ``wait``, first give a collector connected less than
         SUBSCRIBE_GRACE ago time to subscribe; a collector that cannot take a record (queue at
         its HWM, not connected) misses it, counted."""
+        due = self.core.log.next_flush()
+        if due is not None and self._clock() >= due:  # summaries of suppressed warnings
+            self.core.log.flush(self._clock())
         if self.socket.closed or not self.core.pending:
             return
         ready: dict[str, int] = {}
@@ -209,9 +212,8 @@ class LogPublisher:
         n = self.dropped_by_collector.get(endpoint, 0) + 1
         self.dropped_by_collector[endpoint] = n
         self.core.count_dropped()
-        if n == 1 or n % 1000 == 0:
-            log.warning("zrelog: collector %s missed %d record(s) (slow, full or gone)",
-                        endpoint, n)
+        self.core.log.warning(self._clock(), ("missed", endpoint), "zrelog: collector %s missed "
+                              "%d record(s) (slow, full or gone)", endpoint, n)
 
     def close(self) -> None:
         """Publish what is queued (without waiting for subscriptions) and close the PUB."""

@@ -322,8 +322,8 @@ class Broker:
 
     def _compact(self) -> None:
         """Drop every stale timer (amortised O(1) per timer armed)."""
-        self._timers = [t for t in self._timers if self._current(t)]
-        heapq.heapify(self._timers)
+        self._timers[:] = [t for t in self._timers if self._current(t)]  # in place: callers
+        heapq.heapify(self._timers)                                       # may hold the list
 
     def _pop_head(self, s: _Session) -> _Pending:
         """Remove ``s``'s oldest request; arm the timeout of the one behind it, if any."""
