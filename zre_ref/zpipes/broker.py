@@ -150,8 +150,9 @@ def _request_size(p: _Pending) -> int:
     return req.size if isinstance(req, m.Read) else len(req.chunk)
 
 
-def _write_bytes(p: _Pending) -> int:
-    return len(p.request.chunk) if isinstance(p.request, m.Write) else 0
+def _write_bytes(req: m.Read | m.Write) -> int:
+    """Bytes a request makes the broker hold: a WRITE's chunk (a READ holds none)."""
+    return len(req.chunk) if isinstance(req, m.Write) else 0
 
 
 #: A timer: (when, tie-break, session, the queue head it times out or None for expiry)
@@ -328,7 +329,7 @@ class Broker:
     def _pop_head(self, s: _Session) -> _Pending:
         """Remove ``s``'s oldest request; arm the timeout of the one behind it, if any."""
         done = s.queue.popleft()
-        s.pending_bytes -= _write_bytes(done)
+        s.pending_bytes -= _write_bytes(done.request)
         if s.queue and s.queue[0].deadline is not None:
             self._arm(s.queue[0].deadline, s, s.queue[0])
         return done
@@ -383,7 +384,7 @@ class Broker:
         self._pump(p, now)
 
     def _enqueue(self, s: _Session, req: m.Read | m.Write, now: float) -> bool:
-        size = len(req.chunk) if isinstance(req, m.Write) else 0
+        size = _write_bytes(req)
         if len(s.queue) >= self.max_pending:
             reason = f"more than {self.max_pending} requests pending"
         elif s.pending_bytes + size > self.max_client_bytes:
@@ -426,7 +427,7 @@ class Broker:
         p = s.pipe
         while s.queue:
             req = s.queue.popleft().request
-            s.pending_bytes -= len(req.chunk) if isinstance(req, m.Write) else 0
+            s.pending_bytes -= _write_bytes(req)
             if reply:
                 self._send(s.client, m.ReadFailed(reason="closed by the client")
                            if isinstance(req, m.Read) else m.WriteFailed(reason="closed by the client"))
