@@ -8,6 +8,8 @@ import logging
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.test_zpipes_broker import Net, R, W, X, open_pair, r, w
 from zre_ref.zpipes import messages as m
@@ -157,3 +159,37 @@ def test_timers_compacted_while_they_fire() -> None:
     assert net.broker.next_deadline() == 10.0
     net.send(W, w(b"x"))
     assert net.send(R, r(1)) == [m.ReadOk(chunk=b"x")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.one_of(
+    st.tuples(st.just("write"), st.integers(0, 40), st.sampled_from([0, 50])),
+    st.tuples(st.just("read"), st.integers(1, 40), st.sampled_from([0, 50])),
+    st.tuples(st.just("tick"), st.integers(0, 100), st.just(0)),
+    st.tuples(st.sampled_from(["close-r", "close-w", "open-r", "open-w"]), st.just(0), st.just(0)),
+), max_size=60), budget=st.integers(1, 64), limit=st.integers(1, 64))
+def test_held_bytes_never_pass_the_bounds(ops: list[tuple[str, int, int]], budget: int,
+                                          limit: int) -> None:
+    """Any sequence of requests: a client's pending WRITEs stay within its budget, a pipe within
+    max(max_pipe_bytes, budget), and closing both ends frees everything."""
+    net = Net(max_client_bytes=budget, max_pipe_bytes=limit, max_pending=8)
+    open_pair(net)
+    for op, n, timeout in ops:
+        if op == "write":
+            net.post(W, w(b"x" * n, timeout))
+        elif op == "read":
+            net.post(R, r(n, timeout))
+        elif op == "tick":
+            net.advance(n / 1000)
+        elif op in ("close-r", "close-w"):
+            net.post(R if op == "close-r" else W, m.Close())
+        else:
+            net.post(R if op == "open-r" else W,
+                     m.Input(pipename="p") if op == "open-r" else m.Output(pipename="p"))
+        assert 0 <= net.broker.pending_bytes(W) <= budget
+        info = net.broker.pipe_info("p")
+        assert info is None or info.buffered <= max(limit, budget)
+        assert net.broker.held_bytes() <= budget + max(limit, budget)
+    net.post(R, m.Close())
+    net.post(W, m.Close())
+    assert net.broker.held_bytes() == 0 and net.broker.pipe_names() == []
