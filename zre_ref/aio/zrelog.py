@@ -63,7 +63,7 @@ class LogPublisher:
         self.core = PublisherCore(own_endpoint, enabled=enabled, verbose=verbose)
         self.socket = Socket("PUB", sndhwm=hwm)
         self.hwm = hwm
-        #: records each collector missed (full queue, not connected, not subscribed)
+        #: records each collector fed now missed (full queue, not connected, not subscribed)
         self.dropped_by_collector: dict[str, int] = {}
         #: records handed to the PUB socket (each goes to every subscribed collector)
         self.published = 0
@@ -146,6 +146,8 @@ class LogPublisher:
                 self._connected_at[eff.endpoint] = asyncio.get_running_loop().time()
             elif isinstance(eff, DisconnectCollector):
                 self._connected_at.pop(eff.endpoint, None)
+                # per collector fed now only (forged peers come and go); the total stays in dropped
+                self.dropped_by_collector.pop(eff.endpoint, None)
                 try:
                     self.socket.disconnect(eff.endpoint)
                 except ValueError as exc:
