@@ -22,9 +22,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from . import agent_setup
 from . import expectations as exp
 from .cases import all_cases, select
 from .report import (
@@ -49,10 +49,8 @@ class AgentChoice:
     display: str
     label: str
     expectations: str | None
-
-
-def _shipped(name: str) -> str:
-    return str(resources.files("zre_conformance").joinpath(name))
+    #: a shipped agent that picks its own beacon interface: runs in lo-only namespaces
+    needs_netns: bool = False
 
 
 def builtin_agent() -> AgentChoice:
@@ -64,16 +62,16 @@ def resolve_agent(text: str | None) -> AgentChoice:
     if text is None or text in ("zre-ref", "builtin", "zre_ref"):
         return builtin_agent() if text is None else AgentChoice(
             builtin_agent().argv, text, "zre-ref", None)
-    if text == "pyre":
-        return AgentChoice([sys.executable, "-m", "zre_conformance.agents.pyre_agent"], text, "pyre",
-                           _shipped("expectations/pyre.txt"))
-    if text in ("zyre.js", "zyre-js"):
-        return AgentChoice(["node", _shipped("agents/zyre_js_agent.js")], text, "zyre.js",
-                           _shipped("expectations/zyre-js.txt"))
+    if agent_setup.canonical(text) is not None:
+        try:
+            found = agent_setup.find(text)
+        except agent_setup.Missing as exc:
+            raise HarnessError(str(exc)) from None
+        return AgentChoice(found.argv, text, found.label, found.expectations, found.needs_netns)
     if "=" in text.split()[0] and not text.startswith(("/", ".")):
         label, _, cmd = text.partition("=")
         inner = resolve_agent(cmd)
-        return AgentChoice(inner.argv, text, label, inner.expectations)
+        return AgentChoice(inner.argv, text, label, inner.expectations, inner.needs_netns)
     argv = shlex.split(text)
     if not argv:
         raise HarnessError("--agent: empty command")
@@ -126,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_run)
+
+    agent_setup.add_setup_command(sub)
 
     p = sub.add_parser("list", help="list the cases (id, level, spec anchor, title)")
     _add_selection(p)
@@ -186,6 +186,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("zre-conformance: --update-expectations needs --expectations FILE", file=sys.stderr)
         return EXIT_USAGE
     seed = args.seed or secrets.token_hex(4)
+    if choice.needs_netns and not args.netns:  # pyre, zyre: only a lo-only namespace works
+        if os.geteuid() != 0:
+            print(f"zre-conformance: the {choice.label} agent picks its own beacon interface and "
+                  "runs only with --netns, which needs root; fix: sudo zre-conformance run "
+                  f"--agent {choice.display} --netns", file=sys.stderr)
+            return EXIT_USAGE
+        args.netns = True
     if args.netns and os.geteuid() != 0:
         print("zre-conformance: --netns needs root (it creates network namespaces)", file=sys.stderr)
         return EXIT_USAGE
