@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-json", metavar="FILE", help="write the JSON report (report.schema.json)")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (CI step summary)")
+    p.add_argument("--pcap", metavar="DIR", help="write each case's traffic to DIR/<case>.pcap")
     p.add_argument("--netns", action="store_true",
                    help="run each case in a fresh lo-only network namespace (root, Linux)")
     p.add_argument("--beacon-port", type=int, help="fixed UDP beacon port (default: seeded per case)")
@@ -201,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         expectations=entries, netns=args.netns, beacon_port=args.beacon_port,
         beacon_targets=args.beacon_target or ["127.255.255.255"], beacon_interface=args.interface,
         global_timeout=args.timeout, slack=args.slack, fast_timers=not args.no_fast_timers,
-        reply_timeout=args.reply_timeout)
+        reply_timeout=args.reply_timeout, pcap_dir=args.pcap)
     colour = not args.no_color and stream_is_tty(sys.stdout) and "NO_COLOR" not in os.environ
     if not args.quiet:
         print(f"zre-conformance: {len(cases)} cases against {choice.display or 'the built-in agent'}"

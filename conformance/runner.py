@@ -33,6 +33,7 @@ from .agent import (
     AgentTimeout,
     AgentUnsupported,
 )
+from .captures import CaseCapture
 from .cases import Case, CaseFailed, CaseUnsupported
 from .cases.context import DEFAULT_TIMERS, FAST_TIMERS, CaseConfig, Ctx, Timers
 from .expectations import Expectation, apply
@@ -69,6 +70,8 @@ class RunOptions:
     slack: float = 1.0
     fast_timers: bool = True
     reply_timeout: float = 5.0
+    #: write each case's traffic to <pcap_dir>/<case id>.pcap (conformance/captures.py)
+    pcap_dir: str | None = None
 
 
 @dataclass
@@ -227,6 +230,7 @@ class Runner:
         agent.stderr_lines.clear()
         agent.take_violations()
         deadline = min(case_deadline(case, timers, self.opts.slack), max(time_left, 1.0))
+        capture = CaseCapture(self.opts.pcap_dir, case.id).start()
         verdict, message, restart = Verdict.PASS, "", False
         try:
             await asyncio.wait_for(case.func(ctx), deadline)
@@ -255,6 +259,7 @@ class Runner:
                 restart = True
         with contextlib.suppress(Exception):
             await ctx.cleanup()
+        capture.stop()
         violations = agent.take_violations()
         if violations and verdict in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT):
             verdict = Verdict.ERROR
@@ -298,6 +303,8 @@ class Runner:
                     cmd.append("--no-fast-timers")
                 if self.opts.beacon_port:
                     cmd += ["--beacon-port", str(self.opts.beacon_port)]
+                if self.opts.pcap_dir:
+                    cmd += ["--pcap", os.path.abspath(self.opts.pcap_dir)]
                 limit = min(time_left, 3600.0) + 30.0
                 proc = await asyncio.create_subprocess_exec(
                     *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
