@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.cli.zrelog",
     "zre_ref.cli.zpipes",
     "zre_ref.agent",
+    "zre_ref.cli.capture",
+    "zre_ref.cli.wireshark",
 )
 
 

@@ -17,9 +17,7 @@ or copy zre.lua into Wireshark's personal plugins folder.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
 from typing import Any
 
 from . import codec
@@ -134,17 +132,6 @@ def generate() -> str:
         f"local BEACON_PORT = {BEACON_PORT}",
     ]
     return "\n".join(head + decls + tables) + "\n" + _RUNTIME
-
-
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("wireshark-dissector",
-                       help="print a Wireshark Lua dissector for ZRE, ZMTP and friends")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    sys.stdout.write(generate())
-    return 0
 
 
 #: The fixed part: walks PROTOCOLS. Every read is bounds-checked against the frame it is in.
