@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.agent",
     "zre_ref.cli.capture",
     "zre_ref.cli.wireshark",
+    "zre_ref.cli.doctor",
 )
 
 
