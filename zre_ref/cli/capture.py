@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from typing import Any
 
 from ..capture import LoopCapture
 from ..pcap import PcapWriter
 from ..zre.beacon import DISCOVERY_PORT
-from .common import UsageError, check_interface
+from .common import UsageError, check_interface, events_until, stop_on_signals
 
 
 def add_commands(sub: Any) -> None:
@@ -50,10 +48,7 @@ async def capture(output: str, *, interface: str | None, port: int, groups: list
     from ..aio.zre import ZreNode
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     events = 0
     with open(output, "wb") as fh:
         writer = PcapWriter(fh)
@@ -63,22 +58,10 @@ async def capture(output: str, *, interface: str | None, port: int, groups: list
                     await node.join(group)
                 print(f"capturing as {node.name} {node.uuid} on {node.endpoint} "
                       f"(beacon port {port}) into {output}", file=sys.stderr, flush=True)
-                deadline = loop.time() + timeout if timeout else None
-                while not stop.is_set() and not (count and events >= count):
-                    wait = None if deadline is None else deadline - loop.time()
-                    if wait is not None and wait <= 0:
+                async for _event in events_until(node, stop, timeout):
+                    events += 1
+                    if count and events >= count:
                         break
-                    recv = asyncio.ensure_future(node.recv())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    done, _ = await asyncio.wait({recv, stopper}, timeout=wait,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    stopper.cancel()
-                    if recv in done:
-                        events += 1
-                        continue
-                    recv.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, EOFError):
-                        await recv
         return writer.packets, events
 
 
