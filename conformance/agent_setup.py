@@ -121,6 +121,12 @@ def _apt_install(packages: Sequence[str], why: str) -> None:
         _run(cmd, what="apt-get install", fix=fix, env=env)
 
 
+def _start_afresh_unless(ok: bool, what: str, dest: Path, name: str) -> None:
+    """A finished setup that does not work: the fix is to remove it and set up again."""
+    if not ok:
+        raise Missing(what, f"rm -rf {dest} && zre-conformance setup {name}")
+
+
 def _pkg_config(name: str) -> bool:
     return shutil.which("pkg-config") is not None and subprocess.run(
         ["pkg-config", "--exists", name], capture_output=True).returncode == 0
@@ -208,9 +214,8 @@ def setup_zyre_js(dest: Path) -> Path:
           "--fetch-retries=2", "--fetch-timeout=60000", ZYRE_JS_PACKAGE],
          what=f"npm install {ZYRE_JS_PACKAGE}", env=env,
          fix="check network access to the npm registry, then: zre-conformance setup zyre.js")
-    if not _zyre_js_loads(module):
-        raise Missing(f"zyre.js installed in {dest} but does not load",
-                      f"rm -rf {dest} && zre-conformance setup zyre.js")
+    _start_afresh_unless(_zyre_js_loads(module), f"zyre.js installed in {dest} but does not load",
+                         dest, "zyre.js")
     return module
 
 
@@ -290,9 +295,8 @@ def setup_zyre(dest: Path) -> Path:
           "-lzyre", *flags, f"-Wl,-rpath,{dest / 'lib'}", "-Wl,--allow-shlib-undefined",
           "-Wl,-z,lazy"], what="compiling zyre_agent.c",
          fix="install libczmq-dev libzmq3-dev libjansson-dev pkg-config gcc")
-    if not _zyre_agent_answers(exe):
-        raise Missing(f"the built agent {exe} does not answer hello",
-                      f"rm -rf {dest} && zre-conformance setup zyre")
+    _start_afresh_unless(_zyre_agent_answers(exe), f"the built agent {exe} does not answer hello",
+                         dest, "zyre")
     return exe
 
 
