@@ -7,6 +7,8 @@ them gives both directions of each TCP stream, in order, and every beacon, byte 
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,11 +16,23 @@ from zre_ref.capture import LoopCapture
 from zre_ref.pcap import PcapWriter
 
 
+def pcap_name(case_id: str, seed: str, run_seed: str) -> str:
+    """``<case id>.pcap``; a `--repeat` attempt with its own seed: ``<case id>.<seed>.pcap``."""
+    return f"{case_id}.pcap" if seed == run_seed else f"{case_id}.{seed}.pcap"
+
+
+def keep_pcap(source: str, pcap_dir: str, name: str) -> None:
+    """Move a pcap written by a `--netns` child into ``pcap_dir`` as ``name`` (if it wrote one)."""
+    if os.path.exists(source):
+        os.makedirs(pcap_dir, exist_ok=True)
+        shutil.move(source, os.path.join(pcap_dir, name))
+
+
 class CaseCapture:
     """Records one case from :meth:`start` to :meth:`stop` (both safe to call when disabled)."""
 
-    def __init__(self, pcap_dir: str | None, case_id: str) -> None:
-        self.path = Path(pcap_dir) / f"{case_id}.pcap" if pcap_dir else None
+    def __init__(self, pcap_dir: str | None, name: str) -> None:
+        self.path = Path(pcap_dir) / name if pcap_dir else None
         self._fh: BinaryIO | None = None
         self._capture: LoopCapture | None = None
 

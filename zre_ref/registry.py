@@ -18,6 +18,7 @@ CODEC_MODULES: tuple[str, ...] = (
     "zre_ref.zre.jsonform",
     "zre_ref.zrelog.jsonform",
     "zre_ref.zpipes.jsonform",
+    "zre_ref.zgossip.jsonform",
 )
 
 #: Modules that contribute sub-commands to `zre-ref`.
@@ -25,7 +26,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.cli.zre",
     "zre_ref.cli.zrelog",
     "zre_ref.cli.zpipes",
+    "zre_ref.cli.vectors",
     "zre_ref.agent",
+    "zre_ref.curve.cli",
     "zre_ref.cli.capture",
     "zre_ref.cli.wireshark",
     "zre_ref.cli.doctor",

@@ -45,9 +45,9 @@ def _tshark() -> str:
     return found
 
 
-def _pdml(tshark: str, lua: Path, pcap: Path) -> ET.Element:
-    proc = subprocess.run([tshark, "-n", "-X", f"lua_script:{lua}", "-r", str(pcap), "-T", "pdml"],
-                          capture_output=True, text=True, timeout=120)
+def _pdml(tshark: str, lua: Path, pcap: Path, *options: str) -> ET.Element:
+    proc = subprocess.run([tshark, "-n", "-X", f"lua_script:{lua}", *options, "-r", str(pcap),
+                           "-T", "pdml"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Lua" not in proc.stderr and "error" not in proc.stderr.lower(), proc.stderr
     return ET.fromstring(proc.stdout)
@@ -160,7 +160,7 @@ def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
     expected: list[tuple[str, dict[str, Any]]] = []
     stream = bytearray(encode_greeting(Greeting()))
     stream += encode_frame(b"\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER", command=True)
-    for name in ("zre", "zrelog", "zpipes"):
+    for name in ("zre", "zrelog", "zpipes", "zgossip"):
         doc = json.loads((root_dir / name / "messages.json").read_text())
         for case in doc["cases"]:
             if case.get("kind", "message") != "message" or case.get("result") != "valid":
@@ -169,7 +169,7 @@ def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
             p = by_name[name]
             expected.append((name, p.to_json(p.decode(frames))))
             stream += encode_message(frames)
-    assert {n for n, _ in expected} == {"zre", "zrelog", "zpipes"}
+    assert {n for n, _ in expected} == {"zre", "zrelog", "zpipes", "zgossip"}
     pcap_path = tmp_path / "vectors.pcap"
     with pcap_path.open("wb") as fh:
         tcp = PcapWriter(fh).tcp_open(("10.0.0.1", 40000), ("10.0.0.2", 5670))
@@ -179,3 +179,8 @@ def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
     decoded = [(p.name, p.to_json(p.from_json(obj))) for p, obj in _fields_from_pdml(
         _pdml(tshark, lua, pcap_path))]
     assert decoded == expected
+    # ZPIPES and ZGOSSIP share AA A0: a preference names the one to use
+    forced = [p.name for p, _ in _fields_from_pdml(
+        _pdml(tshark, lua, pcap_path, "-o", "zre_zmtp.sig_aaa0:ZGOSSIP"))]
+    assert "zpipes" not in forced and forced.count("zgossip") == sum(
+        1 for n, _ in expected if n == "zgossip")
