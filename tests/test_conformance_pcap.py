@@ -44,3 +44,14 @@ def test_pcap_from_netns_children(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "--seed", "pcap2"])
     assert code == 0, capsys.readouterr()
     _check(out / "hello.tcp-first.pcap")
+
+
+def test_pcap_per_attempt_under_repeat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pcaps"
+    code = main(["run", "--case", "hello.tcp-first", "--repeat", "2", "--pcap", str(out),
+                 "--quiet", "--seed", "pcap3"])
+    assert code == 0, capsys.readouterr()
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and "hello.tcp-first.pcap" in names, names
+    for name in names:
+        _check(out / name)

@@ -48,6 +48,10 @@ MAX_OTHER_SOURCES = 64
 MAX_DATAGRAM = 2048
 #: Seconds a node has to answer our HELLO with its own
 HELLO_WAIT = 3.0
+#: Our ROUTER keeps at most GREET_RCVHWM messages of at most GREET_MAX_MESSAGE bytes each: what
+#: nodes can make the doctor hold is bounded by GREET_RCVHWM x GREET_MAX_MESSAGE = 16 MiB
+GREET_RCVHWM = 64
+GREET_MAX_MESSAGE = 256 * 1024
 #: Seconds for the reachability check of an advertised endpoint
 CONNECT_WAIT = 2.0
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value
@@ -275,7 +279,7 @@ async def _greet(nodes: list[Heard], own_uuid: bytes, hello_wait: float) -> None
     """One HELLO to each node; record the HELLO each sends back (spec/zre.md#hello)."""
     from .aio.zmtp import Socket
 
-    router = Socket("ROUTER", rcvhwm=10_000, max_message_size=1 << 20)
+    router = Socket("ROUTER", rcvhwm=GREET_RCVHWM, max_message_size=GREET_MAX_MESSAGE)
     port = int((await router.bind("tcp://0.0.0.0:*")).rsplit(":", 1)[1])
     dealers = []
     try:
