@@ -184,3 +184,38 @@ def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
         _pdml(tshark, lua, pcap_path, "-o", "zre_zmtp.sig_aaa0:ZGOSSIP"))]
     assert "zpipes" not in forced and forced.count("zgossip") == sum(
         1 for n, _ in expected if n == "zgossip")
+
+
+def test_invalid_vectors_and_garbage_never_break_the_dissector(tmp_path: Path) -> None:
+    """Every invalid message vector (truncated fields, huge counts, bad UTF-8, …), then random
+    frames, then a ZMTP frame that claims 2**62 bytes: the dissector marks what is wrong and
+    never fails (a Lua error would show in the tree as "Lua Error")."""
+    import random
+
+    tshark = _tshark()
+    lua = tmp_path / "zre.lua"
+    lua.write_text(generate())
+    root_dir = Path(__file__).resolve().parents[2] / "vectors"
+    stream = bytearray(encode_greeting(Greeting()))
+    count = 0
+    for name in ("zre", "zrelog", "zpipes", "zgossip"):
+        for case in json.loads((root_dir / name / "invalid.json").read_text())["cases"]:
+            frames = [bytes.fromhex(f) for f in case["frames"]] or [b""]
+            stream += encode_message(frames)
+            count += 1
+    rng = random.Random(16)
+    for _ in range(200):
+        body = b"\xaa" + bytes([rng.choice((0xA0, 0xA1, 0xA2))]) + rng.randbytes(rng.randrange(0, 40))
+        stream += encode_frame(body, more=rng.random() < 0.3)
+    stream += b"\x02" + (1 << 62).to_bytes(8, "big") + b"never ends"
+    pcap_path = tmp_path / "garbage.pcap"
+    with pcap_path.open("wb") as fh:
+        tcp = PcapWriter(fh).tcp_open(("10.0.0.1", 40001), ("10.0.0.2", 5670))
+        for i in range(0, len(stream), 1000):
+            tcp.send(True, bytes(stream[i:i + 1000]))
+        tcp.close()
+    proc = subprocess.run([tshark, "-n", "-X", f"lua_script:{lua}", "-r", str(pcap_path), "-V"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Lua Error" not in proc.stdout and count > 150
+    assert "runs past the end of the frame" in proc.stdout  # truncations are marked
