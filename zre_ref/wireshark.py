@@ -7,8 +7,10 @@ drift from the code; a small fixed Lua runtime walks them. It dissects:
 * ZRE beacons on UDP (port 5670, and any 22- or 54-byte datagram starting ``ZRE`` 0x01/0x03),
 * ZMTP 3.x framing on TCP (greeting, commands with READY properties, frames, reassembled across
   segments), found heuristically from the greeting (spec/zmtp.md#greeting),
-* every declared protocol (ZRE, ZRE/LOG, ZPIPES, and any other declared one) in the first frame
-  of a message, recognised by its two signature bytes; the frames after it are its content.
+* every declared protocol (ZRE, ZRE/LOG, ZPIPES, ZGOSSIP, and any declared later) in the first
+  frame of a message, recognised by its two signature bytes (and version byte, if it has one); the
+  frames after it, up to the last with MORE, are its content. ZPIPES and ZGOSSIP share AA A0: the
+  one with a version byte is tried first, and the preference ``zre_zmtp.sig_aaa0`` can force one.
 
 Wireshark 4.0 (Debian 12) has no ZMTP dissector of its own; later versions ship ``zmtp``, so this
 one is named ``zre_zmtp`` and the two can coexist. Use: ``tshark -X lua_script:zre.lua -r f.pcap``
