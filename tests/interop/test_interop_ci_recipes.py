@@ -29,8 +29,9 @@ def _load(name: str) -> dict[str, Any]:
     return doc
 
 
-def _run_line(script: str, tmp_path: Path) -> None:
-    """Run one recipe line in bash with the built-in agent and one case."""
+def _run_lines(validate: str, script: str, tmp_path: Path) -> None:
+    """Run the recipe's validate-agent line, then its run line (one case), in bash, with the
+    built-in agent standing in for the port's."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool, module in (("zre-conformance", "zre_conformance.cli"), ("zre-ref", "zre_ref.cli")):
@@ -39,9 +40,10 @@ def _run_line(script: str, tmp_path: Path) -> None:
         wrapper.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "AGENT": "zre-ref",
            "EXPECTATIONS": "", "GITHUB_RUN_ID": "7", "CI_PIPELINE_ID": "7"}
-    done = subprocess.run(["bash", "-ec", script + " --case hello.fields"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for line in (validate, script + " --case hello.fields"):
+        done = subprocess.run(["bash", "-ec", line], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
     suite = ET.parse(tmp_path / "zre-conformance.xml").getroot()
     assert [c.get("name") for c in suite.iter("testcase")] == ["hello.fields"]
     assert "hello.fields" in (tmp_path / "zre-conformance.md").read_text()
@@ -56,19 +58,21 @@ def test_github_actions_recipe(tmp_path: Path) -> None:
     steps = doc["jobs"]["zre-conformance"]["steps"]
     runs = [s.get("run", "") for s in steps]
     run = next(r for r in runs if r.startswith("zre-conformance run"))
+    validate = next(r for r in runs if r.startswith("zre-conformance validate-agent"))
     for flag in ("--junit", "--markdown", "--pcap", "--report-json"):
         assert flag in run
     summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
     assert summary["if"] == upload["if"] == "always()"
     assert "pcaps/" in upload["with"]["path"] and "zre-conformance.xml" in upload["with"]["path"]
-    _run_line(run, tmp_path)
+    _run_lines(validate, run, tmp_path)
 
 
 def test_gitlab_recipe(tmp_path: Path) -> None:
     job = _load("gitlab-ci.yml")["zre-conformance"]
     run = next(s for s in job["script"] if s.startswith("zre-conformance run"))
+    validate = next(s for s in job["script"] if s.startswith("zre-conformance validate-agent"))
     assert job["artifacts"]["when"] == "always"
     assert job["artifacts"]["reports"]["junit"] == "zre-conformance.xml"
     assert "pcaps/" in job["artifacts"]["paths"]
-    _run_line(run, tmp_path)
+    _run_lines(validate, run, tmp_path)
