@@ -383,7 +383,8 @@ def _diagnose(report: Report) -> None:
                             "drops UDP broadcast, or a different beacon port (--port)")
 
 
-async def _send_leaving(nodes: Iterable[Heard], own_uuid: bytes) -> None:
+def _send_leaving(nodes: Iterable[Heard], own_uuid: bytes) -> None:
+    """One port-0 beacon to each node greeted, so that it drops us at once (spec/zre.md#beacon)."""
     data = encode_beacon(Beacon(uuid=own_uuid, port=0))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for node in nodes:
@@ -411,7 +412,7 @@ async def diagnose(ports: list[int] | None = None, *, interface: str | None = No
     if greet:
         await _greet(greet, own_uuid, hello_wait)
         await _check_endpoints(greet)
-        await _send_leaving(greet, own_uuid)
+        _send_leaving(greet, own_uuid)
     _diagnose(report)
     return report
 
