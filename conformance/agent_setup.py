@@ -46,6 +46,8 @@ ZYRE_JS_PACKAGE = "zyre.js@1.3.0"
 ZYRE_WHEEL = "pyzyre-0.0a28-py27-none-any.whl"
 ZYRE_WHEEL_REQ = "pyzyre==0.0a28"
 ZYRE_WHEEL_SHA256 = "f4f88eeb6a0a3c9d70507cfa518bba9be2c56136d8e72d84232296dfec20d439"
+#: Written into a pyre venv once pyzmq and pyre import there (a half-made venv is not used)
+READY = "ready"
 #: Seconds a smoke test of a built agent may take
 SMOKE_TIMEOUT = 10.0
 
@@ -157,13 +159,14 @@ def setup_pyre(dest: Path) -> Path:
          fix=f"check network access to PyPI, then: zre-conformance setup pyre (venv: {dest})")
     _run([str(py), "-c", "import zmq, pyre"], what="importing pyre in the venv",
          fix=f"rm -rf {dest} && zre-conformance setup pyre")
+    (dest / READY).write_text("pyzmq and zeromq-pyre import\n")
     return py
 
 
 def find_pyre() -> ShippedAgent:
     expectations = str(HERE / "expectations" / "pyre.txt")
     py = _venv_python(cache_dir("pyre"))
-    if py.exists():
+    if py.exists() and (cache_dir("pyre") / READY).exists():  # a setup that went all the way
         return ShippedAgent("pyre", [str(py), str(HERE / "agents" / "pyre_agent.py")], "pyre",
                             expectations, True, str(py.parent.parent))
     if _has_modules("zmq", "pyre"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from zre_conformance import agent_setup
 from zre_conformance.cli import main, resolve_agent
+from zre_conformance.runner import HarnessError
 
 
 @pytest.fixture
@@ -56,6 +57,9 @@ def test_pyre_found_in_cache_venv(cache: Path, monkeypatch: pytest.MonkeyPatch) 
     py = cache / "pyre" / "venv" / "bin" / "python"
     py.parent.mkdir(parents=True)
     py.write_text("")
+    with pytest.raises(HarnessError, match="setup pyre"):  # a setup that stopped half-way
+        resolve_agent("pyre")
+    (cache / "pyre" / agent_setup.READY).write_text("")
     choice = resolve_agent("pyre")
     assert choice.argv[0] == str(py) and Path(choice.argv[1]).name == "pyre_agent.py"
     assert Path(choice.argv[1]).is_file() and choice.needs_netns
