@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_aio_zre import free_udp_port
-from zre_ref.doctor import Heard, Report, _diagnose, looks_like, render_text
+from zre_ref.doctor import Heard, Report, _diagnose, interface_notes, looks_like, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,3 +164,13 @@ def test_looks_like_and_known_issues() -> None:
     assert any("different ports" in n for n in report.notes)
     text = render_text(report)
     assert "CURVE (54 bytes, v3)" in text and "looks like pyre" in text
+
+
+def test_interface_notes_name_vpn_like_links() -> None:
+    up, bcast, lo, p2p = 0x1, 0x2, 0x8, 0x10
+    found = [("lo", up | lo, "127.0.0.1", None), ("eth0", up | bcast, "10.0.0.2", "10.0.0.255"),
+             ("tun0", up | p2p, "10.8.0.6", None), ("wg0", up, "10.9.0.2", None),
+             ("down0", p2p, "10.7.0.1", None)]
+    notes = interface_notes(found)
+    assert [n.split(" ")[0] for n in notes] == ["tun0", "wg0"]
+    assert interface_notes(found, only="eth0") == []

@@ -29,7 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aio.beacon import MULTICAST_GROUP, interfaces
+from .aio.beacon import (
+    _IFF_BROADCAST,
+    _IFF_LOOPBACK,
+    _IFF_POINTOPOINT,
+    _IFF_UP,
+    MULTICAST_GROUP,
+    interfaces,
+)
 from .errors import DecodeError
 from .zre import messages as zm
 from .zre.beacon import (
@@ -383,6 +390,19 @@ def _diagnose(report: Report) -> None:
                             "drops UDP broadcast, or a different beacon port (--port)")
 
 
+def interface_notes(found: Iterable[tuple[str, int, str | None, str | None]],
+                    only: str | None = None) -> list[str]:
+    """Interfaces broadcast beacons cannot cross (a VPN's tun is point-to-point)."""
+    notes = []
+    for name, flags, addr, _bcast in found:
+        if (only and name != only) or not flags & _IFF_UP or addr is None or flags & _IFF_LOOPBACK:
+            continue
+        if flags & _IFF_POINTOPOINT or not flags & _IFF_BROADCAST:
+            notes.append(f"{name} ({addr}) is point-to-point or has no broadcast (a VPN?): "
+                         "ZRE beacons do not cross it; connect nodes over it directly or by gossip")
+    return notes
+
+
 def _send_leaving(nodes: Iterable[Heard], own_uuid: bytes) -> None:
     """One port-0 beacon to each node greeted, so that it drops us at once (spec/zre.md#beacon)."""
     data = encode_beacon(Beacon(uuid=own_uuid, port=0))
@@ -414,6 +434,7 @@ async def diagnose(ports: list[int] | None = None, *, interface: str | None = No
         await _check_endpoints(greet)
         _send_leaving(greet, own_uuid)
     _diagnose(report)
+    report.notes += interface_notes(interfaces(), interface)
     return report
 
 
