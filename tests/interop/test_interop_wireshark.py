@@ -149,6 +149,16 @@ def test_run_pcaps_decode_like_the_wire_log(tmp_path: Path) -> None:
     assert compared >= 15  # the comparison saw real traffic
 
 
+def _one_stream_pcap(path: Path, stream: bytes, segment: int) -> Path:
+    """``stream`` as one TCP connection's client-to-server bytes, ``segment`` bytes a packet."""
+    with path.open("wb") as fh:
+        tcp = PcapWriter(fh).tcp_open(("10.0.0.1", 40000), ("10.0.0.2", 5670))
+        for i in range(0, len(stream), segment):
+            tcp.send(True, stream[i:i + segment])
+        tcp.close()
+    return path
+
+
 def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
     """Every valid message vector of every declared protocol, in one ZMTP stream cut into 7-byte
     segments (so every PDU is reassembled), decodes to the vector's fields."""
@@ -170,12 +180,7 @@ def test_every_declared_protocol_from_the_vectors(tmp_path: Path) -> None:
             expected.append((name, p.to_json(p.decode(frames))))
             stream += encode_message(frames)
     assert {n for n, _ in expected} == {"zre", "zrelog", "zpipes", "zgossip"}
-    pcap_path = tmp_path / "vectors.pcap"
-    with pcap_path.open("wb") as fh:
-        tcp = PcapWriter(fh).tcp_open(("10.0.0.1", 40000), ("10.0.0.2", 5670))
-        for i in range(0, len(stream), 7):
-            tcp.send(True, bytes(stream[i:i + 7]))
-        tcp.close()
+    pcap_path = _one_stream_pcap(tmp_path / "vectors.pcap", bytes(stream), 7)
     decoded = [(p.name, p.to_json(p.from_json(obj))) for p, obj in _fields_from_pdml(
         _pdml(tshark, lua, pcap_path))]
     assert decoded == expected
@@ -208,12 +213,7 @@ def test_invalid_vectors_and_garbage_never_break_the_dissector(tmp_path: Path) -
         body = b"\xaa" + bytes([rng.choice((0xA0, 0xA1, 0xA2))]) + rng.randbytes(rng.randrange(0, 40))
         stream += encode_frame(body, more=rng.random() < 0.3)
     stream += b"\x02" + (1 << 62).to_bytes(8, "big") + b"never ends"
-    pcap_path = tmp_path / "garbage.pcap"
-    with pcap_path.open("wb") as fh:
-        tcp = PcapWriter(fh).tcp_open(("10.0.0.1", 40001), ("10.0.0.2", 5670))
-        for i in range(0, len(stream), 1000):
-            tcp.send(True, bytes(stream[i:i + 1000]))
-        tcp.close()
+    pcap_path = _one_stream_pcap(tmp_path / "garbage.pcap", bytes(stream), 1000)
     proc = subprocess.run([tshark, "-n", "-X", f"lua_script:{lua}", "-r", str(pcap_path), "-V"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
