@@ -428,7 +428,7 @@ async def diagnose(ports: list[int] | None = None, *, interface: str | None = No
              and n.mailbox_port and n.sources]
     for node in report.nodes.values():
         if node.version == BEACON_VERSION_CURVE:
-            node.hello_error = "not greeted: it speaks CURVE, which zre-ref does not"
+            node.hello_error = "not greeted: its mailbox wants CURVE; the doctor speaks NULL only"
     if greet:
         await _greet(greet, own_uuid, hello_wait)
         await _check_endpoints(greet)
