@@ -491,3 +491,165 @@ class MessageCipher:
 
 def _with_flags(flags: int, body: bytes | bytearray | memoryview) -> bytes:
     return bytes((flags,)) + body
+
+
+# -- the byte stream after READY ----------------------------------------------------------------
+class CurveTransport:
+    """The ZMTP byte stream once the handshake is done, both directions (spec/curve.md#message).
+
+    Outgoing: :meth:`queue` plaintext frames (data or command), then :meth:`wire` seals all of
+    them in one pass and returns the pieces to write: MESSAGE bodies in data frames, as libzmq
+    sends them. Incoming: :meth:`feed` takes raw bytes, seals nothing, opens every complete MESSAGE
+    in one pass and returns the *plaintext* as an ordinary ZMTP frame stream (MORE and COMMAND
+    flags restored), which the connection parses exactly as it parses NULL traffic.
+
+    Held bytes are bounded: one incomplete frame of at most ``max_frame`` + 32 bytes (its size is
+    checked from the header, before anything is kept) plus the frames of one read.
+    """
+
+    __slots__ = ("_cipher", "_in", "_max_body", "_out")
+
+    def __init__(self, cipher: MessageCipher, max_frame: int) -> None:
+        self._cipher = cipher
+        self._max_body = max_frame + MESSAGE_MIN_SIZE - 1
+        self._in = bytearray()
+        self._out: list[tuple[int, bytes | bytearray | memoryview]] = []
+
+    def __repr__(self) -> str:
+        return f"CurveTransport({self._cipher!r}, held={len(self._in)}, queued={len(self._out)})"
+
+    # outgoing
+    def queue(self, flags: int, body: bytes | bytearray | memoryview) -> None:
+        """A plaintext frame to send: flags FLAG_MORE / FLAG_COMMAND."""
+        self._out.append((flags, body))
+
+    @property
+    def queued(self) -> int:
+        return len(self._out)
+
+    def wire(self) -> list[bytes]:
+        """Everything queued, sealed: frame header + MESSAGE head, then the ciphertext."""
+        if not self._out:
+            return []
+        queued, self._out = self._out, []
+        pieces: list[bytes] = []
+        for frames in _batches(queued):
+            self._wire(frames, pieces)
+        return pieces
+
+    def _wire(self, frames: list[tuple[int, bytes | bytearray | memoryview]],
+              pieces: list[bytes]) -> None:
+        for head, cipher in self._cipher.seal_many(frames):
+            size = len(head) + len(cipher)
+            if size <= 255:
+                pieces.append(bytes((0, size)) + head + cipher)
+            else:
+                pieces.append(b"\x02" + pack_u64(size) + head)
+                pieces.append(cipher)
+
+    # incoming
+    @property
+    def held(self) -> int:
+        return len(self._in)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> tuple[bytes, Exception | None]:
+        """Raw bytes in; (plaintext ZMTP frames, the error that stops the stream or None)."""
+        buf = self._in
+        buf += data
+        bodies: list[bytearray] = []
+        pos, end = 0, len(buf)
+        error: Exception | None = None
+        while end - pos >= 2:
+            flags = buf[pos]
+            if flags & 0x02:  # LONG
+                if end - pos < 9:
+                    break
+                size = int.from_bytes(buf[pos + 1 : pos + 9], "big")
+                start = pos + 9
+            else:
+                size = buf[pos + 1]
+                start = pos + 2
+            if flags & ~0x02:
+                what = "a command frame" if flags & COMMAND_FRAME else f"frame flags {flags:#04x}"
+                error = ProtocolError(f"CURVE: {what} after the handshake (only MESSAGE data "
+                                      "frames may follow READY)")
+                break
+            if size > self._max_body:
+                error = LengthOverflow(f"MESSAGE of {size} bytes is over the message size limit",
+                                       protocol=PROTOCOL, field="size", offset=pos + 1,
+                                       spec_anchor=f"{ANCHOR}#message")
+                break
+            if start + size > end:
+                break
+            bodies.append(buf[start : start + size])
+            pos = start + size
+        del buf[:pos]
+        if error is not None:
+            buf.clear()
+        if not bodies:
+            return b"", error
+        opened, open_error = self._cipher.open_many(bodies)
+        plain = b"".join(_plain_frame(flags, body) for flags, body in opened)
+        return plain, open_error if open_error is not None else error
+
+
+COMMAND_FRAME = 0x04
+SEAL_BATCH = 256 * 1024
+"""Bytes of plaintext sealed in one pass at most: a deep send queue costs time, not memory."""
+
+
+def _batches(frames: list[tuple[int, bytes | bytearray | memoryview]]
+             ) -> list[list[tuple[int, bytes | bytearray | memoryview]]]:
+    out: list[list[tuple[int, bytes | bytearray | memoryview]]] = []
+    batch: list[tuple[int, bytes | bytearray | memoryview]] = []
+    size = 0
+    for frame in frames:
+        if batch and size + len(frame[1]) > SEAL_BATCH:
+            out.append(batch)
+            batch, size = [], 0
+        batch.append(frame)
+        size += len(frame[1])
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _plain_frame(flags: int, body: bytes) -> bytes:
+    """A decrypted MESSAGE as the ZMTP frame it stands for (MORE 0x01, COMMAND 0x04)."""
+    zflags = FLAG_MORE if flags & FLAG_MORE else 0
+    if flags & FLAG_COMMAND:
+        zflags = COMMAND_FRAME  # a command is never MORE
+    n = len(body)
+    if n <= 255:
+        return bytes((zflags, n)) + body
+    return bytes((zflags | 0x02,)) + pack_u64(n) + body
+
+
+def curve_mechanism(
+    *,
+    curve_server: bool = False,
+    curve_publickey: bytes | str | None = None,
+    curve_secretkey: bytes | str | None = None,
+    curve_serverkey: bytes | str | None = None,
+    curve_authenticator: CurveAuthenticator | None = None,
+) -> CurveClient | CurveServer | None:
+    """The CURVE settings for pyzmq-named socket options, or None when none is given.
+
+    Server: ``curve_server=True`` and ``curve_secretkey`` (``curve_publickey`` optional, checked
+    against it), ``curve_authenticator`` optional. Client: ``curve_serverkey``,
+    ``curve_publickey`` and ``curve_secretkey``. Keys: 32 raw bytes or 40 Z85 characters."""
+    if curve_server:
+        if curve_secretkey is None:
+            raise ValueError("a CURVE server needs curve_secretkey")
+        if curve_serverkey is not None:
+            raise ValueError("curve_serverkey is for CURVE clients, not with curve_server=True")
+        return CurveServer.from_keys(curve_publickey, curve_secretkey, curve_authenticator)
+    if curve_authenticator is not None:
+        raise ValueError("curve_authenticator needs curve_server=True")
+    if curve_serverkey is None:
+        if curve_publickey is not None or curve_secretkey is not None:
+            raise ValueError("a CURVE client needs curve_serverkey (or set curve_server=True)")
+        return None
+    if curve_publickey is None or curve_secretkey is None:
+        raise ValueError("a CURVE client needs curve_publickey and curve_secretkey")
+    return CurveClient.from_keys(curve_serverkey, curve_publickey, curve_secretkey)

@@ -47,4 +47,6 @@ class PlainServer:
     as_server = True
 
 
-Mechanism = Null | PlainClient | PlainServer
+from .curve import CurveClient, CurveServer  # noqa: E402  (CURVE lives in curve.py)
+
+Mechanism = Null | PlainClient | PlainServer | CurveClient | CurveServer
