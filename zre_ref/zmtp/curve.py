@@ -156,7 +156,7 @@ def _expect_name(body: bytes, name: bytes, what: str) -> None:
 
 
 def _truncated(what: str, size: int, need: str, anchor: str) -> Truncated:
-    return Truncated(f"{what} of {size} bytes (needs {need})", protocol=PROTOCOL, field=what,
+    return Truncated(f"{what} of {size} bytes (needs {need})", protocol=PROTOCOL, field="body",
                      offset=size, spec_anchor=f"{ANCHOR}#{anchor}")
 
 
@@ -186,7 +186,7 @@ def parse_error(body: bytes) -> bytes:
     """The reason of an ERROR command body."""
     if len(body) < 7 or len(body) != 7 + body[6]:
         raise LengthOverflow("ERROR reason length does not match the command", protocol=PROTOCOL,
-                             field="error-reason", offset=min(6, len(body)),
+                             field="reason", offset=min(6, len(body)),
                              spec_anchor=f"{ANCHOR}#error")
     return body[7:]
 
@@ -205,7 +205,7 @@ class CurveClientHandshake:
         self._c_secret = settings.random("client-ephemeral-secret", 32)
         self.client_ephemeral = x25519_base(self._c_secret)  # C'
         self.server_ephemeral = b""  # S', from WELCOME
-        self._hello_key = _shared(settings.server_key, self._c_secret, "server-key", 0, "hello")
+        self._hello_key = _shared(settings.server_key, self._c_secret, "server_key", 0, "hello")
         self._session: SharedKey | None = None
         self._next_nonce = FIRST_NONCE
         self.peer_nonce = 0
@@ -229,13 +229,13 @@ class CurveClientHandshake:
         _expect_name(body, WELCOME_NAME, "WELCOME")
         if len(body) != WELCOME_SIZE:
             raise LengthOverflow(f"WELCOME of {len(body)} bytes (must be {WELCOME_SIZE})",
-                                 protocol=PROTOCOL, field="welcome", offset=0,
+                                 protocol=PROTOCOL, field="body", offset=0,
                                  spec_anchor=f"{ANCHOR}#welcome")
         plain = _open(self._hello_key, memoryview(body)[24:], WELCOME_NONCE_PREFIX + body[8:24],
                       "welcome-box", 24, "welcome")
         self.server_ephemeral = plain[:32]
         cookie = plain[32:128]
-        self._session = _shared(self.server_ephemeral, self._c_secret, "server-ephemeral", 24,
+        self._session = _shared(self.server_ephemeral, self._c_secret, "server_ephemeral", 24,
                                 "welcome")
         s = self._settings
         vouch_nonce = s.random("vouch-nonce", 16)
@@ -299,7 +299,7 @@ class CurveServerHandshake:
         _expect_name(body, HELLO_NAME, "HELLO")
         if len(body) != HELLO_SIZE:
             raise LengthOverflow(f"HELLO of {len(body)} bytes (must be {HELLO_SIZE})",
-                                 protocol=PROTOCOL, field="hello", offset=0,
+                                 protocol=PROTOCOL, field="body", offset=0,
                                  spec_anchor=f"{ANCHOR}#hello")
         if body[6:8] != VERSION:
             raise BadVersion(f"CurveZMQ version {body[6]}.{body[7]} (only 1.0)",
@@ -313,7 +313,7 @@ class CurveServerHandshake:
         s = self._settings
         self.client_ephemeral = body[80:112]
         nonce = body[112:120]
-        self._hello_key = _shared(self.client_ephemeral, s.secret_key.raw, "client-ephemeral",
+        self._hello_key = _shared(self.client_ephemeral, s.secret_key.raw, "client_ephemeral",
                                   80, "hello")
         plain = _open(self._hello_key, memoryview(body)[120:], HELLO_NONCE_PREFIX + nonce,
                       "hello-box", 120, "hello")
@@ -356,15 +356,15 @@ class CurveServerHandshake:
         value = unpack_u64(nonce, 0)
         if value <= self.peer_nonce:
             raise BadNonce(f"INITIATE short nonce {value} is not above HELLO's {self.peer_nonce}",
-                           protocol=PROTOCOL, field="short-nonce", offset=105,
+                           protocol=PROTOCOL, field="short_nonce", offset=105,
                            spec_anchor=f"{ANCHOR}#nonces")
-        self._session = _shared(self.client_ephemeral, self._s_secret, "client-ephemeral", 80,
+        self._session = _shared(self.client_ephemeral, self._s_secret, "client_ephemeral", 80,
                                 "initiate")
         plain = _open(self._session, memoryview(body)[113:], INITIATE_NONCE_PREFIX + nonce,
                       "initiate-box", 113, "initiate")
         self.peer_nonce = value
         client_key = plain[:32]
-        vouch_key = _shared(client_key, self._s_secret, "client-key", 113, "initiate")
+        vouch_key = _shared(client_key, self._s_secret, "client_key", 113, "initiate")
         vouch = _open(vouch_key, plain[48:128], VOUCH_NONCE_PREFIX + plain[32:48], "vouch", 113,
                       "initiate")
         if not compare_digest(vouch, self.client_ephemeral + self._settings.public_key):
@@ -463,7 +463,7 @@ class MessageCipher:
             value = unpack_u64(nonce, 0)
             if value <= last:
                 error = BadNonce(f"MESSAGE short nonce {value} is not above {last} (replayed or "
-                                 "out of order)", protocol=PROTOCOL, field="short-nonce",
+                                 "out of order)", protocol=PROTOCOL, field="short_nonce",
                                  offset=8, spec_anchor=f"{ANCHOR}#nonces")
                 break
             last = value
@@ -576,7 +576,7 @@ class CurveTransport:
                 break
             if size > self._max_body:
                 error = LengthOverflow(f"MESSAGE of {size} bytes is over the message size limit",
-                                       protocol=PROTOCOL, field="size", offset=pos + 1,
+                                       protocol=PROTOCOL, field="body", offset=pos + 1,
                                        spec_anchor=f"{ANCHOR}#message")
                 break
             if start + size > end:
