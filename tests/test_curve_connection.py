@@ -318,3 +318,64 @@ def test_raw_client_is_served_when_honest() -> None:
                 await task
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+# -- the golden transcripts, through two Connections ------------------------------------------------
+def _transcripts() -> list[dict[str, Any]]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "vectors" / "curve" / "handshake.json"
+    cases: list[dict[str, Any]] = json.loads(path.read_text())["cases"]
+    return cases
+
+
+@pytest.mark.parametrize("case", _transcripts(), ids=lambda c: c["id"])
+def test_connections_put_the_transcript_bytes_on_the_wire(case: dict[str, Any]) -> None:
+    """Two Connections given the transcript's keys and random draws send exactly its command
+    frames (after their staged greetings), then its MESSAGE frames for the same sends."""
+    from zre_ref.curve.fixtures import FixedRandom
+
+    h = bytes.fromhex
+    c, s = case["input"]["client"], case["input"]["server"]
+    rnd = FixedRandom({
+        "client-ephemeral-secret": h(c["ephemeral_secret"]), "vouch-nonce": h(c["vouch_nonce"]),
+        "server-ephemeral-secret": h(s["ephemeral_secret"]), "cookie-key": h(s["cookie_key"]),
+        "cookie-nonce": h(s["cookie_nonce"]), "welcome-nonce": h(s["welcome_nonce"])})
+    client = Connection(c["socket_type"], identity=h(c["identity"]),
+                        mechanism=zc.CurveClient.from_keys(h(c["server_key"]), h(c["public_key"]),
+                                                           h(c["secret_key"]), rnd))
+    server = Connection(s["socket_type"], mechanism=zc.CurveServer.from_keys(
+        h(s["public_key"]), h(s["secret_key"]), None, rnd))
+    wire = {"client": bytearray(), "server": bytearray()}
+
+    def flush(name: str) -> None:
+        src, dst = (client, server) if name == "client" else (server, client)
+        data = src.data_to_send()
+        if data:  # b"" would mean EOF
+            wire[name] += data
+            dst.receive_data(data)
+
+    for _ in range(6):
+        flush("client")
+        flush("server")
+    assert client.is_open and server.is_open
+    message: list[bytes] = []
+    for step in case["steps"]:
+        if step.get("command") != "MESSAGE":
+            continue
+        f, name = step["fields"], step["from"]
+        sender = client if name == "client" else server
+        if f["flags"] & zc.FLAG_COMMAND:  # the SUB's subscription
+            assert h(f["frame"])[:10] == b"\x09SUBSCRIBE"
+            sender.send_subscribe(h(f["frame"])[10:])
+        else:
+            message.append(h(f["frame"]))
+            if f["flags"] & zc.FLAG_MORE:
+                continue
+            sender.send_message(message)
+            message = []
+        flush(name)
+    for name in ("client", "server"):
+        frames = b"".join(h(st["hex"]) for st in case["steps"][2:] if st["from"] == name)
+        assert bytes(wire[name][64:]) == frames, name  # after the 64-byte staged greeting
