@@ -25,6 +25,7 @@ from ..curve.nacl import SharedKey, box_beforenm, secretbox, secretbox_open
 from ..curve.x25519 import x25519_base
 from ..errors import BadValue, BadVersion, LengthOverflow, ProtocolError, Truncated
 from ..wire import pack_u64, unpack_u64
+from .frames import COMMAND, LONG, MORE, frame_header
 
 PROTOCOL = "zmtp-curve"
 
@@ -540,11 +541,11 @@ class CurveTransport:
     def _wire(self, frames: list[tuple[int, bytes | bytearray | memoryview]],
               pieces: list[bytes]) -> None:
         for head, cipher in self._cipher.seal_many(frames):
-            size = len(head) + len(cipher)
+            size = len(head) + len(cipher)  # a data frame: flags 0 (LONG when > 255 bytes)
             if size <= 255:
-                pieces.append(bytes((0, size)) + head + cipher)
+                pieces.append(frame_header(0, size) + head + cipher)
             else:
-                pieces.append(b"\x02" + pack_u64(size) + head)
+                pieces.append(frame_header(0, size) + head)
                 pieces.append(cipher)
 
     # incoming
@@ -561,7 +562,7 @@ class CurveTransport:
         error: Exception | None = None
         while end - pos >= 2:
             flags = buf[pos]
-            if flags & 0x02:  # LONG
+            if flags & LONG:
                 if end - pos < 9:
                     break
                 size = int.from_bytes(buf[pos + 1 : pos + 9], "big")
@@ -569,8 +570,8 @@ class CurveTransport:
             else:
                 size = buf[pos + 1]
                 start = pos + 2
-            if flags & ~0x02:
-                what = "a command frame" if flags & COMMAND_FRAME else f"frame flags {flags:#04x}"
+            if flags & ~LONG:
+                what = "a command frame" if flags & COMMAND else f"frame flags {flags:#04x}"
                 error = ProtocolError(f"CURVE: {what} after the handshake (only MESSAGE data "
                                       "frames may follow READY)")
                 break
@@ -593,7 +594,6 @@ class CurveTransport:
         return plain, open_error if open_error is not None else error
 
 
-COMMAND_FRAME = 0x04
 SEAL_BATCH = 256 * 1024
 """Bytes of plaintext sealed in one pass at most: a deep send queue costs time, not memory."""
 
@@ -615,14 +615,10 @@ def _batches(frames: list[tuple[int, bytes | bytearray | memoryview]]
 
 
 def _plain_frame(flags: int, body: bytes) -> bytes:
-    """A decrypted MESSAGE as the ZMTP frame it stands for (MORE 0x01, COMMAND 0x04)."""
-    zflags = FLAG_MORE if flags & FLAG_MORE else 0
-    if flags & FLAG_COMMAND:
-        zflags = COMMAND_FRAME  # a command is never MORE
-    n = len(body)
-    if n <= 255:
-        return bytes((zflags, n)) + body
-    return bytes((zflags | 0x02,)) + pack_u64(n) + body
+    """A decrypted MESSAGE as the ZMTP frame it stands for: box flag MORE -> frame MORE,
+    box flag COMMAND -> a command frame (never MORE)."""
+    zflags = COMMAND if flags & FLAG_COMMAND else (MORE if flags & FLAG_MORE else 0)
+    return frame_header(zflags, len(body)) + body
 
 
 def curve_mechanism(
