@@ -140,10 +140,11 @@ class BeaconChannel:
             return
         t = time.monotonic()
         try:
-            beacon: Beacon | None = decode_beacon(data)
+            decoded = decode_beacon(data)
+            beacon: Beacon | None = decoded
             error = None
-            text = (f"beacon from {source[0]}:{source[1]} uuid={beacon.uuid.hex().upper()} "
-                    f"port={beacon.port}")
+            text = (f"beacon from {source[0]}:{source[1]} uuid={decoded.uuid.hex().upper()} "
+                    f"port={decoded.port}")
         except DecodeError as exc:
             beacon, error = None, exc
             text = f"undecodable datagram from {source[0]}:{source[1]} {data[:64].hex()}: {exc.reason}"
@@ -322,6 +323,17 @@ class WirePeer:
         self._dealer = dealer
         self.seq = 0
         self.logfn("note", f"{self.label} DEALER connects to {endpoint}", None)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until our DEALER finished its ZMTP handshake with the IUT,
+        so that what we send next goes out at once rather than when the connection comes up."""
+        deadline = time.monotonic() + timeout
+        while self._dealer is not None and time.monotonic() < deadline:
+            if any(p.get("ready") for p in self._dealer.peers()):
+                return True
+            self.alive()
+            await asyncio.sleep(POLL / 5)
+        return False
 
     def next_seq(self) -> int:
         self.seq = zm.next_sequence(self.seq)

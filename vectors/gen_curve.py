@@ -27,6 +27,7 @@ from zre_ref.curve.poly1305 import poly1305
 from zre_ref.curve.x25519 import x25519, x25519_base
 from zre_ref.curve.z85 import z85_decode, z85_encode
 from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import SCHEMA
 from zre_ref.zmtp import curve as zc
 from zre_ref.zmtp.commands import encode_metadata
 from zre_ref.zmtp.frames import COMMAND, frame_header
@@ -299,7 +300,7 @@ def _transcript(cid: str, description: str, client_type: str, server_type: str,
          "body": initiate.hex(),
          "fields": {"cookie": initiate[9:105].hex(), "short_nonce": initiate[105:113].hex(),
                     "client_key": CLIENT_PUBLIC.hex(), "vouch_nonce": initiate_plain[32:48].hex(),
-                    "metadata": {k: v.hex() for k, v in conv.client_md.items()}},
+                    "metadata": [[k, v.hex()] for k, v in conv.client_md.items()]},
          "boxes": [_box("initiate-box", "C' -> S' (both ephemeral)",
                         zc.INITIATE_NONCE_PREFIX + initiate[105:113], session, initiate_plain,
                         initiate[113:]),
@@ -308,7 +309,7 @@ def _transcript(cid: str, description: str, client_type: str, server_type: str,
                         initiate_plain[48:128])]},
         {"from": "server", "command": "READY", "hex": _frame(ready).hex(), "body": ready.hex(),
          "fields": {"short_nonce": ready[6:14].hex(),
-                    "metadata": {k: v.hex() for k, v in conv.server_md.items()}},
+                    "metadata": [[k, v.hex()] for k, v in conv.server_md.items()]},
          "boxes": [_box("ready-box", "S' -> C' (both ephemeral)",
                         zc.READY_NONCE_PREFIX + ready[6:14], session,
                         encode_metadata(conv.server_md), ready[14:])]},
@@ -500,7 +501,7 @@ def invalid_cases() -> list[dict[str, Any]]:
 
 def files() -> dict[str, dict[str, Any]]:
     def doc(protocol: str, description: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"schema": "zre-ref-vectors/1", "protocol": protocol, "description": description,
+        return {"schema": SCHEMA, "protocol": protocol, "description": description,
                 "spec": SPEC, "cases": cases}
 
     return {

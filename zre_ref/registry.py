@@ -28,7 +28,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.cli.zpipes",
     "zre_ref.cli.vectors",
     "zre_ref.agent",
-    "zre_ref.curve.cli",
+    "zre_ref.cli.curve",
+    "zre_ref.cli.capture",
+    "zre_ref.cli.wireshark",
+    "zre_ref.cli.doctor",
 )
 
 

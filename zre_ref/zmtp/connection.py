@@ -32,6 +32,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..curve.z85 import z85_encode
 from ..errors import DecodeError, EncodeError, LengthOverflow, ProtocolError, ZreRefError
 from ..wire import pack_flags_u64
 from .commands import (
@@ -47,7 +48,20 @@ from .commands import (
     Subscribe,
     Welcome,
     decode_command,
+    decode_metadata,
     encode_command,
+    encode_metadata,
+)
+from .curve import (
+    FLAG_COMMAND,
+    FLAG_MORE,
+    CurveClient,
+    CurveClientHandshake,
+    CurveRefused,
+    CurveServer,
+    CurveServerHandshake,
+    CurveTransport,
+    PeerError,
 )
 from .events import (
     ConnectionClosed,
@@ -136,11 +150,11 @@ class Connection:
 
     #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
     __slots__ = (
-        "_arm", "_budget", "_greeting_major", "_greeting_rest", "_handshake_deadline", "_held",
-        "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_partial_asked",
-        "_partial_deadline", "_partial_mark", "_parts", "_parts_big", "_pong_deadline",
-        "_publisher", "_rx", "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending",
-        "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
+        "_arm", "_budget", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest",
+        "_handshake_deadline", "_held", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big",
+        "_partial_asked", "_partial_deadline", "_partial_mark", "_parts", "_parts_big",
+        "_pong_deadline", "_publisher", "_rx", "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline",
+        "_ttl_pending", "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
         "max_message_frames", "max_message_size", "mechanism", "metadata", "partial_timeout",
         "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type", "peer_version",
         "socket_type", "state", "trace", "zero_copy",
@@ -193,6 +207,9 @@ class Connection:
         self.closed_event: ConnectionClosed | None = None
         self._major = 3
         self._user_id = b""
+        # CURVE (spec/curve.md): the handshake, then the sealed byte stream after READY
+        self._curve_hs: CurveClientHandshake | CurveServerHandshake | None = None
+        self._curve: CurveTransport | None = None
         self._publisher = socket_type in PUBLISHERS
         self._out: list[bytes] = []
         self._out_big = False  # a body of BIG_FRAME bytes or more is queued
@@ -233,7 +250,7 @@ class Connection:
     @property
     def wants_flush(self) -> bool:
         """Bytes are queued for the peer (take them with data_to_send or output_chunks)."""
-        return bool(self._out)
+        return bool(self._out) or (self._curve is not None and self._curve.queued > 0)
 
     @property
     def wants_timer(self) -> bool:
@@ -253,6 +270,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (b"" if nothing)."""
+        if self._curve is not None:
+            self._seal_queued()
         out = self._out
         if not out:
             return b""
@@ -263,6 +282,8 @@ class Connection:
     def output_chunks(self) -> list[bytes]:
         """Like data_to_send, but large bodies stay separate chunks (no copy): small pieces
         are joined, bodies of BIG_FRAME bytes or more are passed through as they are."""
+        if self._curve is not None:
+            self._seal_queued()
         out = self._out
         if not out:
             return []
@@ -286,6 +307,8 @@ class Connection:
 
     def pending_output(self) -> int:
         """How many chunks are queued (cheap; for flush decisions)."""
+        if self._curve is not None:
+            return len(self._out) + self._curve.queued
         return len(self._out)
 
     # -- state table --------------------------------------------------------------------------
@@ -369,6 +392,10 @@ class Connection:
         self._rx_since_ttl = True
         rx = self._rx
         try:
+            if self._curve is not None:  # CURVE after READY: every byte is sealed
+                self._receive_sealed(data, events)
+                self._account(events)
+                return events
             body: tuple[int, bytes | bytearray, int] | None = None
             if rx.body_pending:
                 used = rx.feed_body(data) if data else 0
@@ -387,6 +414,10 @@ class Connection:
                 state = self.state
             if state is State.OPEN or (state not in GREETING_STATES and not self.closed):
                 pos = self._parse_frames(data, pos, events, body)
+                if self._curve is not None and not self.closed:  # READY, then sealed bytes
+                    self._receive_sealed(data[pos:], events)
+                    self._account(events)
+                    return events
             if self.closed:
                 return events
             if rx.body_pending:  # a large body started: all of data is taken
@@ -413,7 +444,8 @@ class Connection:
         """Charge what the unfinished message holds to the budget (closing the connection if it
         is over), and make sure the partial-message timer runs while one is unfinished."""
         self._rx.regrown = False
-        held = (self._msg_bytes + len(self._parts) * FRAME_OVERHEAD + self._rx.held_bytes())
+        held = (self._msg_bytes + len(self._parts) * FRAME_OVERHEAD + self._rx.held_bytes()
+                + (self._curve.held if self._curve is not None else 0))
         more = held - self._held
         budget = self._budget
         if budget is not None and more:
@@ -468,12 +500,21 @@ class Connection:
                 self._send_command(Ready(self._our_metadata()))
             elif isinstance(mechanism, PlainClient):
                 self._send_command(Hello(mechanism.username, mechanism.password))
+            elif isinstance(mechanism, CurveClient):
+                self._curve_hs = CurveClientHandshake(
+                    mechanism, encode_metadata(self._our_metadata()))
+                self._send_body(self._curve_hs.hello())
+            elif isinstance(mechanism, CurveServer):
+                self._curve_hs = CurveServerHandshake(mechanism)
         return pos
 
     def _parse_frames(self, data: bytes, pos: int, events: list[Event],
-                      body: tuple[int, bytes | bytearray, int] | None = None) -> int:
+                      body: tuple[int, bytes | bytearray, int] | None = None,
+                      base: int | None = None) -> int:
         """Frames from ``data[pos:]`` (after ``body``, a large frame that just completed);
-        returns where parsing stopped (spec/zmtp.md#frames)."""
+        returns where parsing stopped (spec/zmtp.md#frames). ``base``: the stream offset of
+        ``data[0]`` (default: the receiver's; CURVE plaintext counts from 0). Stops where a
+        CURVE handshake ends: what follows READY is sealed."""
         end = len(data)
         parts = self._parts
         mbytes = self._msg_bytes
@@ -483,7 +524,9 @@ class Connection:
         max_frames = self.max_message_frames
         publisher = self._publisher
         append = events.append
-        base = self._rx.offset  # stream offset of data[0]
+        if base is None:
+            base = self._rx.offset  # stream offset of data[0]
+        sealed = self._curve is not None  # parsing CURVE plaintext already
         try:
             while True:
                 if body is not None:
@@ -529,6 +572,8 @@ class Connection:
                     self._on_command(frame, base + start, events)
                     is_open = self.state is State.OPEN
                     limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
+                    if self._curve is not None and not sealed:  # the rest of the read is sealed
+                        break
                     continue
                 # a message frame (only ever parsed once the connection is open)
                 parts.append(frame)
@@ -567,6 +612,9 @@ class Connection:
     def _on_command(self, frame: bytes | bytearray, offset: int, events: list[Event]) -> None:
         """A command frame (spec/zmtp.md#commands): the state table first, then the decoder."""
         body = bytes(frame)
+        if self._curve_hs is not None and self.state is not State.OPEN:
+            self._on_curve_command(body, events)
+            return
         name = _command_name(body)
         if name is None:
             decode_command(body, offset)  # raises the DecodeError that says what is wrong
@@ -637,6 +685,55 @@ class Connection:
         self._step(Input.HELLO_ACCEPTED)
         self._send_command(Welcome())
 
+    def _on_curve_command(self, body: bytes, events: list[Event]) -> None:
+        """One CURVE handshake command (spec/curve.md#state-machine)."""
+        hs = self._curve_hs
+        try:
+            if isinstance(hs, CurveClientHandshake):
+                if self.state is State.EXPECT_WELCOME:
+                    self._send_body(hs.on_command(body))
+                    self._step(Input.WELCOME)
+                    return
+                props = _decode_bounded_metadata(hs.on_ready(body))
+                if not self._accept_metadata(props, events):
+                    raise _Closed
+                self._step(Input.READY)
+            elif isinstance(hs, CurveServerHandshake):
+                if self.state is State.EXPECT_HELLO:
+                    self._send_body(hs.on_hello(body))
+                    self._step(Input.HELLO_ACCEPTED)
+                    return
+                client_key, metadata = hs.on_initiate(body)
+                if not self._accept_metadata(_decode_bounded_metadata(metadata), events):
+                    raise _Closed
+                self._send_body(hs.ready(encode_metadata(self._our_metadata())))
+                self._user_id = z85_encode(client_key)
+                self._step(Input.INITIATE)
+            else:  # pragma: no cover - _curve_hs is only set to the two above
+                raise ProtocolError("no CURVE handshake")
+        except PeerError as exc:
+            self._close(events, Input.ERROR, "peer-error", str(exc), exc)
+            raise _Closed from None
+        except CurveRefused as exc:
+            self._send_body(exc.error_body)
+            self._close(events, Input.INVALID, "auth-failed", str(exc), exc)
+            log.debug("zmtp: closing: %s", exc)
+            raise _Closed from None
+        self._curve = CurveTransport(hs.cipher(), self.max_message_size)
+        self._curve_hs = None
+        self._opened(events)
+
+    def _receive_sealed(self, data: bytes, events: list[Event]) -> None:
+        """CURVE after READY: open every MESSAGE, then parse the plaintext frames as usual."""
+        assert self._curve is not None
+        plain, error = self._curve.feed(data)
+        if plain:  # offsets of plaintext errors count from this read's plaintext
+            rest = self._parse_frames(plain, 0, events, base=0)
+            if (rest != len(plain) or self._rx.body_pending) and not self.closed:
+                raise ProtocolError("CURVE: a MESSAGE held part of a frame")
+        if error is not None and not self.closed:
+            raise error
+
     def _accept_metadata(self, props: Mapping[str, bytes], events: list[Event]) -> bool:
         """Check the peer's Socket-Type (case-sensitive names, like libzmq) and keep its metadata."""
         raw_type = props.get("Socket-Type")
@@ -677,8 +774,23 @@ class Connection:
     # -- sending ------------------------------------------------------------------------------
     def _send_command(self, cmd: Command) -> None:
         body = encode_command(cmd)
+        if self._curve is not None:
+            self._curve.queue(FLAG_COMMAND, body)
+            return
+        self._send_body(body)
+
+    def _send_body(self, body: bytes) -> None:
+        """A command frame with this body (the handshake's commands go out in clear)."""
         self._out.append(frame_header(COMMAND, len(body)))
         self._out.append(body)
+
+    def _seal_queued(self) -> None:
+        """CURVE: seal the frames queued since the last flush, all in one pass."""
+        if self._curve is not None and self._curve.queued:
+            pieces = self._curve.wire()
+            self._out += pieces
+            if len(pieces[-1]) >= BIG_FRAME:
+                self._out_big = True
 
     def _need_open(self) -> None:
         if self.state is not State.OPEN:
@@ -688,6 +800,9 @@ class Connection:
         """Queue a multipart message (spec/zmtp.md#frames). Frames are bytes-like."""
         if self.state is not State.OPEN:
             self._need_open()
+        if self._curve is not None:
+            self._queue_sealed(frames)
+            return
         out = self._out
         last = len(frames) - 1
         if last == 0:  # the common case: one frame
@@ -716,6 +831,17 @@ class Connection:
                 out.append(f)
                 if n >= BIG_FRAME:
                     self._out_big = True
+
+    def _queue_sealed(self, frames: Sequence[bytes]) -> None:
+        """CURVE: queue a message's frames for sealing at the next flush (spec/curve.md#message)."""
+        assert self._curve is not None
+        if not frames:
+            raise EncodeError("a message has at least one frame")
+        last = len(frames) - 1
+        for i, f in enumerate(frames):
+            if not isinstance(f, (bytes, bytearray, memoryview)):
+                raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")
+            self._curve.queue(FLAG_MORE if i < last else 0, f)
 
     def send_subscribe(self, topic: bytes) -> None:
         """Subscribe: a SUBSCRIBE command to a 3.1 peer, a 0x01 message to 3.0 (spec/zmtp.md#subscriptions)."""
@@ -862,6 +988,12 @@ def _check_metadata_bounds(body: bytes, pos: int, base: int) -> None:
         if pos + 4 > end:
             return
         pos += 4 + int.from_bytes(body[pos : pos + 4], "big")
+
+
+def _decode_bounded_metadata(data: bytes) -> dict[str, bytes]:
+    """CURVE's decrypted READY/INITIATE metadata, within the same caps as in clear."""
+    _check_metadata_bounds(data, 0, 0)
+    return decode_metadata(data, 0, 0)
 
 
 def _as_bytes(f: object) -> bytes:

@@ -32,6 +32,8 @@ class Input(enum.Enum):
     GREETING_NULL = "greeting/NULL"
     GREETING_PLAIN_CLIENT = "greeting/PLAIN client"
     GREETING_PLAIN_SERVER = "greeting/PLAIN server"
+    GREETING_CURVE_CLIENT = "greeting/CURVE client"
+    GREETING_CURVE_SERVER = "greeting/CURVE server"
     READY = "READY"
     ERROR = "ERROR"
     HELLO_ACCEPTED = "HELLO accepted"
@@ -59,6 +61,8 @@ TRANSITIONS: dict[State, dict[Input, State]] = {
         _I.GREETING_NULL: _S.EXPECT_READY,
         _I.GREETING_PLAIN_CLIENT: _S.EXPECT_WELCOME,
         _I.GREETING_PLAIN_SERVER: _S.EXPECT_HELLO,
+        _I.GREETING_CURVE_CLIENT: _S.EXPECT_WELCOME,
+        _I.GREETING_CURVE_SERVER: _S.EXPECT_HELLO,
     },
     _S.EXPECT_READY: {_I.READY: _S.OPEN, _I.ERROR: _S.CLOSED},
     _S.EXPECT_WELCOME: {_I.WELCOME: _S.EXPECT_READY, _I.ERROR: _S.CLOSED},
@@ -90,6 +94,8 @@ GREETING_INPUT: dict[tuple[str, bool], Input] = {
     ("NULL", True): _I.GREETING_NULL,
     ("PLAIN", False): _I.GREETING_PLAIN_CLIENT,
     ("PLAIN", True): _I.GREETING_PLAIN_SERVER,
+    ("CURVE", False): _I.GREETING_CURVE_CLIENT,
+    ("CURVE", True): _I.GREETING_CURVE_SERVER,
 }
 
 #: the inputs a command may be, by its wire name (spec/zmtp.md#commands); any other name is
