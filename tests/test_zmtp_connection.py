@@ -20,6 +20,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from zre_ref.curve import curve_keypair
 from zre_ref.errors import ProtocolError
 from zre_ref.zmtp.commands import (
     Cancel,
@@ -52,6 +53,7 @@ from zre_ref.zmtp.connection import (
     Subscribed,
     Unsubscribed,
 )
+from zre_ref.zmtp.curve import CurveClient, CurveServer
 from zre_ref.zmtp.frames import COMMAND, encode_frame, frame_header
 from zre_ref.zmtp.greeting import greeting_stages
 from zre_ref.zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
@@ -977,3 +979,24 @@ def test_growing_bodies_any_read_sizes(frames: list[bytes], reads: list[int],
         got = _feed_buffered(b, a.data_to_send(), reads, bounded)
         assert len(got) == 1 and isinstance(got[0], MessageReceived)
         assert got[0].frames == frames and b.held_bytes == 0
+
+
+def test_curve_sealed_bytes_count_against_the_budget() -> None:
+    """After a CURVE handshake, an incomplete MESSAGE held by the sealed stream is charged to
+    the budget like a partial frame, and given back once the MESSAGE is complete."""
+    server_public, server_secret = curve_keypair()
+    client_public, client_secret = curve_keypair()
+    budget = ReceiveBudget(None)
+    a = Connection("DEALER", mechanism=CurveClient.from_keys(server_public, client_public,
+                                                              client_secret))
+    b = Connection("ROUTER", mechanism=CurveServer.from_keys(server_public, server_secret, None),
+                   budget=budget)
+    pump(a, b)
+    assert a.is_open and b.is_open
+    a.send_message([b"m" * 5000])
+    data = a.data_to_send()
+    assert b.receive_data(data[:3000]) == []
+    assert budget.used == b.held_bytes >= 3000
+    events = b.receive_data(data[3000:])
+    assert isinstance(events[0], MessageReceived) and events[0].frames == [b"m" * 5000]
+    assert budget.used == 0
