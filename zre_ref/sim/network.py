@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError
-from ..zre.beacon import decode_beacon
+from ..zre.beacon import Beacon, decode_beacon
 from ..zre.events import ShoutReceived, WhisperReceived, ZreEvent
 from ..zre.node import (
     ConnectPeer,
@@ -146,13 +146,16 @@ class Simulation:
         headers: Mapping[str, str] | None = None,
         segment: int = 0,
         on_event: EventHook | None = None,
+        uuid: bytes | None = None,
         **core_kwargs: Any,
     ) -> SimNode:
-        """Create a node core with a seeded UUID, listen on its endpoint and start it."""
+        """Create a node core (with a seeded UUID unless ``uuid`` is given), listen on its
+        endpoint and start it."""
         index = len(self.nodes)
         ip = ip or f"10.{segment % 256}.{index // 250 % 256}.{index % 250 + 1}"
         port = port or 49152 + self.rng.randrange(16384)
-        uuid = self.rng.getrandbits(128).to_bytes(16, "big")
+        seeded = self.rng.getrandbits(128).to_bytes(16, "big")
+        uuid = uuid if uuid is not None else seeded
         core = NodeCore(uuid, name, headers, endpoint=f"tcp://{ip}:{port}", **core_kwargs)
         node = SimNode(index, core, ip, segment, on_event=on_event,
                        events=[] if self.record_events else None)
@@ -197,6 +200,23 @@ class Simulation:
 
     def _blocked(self, x: SimNode, y: SimNode) -> bool:
         return bool(self._cut) and frozenset((x.index, y.index)) in self._cut
+
+    # -- forged input (hostile-peer tests) -------------------------------------------------------
+    def forge_beacon(self, node: SimNode, beacon: Beacon, source_ip: str) -> None:
+        """Deliver a beacon nobody in the simulation sent (spec/zre.md#endpoint-claims)."""
+        self.at(self.now + self._delay(), self._deliver_forged_beacon, node, beacon, source_ip)
+
+    def _deliver_forged_beacon(self, node: SimNode, beacon: Beacon, source_ip: str) -> None:
+        if node.alive:
+            self.apply(node, node.core.handle_beacon(beacon, source_ip, self.now))
+
+    def forge_message(self, node: SimNode, identity: bytes, frames: list[bytes]) -> None:
+        """Deliver ``frames`` to ``node``'s ROUTER as if a DEALER with ``identity`` sent them."""
+        self.at(self.now + self._delay(), self._deliver_forged, node, identity, frames)
+
+    def _deliver_forged(self, node: SimNode, identity: bytes, frames: list[bytes]) -> None:
+        if node.alive:
+            self.apply(node, node.core.handle_message(identity, frames, self.now))
 
     # -- effects ---------------------------------------------------------------------------------
     def apply(self, node: SimNode, effects: list[Effect]) -> None:
