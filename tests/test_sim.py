@@ -145,7 +145,7 @@ def test_forged_packets_cannot_make_two_nodes_rebuild_each_other(attack: str) ->
     sim, a, b = _pair(8)
     forged_hello = ZRE.encode(Hello(sequence=1, endpoint=b.endpoint, groups=("G",), status=1,
                                     name="forged", headers={}))
-    for i in range(200):
+    for _ in range(200):
         when = sim.now + 0.1
         if attack == "beacon":
             sim.forge_beacon(a, Beacon(uuid=FORGED, port=50000), "10.0.0.2")

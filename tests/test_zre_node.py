@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zre_ref.errors import DecodeError
+from zre_ref.zre import fastpath
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
 from zre_ref.zre.events import (
     NodeStopped,
@@ -38,6 +39,10 @@ from zre_ref.zre.messages import (
     ZreMessage,
 )
 from zre_ref.zre.node import (
+    MAX_DATA_FRAME,
+    MAX_GROUP_NAME,
+    MAX_HEADERS,
+    MAX_PEER_GROUPS,
     ConnectPeer,
     DisconnectPeer,
     Effect,
@@ -48,8 +53,6 @@ from zre_ref.zre.node import (
     decode_fast,
     endpoint_problem,
 )
-from zre_ref.zre import fastpath
-from zre_ref.zre.node import MAX_DATA_FRAME, MAX_GROUP_NAME, MAX_HEADERS, MAX_PEER_GROUPS
 
 ME = bytes(range(16))
 ENDPOINT = "tcp://127.0.0.1:5000"

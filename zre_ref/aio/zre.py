@@ -21,12 +21,17 @@ from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
+from ..lograte import RateLimitedLog
+from ..zre import fastpath
 from ..zre.beacon import DISCOVERY_PORT
-from ..zre.events import ZreEvent
+from ..zre.events import PeerEntered, ShoutReceived, WhisperReceived, ZreEvent
 from ..zre.node import (
     BEACON_INTERVAL,
+    CLAIM_TIMEOUT,
     EVASIVE_TIMEOUT,
     EXPIRED_TIMEOUT,
+    MAX_PEERS,
+    MAX_UNREADY_PEERS,
     REAP_INTERVAL,
     ConnectPeer,
     DisconnectPeer,
@@ -46,7 +51,13 @@ log = logging.getLogger(__name__)
 
 #: events waiting for the application before we stop reading the ROUTER (back-pressure)
 MAX_PENDING_EVENTS = 10_000
-#: ROUTER receive HWM (czmq's default) (wire-facts §3.1)
+#: ... and their bytes (content frames, plus EVENT_BYTES each): the same back-pressure, in bytes
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+#: what one pending event is counted as, on top of its content and headers (the objects)
+EVENT_BYTES = 256
+#: ROUTER messages taken in one go (one clock read, one core call, one wake-up)
+INBOX_BATCH = 1024
+#: ROUTER receive HWM (czmq's default; spec/zre.md#hwm)
 INBOX_RCVHWM = 1000
 #: messages queued by shout/whisper between two yields to the loop (so they get written); fewer
 #: messages waiting at once also keeps the garbage collector's full passes short
@@ -61,6 +72,20 @@ def _run_now(coro: Coroutine[Any, Any, None]) -> None:
         return
     coro.close()
     raise RuntimeError("Socket.connect was expected to return without suspending")
+
+
+def event_bytes(event: ZreEvent) -> int:
+    """What a pending event counts against ``max_pending_bytes``: EVENT_BYTES, plus its
+    content frames (SHOUT, WHISPER) or headers (ENTER)."""
+    if type(event) is ShoutReceived or type(event) is WhisperReceived:
+        return EVENT_BYTES + sum(map(len, event.content))
+    if type(event) is PeerEntered:
+        return EVENT_BYTES + sum(len(k) + len(v) for k, v in event.headers.items())
+    return EVENT_BYTES
+
+
+def _message_bytes(batch: list[list[bytes]]) -> list[int]:
+    return [sum(map(len, m)) for m in batch]
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
@@ -98,6 +123,10 @@ class ZreNode:
         sndhwm: int | None = None,
         goodbye: bool | None = None,
         max_pending_events: int = MAX_PENDING_EVENTS,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        claim_timeout: float = CLAIM_TIMEOUT,
+        max_peers: int = MAX_PEERS,
+        max_unready_peers: int = MAX_UNREADY_PEERS,
         log_publishing: bool = False,
         log_verbose: bool = False,
     ) -> None:
@@ -105,7 +134,9 @@ class ZreNode:
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
                               reap_interval=reap_interval,
                               beacon_interval=beacon_interval if beaconing else None,
-                              sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye)
+                              sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye,
+                              claim_timeout=claim_timeout, max_peers=max_peers,
+                              max_unready_peers=max_unready_peers)
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
@@ -113,6 +144,13 @@ class ZreNode:
         self._advertise = advertise
         self._connect = list(connect)
         self._max_pending = max_pending_events
+        self._max_pending_bytes = max_pending_bytes
+        self._pending_bytes = 0  # event_bytes() of every event in self._events
+        self._backlog: list[list[bytes]] = []  # ROUTER messages taken but not yet handled
+        self._applying = False  # _apply is running: effects from inside it wait in _deferred
+        self._deferred: list[Effect] = []
+        #: what peers can trigger here (a link that cannot be used) is logged through this
+        self.warnings = RateLimitedLog(log)
         self._plan: BeaconPlan | None = None
         self._router: Socket | None = None
         self._beacon: UdpBeacon | None = None
@@ -157,6 +195,26 @@ class ZreNode:
         """Set a header (before start, so that every HELLO carries it)."""
         self._core.set_header(key, value)
 
+    @property
+    def pending_events(self) -> int:
+        """Events waiting for the application (at most ``max_pending_events`` + one message's)."""
+        return len(self._events)
+
+    @property
+    def pending_bytes(self) -> int:
+        """What those events count against ``max_pending_bytes`` (see :func:`event_bytes`)."""
+        return self._pending_bytes
+
+    @property
+    def beacons_heard(self) -> int:
+        """UDP beacon datagrams handed to this node so far."""
+        return self._beacon.received if self._beacon is not None else 0
+
+    @property
+    def link_count(self) -> int:
+        """DEALERs open towards peers (at most one per peer in the table, plus direct links)."""
+        return len(self._links)
+
     # -- ZRE/LOG publishing (spec/zrelog.md#publishing) ------------------------------------------
     @property
     def log_publisher(self) -> LogPublisher | None:
@@ -187,7 +245,7 @@ class ZreNode:
                 pub.learn_peer(peer.uuid, peer.endpoint, peer.headers)
 
     def _peer_of_link(self, link: str) -> str | None:
-        peer = self._core._by_link.get(link)  # the shell reads its own core's link table
+        peer = self._core.peer_of_link(link)
         return peer.uuid if peer is not None else None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -237,9 +295,10 @@ class ZreNode:
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._router.on_readable = self._on_readable
-        self._apply(core.start(self._now()))
+        effects = core.start(self._now())
         for endpoint in self._connect:
-            self._apply(core.connect_peer(endpoint))
+            effects += core.connect_peer(endpoint, self._now())
+        self._apply(effects)
         self._on_inbox()  # anything that arrived while we were starting
 
     async def stop(self) -> None:
@@ -274,7 +333,8 @@ class ZreNode:
 
     # -- effects ---------------------------------------------------------------------------------
     def _send(self, link: str, frames: list[bytes]) -> None:
-        """One message on one DEALER; a full queue (HWM) goes back to the core."""
+        """One message on one DEALER; a full queue (HWM) goes back to the core, whose effects
+        run after the current ones (never from in here)."""
         sock = self._links.get(link)
         if sock is None:
             log.error("(%s) send on unknown link %s", self.name, link)
@@ -282,48 +342,91 @@ class ZreNode:
         try:
             sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
         except WouldBlock:
-            self._apply(self._core.handle_send_blocked(link, self._now()))
+            self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
         except SocketClosed:
             log.debug("(%s) link %s already closed", self.name, link)
+        except Exception as exc:  # only this link is affected
+            self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
         else:
             if self._zrelog is not None and self._zrelog.verbose:
                 self._zrelog.record_send(link, frames)
 
     def _apply(self, effects: list[Effect]) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
-        link's creation and its first send); a blocked send goes back to the core."""
-        links = self._links
+        link's creation and its first send). Effects the core returns meanwhile (a blocked
+        send, a failed link) run after these, in the same call: this never re-enters itself.
+        An effect that fails only affects its own link: logged (rate-limited), that peer is
+        dropped, and every later effect still runs; the timer is re-armed and the application
+        woken in any case (spec/zre.md#limits)."""
+        if self._applying:
+            self._deferred.extend(effects)
+            return
+        self._applying = True
         emitted = False
-        for eff in effects:
-            if isinstance(eff, SendToPeers):
-                for link, frames in zip(eff.links, eff.messages, strict=True):
-                    self._send(link, frames)
-            elif isinstance(eff, SendToPeer):
-                self._send(eff.link, eff.frames)
-            elif isinstance(eff, ZreEvent):
-                self._events.append(eff)
-                emitted = True
-                if self._zrelog is not None:
-                    self._zrelog.handle_event_nowait(eff)
-            elif isinstance(eff, SendBeacon):
-                if self._beacon is not None:
-                    self._beacon.send(eff.data)
-            elif isinstance(eff, ConnectPeer):
-                sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
-                links[eff.link] = sock
-                endpoint = eff.endpoint
-                if self._plan is not None and self._plan.ipv6:
-                    endpoint = link_local_zone(endpoint, self._plan.interface)
-                _run_now(sock.connect(endpoint))
-            elif isinstance(eff, DisconnectPeer):
-                old = links.pop(eff.link, None)
-                if old is not None:
-                    old.close()
-        if emitted:
-            w = self._event_waiter
-            if w is not None and not w.done():
-                w.set_result(None)
-        self._arm()
+        try:
+            while True:
+                for eff in effects:
+                    try:
+                        if isinstance(eff, SendToPeers):
+                            for link, frames in zip(eff.links, eff.messages, strict=True):
+                                self._send(link, frames)
+                        elif isinstance(eff, SendToPeer):
+                            self._send(eff.link, eff.frames)
+                        elif isinstance(eff, ZreEvent):
+                            self._events.append(eff)
+                            self._pending_bytes += event_bytes(eff)
+                            emitted = True
+                            if self._zrelog is not None:
+                                self._zrelog.handle_event_nowait(eff)
+                        else:
+                            self._apply_link_effect(eff)
+                    except Exception as exc:  # isolated per effect, see above
+                        self._effect_failed(eff, exc)
+                if not self._deferred:
+                    break
+                effects, self._deferred = self._deferred, []
+        finally:
+            self._applying = False
+            if emitted:
+                self._wake_events()
+            self._arm()
+
+    def _apply_link_effect(self, eff: Effect) -> None:
+        links = self._links
+        if isinstance(eff, SendBeacon):
+            if self._beacon is not None:
+                self._beacon.send(eff.data)
+        elif isinstance(eff, ConnectPeer):
+            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
+            links[eff.link] = sock
+            endpoint = eff.endpoint
+            if self._plan is not None and self._plan.ipv6:
+                endpoint = link_local_zone(endpoint, self._plan.interface)
+            _run_now(sock.connect(endpoint))
+        elif isinstance(eff, DisconnectPeer):
+            old = links.pop(eff.link, None)
+            if old is not None:
+                old.close()
+
+    def _effect_failed(self, eff: Effect, exc: Exception) -> None:
+        """One effect raised: drop the peer whose link it was for (or just log it)."""
+        link = getattr(eff, "link", None)
+        why = f"{type(eff).__name__}: {type(exc).__name__}: {exc}"
+        if isinstance(link, str):
+            self._link_failed(link, why)
+        else:
+            self.warnings.warning(self._now(), ("effect", type(eff).__name__), "(%s) %s failed",
+                                  self.name, why)
+
+    def _link_failed(self, link: str, why: str) -> None:
+        """Log (rate-limited), close the link, and let the core drop its peer (EXIT)."""
+        now = self._now()
+        self.warnings.warning(now, ("link", why.split(":", 1)[0]), "(%s) link %s failed (%s): "
+                              "dropping its peer", self.name, link, why)
+        sock = self._links.pop(link, None)
+        if sock is not None:
+            sock.close()
+        self._deferred.extend(self._core.handle_link_failed(link, now, why))
 
     def _arm(self) -> None:
         deadline = self._core.next_deadline()
@@ -358,35 +461,52 @@ class ZreNode:
             self._loop.call_soon(self._on_inbox)
 
     def _on_inbox(self) -> None:
-        """Everything the ROUTER holds goes to the core in one call (one clock read, one timer
-        check, one wake-up of the application), while events have room."""
+        """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
+        one wake-up each) while pending events have room, counted in events and in bytes: a
+        batch is cut where its messages' bytes would pass max_pending_bytes, so the events
+        waiting never exceed max_pending_bytes + one message (spec/zre.md#limits)."""
         self._inbox_scheduled = False
         router = self._router
         if not self._running or router is None or self._inbox_full:
             return
         room = self._max_pending - len(self._events)
-        if room <= 0:
+        room_bytes = self._max_pending_bytes - self._pending_bytes
+        if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
-        try:
-            batch = router.recv_many_nowait(room)
-        except SocketClosed:
-            return
-        if not batch:
-            return
-        if len(batch) == room:
-            self._inbox_full = True  # maybe more wait: recv() calls us again
+        if self._backlog:
+            batch, self._backlog = self._backlog[:room], self._backlog[room:]
+        else:
+            try:
+                batch = router.recv_many_nowait(min(room, INBOX_BATCH))
+            except SocketClosed:
+                return
+            if not batch:
+                return
+        spent = 0
+        for i, size in enumerate(_message_bytes(batch)):
+            spent += size + EVENT_BYTES
+            if spent >= room_bytes:
+                self._backlog[:0] = batch[i + 1:]
+                del batch[i + 1:]
+                break
+        if len(batch) == room or spent >= room_bytes or self._backlog or len(batch) == INBOX_BATCH:
+            self._inbox_full = True  # maybe more wait: recv() (or the call below) resumes
         if self._zrelog is not None and self._zrelog.verbose:
             for one in batch:  # keep RECV records and the events they cause in order
                 if len(one) >= 2:
                     self._zrelog.record_recv(one[0], one[1:])
-                self._apply(self._core.handle_messages((one,), self._now()))
+                self._apply(fastpath.handle_messages(self._core, (one,), self._now()))
         else:
-            self._apply(self._core.handle_messages(batch, self._now()))
+            self._apply(fastpath.handle_messages(self._core, batch, self._now()))
+        if self._inbox_full:
+            self._room_again()
 
     def _room_again(self) -> None:
-        """An event was read: if the inbox waits for room and there is enough, resume it."""
-        if self._inbox_full and len(self._events) < self._max_pending // 2 + 1:
+        """An event was read (or a batch handled): if the inbox waits for room and there is
+        enough, in events and in bytes, resume it."""
+        if (self._inbox_full and len(self._events) < self._max_pending // 2 + 1
+                and self._pending_bytes < self._max_pending_bytes // 2 + 1):
             self._inbox_full = False
             if self._running:
                 self._on_readable()
@@ -440,7 +560,7 @@ class ZreNode:
     async def connect_peer(self, endpoint: str) -> None:
         """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""
         if self._running:
-            self._apply(self._core.connect_peer(endpoint))
+            self._apply(self._core.connect_peer(endpoint, self._now()))
         else:
             self._connect.append(endpoint)
 
@@ -457,6 +577,7 @@ class ZreNode:
                 w = self._event_waiter = asyncio.get_running_loop().create_future()
             await w
         ev = self._events.popleft()
+        self._pending_bytes -= event_bytes(ev)
         if self._inbox_full:
             self._room_again()
         return ev
@@ -466,6 +587,7 @@ class ZreNode:
         if not self._events:
             return None
         ev = self._events.popleft()
+        self._pending_bytes -= event_bytes(ev)
         if self._inbox_full:
             self._room_again()
         return ev

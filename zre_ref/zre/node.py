@@ -592,7 +592,12 @@ class NodeCore:
         peer_uuid = uuid_hex(beacon.uuid)
         if beacon.port:
             host = f"[{source_ip}]" if ":" in source_ip else source_ip
-            self._require_peer(peer_uuid, f"tcp://{host}:{beacon.port}", now, out, hello=False)
+            endpoint = f"tcp://{host}:{beacon.port}"
+            if endpoint == self.endpoint:  # another UUID with our endpoint: forged, or a clone
+                self._warn(now, ("own-endpoint", peer_uuid), "beacon from %s names our own "
+                           "endpoint: ignored", peer_uuid)
+                return out
+            self._require_peer(peer_uuid, endpoint, now, out, hello=False)
         else:
             peer = self.peers.get(peer_uuid)
             if peer is not None:
