@@ -312,17 +312,22 @@ def test_claim_granted_at_once_when_the_holder_goes_away() -> None:
     assert [e.endpoint for e in out if isinstance(e, ConnectPeer)] == [ep(7)]
 
 
-def test_hello_from_a_ready_peer_we_just_greeted_is_not_a_restart() -> None:
-    """spec/zre.md#restarts: within restart_holdoff of our HELLO, a second HELLO answers ours:
-    no EXIT/ENTER, no new link; its groups and status are taken (JOIN/LEAVE for changes)."""
+def test_hello_answering_our_rebuild_is_not_a_restart() -> None:
+    """spec/zre.md#restarts: within restart_holdoff of our rebuild of a peer, its next HELLO
+    answers our greeting: no EXIT/ENTER, no new link, no HELLO back; its groups and status are
+    taken (JOIN/LEAVE for changes) and its sequence starts again at 1."""
     node = make()
     ready(node, 7, groups=("A",), status=1)
-    out = node.handle_message(ident(7), hello(7, groups=("B",), status=2), 1.0)
+    restart = node.handle_message(ident(7), hello(7, groups=("A",), status=1), 5.0)
+    assert [type(e).__name__ for e in events(restart)][:2] == ["PeerExited", "PeerEntered"]
+    out = node.handle_message(ident(7), hello(7, groups=("B",), status=2), 5.5)
     assert events(out) == [PeerLeft(hexid(7), "p7", "A"), PeerJoined(hexid(7), "p7", "B")]
     assert not any(isinstance(e, (ConnectPeer, DisconnectPeer, SendToPeer)) for e in out)
-    assert node.stats.regreetings == 1 and node.stats.hello_rebuilds == 0
-    # and the sequence starts again at 1
-    assert events(node.handle_message(ident(7), msg(Whisper(sequence=2, content=(b"x",))), 1.1))
+    assert node.stats.regreetings == 1 and node.stats.hello_rebuilds == 1
+    assert events(node.handle_message(ident(7), msg(Whisper(sequence=2, content=(b"x",))), 5.6))
+    # after the holdoff, a HELLO is a restart again
+    later = node.handle_message(ident(7), hello(7), 5.0 + node.restart_holdoff)
+    assert isinstance(events(later)[0], PeerExited) and node.stats.hello_rebuilds == 2
 
 
 @pytest.mark.parametrize("endpoint", [
@@ -702,8 +707,9 @@ def test_beacon_interval_is_configurable_first_beacon_at_once(
 
 @pytest.mark.parametrize("case", ["own-uuid", "own-endpoint-not-ready", "other-not-ready"])
 def test_hello_edge_cases(case: str) -> None:
-    """zyre_node_recv_peer: a HELLO with our own UUID is ignored; a HELLO for a not-ready peer
-    whose endpoint is our own endpoint is ignored; any other not-ready peer becomes ready."""
+    """zyre_node_recv_peer: a HELLO with our own UUID is ignored; a beacon naming our own
+    endpoint under another UUID creates no peer (zyre creates one and then ignores its HELLO;
+    spec/zre.md#harmony); any other not-ready peer becomes ready."""
     node = make()
     if case == "own-uuid":
         out = node.handle_message(b"\x01" + ME, hello(7), 0.0)
@@ -711,14 +717,14 @@ def test_hello_edge_cases(case: str) -> None:
         return
     source = "127.0.0.1" if case == "own-endpoint-not-ready" else "127.0.0.7"
     port = 5000 if case == "own-endpoint-not-ready" else 6000
-    node.handle_beacon(Beacon(uuid=uid(7), port=port), source, 0.0)
+    created = node.handle_beacon(Beacon(uuid=uid(7), port=port), source, 0.0)
+    if case == "own-endpoint-not-ready":
+        assert created == [] and node.peer(hexid(7)) is None
+        return
     out = node.handle_message(ident(7), hello(7), 0.1)
     peer = node.peer(hexid(7))
     assert peer is not None
-    if case == "own-endpoint-not-ready":
-        assert out == [] and not peer.ready
-    else:
-        assert peer.ready and isinstance(events(out)[0], PeerEntered)
+    assert peer.ready and isinstance(events(out)[0], PeerEntered)
 
 
 @pytest.mark.parametrize("message", [

@@ -119,7 +119,7 @@ class ZreNode:
         advertise: str | None = None,
         connect: Iterable[str] = (),
         ipv6: bool = False,
-        uuid: bytes | None = None,
+        uuid: bytes | str | None = None,
         sndhwm: int | None = None,
         goodbye: bool | None = None,
         max_pending_events: int = MAX_PENDING_EVENTS,
@@ -131,6 +131,8 @@ class ZreNode:
         log_verbose: bool = False,
     ) -> None:
         beaconing = beacon and beacon_interval is not None
+        if isinstance(uuid, str):
+            uuid = bytes.fromhex(uuid)
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
                               reap_interval=reap_interval,
                               beacon_interval=beacon_interval if beaconing else None,
@@ -170,6 +172,8 @@ class ZreNode:
         #: ZRE/LOG publisher while log publishing is on (spec/zrelog.md#publishing)
         self._zrelog: LogPublisher | None = None
         self._zrelog_want = (log_publishing, log_verbose)
+        #: set_verbose(): log every effect at INFO
+        self.verbose = False
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -191,9 +195,68 @@ class ZreNode:
         """The sans-IO core (read it; change it only through this class)."""
         return self._core
 
+    # -- zyre's setters (zyre_set_*; times in seconds, not zyre's milliseconds) ----------------
+    def _before_start(self, what: str) -> None:
+        if self._running or self._stopped:
+            raise RuntimeError(f"{what} must be called before start()")
+
     def set_header(self, key: str, value: str) -> None:
-        """Set a header (before start, so that every HELLO carries it)."""
+        """zyre_set_header: a header every HELLO carries (set it before start)."""
         self._core.set_header(key, value)
+
+    def set_name(self, name: str) -> None:
+        """zyre_set_name: our public name (before start)."""
+        self._before_start("set_name")
+        self._core.name = name
+
+    def set_verbose(self, on: bool = True) -> None:
+        """zyre_set_verbose: log every effect this node carries out (messages sent, links opened
+        and closed, events) at INFO on the ``zre_ref.aio.zre`` logger."""
+        self.verbose = on
+
+    def set_port(self, port: int) -> None:
+        """zyre_set_port: the UDP beacon port (before start)."""
+        self._before_start("set_port")
+        self.port = port
+
+    def set_interface(self, interface: str) -> None:
+        """zyre_set_interface: the network interface (name or address) for beacons (before start)."""
+        self._before_start("set_interface")
+        self.interface = interface
+
+    def set_interval(self, seconds: float) -> None:
+        """zyre_set_interval: the beacon interval (zyre takes milliseconds; we take seconds)."""
+        if not seconds > 0:
+            raise ValueError("the beacon interval must be positive")
+        if self._core.beaconing:
+            self._core.beacon_interval = float(seconds)
+
+    def set_evasive_timeout(self, seconds: float) -> None:
+        """zyre_set_evasive_timeout: silence after which a peer gets PINGs and EVASIVE (before start)."""
+        self._before_start("set_evasive_timeout")
+        self._set_timers(seconds, self._core.expired)
+
+    def set_expired_timeout(self, seconds: float) -> None:
+        """zyre_set_expired_timeout: silence after which a peer is removed (before start)."""
+        self._before_start("set_expired_timeout")
+        self._set_timers(self._core.evasive, seconds)
+
+    def _set_timers(self, evasive: float, expired: float) -> None:
+        if not evasive > 0 or not expired > 0:
+            raise ValueError("timers must be positive")
+        core = self._core
+        core.evasive, core.expired = float(evasive), float(expired)
+        core.reap_interval = min(REAP_INTERVAL, core.evasive, core.expired)
+
+    def set_endpoint(self, endpoint: str) -> None:
+        """zyre_set_endpoint: bind the ROUTER here instead of an ephemeral port (before start)."""
+        self._before_start("set_endpoint")
+        self._bind = endpoint
+
+    def set_advertised_endpoint(self, endpoint: str) -> None:
+        """zyre_set_advertised_endpoint: the endpoint HELLO and the beacon announce (before start)."""
+        self._before_start("set_advertised_endpoint")
+        self._advertise = endpoint
 
     @property
     def pending_events(self) -> int:
@@ -297,7 +360,7 @@ class ZreNode:
         self._router.on_readable = self._on_readable
         effects = core.start(self._now())
         for endpoint in self._connect:
-            effects += core.connect_peer(endpoint, self._now())
+            effects += core.connect_peer(endpoint)
         self._apply(effects)
         self._on_inbox()  # anything that arrived while we were starting
 
@@ -361,6 +424,9 @@ class ZreNode:
         if self._applying:
             self._deferred.extend(effects)
             return
+        if self.verbose:
+            for eff in effects:
+                log.info("(%s) %r", self.name, eff)
         self._applying = True
         emitted = False
         try:
@@ -534,10 +600,10 @@ class ZreNode:
         if self._sent(effects):
             await asyncio.sleep(0)
 
-    async def whisper(self, peer: str, *frames: bytes | str) -> None:
+    async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         self._check()
-        effects = self._core.whisper(peer, _as_frames(frames))
+        effects = self._core.whisper(peer_uuid, _as_frames(frames))
         self._apply(effects)
         if self._sent(effects):
             await asyncio.sleep(0)
@@ -557,10 +623,18 @@ class ZreNode:
             return True
         return False
 
+    async def shouts(self, group: str, text: str) -> None:
+        """zyre_shouts: SHOUT one string (UTF-8) to a group."""
+        await self.shout(group, text)
+
+    async def whispers(self, peer_uuid: str, text: str) -> None:
+        """zyre_whispers: WHISPER one string (UTF-8) to a peer."""
+        await self.whisper(peer_uuid, text)
+
     async def connect_peer(self, endpoint: str) -> None:
         """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""
         if self._running:
-            self._apply(self._core.connect_peer(endpoint, self._now()))
+            self._apply(self._core.connect_peer(endpoint))
         else:
             self._connect.append(endpoint)
 
@@ -622,19 +696,22 @@ class ZreNode:
         """UUIDs of the peers in ``group``."""
         return self._core.peers_by_group(group)
 
-    def peer_name(self, peer: str) -> str | None:
-        p = self._core.peer(peer)
+    def peer_name(self, peer_uuid: str) -> str | None:
+        """The name a peer gave in its HELLO."""
+        p = self._core.peer(peer_uuid)
         return p.name if p is not None else None
 
-    def peer_header_value(self, peer: str, key: str) -> str | None:
-        p = self._core.peer(peer)
+    def peer_header_value(self, peer_uuid: str, key: str) -> str | None:
+        """One header a peer gave in its HELLO (zyre_peer_header_value)."""
+        p = self._core.peer(peer_uuid)
         return p.headers.get(key) if p is not None else None
 
-    def peer_headers(self, peer: str) -> dict[str, str] | None:
-        p = self._core.peer(peer)
+    def peer_headers(self, peer_uuid: str) -> dict[str, str] | None:
+        """Every header a peer gave in its HELLO."""
+        p = self._core.peer(peer_uuid)
         return dict(p.headers) if p is not None else None
 
-    def peer_address(self, peer: str) -> str | None:
+    def peer_address(self, peer_uuid: str) -> str | None:
         """The endpoint our link to this peer connects to (zyre_peer_address)."""
-        p = self._core.peer(peer)
+        p = self._core.peer(peer_uuid)
         return p.endpoint if p is not None else None

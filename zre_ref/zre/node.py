@@ -14,8 +14,8 @@ Theory of operation (zyre src/zyre_node.c; spec/zre.md#harmony):
 * A new UUID at an endpoint a connected peer holds does not disturb that peer: we PING it, and
   only if it stays silent for ``claim_timeout`` is it removed and the newcomer connected
   (spec/zre.md#endpoint-claims).
-* A HELLO from a ready peer means it restarted: EXIT, then build it again -- unless we greeted
-  it less than ``restart_holdoff`` ago, then it is the answer to our HELLO (spec/zre.md#restarts).
+* A HELLO from a ready peer means it restarted: EXIT, then build it again -- unless we rebuilt
+  it less than ``restart_holdoff`` ago: then it answers our HELLO (spec/zre.md#restarts).
 * Sequence numbers run per direction, u16; a gap drops the peer (EXIT). The group status counts
   JOIN/LEAVE (u8); a mismatch drops the peer (zyre aborts the process instead).
 * Presence: each reap tick, a peer silent past ``evasive`` gets a PING (and EVASIVE, then
@@ -91,8 +91,8 @@ CLAIM_TIMEOUT = 2.0
 #: After a claim was refused (the holder answered), beacons naming that endpoint from other
 #: UUIDs are ignored for this long (spec/zre.md#endpoint-claims)
 CLAIM_HOLDOFF = 10.0
-#: A HELLO from a ready peer less than this long after we greeted it answers our HELLO; it is
-#: not a restart (spec/zre.md#restarts)
+#: A HELLO from a ready peer less than this long after we rebuilt it (for its last restart)
+#: answers our HELLO; it is not a restart again (spec/zre.md#restarts)
 RESTART_HOLDOFF = 2.0
 
 #: Limits on what peers can make us hold (spec/zre.md#limits); far above what zyre sends
@@ -223,7 +223,6 @@ class _Probe:
     link: str
     sent_sequence: int = 0
     connected: bool = True
-    greeted_at: float = _NEVER
 
 
 @dataclass(slots=True, eq=False)
@@ -329,7 +328,7 @@ class NodeCore:
         self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
         self._ping = ZRE.encode(Ping(sequence=0))
         self._ping_ok = ZRE.encode(PingOk(sequence=0))
-        #: what peers can trigger is logged through this (spec/README.md#hostile-input)
+        #: what peers can trigger is logged through this, rate-limited (spec/zre.md#limits)
         self.warnings = RateLimitedLog(log)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -391,7 +390,7 @@ class NodeCore:
             out.append(SendBeacon(self.beacon()))
             self._beacon_at = now + self.beacon_interval
         for endpoint in self._direct:
-            self._open_probe(endpoint, now, out)
+            self._open_probe(endpoint, out)
         return out
 
     def stop(self, now: float) -> list[Effect]:
@@ -505,7 +504,7 @@ class NodeCore:
         """Set a header for HELLOs sent from now on."""
         self.headers[key] = value
 
-    def connect_peer(self, endpoint: str, now: float = 0.0) -> list[Effect]:
+    def connect_peer(self, endpoint: str) -> list[Effect]:
         """Direct mode: keep a link to ``endpoint`` and greet whoever is there (spec/zre.md#direct).
 
         The link is adopted by the peer whose HELLO (or beacon) names this endpoint. If that peer
@@ -516,17 +515,16 @@ class NodeCore:
         self._direct[endpoint] = None
         out: list[Effect] = []
         if self.started:
-            self._open_probe(endpoint, now, out)
+            self._open_probe(endpoint, out)
         return out
 
-    def _open_probe(self, endpoint: str, now: float, out: list[Effect]) -> None:
+    def _open_probe(self, endpoint: str, out: list[Effect]) -> None:
         if endpoint in self._probes or any(p.endpoint == endpoint for p in self.peers.values()):
             return
         probe = _Probe(endpoint=endpoint, link=self._new_link(f"direct:{endpoint}"))
         self._probes[endpoint] = probe
         out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
         probe.sent_sequence = 1
-        probe.greeted_at = now
         out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
 
     def _take_probe(self, endpoint: str) -> _Probe | None:
@@ -647,8 +645,7 @@ class NodeCore:
         probe = None if parked else self._take_probe(endpoint)
         if probe is not None:
             peer = Peer(uuid=peer_uuid, endpoint=probe.endpoint, link=probe.link,
-                        sent_sequence=probe.sent_sequence, connected=probe.connected,
-                        greeted_at=probe.greeted_at)
+                        sent_sequence=probe.sent_sequence, connected=probe.connected)
             if peer.connected:
                 self._holders[peer.endpoint] = peer
         else:
@@ -671,7 +668,6 @@ class NodeCore:
         peer.parked = False
         self._holders[peer.endpoint] = peer
         self._send(peer, ZRE.encode(self._hello()), out)
-        peer.greeted_at = now
 
     def _close_link(self, peer: Peer, out: list[Effect]) -> None:
         if peer.connected:
@@ -833,9 +829,9 @@ class NodeCore:
                 self._remove_peer(peer, out, problem)
             return
         if peer is not None:
-            if peer.ready and (peer.parked or now - peer.greeted_at < self.restart_holdoff):
-                # our greeting and its HELLO crossed, or it answers our rebuild, or we have not
-                # greeted it at all yet (parked): not a restart
+            if peer.ready and (peer.parked or now - peer.rebuilt_at < self.restart_holdoff):
+                # it answers the HELLO of our rebuild, or we have not greeted it yet (parked):
+                # not a restart
                 self.stats.regreetings += 1
                 if not peer.sequence_ok(msg.sequence, True):
                     self._sequence_gap(peer, msg.sequence, now, out)
@@ -846,13 +842,16 @@ class NodeCore:
             if peer.ready:
                 self.stats.hello_rebuilds += 1
                 self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
-                peer = None
+                rebuilt = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
+                if rebuilt is not None:
+                    rebuilt.rebuilt_at = now
+                peer = rebuilt
             elif peer.endpoint == self.endpoint:
                 return
-        if peer is None:
+        else:
             peer = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
-            if peer is None:
-                return
+        if peer is None:
+            return
         peer.ready = True
         self._unready -= 1
         if not peer.sequence_ok(msg.sequence, True):
@@ -992,4 +991,4 @@ class NodeCore:
                         out.append(PeerSilent(peer.uuid, peer.name))
         self._settle_claims(now, out)
         for endpoint in self._direct:
-            self._open_probe(endpoint, now, out)
+            self._open_probe(endpoint, out)

@@ -43,8 +43,8 @@ class Peer:
     expired_at: float = 0.0
     heard_at: float = _NEVER
     """when the last accepted message from this peer arrived"""
-    greeted_at: float = _NEVER
-    """when we last sent our HELLO to this peer (spec/zre.md#restarts)"""
+    rebuilt_at: float = _NEVER
+    """when we last rebuilt this peer after it restarted (spec/zre.md#restarts)"""
     groups: set[str] = field(default_factory=set)
     """groups this peer is in, as far as we know"""
 
