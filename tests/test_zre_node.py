@@ -849,6 +849,24 @@ def _state(node: NodeCore) -> dict[str, Any]:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.lists(_batch_msg, max_size=12), st.one_of(st.none(), st.integers(0, 12)))
+def test_fastpath_equals_the_readable_path_with_a_budget(batch: list[list[bytes]],
+                                                         budget: int | None) -> None:
+    """Both stop taking messages at the same place once their effects reach the budget."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        ready(node, 7, groups=("G",))
+        ready(node, 8)
+    left_r, left_f = iter(batch), iter(batch)
+    expected = readable.handle_messages(left_r, 3.0, budget)
+    assert fastpath.handle_messages(fast, left_f, 3.0, budget) == expected
+    assert list(left_r) == list(left_f)
+    assert _state(fast) == _state(readable) and fast.stats == readable.stats
+    if budget is not None and len(batch) > 0 and len(expected) < budget:
+        assert list(iter(left_r)) == []  # it only stops early when the budget is reached
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(_batch_msg, max_size=12))
 def test_fastpath_equals_the_readable_path(batch: list[list[bytes]]) -> None:
     """fastpath.handle_messages against NodeCore.handle_messages (which is handle_message on

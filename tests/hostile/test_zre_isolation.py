@@ -15,6 +15,7 @@ from zre_ref.aio.zmtp import Socket
 from zre_ref.aio.zre import ZreNode
 from zre_ref.zre.events import PeerEntered, WhisperReceived
 from zre_ref.zre.messages import ZRE, Hello, Whisper
+from zre_ref.zre.node import MAX_PEER_GROUPS
 
 pytestmark = pytest.mark.net
 
@@ -107,4 +108,41 @@ def test_pending_events_are_bounded_in_bytes_and_nothing_is_lost() -> None:
                     await asyncio.sleep(0)  # a slow reader
                 assert got == list(range(200))
                 assert highest <= budget + chunk + 1024, highest
+    run(main)
+
+
+def test_hellos_that_fan_out_cannot_pass_max_pending_events() -> None:
+    """HELLOs listing 4096 groups, alternating between two sets (each a restart or an answer
+    with 8192 JOIN/LEAVE events), sent to a node whose application does not read: the events
+    waiting stay within max_pending_events plus one message's fan-out, and the view of the
+    peer's groups ends right."""
+    async def main() -> None:
+        limit = 1000
+        fan_out = 2 + 2 * MAX_PEER_GROUPS
+        async with ZreNode("victim", beacon=False, max_pending_events=limit) as victim, \
+                Socket("ROUTER") as inbox:
+            inbox_ep = await inbox.bind("tcp://127.0.0.1:*")
+            uuid = os.urandom(16)
+            sets = [tuple(f"a{i}" for i in range(MAX_PEER_GROUPS)),
+                    tuple(f"b{i}" for i in range(MAX_PEER_GROUPS))]
+            async with Socket("DEALER", identity=b"\x01" + uuid) as peer:
+                await peer.connect(victim.endpoint)
+                for n in range(20):
+                    await peer.send_multipart(ZRE.encode(Hello(
+                        sequence=1, endpoint=inbox_ep, groups=sets[n % 2], status=n % 256,
+                        name="fan", headers={})))
+                highest = 0
+                loop = asyncio.get_running_loop()
+                until = loop.time() + 10
+                while loop.time() < until:
+                    await asyncio.sleep(0.01)  # let the node read, as a slow application would
+                    highest = max(highest, victim.pending_events)
+                    while victim.recv_nowait() is not None:
+                        pass
+                    view = victim.core.peer(uuid.hex().upper())
+                    if view is not None and view.groups == set(sets[1]) and \
+                            victim.core.stats.hello_rebuilds + victim.core.stats.regreetings >= 19:
+                        break
+                assert highest <= limit + fan_out, highest
+                assert view is not None and view.groups == set(sets[1])
     run(main)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 from ..lograte import RateLimitedLog
@@ -84,8 +85,17 @@ def event_bytes(event: ZreEvent) -> int:
     return EVENT_BYTES
 
 
-def _message_bytes(batch: list[list[bytes]]) -> list[int]:
-    return [sum(map(len, m)) for m in batch]
+def _cut(batch: list[list[bytes]], room_bytes: int) -> int:
+    """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES);
+    at least one, so that a message bigger than the room still gets through alone."""
+    if sum(map(len, chain.from_iterable(batch))) + EVENT_BYTES * len(batch) < room_bytes:
+        return len(batch)  # the common case, in one pass at C speed
+    spent = 0
+    for i, msg in enumerate(batch):
+        spent += sum(map(len, msg)) + EVENT_BYTES
+        if spent >= room_bytes:
+            return i + 1
+    return len(batch)
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
@@ -158,6 +168,7 @@ class ZreNode:
         self._beacon: UdpBeacon | None = None
         self._links: dict[str, Socket] = {}
         self._events: deque[ZreEvent] = deque()
+        self._event_sizes: deque[int] = deque()  # event_bytes() of each, in the same order
         self._event_waiter: asyncio.Future[None] | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
@@ -439,8 +450,10 @@ class ZreNode:
                         elif isinstance(eff, SendToPeer):
                             self._send(eff.link, eff.frames)
                         elif isinstance(eff, ZreEvent):
+                            size = event_bytes(eff)
                             self._events.append(eff)
-                            self._pending_bytes += event_bytes(eff)
+                            self._event_sizes.append(size)
+                            self._pending_bytes += size
                             emitted = True
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
@@ -529,8 +542,9 @@ class ZreNode:
     def _on_inbox(self) -> None:
         """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
         one wake-up each) while pending events have room, counted in events and in bytes: a
-        batch is cut where its messages' bytes would pass max_pending_bytes, so the events
-        waiting never exceed max_pending_bytes + one message (spec/zre.md#limits)."""
+        batch is cut where its messages' bytes would pass max_pending_bytes, and the core stops
+        taking messages once their effects fill the room left, so the events waiting never
+        exceed the limits by more than one message's worth (spec/zre.md#limits)."""
         self._inbox_scheduled = False
         router = self._router
         if not self._running or router is None or self._inbox_full:
@@ -540,7 +554,8 @@ class ZreNode:
         if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
-        if self._backlog:
+        from_backlog = bool(self._backlog)  # then the ROUTER was not read: look again after
+        if from_backlog:
             batch, self._backlog = self._backlog[:room], self._backlog[room:]
         else:
             try:
@@ -549,14 +564,11 @@ class ZreNode:
                 return
             if not batch:
                 return
-        spent = 0
-        for i, size in enumerate(_message_bytes(batch)):
-            spent += size + EVENT_BYTES
-            if spent >= room_bytes:
-                self._backlog[:0] = batch[i + 1:]
-                del batch[i + 1:]
-                break
-        if len(batch) == room or spent >= room_bytes or self._backlog or len(batch) == INBOX_BATCH:
+        fits = _cut(batch, room_bytes)
+        if fits < len(batch):
+            self._backlog[:0] = batch[fits:]
+            del batch[fits:]
+        if from_backlog or self._backlog or len(batch) in (room, INBOX_BATCH):
             self._inbox_full = True  # maybe more wait: recv() (or the call below) resumes
         if self._zrelog is not None and self._zrelog.verbose:
             for one in batch:  # keep RECV records and the events they cause in order
@@ -564,7 +576,15 @@ class ZreNode:
                     self._zrelog.record_recv(one[0], one[1:])
                 self._apply(fastpath.handle_messages(self._core, (one,), self._now()))
         else:
-            self._apply(fastpath.handle_messages(self._core, batch, self._now()))
+            # a HELLO can fan out into many events: the core stops taking messages once the
+            # effects reach the room left, and the rest waits in the backlog
+            left = iter(batch)
+            self._apply(fastpath.handle_messages(self._core, left, self._now(),
+                                                 min(room, room_bytes // EVENT_BYTES + 1)))
+            rest = list(left)
+            if rest:
+                self._backlog[:0] = rest
+                self._inbox_full = True
         if self._inbox_full:
             self._room_again()
 
@@ -651,7 +671,7 @@ class ZreNode:
                 w = self._event_waiter = asyncio.get_running_loop().create_future()
             await w
         ev = self._events.popleft()
-        self._pending_bytes -= event_bytes(ev)
+        self._pending_bytes -= self._event_sizes.popleft()
         if self._inbox_full:
             self._room_again()
         return ev
@@ -661,7 +681,7 @@ class ZreNode:
         if not self._events:
             return None
         ev = self._events.popleft()
-        self._pending_bytes -= event_bytes(ev)
+        self._pending_bytes -= self._event_sizes.popleft()
         if self._inbox_full:
             self._room_again()
         return ev

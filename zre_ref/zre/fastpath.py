@@ -17,6 +17,7 @@ message declarations in :mod:`zre_ref.zre.messages`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -116,10 +117,12 @@ def decode_fast(frames: Sequence[bytes]) -> ZreMessage | None:
     return None
 
 
-def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: float) -> list[Effect]:
+def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: float,
+                    budget: int | None = None) -> list[Effect]:
     """:meth:`NodeCore.handle_messages`, faster: a SHOUT or WHISPER in sequence from a ready
-    peer becomes its event here; anything else goes to ``core.handle_message``. This runs once
-    per message a node receives: keep it lean."""
+    peer becomes its event here; anything else goes to ``core.handle_message``. Same arguments
+    (``budget`` included), same effects. This runs once per message a node receives: keep it
+    lean."""
     out: list[Effect] = []
     if not core.started:
         return out
@@ -129,6 +132,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     evasive, expired = core.evasive, core.expired
     head_shout, head_whisper = HEAD_SHOUT, HEAD_WHISPER
     seq_at, group_at, min_size = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END
+    limit = budget if budget is not None else sys.maxsize
     group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
     group = ""
     last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
@@ -137,39 +141,33 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
         identity = msg[0] if msg else b""
         if identity is not last or peer is None:
             peer = peer_of_identity(identity)
-            if peer is None or not peer.ready or len(msg) < 2:
-                last = peer = None
-                out.extend(slow(identity, list(msg[1:]), now))
-                continue
-            last = identity
-        data = msg[1]
-        if type(data) is not bytes or len(data) < min_size:
-            last = peer = None  # the slow path may change or remove any peer
-            out.extend(slow(identity, list(msg[1:]), now))
-            continue
-        if data.startswith(head_shout):
+            last = identity if peer is not None and peer.ready else None
+        data = msg[1] if last is not None and len(msg) > 1 else None
+        if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
+            pass  # the slow path below
+        elif data.startswith(head_shout):
             if not (group_raw and data.startswith(group_raw, group_at)):
                 name = group_of(data)
-                if name is None:
-                    last = peer = None
-                    out.extend(slow(identity, list(msg[1:]), now))
-                    continue
-                group, group_raw = name, data[group_at:group_at + 1 + data[group_at]]
-            if not peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
-                last = peer = None
-                out.extend(slow(identity, list(msg[1:]), now))
+                if name is not None:
+                    group, group_raw = name, data[group_at:group_at + 1 + data[group_at]]
+                else:
+                    group_raw = b""
+            if group_raw and peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
+                append(ShoutReceived(peer.uuid, peer.name, group,
+                                     (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
+                peer.refresh(now, evasive, expired)
+                if len(out) >= limit:
+                    break
                 continue
-            append(ShoutReceived(peer.uuid, peer.name, group,
-                                 (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
         elif data.startswith(head_whisper):
-            if not peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
-                last = peer = None
-                out.extend(slow(identity, list(msg[1:]), now))
+            if peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
+                append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
+                peer.refresh(now, evasive, expired)
+                if len(out) >= limit:
+                    break
                 continue
-            append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
-        else:
-            last = peer = None
-            out.extend(slow(identity, list(msg[1:]), now))
-            continue
-        peer.refresh(now, evasive, expired)
+        last = peer = None  # the slow path may change or remove any peer
+        out.extend(slow(identity, list(msg[1:]), now))
+        if len(out) >= limit:
+            break
     return out

@@ -905,13 +905,18 @@ class NodeCore:
         self._warn(now, ("refuse", peer.uuid), "dropping %s: %s", peer.name or peer.uuid, why)
         self._remove_peer(peer, out, why)
 
-    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float) -> list[Effect]:
+    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float,
+                        budget: int | None = None) -> list[Effect]:
         """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
-        :meth:`handle_message` on each in turn. (:func:`zre_ref.zre.fastpath.handle_messages`
-        does the same, faster.)"""
+        :meth:`handle_message` on each in turn. With a ``budget``, stop taking messages once the
+        effects reach it: pass an iterator, and what it still holds was not handled (one HELLO
+        can fan out into up to 2 + MAX_PEER_GROUPS effects; spec/zre.md#limits).
+        (:func:`zre_ref.zre.fastpath.handle_messages` does the same, faster.)"""
         out: list[Effect] = []
         for msg in messages:
             out.extend(self.handle_message(msg[0] if msg else b"", list(msg[1:]), now))
+            if budget is not None and len(out) >= budget:
+                break
         return out
 
     def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
