@@ -159,13 +159,13 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 if len(out) >= limit:
                     break
                 continue
-        elif data.startswith(head_whisper):
-            if peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
-                append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
-                peer.refresh(now, evasive, expired)
-                if len(out) >= limit:
-                    break
-                continue
+        elif data.startswith(head_whisper) and peer.sequence_ok(
+                (data[seq_at] << 8) | data[seq_at + 1], False):
+            append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
+            peer.refresh(now, evasive, expired)
+            if len(out) >= limit:
+                break
+            continue
         last = peer = None  # the slow path may change or remove any peer
         out.extend(slow(identity, list(msg[1:]), now))
         if len(out) >= limit:
