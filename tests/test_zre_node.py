@@ -848,7 +848,7 @@ def _state(node: NodeCore) -> dict[str, Any]:
             for u, p in node.peers.items()}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_batch_msg, max_size=12), st.one_of(st.none(), st.integers(0, 12)))
 def test_fastpath_equals_the_readable_path_with_a_budget(batch: list[list[bytes]],
                                                          budget: int | None) -> None:
@@ -866,7 +866,7 @@ def test_fastpath_equals_the_readable_path_with_a_budget(batch: list[list[bytes]
         assert list(iter(left_r)) == []  # it only stops early when the budget is reached
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_batch_msg, max_size=12))
 def test_fastpath_equals_the_readable_path(batch: list[list[bytes]]) -> None:
     """fastpath.handle_messages against NodeCore.handle_messages (which is handle_message on
