@@ -25,7 +25,7 @@ from typing import Any
 from ..lograte import RateLimitedLog
 from ..zre import fastpath
 from ..zre.beacon import DISCOVERY_PORT
-from ..zre.events import PeerEntered, ShoutReceived, WhisperReceived, ZreEvent
+from ..zre.events import ZreEvent
 from ..zre.node import (
     BEACON_INTERVAL,
     CLAIM_TIMEOUT,
@@ -75,27 +75,20 @@ def _run_now(coro: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
-def event_bytes(event: ZreEvent) -> int:
-    """What a pending event counts against ``max_pending_bytes``: EVENT_BYTES, plus its
-    content frames (SHOUT, WHISPER) or headers (ENTER)."""
-    if type(event) is ShoutReceived or type(event) is WhisperReceived:
-        return EVENT_BYTES + sum(map(len, event.content))
-    if type(event) is PeerEntered:
-        return EVENT_BYTES + sum(len(k) + len(v) for k, v in event.headers.items())
-    return EVENT_BYTES
-
-
-def _cut(batch: list[list[bytes]], room_bytes: int) -> int:
-    """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES);
-    at least one, so that a message bigger than the room still gets through alone."""
-    if sum(map(len, chain.from_iterable(batch))) + EVENT_BYTES * len(batch) < room_bytes:
-        return len(batch)  # the common case, in one pass at C speed
+def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
+    """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
+    at least one, so that a message bigger than the room still gets through alone), and the
+    bytes of their frames."""
+    total = sum(map(len, chain.from_iterable(batch)))
+    if total + EVENT_BYTES * len(batch) < room_bytes:
+        return len(batch), total  # the common case, in one pass at C speed
     spent = 0
     for i, msg in enumerate(batch):
-        spent += sum(map(len, msg)) + EVENT_BYTES
-        if spent >= room_bytes:
-            return i + 1
-    return len(batch)
+        size = sum(map(len, msg))
+        spent += size
+        if spent + EVENT_BYTES * (i + 1) >= room_bytes:
+            return i + 1, spent
+    return len(batch), spent
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
@@ -157,7 +150,12 @@ class ZreNode:
         self._connect = list(connect)
         self._max_pending = max_pending_events
         self._max_pending_bytes = max_pending_bytes
-        self._pending_bytes = 0  # event_bytes() of every event in self._events
+        #: what the events waiting hold: EVENT_BYTES each, plus the frames of the messages
+        #: they came from; released when the last event of a batch is read
+        self._pending_bytes = 0
+        self._charges: deque[tuple[int, int]] = deque()  # (events emitted up to, bytes) per batch
+        self._emitted = 0  # events ever emitted to the application
+        self._consumed = 0  # ... and read by it
         self._backlog: list[list[bytes]] = []  # ROUTER messages taken but not yet handled
         self._applying = False  # _apply is running: effects from inside it wait in _deferred
         self._deferred: list[Effect] = []
@@ -168,7 +166,6 @@ class ZreNode:
         self._beacon: UdpBeacon | None = None
         self._links: dict[str, Socket] = {}
         self._events: deque[ZreEvent] = deque()
-        self._event_sizes: deque[int] = deque()  # event_bytes() of each, in the same order
         self._event_waiter: asyncio.Future[None] | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
@@ -276,7 +273,8 @@ class ZreNode:
 
     @property
     def pending_bytes(self) -> int:
-        """What those events count against ``max_pending_bytes`` (see :func:`event_bytes`)."""
+        """What those events count against ``max_pending_bytes``: EVENT_BYTES each, plus the
+        frames of the messages they came from (released when the last event of a batch is read)."""
         return self._pending_bytes
 
     @property
@@ -425,13 +423,14 @@ class ZreNode:
             if self._zrelog is not None and self._zrelog.verbose:
                 self._zrelog.record_send(link, frames)
 
-    def _apply(self, effects: list[Effect]) -> None:
+    def _apply(self, effects: list[Effect], message_bytes: int = 0) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
         link's creation and its first send). Effects the core returns meanwhile (a blocked
         send, a failed link) run after these, in the same call: this never re-enters itself.
         An effect that fails only affects its own link: logged (rate-limited), that peer is
         dropped, and every later effect still runs; the timer is re-armed and the application
-        woken in any case (spec/zre.md#limits)."""
+        woken in any case (spec/zre.md#limits). Events are charged EVENT_BYTES each, plus
+        ``message_bytes`` (the frames they came from) for the lot."""
         if self._applying:
             self._deferred.extend(effects)
             return
@@ -439,7 +438,8 @@ class ZreNode:
             for eff in effects:
                 log.info("(%s) %r", self.name, eff)
         self._applying = True
-        emitted = False
+        events = self._events
+        emitted = len(events)
         try:
             while True:
                 for eff in effects:
@@ -450,11 +450,7 @@ class ZreNode:
                         elif isinstance(eff, SendToPeer):
                             self._send(eff.link, eff.frames)
                         elif isinstance(eff, ZreEvent):
-                            size = event_bytes(eff)
-                            self._events.append(eff)
-                            self._event_sizes.append(size)
-                            self._pending_bytes += size
-                            emitted = True
+                            events.append(eff)
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
                         else:
@@ -466,7 +462,12 @@ class ZreNode:
                 effects, self._deferred = self._deferred, []
         finally:
             self._applying = False
-            if emitted:
+            emitted = len(events) - emitted
+            if emitted > 0:
+                self._emitted += emitted
+                charge = emitted * EVENT_BYTES + message_bytes
+                self._charges.append((self._emitted, charge))
+                self._pending_bytes += charge
                 self._wake_events()
             self._arm()
 
@@ -564,7 +565,7 @@ class ZreNode:
                 return
             if not batch:
                 return
-        fits = _cut(batch, room_bytes)
+        fits, batch_bytes = _cut(batch, room_bytes)
         if fits < len(batch):
             self._backlog[:0] = batch[fits:]
             del batch[fits:]
@@ -574,17 +575,20 @@ class ZreNode:
             for one in batch:  # keep RECV records and the events they cause in order
                 if len(one) >= 2:
                     self._zrelog.record_recv(one[0], one[1:])
-                self._apply(fastpath.handle_messages(self._core, (one,), self._now()))
+                self._apply(fastpath.handle_messages(self._core, (one,), self._now()),
+                            sum(map(len, one)))
         else:
             # a HELLO can fan out into many events: the core stops taking messages once the
             # effects reach the room left, and the rest waits in the backlog
             left = iter(batch)
-            self._apply(fastpath.handle_messages(self._core, left, self._now(),
-                                                 min(room, room_bytes // EVENT_BYTES + 1)))
+            effects = fastpath.handle_messages(self._core, left, self._now(),
+                                               min(room, room_bytes // EVENT_BYTES + 1))
             rest = list(left)
             if rest:
                 self._backlog[:0] = rest
                 self._inbox_full = True
+                batch_bytes -= sum(map(len, chain.from_iterable(rest)))
+            self._apply(effects, batch_bytes)
         if self._inbox_full:
             self._room_again()
 
@@ -671,7 +675,9 @@ class ZreNode:
                 w = self._event_waiter = asyncio.get_running_loop().create_future()
             await w
         ev = self._events.popleft()
-        self._pending_bytes -= self._event_sizes.popleft()
+        self._consumed += 1
+        if self._charges[0][0] <= self._consumed:
+            self._pending_bytes -= self._charges.popleft()[1]
         if self._inbox_full:
             self._room_again()
         return ev
@@ -681,7 +687,9 @@ class ZreNode:
         if not self._events:
             return None
         ev = self._events.popleft()
-        self._pending_bytes -= self._event_sizes.popleft()
+        self._consumed += 1
+        if self._charges[0][0] <= self._consumed:
+            self._pending_bytes -= self._charges.popleft()[1]
         if self._inbox_full:
             self._room_again()
         return ev
