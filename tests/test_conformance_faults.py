@@ -44,6 +44,14 @@ FAULTS = [
     ("bad-sequence-start", ["hello.sequence", "sequence.increments"], ["hello.fields"]),
     ("crash-on-shout", ["shout.send.single"], ["hello.fields", "whisper.send.single"]),
     ("hang-on-join", ["group.join-wire"], ["ping.reply", "whisper.recv.single"]),
+    ("gap-stall", ["sequence.gap-served"], ["ping.reply"]),
+    ("short-beacon-exit", ["robust.beacon-short-known"], ["robust.beacon-short"]),
+    ("early-expiry", ["expired.exit", "evasive.ping"], ["ping.reply"]),
+    ("deaf-after-forged-endpoint", ["hostile.endpoint-forgery"], ["ping.reply"]),
+    ("deaf-after-bad-endpoint", ["hostile.unconnectable-endpoint"], ["ping.reply"]),
+    ("deaf-after-huge-hello", ["hostile.huge-hello"], ["ping.reply"]),
+    ("deaf-after-huge-frame", ["hostile.huge-frame-header"], ["ping.reply"]),
+    ("deaf-after-beacon-flood", ["hostile.beacon-flood"], ["ping.reply"]),
 ]
 
 
@@ -56,6 +64,12 @@ def test_fault_is_caught(fault: str, broken: list[str], fine: list[str]) -> None
     for case_id in fine:
         assert got[case_id] is Verdict.PASS, (fault, case_id, got[case_id])
     assert time.monotonic() - t0 < 60
+
+
+def test_every_fault_has_a_test() -> None:
+    from zre_ref.agent import FAULTS as AGENT_FAULTS
+
+    assert {f[0] for f in FAULTS} == set(AGENT_FAULTS) - {"none"}
 
 
 def test_fault_kinds() -> None:

@@ -19,8 +19,8 @@ CODECS = codecs()
 
 
 def test_every_listed_module_contributes() -> None:
-    assert len(CODEC_MODULES) == 4
-    assert {"zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes"} <= set(CODECS)
+    assert len(CODEC_MODULES) == 5
+    assert {"zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes", "zgossip"} <= set(CODECS)
 
 
 @pytest.mark.parametrize("name", sorted(CODECS))

@@ -19,7 +19,8 @@ async def beacon_format(ctx: Ctx) -> None:
     iut = await ctx.start_iut()
     seen = await ctx.iut_beacon()
     data, b = seen.data, seen.beacon
-    assert b is not None  # iut_beacon() only returns decoded beacons
+    if b is None:  # iut_beacon() only returns decoded beacons
+        ctx.fail(f"the IUT's beacon did not decode: {data.hex()}")
     ctx.check(len(data) == BEACON_SIZE, f"beacon is {len(data)} bytes, expected {BEACON_SIZE}")
     ctx.check(data[:3] == BEACON_PREFIX, f"beacon starts {data[:3].hex()}, expected 5a5245")
     ctx.check(data[3] == BEACON_VERSION, f"beacon version byte {data[3]:#04x}, expected 0x01")

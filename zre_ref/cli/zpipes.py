@@ -10,8 +10,9 @@ import signal
 import sys
 from typing import Any
 
-from .broker import DEFAULT_EXPIRY, DEFAULT_MAX_PIPE_BYTES
-from .client import DEFAULT_CHUNK, PipeError
+from ..zpipes.broker import DEFAULT_EXPIRY, DEFAULT_MAX_PIPE_BYTES
+from ..zpipes.client import DEFAULT_CHUNK, PipeError
+from .common import check_endpoints
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5690"
 
@@ -57,6 +58,7 @@ async def _broker_main(args: argparse.Namespace) -> int:
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
+    check_endpoints(args.bind or [], bind=True)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -92,6 +94,7 @@ async def _pipe_main(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipe(args: argparse.Namespace) -> int:
+    check_endpoints([args.broker], bind=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_pipe_main(args))
