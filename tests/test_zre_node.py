@@ -1,4 +1,4 @@
-"""Sans-IO ZRE node core: one table-driven test per rule (spec/zre.md#node; wire-facts §2-§4)."""
+"""Sans-IO ZRE node core: one table-driven test per rule (spec/zre.md#node, #harmony, #limits)."""
 
 from __future__ import annotations
 
