@@ -312,6 +312,49 @@ def test_claim_granted_at_once_when_the_holder_goes_away() -> None:
     assert [e.endpoint for e in out if isinstance(e, ConnectPeer)] == [ep(7)]
 
 
+@pytest.mark.parametrize("when", ["before-the-claim", "during-the-claim"])
+def test_claim_granted_at_once_when_the_holders_connection_closed(when: str) -> None:
+    """Its connection to our ROUTER closed after the last message we had from it: that is the
+    proof (a crashed or restarted process), no need to wait for claim_timeout."""
+    node = make()
+    ready(node, 7)
+    if when == "before-the-claim":
+        assert node.handle_peer_disconnected(ident(7), 0.5) == []
+        out = _claim_by(node, "beacon", 1.0)
+    else:
+        _claim_by(node, "beacon", 1.0)
+        out = node.handle_peer_disconnected(ident(7), 1.1)
+    assert events(out) == [PeerExited(hexid(7), "p7")]
+    assert [e.endpoint for e in out if isinstance(e, ConnectPeer)] == [ep(7)]
+    assert node.peer(hexid(8)) is not None and node.stats.purges == 1
+
+
+def test_a_connection_that_closed_and_came_back_is_not_proof() -> None:
+    node = make()
+    ready(node, 7)
+    node.handle_peer_disconnected(ident(7), 0.5)
+    node.handle_message(ident(7), msg(PingOk(sequence=2)), 0.6)  # it reconnected and spoke
+    out = _claim_by(node, "beacon", 1.0)
+    assert [type(m) for _, m in sent(out)] == [Ping] and node.stats.purges == 0
+
+
+def test_whispers_and_shouts_to_a_parked_peer_wait_for_its_link() -> None:
+    """Nothing sent to a parked peer is lost: it goes out after our HELLO once the link opens;
+    JOIN/LEAVE are not held (the HELLO carries our groups)."""
+    node = make()
+    ready(node, 7)
+    node.handle_message(ident(8), msg(Hello(sequence=1, endpoint=ep(7), groups=("G",), status=1,
+                                            name="p8", headers={})), 1.0)
+    assert node.whisper(hexid(8), [b"one"]) == [] and node.shout("G", [b"two"]) == []
+    node.join("H")
+    out = node.handle_timer(1.0 + node.claim_timeout + 0.5)
+    link8 = link_of(node, 8)
+    assert [(m.__class__.__name__, m.sequence) for lk, m in sent(out) if lk == link8] == [
+        ("Hello", 1), ("Whisper", 2), ("Shout", 3)]
+    hello8 = next(m for lk, m in sent(out) if lk == link8)
+    assert isinstance(hello8, Hello) and hello8.groups == ("H",) and hello8.status == 1
+
+
 def test_hello_answering_our_rebuild_is_not_a_restart() -> None:
     """spec/zre.md#restarts: within restart_holdoff of our rebuild of a peer, its next HELLO
     answers our greeting: no EXIT/ENTER, no new link, no HELLO back; its groups and status are

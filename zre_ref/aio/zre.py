@@ -367,6 +367,7 @@ class ZreNode:
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._router.on_readable = self._on_readable
+        self._router.on_peer_disconnect = self._on_peer_disconnect
         effects = core.start(self._now())
         for endpoint in self._connect:
             effects += core.connect_peer(endpoint)
@@ -532,6 +533,11 @@ class ZreNode:
         effects = self._core.handle_beacon_datagram(data, host, self._now())
         if effects:
             self._apply(effects)
+
+    def _on_peer_disconnect(self, identity: bytes) -> None:
+        """A peer's connection to our ROUTER closed: evidence for endpoint claims."""
+        if self._running:
+            self._apply(self._core.handle_peer_disconnected(identity, self._now()))
 
     def _on_readable(self) -> None:
         """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,

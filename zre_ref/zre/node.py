@@ -359,6 +359,14 @@ class NodeCore:
         if peer.connected:
             out.append(SendToPeer(peer.link, with_sequence(frames, peer.next_sequence())))
 
+    def _hold(self, peer: Peer, frames: list[bytes]) -> None:
+        """A WHISPER or SHOUT for a parked peer waits for its link, up to sndhwm of them
+        (spec/zre.md#endpoint-claims); JOIN/LEAVE need not: its HELLO will carry our groups."""
+        if len(peer.held) < self.sndhwm:
+            peer.held.append(frames)
+        else:
+            self.stats.send_blocked += 1
+
     def _send_all(self, frames: list[bytes], out: list[Effect]) -> None:
         """To every peer, and to every direct link whose peer has not said HELLO yet (so the
         status it will count from our HELLO stays in step, as zyre's not-ready peers do)."""
@@ -483,6 +491,8 @@ class NodeCore:
             if peer.connected:
                 links.append(peer.link)
                 messages.append(with_sequence(frames, peer.next_sequence()))
+            elif peer.parked:
+                self._hold(peer, frames)
         if links:
             out.append(SendToPeers(links, messages))
         return out
@@ -496,7 +506,9 @@ class NodeCore:
             frames = [self._whisper_head, *body]
         out: list[Effect] = []
         peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
-        if peer is not None:
+        if peer is not None and peer.parked:
+            self._hold(peer, frames)
+        elif peer is not None:
             self._send(peer, frames, out)
         return out
 
@@ -668,6 +680,9 @@ class NodeCore:
         peer.parked = False
         self._holders[peer.endpoint] = peer
         self._send(peer, ZRE.encode(self._hello()), out)
+        held, peer.held = peer.held, []
+        for frames in held:
+            self._send(peer, frames, out)
 
     def _close_link(self, peer: Peer, out: list[Effect]) -> None:
         if peer.connected:
@@ -705,6 +720,11 @@ class NodeCore:
         is gone and removed), "pending" (we asked it; wait) or "refused" (it is alive)."""
         claim = self._claims.get(endpoint)
         if claim is None:
+            if holder.dropped_at > holder.heard_at:  # its connection to us closed: gone
+                self.stats.purges += 1
+                self._remove_peer(holder, out, f"its connection closed and {claimant} claims "
+                                  "its endpoint")
+                return "free"
             if not hello and self._refused.get(endpoint, _NEVER) > now:
                 return "refused"
             claim = self._claims[endpoint] = _Claim(endpoint, holder, claimant, now)
@@ -733,7 +753,7 @@ class NodeCore:
                 if claim.parked is not None:
                     self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
                 return "refused"
-            if now < claim.since + self.claim_timeout:
+            if now < claim.since + self.claim_timeout and holder.dropped_at <= holder.heard_at:
                 return "pending"
             self.stats.purges += 1
             self._remove_peer(holder, out, f"silent while {claim.claimant} claims its endpoint")
@@ -936,6 +956,22 @@ class NodeCore:
         peer.groups.discard(name)
         peer.bump_status()
         out.append(PeerLeft(peer.uuid, peer.name, name))
+
+    def handle_peer_disconnected(self, identity: bytes, now: float) -> list[Effect]:
+        """The connection a peer opened to our ROUTER closed (and no newer one took over its
+        identity): if another UUID claims its endpoint, that claim is granted now
+        (spec/zre.md#endpoint-claims). Nothing else changes: the peer may reconnect."""
+        out: list[Effect] = []
+        peer = self.peer_of_identity(identity)
+        if peer is None:
+            return out
+        peer.dropped_at = now
+        claim = self._claims.get(peer.endpoint)
+        if claim is not None and claim.holder is peer:
+            claimant, was_parked = claim.claimant, claim.parked is not None
+            if self._settle(claim, now, out) == "free" and not was_parked:
+                self._require_peer(claimant, claim.endpoint, now, out, hello=False)
+        return out
 
     def handle_send_blocked(self, link: str, now: float) -> list[Effect]:
         """A send on ``link`` hit the HWM: disconnect that peer; it expires later (spec/zre.md#hwm)."""

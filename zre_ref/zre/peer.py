@@ -45,6 +45,10 @@ class Peer:
     """when the last accepted message from this peer arrived"""
     rebuilt_at: float = _NEVER
     """when we last rebuilt this peer after it restarted (spec/zre.md#restarts)"""
+    dropped_at: float = _NEVER
+    """when its connection to our ROUTER last closed (spec/zre.md#endpoint-claims)"""
+    held: list[list[bytes]] = field(default_factory=list)
+    """messages for a parked peer, sent (numbered then) once its link opens"""
     groups: set[str] = field(default_factory=set)
     """groups this peer is in, as far as we know"""
 
