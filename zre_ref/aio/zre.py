@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from itertools import chain
 from typing import Any
 
@@ -182,6 +182,9 @@ class ZreNode:
         self._zrelog_want = (log_publishing, log_verbose)
         #: set_verbose(): log every effect at INFO
         self.verbose = False
+        #: a hook for test agents (fault injection): each batch of ROUTER messages
+        #: (``[identity, frames...]``) goes through it before the core sees it
+        self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -569,6 +572,8 @@ class ZreNode:
                 batch = router.recv_many_nowait(min(room, INBOX_BATCH))
             except SocketClosed:
                 return
+            if self.inbox_filter is not None:
+                batch = self.inbox_filter(batch)
             if not batch:
                 return
         fits, batch_bytes = _cut(batch, room_bytes)
