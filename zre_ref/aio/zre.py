@@ -43,7 +43,7 @@ from ..zre.node import (
     SendToPeers,
 )
 from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
-from .zmtp import Socket, SocketClosed, WouldBlock
+from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zrelog import LogPublisher
 
 __all__ = ["ZreNode"]
@@ -130,6 +130,7 @@ class ZreNode:
         claim_timeout: float = CLAIM_TIMEOUT,
         max_peers: int = MAX_PEERS,
         max_unready_peers: int = MAX_UNREADY_PEERS,
+        reconnect_ivl_max: float = RECONNECT_IVL_MAX,
         log_publishing: bool = False,
         log_verbose: bool = False,
     ) -> None:
@@ -150,6 +151,8 @@ class ZreNode:
         self._connect = list(connect)
         self._max_pending = max_pending_events
         self._max_pending_bytes = max_pending_bytes
+        #: each peer DEALER retries its connect after 0.1 s, doubling up to this (seconds)
+        self.reconnect_ivl_max = reconnect_ivl_max
         #: what the events waiting hold: EVENT_BYTES each, plus the frames of the messages
         #: they came from; released when the last event of a batch is read
         self._pending_bytes = 0
@@ -481,7 +484,8 @@ class ZreNode:
             if self._beacon is not None:
                 self._beacon.send(eff.data)
         elif isinstance(eff, ConnectPeer):
-            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
+            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
+                          reconnect_ivl_max=self.reconnect_ivl_max)
             links[eff.link] = sock
             endpoint = eff.endpoint
             if self._plan is not None and self._plan.ipv6:
