@@ -3,7 +3,7 @@
 One UDP socket per process and port, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT
 so that many nodes on a host share the port (as czmq's zbeacon does); the nodes of one process
 share the socket, each datagram being read once and given to all of them. Where a beacon goes
-(wire-facts §2.4, §10):
+(spec/zre.md#node-discovery, rules D2-D5):
 
 * an interface with a broadcast address: its subnet broadcast (zyre's default);
 * loopback (``interface="lo"``/``"127.0.0.1"``, or no usable interface at all): both
@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-#: IPv4 multicast group pyre and zyre use on loopback-only hosts (wire-facts §10)
+#: IPv4 multicast group pyre and zyre use on loopback-only hosts (spec/zre.md#node-discovery, D3)
 MULTICAST_GROUP = "225.25.25.25"
-#: czmq's default IPv6 beacon group: link-local all-nodes (wire-facts §2.4)
+#: czmq's default IPv6 beacon group: link-local all-nodes (spec/zre.md#node-discovery, D4)
 IPV6_GROUP = "ff02::1"
 LOOPBACK_BROADCAST = "127.255.255.255"
-#: zbeacon's largest datagram (UDP_FRAME_MAX) (wire-facts §2.3)
+#: zbeacon's largest datagram (czmq UDP_FRAME_MAX)
 MAX_DATAGRAM = 255
 #: a datagram equal to the one just before it, from the same address, within this many seconds,
 #: is the same beacon again (on loopback we send each to a broadcast and a multicast address);
-#: dropping it changes nothing, since a beacon from a known peer is a no-op (wire-facts §2.2)
+#: dropping it changes nothing, since a beacon from a known peer is a no-op (spec/zre.md#node-discovery, D9)
 DUPLICATE_WINDOW = 0.05
 
 # Linux ioctl numbers (linux/sockios.h), used to read an interface's address without extra packages
@@ -110,7 +110,7 @@ def _loopback_plan(notes: list[str]) -> BeaconPlan:
 
 
 def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
-    """Choose addresses the way czmq does, with the loopback fallback of wire-facts §10."""
+    """Choose addresses the way czmq does, with the loopback fallback (spec/zre.md#node-discovery)."""
     notes: list[str] = []
     if ipv6:
         name = interface or "lo"
@@ -146,7 +146,7 @@ def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
 
 def _ipv6_address(name: str) -> str:
     """The interface's IPv6 address, preferring a global (or ULA) one; a link-local one comes
-    with its zone (``fe80::1%eth0``) so it can be bound (wire-facts §3.5)."""
+    with its zone (``fe80::1%eth0``) so it can be bound (spec/zre.md#node-discovery, D7)."""
     found: dict[str, str] = {}
     try:
         with open("/proc/net/if_inet6") as f:
@@ -166,7 +166,7 @@ def _ipv6_address(name: str) -> str:
 
 def link_local_zone(endpoint: str, interface: str) -> str:
     """``tcp://[fe80::1]:port`` -> ``tcp://[fe80::1%interface]:port``: a link-local peer address
-    without a zone cannot be reached (zyre adds its interface the same way; wire-facts §3.5)."""
+    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7)."""
     head, sep, rest = endpoint.partition("://[")
     if not sep or not interface or not rest.lower().startswith("fe80") or "%" in rest.split("]")[0]:
         return endpoint
