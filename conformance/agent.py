@@ -112,8 +112,8 @@ _CRASH_PATTERNS = (
     re.compile(r"^panic: "),
     re.compile(r"[Aa]ssertion .*failed|Assertion failed"),
     re.compile(r"^(fatal error|FATAL|Segmentation fault|Aborted)"),
-    re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: |$)"),
-    re.compile(r"^\s*(Uncaught )?[A-Z]\w*Error: "),
+    re.compile(r"^([A-Za-z_][\w.]*)?(Error|Exception|Interrupt|Exit)(: |$)"),
+    re.compile(r"^\s*(Uncaught )?\w*Error: "),
 )
 
 
@@ -421,9 +421,9 @@ class AgentClient:
     def crash_text(self) -> str:
         code = None if self.proc is None else self.proc.returncode
         tail = " | ".join(list(self.stderr_lines)[-5:])
-        what = "exited" if code is not None else "closed its stdout"
+        what = "process exited" if code is not None else "closed its stdout"
         line = self.crash_line()
-        return (f"agent {what} (code {code})" + (f": {line}" if line else "")
+        return (f"{what} (code {code})" + (f": {line}" if line else "")
                 + (f"; stderr: {tail}" if tail else ""))
 
     def _log(self, channel: str, text: str, data: dict[str, Any] | None) -> None:

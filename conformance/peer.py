@@ -140,10 +140,11 @@ class BeaconChannel:
             return
         t = time.monotonic()
         try:
-            beacon: Beacon | None = decode_beacon(data)
+            decoded = decode_beacon(data)
+            beacon: Beacon | None = decoded
             error = None
-            text = (f"beacon from {source[0]}:{source[1]} uuid={beacon.uuid.hex().upper()} "
-                    f"port={beacon.port}")
+            text = (f"beacon from {source[0]}:{source[1]} uuid={decoded.uuid.hex().upper()} "
+                    f"port={decoded.port}")
         except DecodeError as exc:
             beacon, error = None, exc
             text = f"undecodable datagram from {source[0]}:{source[1]} {data[:64].hex()}: {exc.reason}"

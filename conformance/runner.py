@@ -32,6 +32,7 @@ from .agent import (
     AgentProtocolError,
     AgentTimeout,
     AgentUnsupported,
+    Violation,
 )
 from .cases import Case, CaseFailed, CaseSlow, CaseUnsupported
 from .cases.context import DEFAULT_TIMERS, CaseConfig, Ctx, Timers, fast_timers
@@ -402,7 +403,7 @@ def combine_attempts(attempts: Sequence[CaseResult]) -> CaseResult:
     return flaky
 
 
-def blame_violations(violations: Sequence[Any], rules: Sequence[tuple[str, str]]) -> str | None:
+def blame_violations(violations: Sequence[Violation], rules: Sequence[tuple[str, str]]) -> str | None:
     """The IUT's fault, if every agent protocol violation is an event whose only bad fields are
     ones the case told us carry the IUT's answer to injected input; else None (agent ERROR)
     (spec/conformance.md#blame)."""

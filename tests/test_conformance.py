@@ -235,6 +235,10 @@ FAKE = textwrap.dedent('''
             print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
             print(json.dumps({"event": "JOIN", "peer": "bad"}), flush=True)
             print(json.dumps({"id": cid, "ok": True}), flush=True)
+        elif mode == "badpeer":
+            print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
+            print(json.dumps({"event": "JOIN", "peer": "bad", "name": "n", "group": "g"}), flush=True)
+            print(json.dumps({"id": cid, "ok": True}), flush=True)
 ''')
 
 
@@ -344,6 +348,10 @@ def test_crash_lines() -> None:
     assert crash_line(["zyre_agent: zyre.c:12: main: Assertion `x' failed."], -6).startswith(
         "zyre_agent: zyre.c:12")
     assert crash_line([], -9) == "killed by SIGKILL" and crash_line(["bye"], 0) == ""
+    node = ["node:events:502", "      throw er; // Unhandled 'error' event", "Error: Invalid argument",
+            "    at Socket.connect (index.js:519:13)", "Emitted 'error' event on  instance at:",
+            "Node.js v20.20.2"]
+    assert crash_line(node, 1) == "Error: Invalid argument"
     # quoted in the console and Markdown summaries
     run, opts = _run()
     run.results[2].crash = "panic: boom"
@@ -404,3 +412,68 @@ def test_builtin_agent_answers_bad_arguments() -> None:
     assert replies[2]["error"].startswith("bad argument 'evasive_ms'")
     assert "missing argument 'group'" in replies[3]["error"]
     assert replies[8] == {"id": 8, "ok": False, "unsupported": True, "argument": "cmd"}
+
+
+def _fake_case(case_id: str, func: object) -> object:
+    from zre_conformance.cases import Case
+
+    return Case(case_id, Level.MUST, "spec/zre.md#hello", "t", func, frozenset(), False, 0.0, 0.0)  # type: ignore[arg-type]
+
+
+def test_runner_blames_the_right_party(tmp_path: Path) -> None:
+    """Slow is TIMEOUT (IUT), a bad event is the agent's unless the case injected it, a runner
+    bug is the runner's; every message names the party (spec/conformance.md#blame)."""
+    from zre_conformance.runner import Runner
+    from zre_conformance.verdicts import Party
+
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE, "utf-8")
+
+    async def slow(ctx: object) -> None:
+        ctx.slow("PING-OK came 3.0 s after the wait began")  # type: ignore[attr-defined]
+
+    async def wrong(ctx: object) -> None:
+        ctx.fail("HELLO version 3")  # type: ignore[attr-defined]
+
+    async def buggy(ctx: object) -> None:
+        raise KeyError("oops")
+
+    async def bad_event(ctx: object) -> None:
+        await ctx.agent.request("join", group="g")  # type: ignore[attr-defined]
+        await ctx.agent.wait_event(lambda e: e.kind == "JOIN", 2.0)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)  # let the second (bad) event line arrive
+
+    async def injected(ctx: object) -> None:
+        ctx.blame_iut_for("peer", "the IUT named a peer after the bad identity we sent")  # type: ignore[attr-defined]
+        await bad_event(ctx)
+
+    cases = [_fake_case(f"fake.{n}", f) for n, f in
+             (("slow", slow), ("wrong", wrong), ("buggy", buggy), ("agentbad", bad_event),
+              ("iutbad", injected))]
+    opts = RunOptions(agent_argv=[sys.executable, str(script), "badpeer"], agent_display="fake",
+                      seed="b1", reply_timeout=2.0)
+    run = asyncio.run(asyncio.wait_for(Runner(opts).run(cases), 60))  # type: ignore[arg-type]
+    got = {r.case_id: r for r in run.results}
+    expect = {"fake.slow": (Verdict.TIMEOUT, Party.IUT), "fake.wrong": (Verdict.FAIL, Party.IUT),
+              "fake.buggy": (Verdict.ERROR, Party.RUNNER),
+              "fake.agentbad": (Verdict.ERROR, Party.AGENT),
+              "fake.iutbad": (Verdict.FAIL, Party.IUT)}
+    for case_id, (verdict, party) in expect.items():
+        r = got[case_id]
+        assert (r.verdict, r.party) == (verdict, party), (case_id, r.verdict, r.message)
+        assert r.message.startswith(f"{party.value}: "), r.message
+    assert "slow" in got["fake.slow"].message
+    assert "named a peer after the bad identity" in got["fake.iutbad"].message
+    assert "'bad'" in got["fake.iutbad"].message
+    doc = to_json(run, opts)
+    assert {c["id"]: c.get("party") for c in doc["cases"]}["fake.agentbad"] == "agent"
+
+
+def test_start_reply_timers_are_used() -> None:
+    from zre_conformance.cases.context import FAST_TIMERS, CaseConfig, Ctx
+
+    ctx = Ctx(agent=AgentClient(["x"]), cfg=CaseConfig(1, [], "", FAST_TIMERS, True, "s"),
+              rng=__import__("random").Random(1))
+    ctx._take_reported_timers({"evasive_ms": 1000, "expired_ms": 3000, "resolution_ms": 500})
+    assert ctx.timers.evasive == 1.0 and ctx.timers.expired == 3.0 and ctx.cfg.resolution == 0.5
+    assert ctx.t_expired >= 3.0 + 0.5 and any("start reply" in e.text for e in ctx.log)

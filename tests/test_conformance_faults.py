@@ -112,3 +112,23 @@ def test_cli_reports_and_expectations(tmp_path: Path) -> None:
     proc = subprocess.run([*cmd[:-6], "--quiet"], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cli_repeat(tmp_path: Path) -> None:
+    """`--repeat N` runs a case N times with fresh seeds and lists every run in the report."""
+    report = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "zre_conformance.cli", "run", "--agent",
+           f"{sys.executable} -m zre_ref.agent --fault bad-version", "--case", "hello.version",
+           "--case", "beacon.format", "--seed", "rp", "--repeat", "2", "--report-json", str(report)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert Schema.load("report.schema.json").errors(doc) == [] and doc["run"]["repeat"] == 2
+    by_id = {c["id"]: c for c in doc["cases"]}
+    assert by_id["hello.version"]["verdict"] == "FAIL" and by_id["beacon.format"]["verdict"] == "PASS"
+    assert [a["seed"] for a in by_id["hello.version"]["attempts"]] == ["rp", "rpr1"]
+    assert "run with seed rpr1: FAIL" in proc.stdout
+    assert by_id["hello.version"]["message"].startswith("IUT: ")
+    bad = subprocess.run([*cmd[:-4], "--repeat", "0"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert bad.returncode == 2 and "--repeat" in bad.stderr

@@ -101,9 +101,10 @@ def _zyre_agent() -> Path:
 @pytest.mark.interop
 @pytest.mark.skipif(not _zyre_usable(), reason="needs x86-64 Linux, root and ip netns")
 def test_zyre_c_suite_under_load(tmp_path: Path) -> None:
-    """CI (interop): zyre C's timing-sensitive cases, 3 runs each, with every core busy."""
+    """CI (interop): zyre C's two cases that used to flip under load (the 8 MiB frame, the
+    expiry window), 3 runs each in a namespace each, with every core busy."""
     args = ["--agent", str(_zyre_agent()), "--netns", "--expectations", str(ZYRE_EXPECTATIONS),
-            "--seed", "load"] + [arg for c in TIMING_SENSITIVE for arg in ("--case", c)]
+            "--seed", "load", "--case", "robust.oversize-frame", "--case", "expired.exit"]
     verdicts = assert_steady(*run_under_load(args, tmp_path, 600))
     assert verdicts["robust.oversize-frame"] == "PASS" and verdicts["expired.exit"] == "PASS"
 

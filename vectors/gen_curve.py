@@ -27,6 +27,7 @@ from zre_ref.curve.poly1305 import poly1305
 from zre_ref.curve.x25519 import x25519, x25519_base
 from zre_ref.curve.z85 import z85_decode, z85_encode
 from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import SCHEMA
 from zre_ref.zmtp import curve as zc
 from zre_ref.zmtp.commands import encode_metadata
 from zre_ref.zmtp.frames import COMMAND, frame_header
@@ -500,7 +501,7 @@ def invalid_cases() -> list[dict[str, Any]]:
 
 def files() -> dict[str, dict[str, Any]]:
     def doc(protocol: str, description: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"schema": "zre-ref-vectors/1", "protocol": protocol, "description": description,
+        return {"schema": SCHEMA, "protocol": protocol, "description": description,
                 "spec": SPEC, "cases": cases}
 
     return {

@@ -28,7 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.cli.zpipes",
     "zre_ref.cli.vectors",
     "zre_ref.agent",
-    "zre_ref.curve.cli",
+    "zre_ref.cli.curve",
 )
 
 

@@ -175,8 +175,12 @@ class Agent:
         self.stop_flag.set()
         if self.thread is not None:
             self.thread.join(2.0)
-        node.stop()
         self.node = None
+        if not node.actor.thread.is_alive():
+            # pyre's node thread died (its traceback is on stderr): node.stop() would wait for
+            # it forever. Say so at once; the runner restarts this agent (spec/conformance.md#start)
+            raise RuntimeError("pyre's node thread is dead; restart the agent")
+        node.stop()
         return {}
 
 
@@ -207,7 +211,8 @@ def main() -> int:
             emit({"id": cid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
             continue
         if result.get("unsupported"):
-            emit({"id": cid, "ok": False, "unsupported": True, "argument": result.get("argument", "")})
+            emit({"id": cid, "ok": False, "unsupported": True,
+                  **({"argument": result["argument"]} if "argument" in result else {})})
         else:
             emit({"id": cid, "ok": True, **result})
     if agent.node is not None:

@@ -42,8 +42,8 @@ DEFAULT_TIMERS = Timers(beacon_interval=1.0, evasive=5.0, expired=30.0, reap=1.0
 FAST_TIMERS = Timers(beacon_interval=0.1, evasive=0.4, expired=1.2, reap=0.1)
 #: A wait that ran out goes on this many times its window (at most LATE_GRACE_MAX seconds) to tell
 #: a slow IUT (TIMEOUT) from one that never does it (FAIL) (spec/conformance.md#deadlines)
-LATE_GRACE_FACTOR = 1.0
-LATE_GRACE_MAX = 10.0
+LATE_GRACE_FACTOR = 0.5
+LATE_GRACE_MAX = 5.0
 #: Reaction windows are at least this many times the lag the case measured (HELLO -> ENTER)
 LAG_FACTOR = 4.0
 
@@ -139,7 +139,7 @@ class Ctx:
     def need(self, capability: str) -> None:
         hello = self.agent.hello
         if hello is None or capability not in hello.capabilities:
-            raise CaseUnsupported(f"agent does not declare capability {capability!r}")
+            raise CaseUnsupported(f"does not declare capability {capability!r}")
 
     def alive(self) -> None:
         """Raise AgentCrashed if the agent process is gone."""

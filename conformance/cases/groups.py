@@ -67,7 +67,8 @@ async def group_status_wrap(ctx: Ctx) -> None:
         await ctx.agent.request(kind.lower(), group=group)
         got = await ctx.expect_msg(peer, kind, since=mark,
                                    what=f"no {kind} from the IUT for change {i + 1} of 258")
-        change = msg_as(ctx, got, zm.Join if kind == "JOIN" else zm.Leave)
+        change: zm.Join | zm.Leave = (msg_as(ctx, got, zm.Join) if kind == "JOIN"
+                                      else msg_as(ctx, got, zm.Leave))
         want = zm.next_status(status)
         ctx.check(change.status == want,
                   f"change {i + 1}: {kind} status {change.status} after {status}; expected {want}"

@@ -28,6 +28,8 @@ from .context import DEFAULT_TIMERS, Ctx, Timers, hexframes
 
 #: EXIT/ENTER events the IUT may report per attacker UUID (it may ENTER and later EXIT one)
 CHURN_PER_ATTACKER = 2
+#: How long the forger keeps beaconing a live peer's port, seconds (3 to 10 beacons)
+FORGERY_SECONDS = 2.0
 #: Endpoints no peer can be reached at (issue: a HELLO naming one must only hurt that peer)
 UNCONNECTABLE = ("garbage", "tcp://*:5", "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999",
                  "ipc:///nonexistent/zre-conformance", "udp://127.0.0.1:5670")
@@ -51,6 +53,11 @@ FLOOD_ROUNDS = 3
 JOIN_EVENT_RATE = 5_000
 #: Rate, bytes/s, below which the IUT and its agent count as busy with a huge message, not wrong
 BUSY_RATE = 256 * 1024
+
+
+def _claims(ctx: Ctx) -> int:
+    """How many more forged beacons to send, one per beacon interval: 3 to 10, about 2 s."""
+    return max(3, min(10, int(FORGERY_SECONDS / ctx.timers.beacon_interval)))
 
 
 def calm(ctx: Ctx) -> Timers:
@@ -103,7 +110,7 @@ async def hostile_endpoint_forgery(ctx: Ctx) -> None:
     forger.endpoint = peer.endpoint  # the forged HELLO names P1's endpoint
     await forger.connect(ctx.iut_beacon_endpoint or iut.endpoint)
     await forger.hello()
-    for _ in range(10):  # keep claiming it for ten beacon intervals
+    for _ in range(_claims(ctx)):  # keep claiming it, as a live forger would
         await asyncio.sleep(ctx.timers.beacon_interval)
         beacons.send_quiet(forged)
     await still_served(ctx, peer, "a forged claim on its endpoint", mark_ev, [forger.uuid_hex],

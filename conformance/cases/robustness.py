@@ -62,9 +62,8 @@ async def robust_before_hello(ctx: Ctx) -> None:
     group = ctx.random_name("early")
     await peer.send(zm.Join(sequence=peer.next_seq(), group=group, status=1))
     await peer.send(zm.Whisper(sequence=peer.next_seq(), content=(b"too early",)))
-    await asyncio.sleep(0.3)
-    early = ctx.agent.find_events(lambda e: e.peer == peer.uuid_hex, mark)
-    ctx.check(not early, f"the IUT reported {[e.kind for e in early]} before our HELLO")
+    early = await ctx.agent.wait_event(lambda e: e.peer == peer.uuid_hex, 0.3 + ctx.t_lag, mark)
+    ctx.check(early is None, f"the IUT reported {early.kind if early else ''} before our HELLO")
     peer.seq = 0
     await peer.hello()
     await ctx.expect_event("ENTER", peer.uuid_hex, ctx.t_discover, mark,

@@ -29,13 +29,19 @@ pytestmark = pytest.mark.interop
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
 EXAMPLES = VECTORS / "examples"
-#: every protocol codecs.js implements; a vector family outside it fails
-#: test_every_family_is_covered until codecs.js learns it (or it is listed in NOT_YET_COVERED)
+#: the message protocols codecs.js decodes (the `vectors check` runs below); check_vectors.js also
+#: checks transcripts and functions (ZRE sessions, ZMTP and CURVE handshakes, X25519, boxes, Z85,
+#: the ZRE/LOG hash, id tables)
 PROTOCOLS = ("zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes", "zgossip")
 #: the protocols zre_decoder.c implements
 C_PROTOCOLS = ("zre", "beacon", "zrelog", "zpipes", "zgossip")
-#: protocol -> why the example does not cover it yet (none today)
-NOT_YET_COVERED: dict[str, str] = {}
+#: vector file -> why check_vectors.js does not check it yet; any other file it cannot check fails
+#: test_every_file_is_covered
+NOT_YET_COVERED: dict[str, str] = {
+    "curve/invalid.json": "spec/curve.md does not state its error fields and offsets yet (e.g. "
+                          "curve.invalid.hello-padding at offset 40, truncated commands at the end "
+                          "of the input), so a port cannot derive them; zre-ref's own tests check it",
+}
 
 
 def _node() -> str:
@@ -77,17 +83,16 @@ def test_js_loop_passes_every_case(loop_summary: dict[str, Any]) -> None:
     assert loop_summary["exit"] == 0
 
 
-def test_every_family_is_covered(loop_summary: dict[str, Any]) -> None:
-    families = _families()
-    uncovered = {f for f, p in families.items() if p not in NOT_YET_COVERED}
-    uncovered -= {f for f, p in families.items() if p in PROTOCOLS or p == "zmtp-handshake"}
-    assert not uncovered, f"vectors/examples/codecs.js does not decode {sorted(uncovered)}"
-    assert set(loop_summary["uncovered"]) == {f for f, p in families.items() if p in NOT_YET_COVERED}
-    covered = [f for f, p in families.items() if p not in NOT_YET_COVERED]
-    assert loop_summary["files"] == len(covered)
+def test_every_file_is_covered(loop_summary: dict[str, Any]) -> None:
+    files = _families()
+    assert set(loop_summary["uncovered"]) == set(NOT_YET_COVERED), (
+        "check_vectors.js cannot check these files; teach it (vectors/examples/) or say why in "
+        f"NOT_YET_COVERED: {sorted(set(loop_summary['uncovered']) - set(NOT_YET_COVERED))}")
+    covered = [f for f in files if f not in NOT_YET_COVERED]
+    assert loop_summary["files"] == len(covered) >= 17
     total = sum(len(json.loads((VECTORS / f).read_text("utf-8"))["cases"]) for f in covered)
-    assert loop_summary["cases"] == total >= 340
-    assert len(_present(PROTOCOLS)) >= 6 and len(_present(C_PROTOCOLS)) >= 4
+    assert loop_summary["cases"] == total >= 400
+    assert len(_present(PROTOCOLS)) >= 7 and len(_present(C_PROTOCOLS)) >= 5
 
 
 def _stdio(protocol: str, filter_cmd: str = "") -> str:

@@ -186,7 +186,7 @@ def parse_error(body: bytes) -> bytes:
     """The reason of an ERROR command body."""
     if len(body) < 7 or len(body) != 7 + body[6]:
         raise LengthOverflow("ERROR reason length does not match the command", protocol=PROTOCOL,
-                             field="error-reason", offset=min(6, len(body)),
+                             field="reason", offset=min(6, len(body)),
                              spec_anchor=f"{ANCHOR}#error")
     return body[7:]
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .keys import curve_keypair
+from ..curve.keys import curve_keypair
 
 
 def _keygen(args: argparse.Namespace) -> int:
