@@ -532,6 +532,7 @@ class ZreNode:
         self._timer_at = None
         if self._running:
             self._apply(self._core.handle_timer(self._now()))
+            self.warnings.flush(self._now())
 
     # -- input -----------------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, host: str) -> None:

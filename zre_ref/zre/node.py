@@ -1033,3 +1033,4 @@ class NodeCore:
         self._settle_claims(now, out)
         for endpoint in self._direct:
             self._open_probe(endpoint, out)
+        self.warnings.flush(now)  # "N more like: ..." lines for what was held back
