@@ -541,3 +541,25 @@ def test_zyre_api_names(caplog: Any) -> None:
         assert ZreNode(uuid=a.uuid).uuid == a.uuid  # a UUID is given as 32 hex (or 16 bytes)
     with caplog.at_level(logging.INFO, logger="zre_ref.aio.zre"):
         run(main)
+
+
+def test_a_burst_of_beacons_is_read_in_few_loop_turns() -> None:
+    """asyncio's datagram transport reads one datagram per loop turn; the beacon socket drains
+    up to READ_BATCH per turn, so a flood does not overflow the kernel buffer while the loop is
+    busy (and drop real peers' beacons with the forged ones)."""
+    from zre_ref.aio.beacon import READ_BATCH
+    from zre_ref.zre.beacon import Beacon, encode_beacon
+
+    async def main() -> None:
+        port = free_udp_port()
+        async with ZreNode("v", interface="lo", port=port, beacon_interval=5.0) as node:
+            await asyncio.sleep(0)
+            before = node.beacons_heard
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                for _ in range(READ_BATCH):
+                    udp.sendto(encode_beacon(Beacon(uuid=os.urandom(16), port=9)),
+                               ("127.0.0.1", port))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert READ_BATCH <= node.beacons_heard - before <= READ_BATCH + 2  # + our own
+    run(main)

@@ -37,6 +37,10 @@ MAX_DATAGRAM = 255
 #: is the same beacon again (on loopback we send each to a broadcast and a multicast address);
 #: dropping it changes nothing, since a beacon from a known peer is a no-op (spec/zre.md#node-discovery, D9)
 DUPLICATE_WINDOW = 0.05
+#: datagrams read per readiness callback: asyncio's datagram transport reads one per loop turn,
+#: so a busy loop under a beacon flood would leave the kernel buffer to overflow (and drop the
+#: beacons of real peers with the forged ones)
+READ_BATCH = 64
 
 # Linux ioctl numbers (linux/sockios.h), used to read an interface's address without extra packages
 _SIOCGIFFLAGS = 0x8913
@@ -184,11 +188,24 @@ class _Hub(asyncio.DatagramProtocol):
         self.members: tuple[UdpBeacon, ...] = ()  # replaced, never changed in place
         self.transport: asyncio.DatagramTransport | None = None
         self.opened: asyncio.Future[None] = key[0].create_future()
+        self.sock: socket.socket | None = None  # ours: read directly to drain a backlog
         self.last = b""  # the last datagram handed out, from where, and when
         self.last_addr: tuple[str | object, ...] = ()
         self.last_at = 0.0
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self._hand_out(data, addr)
+        sock = self.sock
+        for _ in range(READ_BATCH - 1):  # whatever else already waits, in this same turn
+            if sock is None or not self.members:
+                return
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+            except OSError:  # BlockingIOError: nothing more waits
+                return
+            self._hand_out(data, addr)
+
+    def _hand_out(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
             return
         now = self.key[0].time()
@@ -277,7 +294,8 @@ class UdpBeacon:
         elif hub is None or hub.transport is None or hub.transport.is_closing():
             hub = _hubs[key] = _Hub(key)
             try:
-                transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=self._socket())
+                hub.sock = self._socket()
+                transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=hub.sock)
             except BaseException as exc:
                 if _hubs.get(key) is hub:
                     del _hubs[key]
