@@ -27,6 +27,7 @@ from ..zre.events import (
     WhisperReceived,
     ZreEvent,
 )
+from ..zre.node import EVASIVE_TIMEOUT, EXPIRED_TIMEOUT
 from .common import (
     check_endpoints,
     check_interface,
@@ -49,8 +50,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
                    help="connect directly to this peer ROUTER endpoint (repeatable)")
     p.add_argument("--bind", metavar="ENDPOINT", help="ROUTER endpoint (default tcp://<interface>:*)")
-    p.add_argument("--evasive", type=float, default=5.0, metavar="SECONDS")
-    p.add_argument("--expired", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
 
