@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -65,11 +66,81 @@ class AgentTimeout(AgentError):
 
 
 class AgentUnsupported(Exception):
-    """The agent answered ``{"ok": false, "unsupported": true}`` (UNSUPPORTED)."""
+    """The agent answered ``{"ok": false, "unsupported": true}`` (UNSUPPORTED); the message names
+    the argument it could not do (its own ``argument`` field, else what the command carried)."""
 
-    def __init__(self, cmd: str) -> None:
-        super().__init__(f"agent does not support {cmd!r}")
+    def __init__(self, cmd: str, args: dict[str, Any] | None = None,
+                 argument: str | None = None) -> None:
+        args = args or {}
+        if argument == "cmd":
+            what = f"the command {cmd!r}"
+        elif argument:
+            what = f"{cmd!r} with this {argument!r} ({_describe_arg(argument, args.get(argument))})" \
+                if argument in args else f"{cmd!r}: {argument}"
+        elif args:
+            what = f"{cmd!r} with " + ", ".join(f"{k}={_describe_arg(k, v)}" for k, v in args.items())
+        else:
+            what = repr(cmd)
+        super().__init__(f"does not support {what}")
         self.cmd = cmd
+        self.argument = argument
+
+
+def _describe_arg(name: str, value: Any) -> str:
+    """A short form of a command argument for an UNSUPPORTED message."""
+    if name == "content" and isinstance(value, list):
+        sizes = [len(h) // 2 for h in value if isinstance(h, str)]
+        if not sizes:
+            return "no frames (empty content)"
+        return f"{len(sizes)} frame{'s' if len(sizes) != 1 else ''} of {sizes} bytes"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Violation:
+    """One agent line that broke the agent protocol: what, the parsed object (if any), and the
+    top-level fields the schema rejected (spec/conformance.md#blame)."""
+
+    text: str
+    obj: dict[str, Any] | None = None
+    fields: frozenset[str] = frozenset()
+
+
+#: Lines in an agent's stderr that say why it died (Go panic, C assert, Python exception, Node)
+_CRASH_PATTERNS = (
+    re.compile(r"^panic: "),
+    re.compile(r"[Aa]ssertion .*failed|Assertion failed"),
+    re.compile(r"^(fatal error|FATAL|Segmentation fault|Aborted)"),
+    re.compile(r"^([A-Za-z_][\w.]*)?(Error|Exception|Interrupt|Exit)(: |$)"),
+    re.compile(r"^\s*(Uncaught )?\w*Error: "),
+)
+
+
+def crash_line(stderr: Sequence[str], returncode: int | None) -> str:
+    """The line that names an agent's crash: the last panic / assert / exception line of its
+    stderr, and the signal that killed it (spec/conformance.md#reports)."""
+    found = ""
+    for line in reversed(list(stderr)[-200:]):
+        if any(p.search(line) for p in _CRASH_PATTERNS):
+            found = line.strip()[:300]
+            break
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        found = f"{found} (killed by {name})" if found else f"killed by {name}"
+    return found
+
+
+def _violated_fields(problems: Sequence[str]) -> frozenset[str]:
+    """Top-level fields named by schema_lite problems (``$.peer: ...``); "" for the whole line."""
+    out = set()
+    for p in problems:
+        m = re.match(r"\$\.([A-Za-z_]\w*)", p)
+        out.add(m.group(1) if m else "")
+    return frozenset(out)
 
 
 class AgentCommandFailed(Exception):
@@ -125,7 +196,7 @@ class AgentClient:
         self.hello: AgentHello | None = None
         self.events: list[Event] = []
         self.stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_KEEP)
-        self.violations: list[str] = []
+        self.violations: list[Violation] = []
         self.log_hook: LogHook | None = None
         self._next_id = 1
         self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
@@ -198,7 +269,7 @@ class AgentClient:
         if self.proc is None or self.proc.stdin is None:
             raise AgentCrashed("agent not started")
         if not self.alive:
-            raise AgentCrashed(self._crash_text())
+            raise AgentCrashed(self.crash_text())
         cid = self._next_id
         self._next_id += 1
         msg = {"id": cid, "cmd": cmd, **args}
@@ -211,19 +282,20 @@ class AgentClient:
             await self.proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(cid, None)
-            raise AgentCrashed(f"cannot write to agent: {exc}; " + self._crash_text()) from exc
+            raise AgentCrashed(f"cannot write to agent: {exc}; " + self.crash_text()) from exc
         limit = self.reply_timeout if timeout is None else timeout
         try:
             reply = await asyncio.wait_for(asyncio.shield(fut), limit)
         except asyncio.TimeoutError:
             self._pending.pop(cid, None)
             if not self.alive:
-                raise AgentCrashed(self._crash_text()) from None
+                raise AgentCrashed(self.crash_text()) from None
             raise AgentTimeout(f"no reply to {cmd!r} (id {cid}) within {limit:.1f} s") from None
         if reply.get("ok") is True:
             return reply
         if reply.get("unsupported") is True:
-            raise AgentUnsupported(cmd)
+            argument = reply.get("argument")
+            raise AgentUnsupported(cmd, args, argument if isinstance(argument, str) else None)
         raise AgentCommandFailed(cmd, str(reply.get("error", "")))
 
     # -- events ---------------------------------------------------------------------------
@@ -239,12 +311,12 @@ class AgentClient:
 
     def _raise_if_crashed(self) -> None:
         if not self.alive and self.proc is not None:
-            raise AgentCrashed(self._crash_text())
+            raise AgentCrashed(self.crash_text())
 
     def find_events(self, pred: Callable[[Event], bool], since: int = 0) -> list[Event]:
         return [e for e in self.events[since:] if pred(e)]
 
-    def take_violations(self) -> list[str]:
+    def take_violations(self) -> list[Violation]:
         out, self.violations = self.violations, []
         return out
 
@@ -267,7 +339,7 @@ class AgentClient:
         # EOF: the agent is gone (or closed stdout, which it must not do)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.proc.wait(), 2.0)
-        self._exit_reason = self._crash_text()
+        self._exit_reason = self.crash_text()
         self._fail_pending(AgentCrashed(self._exit_reason))
         self._changed.set()
 
@@ -286,7 +358,8 @@ class AgentClient:
         if "event" in obj and "id" not in obj:
             problems = schema().errors(obj, schema().sub("event"))
             if problems:
-                self._violation(f"bad event {text[:200]}: {'; '.join(problems[:3])}")
+                self._violation(f"bad event {text[:200]}: {'; '.join(problems[:3])}", obj,
+                                _violated_fields(problems))
                 return
             self._log("agent-event", text, None)
             self.events.append(Event(time.monotonic(), obj))
@@ -328,9 +401,10 @@ class AgentClient:
                 break
             self.stderr_lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
 
-    def _violation(self, text: str) -> None:
+    def _violation(self, text: str, obj: dict[str, Any] | None = None,
+                   fields: frozenset[str] = frozenset()) -> None:
         log.warning("agent protocol violation: %s", text)
-        self.violations.append(text)
+        self.violations.append(Violation(text, obj, fields))
         self._log("note", f"agent protocol violation: {text}", None)
 
     def _fail_pending(self, exc: Exception) -> None:
@@ -340,11 +414,17 @@ class AgentClient:
                 fut.exception()  # mark retrieved: the waiter may already be gone
         self._pending.clear()
 
-    def _crash_text(self) -> str:
+    def crash_line(self) -> str:
+        """The panic / assert / exception / signal line of a dead agent ("" if none)."""
+        return crash_line(self.stderr_lines, None if self.proc is None else self.proc.returncode)
+
+    def crash_text(self) -> str:
         code = None if self.proc is None else self.proc.returncode
         tail = " | ".join(list(self.stderr_lines)[-5:])
-        what = "agent exited" if code is not None else "agent closed its stdout"
-        return f"{what} (code {code})" + (f"; stderr: {tail}" if tail else "")
+        what = "process exited" if code is not None else "closed its stdout"
+        line = self.crash_line()
+        return (f"{what} (code {code})" + (f": {line}" if line else "")
+                + (f"; stderr: {tail}" if tail else ""))
 
     def _log(self, channel: str, text: str, data: dict[str, Any] | None) -> None:
         if self.log_hook is not None:

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not shorten the IUT's timers through `start`")
     p.add_argument("--reply-timeout", type=float, default=5.0,
                    help="seconds the agent has to answer one command")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run each case N times, a fresh seed each; differing verdicts are FLAKY")
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -186,6 +188,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("zre-conformance: --update-expectations needs --expectations FILE", file=sys.stderr)
         return EXIT_USAGE
     seed = args.seed or secrets.token_hex(4)
+    if args.repeat < 1:
+        print("zre-conformance: --repeat needs N >= 1", file=sys.stderr)
+        return EXIT_USAGE
     if args.netns and os.geteuid() != 0:
         print("zre-conformance: --netns needs root (it creates network namespaces)", file=sys.stderr)
         return EXIT_USAGE
@@ -194,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         expectations=entries, netns=args.netns, beacon_port=args.beacon_port,
         beacon_targets=args.beacon_target or ["127.255.255.255"], beacon_interface=args.interface,
         global_timeout=args.timeout, slack=args.slack, fast_timers=not args.no_fast_timers,
-        reply_timeout=args.reply_timeout)
+        reply_timeout=args.reply_timeout, repeat=args.repeat)
     colour = not args.no_color and stream_is_tty(sys.stdout) and "NO_COLOR" not in os.environ
     if not args.quiet:
         print(f"zre-conformance: {len(cases)} cases against {choice.display or 'the built-in agent'}"

@@ -72,8 +72,8 @@ def apply(result: CaseResult, entries: list[Expectation]) -> CaseResult:
         result.verdict = Verdict.XFAIL
     elif result.verdict is Verdict.PASS:
         result.verdict = Verdict.XPASS
-        note = f"expected to fail ({entry.reason or 'no reason given'}) but passed: " \
-               f"stale expectation {entry.pattern!r} (line {entry.line})"
+        note = f"expectations file: expected to fail ({entry.reason or 'no reason given'}) " \
+               f"but passed: stale expectation {entry.pattern!r} (line {entry.line})"
         result.message = note if not result.message else f"{note}; {result.message}"
     return result
 

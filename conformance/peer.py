@@ -140,10 +140,11 @@ class BeaconChannel:
             return
         t = time.monotonic()
         try:
-            beacon: Beacon | None = decode_beacon(data)
+            decoded = decode_beacon(data)
+            beacon: Beacon | None = decoded
             error = None
-            text = (f"beacon from {source[0]}:{source[1]} uuid={beacon.uuid.hex().upper()} "
-                    f"port={beacon.port}")
+            text = (f"beacon from {source[0]}:{source[1]} uuid={decoded.uuid.hex().upper()} "
+                    f"port={decoded.port}")
         except DecodeError as exc:
             beacon, error = None, exc
             text = f"undecodable datagram from {source[0]}:{source[1]} {data[:64].hex()}: {exc.reason}"
@@ -174,6 +175,7 @@ class BeaconChannel:
         """Send a repeat of a beacon already logged once."""
         if self._send_sock is None:
             return
+        self.own.add(data)
         for target in self.targets:
             with contextlib.suppress(OSError):
                 self._send_sock.sendto(data, (target, self.port))
@@ -218,6 +220,8 @@ class WirePeer:
         self.inbox: list[Received] = []
         #: False while a case floods the wire (the wrap case): received messages are not logged
         self.log_in = True
+        #: when this peer last said anything to the IUT (TCP message or beacon), monotonic seconds
+        self.last_sent = 0.0
         self._changed = asyncio.Event()
         self._router: Any = None
         self._dealer: Any = None
@@ -292,6 +296,7 @@ class WirePeer:
                     beacons.send(data, note=self.label)
                 else:
                     beacons.send_quiet(data)
+                self.last_sent = time.monotonic()
                 first = False
                 await asyncio.sleep(interval)
 
@@ -344,6 +349,7 @@ class WirePeer:
             shown = text or f"raw {[bytes(f)[:48].hex() for f in frames]}"
             self.logfn("tcp-out", f"{self.label}-> {shown}", None)
         await self._dealer.send_multipart([bytes(f) for f in frames])
+        self.last_sent = time.monotonic()
 
     async def hello(self, **over: Any) -> zm.Hello:
         msg = self.hello_msg(**over)

@@ -14,14 +14,16 @@ from typing import Any, TextIO
 from .runner import RunOptions, RunResult
 from .verdicts import VERDICT_ORDER, CaseResult, Verdict
 
-#: Version of the JSON report format (conformance/report.schema.json)
-REPORT_VERSION = 1
+#: Version of the JSON report format (conformance/report.schema.json); 2 added FLAKY, `party`,
+#: `crash`, `attempts` and `run.repeat`
+REPORT_VERSION = 2
 #: Wire-log lines shown per failing case on the terminal (the JSON report has them all)
 TERMINAL_LOG_LINES = 40
 
 _COLOURS = {
     Verdict.PASS: "32", Verdict.NON_STRICT: "33", Verdict.XFAIL: "36", Verdict.UNSUPPORTED: "2",
     Verdict.FAIL: "31", Verdict.XPASS: "35", Verdict.ERROR: "31;1", Verdict.TIMEOUT: "31",
+    Verdict.FLAKY: "35;1",
 }
 
 
@@ -56,6 +58,10 @@ def summary_text(run: RunResult, opts: RunOptions, *, colour: bool = False) -> s
                    + f"  [{r.level.value}, {r.spec}]")
         if r.message:
             out.append(f"   {r.message}")
+        if r.crash:
+            out.append(f"   crash: {r.crash}")
+        for v, seed, msg in r.attempts:
+            out.append(f"   run with seed {seed}: {v.value}" + (f" ({msg.splitlines()[0][:160]})" if msg else ""))
         if r.wire_log:
             out.append("   wire log (t s, channel, what):")
             lines = r.wire_log[-TERMINAL_LOG_LINES:]
@@ -93,6 +99,7 @@ def to_json(run: RunResult, opts: RunOptions, *, argv: Sequence[str] = ()) -> di
             "strict": opts.strict,
             "netns": opts.netns,
             "argv": list(argv),
+            "repeat": opts.repeat,
             "python": platform.python_version(),
             "platform": sys.platform,
             "timers": run.timers,
@@ -146,7 +153,7 @@ def junit_xml(run: RunResult, opts: RunOptions) -> str:
         tc = ET.SubElement(suite, "testcase", {"classname": classname, "name": r.case_id,
                                                "time": f"{r.duration:.3f}"})
         detail = _detail_text(r)
-        if r.verdict in (Verdict.FAIL, Verdict.XPASS):
+        if r.verdict in (Verdict.FAIL, Verdict.XPASS, Verdict.FLAKY):
             el = ET.SubElement(tc, "failure", {"message": r.message[:500], "type": r.verdict.value})
             el.text = detail
         elif r.verdict in (Verdict.ERROR, Verdict.TIMEOUT):
@@ -164,8 +171,11 @@ def junit_xml(run: RunResult, opts: RunOptions) -> str:
 
 
 def _detail_text(r: CaseResult) -> str:
-    lines = [f"{r.verdict.value} {r.case_id} [{r.level.value}, {r.spec}]", r.message, "",
-             "wire log:"]
+    lines = [f"{r.verdict.value} {r.case_id} [{r.level.value}, {r.spec}]", r.message]
+    if r.crash:
+        lines.append(f"crash: {r.crash}")
+    lines += [f"run with seed {seed}: {v.value} {msg}".rstrip() for v, seed, msg in r.attempts]
+    lines += ["", "wire log:"]
     lines += [e.line() for e in r.wire_log]
     if r.agent_stderr:
         lines += ["", "agent stderr:", *r.agent_stderr]
@@ -193,14 +203,22 @@ def markdown(run: RunResult, opts: RunOptions) -> str:
         "|---|---|---|---|---|",
     ]
     for r in run.results:
-        msg = (r.message or r.expectation_reason or "").replace("|", "\\|").replace("\n", " ")[:200]
+        text = r.message or r.expectation_reason or ""
+        if r.crash and r.crash not in text:
+            text += f" — crash: {r.crash}"
+        msg = text.replace("|", "\\|").replace("\n", " ")[:300]
         lines.append(f"| `{r.case_id}` | {r.level.value} | {r.verdict.value} | "
                      f"{r.duration:.2f} s | {msg} |")
     for r in run.results:
         if not r.verdict.failing:
             continue
         lines += ["", f"<details><summary>{r.verdict.value} <code>{r.case_id}</code>: "
-                  f"{_html(r.message[:200])}</summary>", "", "```"]
+                  f"{_html(r.message[:200])}</summary>", ""]
+        if r.crash:
+            lines += [f"Crash: `{r.crash.replace('`', chr(39))}`", ""]
+        if r.attempts:
+            lines += ["Runs: " + ", ".join(f"{v.value} (seed `{seed}`)" for v, seed, _m in r.attempts), ""]
+        lines += ["```"]
         lines += [e.line() for e in r.wire_log] or ["(no wire traffic)"]
         lines += ["```", "", f"Repro: `{r.repro}`", "", "</details>"]
     return "\n".join(lines) + "\n"

@@ -32,11 +32,12 @@ from .agent import (
     AgentProtocolError,
     AgentTimeout,
     AgentUnsupported,
+    Violation,
 )
-from .cases import Case, CaseFailed, CaseUnsupported
-from .cases.context import DEFAULT_TIMERS, FAST_TIMERS, CaseConfig, Ctx, Timers
+from .cases import Case, CaseFailed, CaseSlow, CaseUnsupported
+from .cases.context import DEFAULT_TIMERS, CaseConfig, Ctx, Timers, fast_timers
 from .expectations import Expectation, apply
-from .verdicts import CaseResult, Level, Verdict, WireEntry
+from .verdicts import CaseResult, Level, Party, Verdict, WireEntry, blamed
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class RunOptions:
     slack: float = 1.0
     fast_timers: bool = True
     reply_timeout: float = 5.0
+    #: run each case this many times (fresh seed each); differing verdicts give FLAKY
+    repeat: int = 1
 
 
 @dataclass
@@ -83,11 +86,11 @@ class RunResult:
     harness_errors: list[str] = field(default_factory=list)
 
 
-def repro_command(opts: RunOptions, case_id: str) -> str:
+def repro_command(opts: RunOptions, case_id: str, seed: str | None = None) -> str:
     parts = ["zre-conformance", "run"]
     if opts.agent_display:
         parts += ["--agent", opts.agent_display]
-    parts += ["--case", case_id, "--seed", opts.seed]
+    parts += ["--case", case_id, "--seed", seed or opts.seed]
     if opts.strict:
         parts.append("--strict")
     if opts.netns:
@@ -100,6 +103,16 @@ def case_rng(seed: str, case_id: str) -> random.Random:
     return random.Random(f"{seed}/{case_id}")
 
 
+def attempt_seed(seed: str, attempt: int) -> str:
+    """The seed of run ``attempt`` (0-based) of a case under `--repeat`: the first keeps it."""
+    return seed if attempt == 0 else f"{seed}r{attempt}"
+
+
+def timer_resolution(hello: AgentHello | None) -> float:
+    """The IUT's declared timer resolution in seconds (0 = fine; spec/conformance.md#timer-resolution)."""
+    return (hello.timers.get("resolution_ms", 0) if hello else 0) / 1000
+
+
 def effective_timers(hello: AgentHello | None, opts: RunOptions) -> tuple[Timers, bool]:
     """Timers the IUT will run with, and whether `start` sets them (spec/conformance.md#deadlines)."""
     caps = hello.capabilities if hello else frozenset()
@@ -110,9 +123,13 @@ def effective_timers(hello: AgentHello | None, opts: RunOptions) -> tuple[Timers
         expired=declared.get("expired_ms", round(DEFAULT_TIMERS.expired * 1000)) / 1000,
         reap=declared.get("reap_interval_ms", 1000) / 1000)
     if opts.fast_timers and "timers" in caps:
-        bi = FAST_TIMERS.beacon_interval if "beacon-interval" in caps else base.beacon_interval
-        return Timers(bi, FAST_TIMERS.evasive, FAST_TIMERS.expired,
-                      min(FAST_TIMERS.reap, base.reap) if "timers" in caps else base.reap), True
+        resolution = timer_resolution(hello)
+        fast = fast_timers(resolution)
+        bi = fast.beacon_interval if "beacon-interval" in caps else base.beacon_interval
+        # `start` cannot set the reap interval: zyre keeps its own, zre_ref and pyre shorten it
+        # to the evasive timer; a declared resolution is the IUT's own word for it
+        reap = fast.reap if resolution else min(base.reap, fast.evasive)
+        return Timers(bi, fast.evasive, fast.expired, reap), True
     return base, False
 
 
@@ -180,13 +197,20 @@ class Runner:
                 if left <= 0:
                     result = self._result(case, Verdict.TIMEOUT, "global run deadline passed; "
                                           "case not run", 0.0, [], [])
-                elif self.opts.netns:
-                    result, child_hello = await self._run_in_netns(case, left)
-                    if child_hello is not None:
-                        hello_json = child_hello.get("hello", hello_json)
-                        timers_ms = child_hello.get("timers", timers_ms)
                 else:
-                    result = await self.run_case(case, left)
+                    attempts: list[CaseResult] = []
+                    for k in range(max(1, self.opts.repeat)):
+                        left = self.opts.global_timeout - (time.monotonic() - t0)
+                        seed = attempt_seed(self.opts.seed, k)
+                        if self.opts.netns:
+                            one, child_hello = await self._run_in_netns(case, left, seed)
+                            if child_hello is not None:
+                                hello_json = child_hello.get("hello", hello_json)
+                                timers_ms = child_hello.get("timers", timers_ms)
+                        else:
+                            one = await self.run_case(case, left, seed)
+                        attempts.append(one)
+                    result = combine_attempts(attempts)
                 apply(result, self.opts.expectations)
                 results.append(result)
                 if progress is not None:
@@ -196,81 +220,104 @@ class Runner:
         return RunResult(results, hello_json, started, time.monotonic() - t0, timers_ms)
 
     def _result(self, case: Case, verdict: Verdict, message: str, duration: float,
-                wire: list[WireEntry], stderr: list[str]) -> CaseResult:
-        return CaseResult(case.id, case.level, case.spec, verdict, message, duration,
-                          self.opts.seed, None, None, wire, stderr,
-                          repro_command(self.opts, case.id))
+                wire: list[WireEntry], stderr: list[str], *, party: Party = Party.NONE,
+                seed: str | None = None, crash: str = "") -> CaseResult:
+        seed = seed or self.opts.seed
+        return CaseResult(case.id, case.level, case.spec, verdict, blamed(party, message), duration,
+                          seed, None, None, wire, stderr, repro_command(self.opts, case.id, seed),
+                          party=party, crash=crash)
 
-    async def run_case(self, case: Case, time_left: float = RUN_DEADLINE) -> CaseResult:
+    async def run_case(self, case: Case, time_left: float = RUN_DEADLINE,
+                       seed: str | None = None) -> CaseResult:
         """Run one case in this process; never raises for anything the IUT or agent does."""
+        seed = seed or self.opts.seed
         t0 = time.monotonic()
         try:
             agent = await self._ensure_agent()
         except (AgentError, OSError) as exc:
             stderr = list(self.agent.stderr_lines) if self.agent else []
+            crash = self.agent.crash_line() if self.agent else ""
             await self._drop_agent()
-            return self._result(case, Verdict.ERROR, f"agent did not (re)start: {exc}",
-                                time.monotonic() - t0, [], stderr)
+            return self._result(case, Verdict.ERROR, f"did not (re)start: {exc}",
+                                time.monotonic() - t0, [], stderr, party=Party.AGENT, seed=seed,
+                                crash=crash)
         hello = self.hello
         missing = sorted(case.needs - (hello.capabilities if hello else frozenset()))
         if missing:
             return self._result(case, Verdict.UNSUPPORTED,
-                                f"agent lacks capability {', '.join(missing)}", 0.0, [], [])
+                                f"lacks capability {', '.join(missing)}", 0.0, [], [],
+                                party=Party.AGENT, seed=seed)
         timers, use_timers = effective_timers(hello, self.opts)
-        rng = case_rng(self.opts.seed, case.id)
+        rng = case_rng(seed, case.id)
         port = self.opts.beacon_port or rng.randrange(*BEACON_PORT_RANGE)
         cfg = CaseConfig(port, list(self.opts.beacon_targets), self.opts.beacon_interface,
-                         timers, use_timers, self.opts.seed, self.opts.slack)
+                         timers, use_timers, seed, self.opts.slack, timer_resolution(hello))
         ctx = Ctx(agent=agent, cfg=cfg, rng=rng)
         agent.log_hook = ctx.note
         agent.events.clear()
         agent.stderr_lines.clear()
         agent.take_violations()
         deadline = min(case_deadline(case, timers, self.opts.slack), max(time_left, 1.0))
-        verdict, message, restart = Verdict.PASS, "", False
+        verdict, message, party, restart = Verdict.PASS, "", Party.NONE, False
         try:
             await asyncio.wait_for(case.func(ctx), deadline)
         except CaseFailed as exc:
             strict = case.level is Level.MUST or self.opts.strict
-            verdict, message = (Verdict.FAIL if strict else Verdict.NON_STRICT), str(exc)
-        except (CaseUnsupported, AgentUnsupported) as exc:
-            verdict, message = Verdict.UNSUPPORTED, str(exc)
+            verdict, message, party = (Verdict.FAIL if strict else Verdict.NON_STRICT), str(exc), Party.IUT
+        except CaseSlow as exc:
+            verdict, message, party = Verdict.TIMEOUT, f"slow: {exc}", Party.IUT
+        except CaseUnsupported as exc:
+            verdict, message, party = Verdict.UNSUPPORTED, str(exc), Party.AGENT
+        except AgentUnsupported as exc:
+            verdict, message, party = Verdict.UNSUPPORTED, str(exc), Party.AGENT
         except AgentTimeout as exc:
-            verdict, message, restart = Verdict.TIMEOUT, str(exc), True
+            verdict, message, party, restart = Verdict.TIMEOUT, str(exc), Party.AGENT, True
         except asyncio.TimeoutError:
-            verdict, message, restart = Verdict.TIMEOUT, f"case hit its hard deadline ({deadline:.1f} s)", True
+            verdict, party, restart = Verdict.TIMEOUT, Party.IUT, True
+            message = (f"case hit its hard deadline ({deadline:.1f} s) while the IUT and its agent "
+                       f"kept it waiting")
         except (AgentCrashed, AgentProtocolError) as exc:
-            verdict, message, restart = Verdict.ERROR, str(exc), True
+            verdict, message, party, restart = Verdict.ERROR, str(exc), Party.AGENT, True
         except AgentCommandFailed as exc:
-            verdict, message = Verdict.ERROR, str(exc)
+            verdict, message, party = Verdict.ERROR, str(exc), Party.AGENT
         except Exception as exc:  # a bug in the runner or a case: report it, keep going
             log.error("case %s crashed the harness:\n%s", case.id, traceback.format_exc())
-            verdict, message, restart = Verdict.ERROR, f"harness error: {type(exc).__name__}: {exc}", True
+            verdict, party, restart = Verdict.ERROR, Party.RUNNER, True
+            message = f"harness error: {type(exc).__name__}: {exc}"
         # tidy up: stop the IUT (an agent that cannot stop is restarted), close the wire
         if ctx.started and agent.alive and not restart:
             try:
                 await ctx.stop_iut()
             except (AgentError, AgentCommandFailed, AgentUnsupported) as exc:
-                ctx.note("note", f"stop failed: {exc}")
+                ctx.note("note", f"stop failed: {exc} (the agent is restarted before the next case)")
                 restart = True
         with contextlib.suppress(Exception):
             await ctx.cleanup()
         violations = agent.take_violations()
         if violations and verdict in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT):
-            verdict = Verdict.ERROR
-            message = "agent protocol violation: " + "; ".join(violations[:3]) + (
-                f" (case said: {message})" if message else "")
-            restart = True
-        if not agent.alive and verdict is not Verdict.ERROR:
-            crash = agent._crash_text()
-            verdict, message = Verdict.ERROR, crash + (f" (case said: {message})" if message else "")
+            iut_fault = blame_violations(violations, ctx.iut_output_fields)
+            if iut_fault is not None:
+                verdict, party = Verdict.FAIL, Party.IUT
+                message = iut_fault + (f" (case said: {message})" if message else "")
+            else:
+                verdict, party, restart = Verdict.ERROR, Party.AGENT, True
+                message = "protocol violation: " + "; ".join(v.text for v in violations[:3]) + (
+                    f" (case said: {message})" if message else "")
+        crash = ""
+        if not agent.alive:
+            crash = agent.crash_line()
+            if verdict is not Verdict.ERROR:
+                verdict, party = Verdict.ERROR, Party.AGENT
+                message = agent.crash_text() + (f" (case said: {message})" if message else "")
         stderr = list(agent.stderr_lines)[-60:] if verdict.bad else []
         agent.log_hook = None
         if restart or not agent.alive:
             await self._drop_agent()
-        return self._result(case, verdict, message, time.monotonic() - t0, ctx.log, stderr)
+        return self._result(case, verdict, message, time.monotonic() - t0, ctx.log, stderr,
+                            party=party, seed=seed, crash=crash)
 
-    async def _run_in_netns(self, case: Case, time_left: float) -> tuple[CaseResult, dict[str, Any] | None]:
+    async def _run_in_netns(self, case: Case, time_left: float,
+                            seed: str | None = None) -> tuple[CaseResult, dict[str, Any] | None]:
         """Run one case in a child process inside a fresh lo-only namespace (spec/conformance.md#netns)."""
         t0 = time.monotonic()
         name = f"zrecf{os.getpid()}x{abs(hash(case.id)) % 100000}"
@@ -289,7 +336,7 @@ class Runner:
                 cmd = [ip, "netns", "exec", name, sys.executable, "-m", "zre_conformance.cli", "run",
                        "--agent-argv-json", json.dumps(self.opts.agent_argv),
                        "--agent-display", self.opts.agent_display,
-                       "--case", case.id, "--seed", self.opts.seed, "--report-json", report,
+                       "--case", case.id, "--seed", seed or self.opts.seed, "--report-json", report,
                        "--quiet", "--slack", str(self.opts.slack),
                        "--beacon-target", "127.255.255.255", "--beacon-target", "225.25.25.25"]
                 if self.opts.strict:
@@ -309,7 +356,8 @@ class Runner:
                         os.killpg(proc.pid, 9)
                     await proc.wait()
                     return self._result(case, Verdict.TIMEOUT, f"netns child exceeded {limit:.0f} s",
-                                        time.monotonic() - t0, [], []), None
+                                        time.monotonic() - t0, [], [], party=Party.RUNNER,
+                                        seed=seed), None
                 try:
                     with open(report, encoding="utf-8") as fh:
                         doc = json.load(fh)
@@ -318,17 +366,58 @@ class Runner:
                     tail = err.decode("utf-8", "replace").strip().splitlines()[-5:]
                     return self._result(case, Verdict.ERROR, f"netns child failed (exit "
                                         f"{proc.returncode}): {' | '.join(tail)}",
-                                        time.monotonic() - t0, [], []), None
+                                        time.monotonic() - t0, [], [], party=Party.RUNNER,
+                                        seed=seed), None
                 result = self._result(
                     case, Verdict(entry["raw_verdict"]), entry.get("message", ""),
                     float(entry.get("duration", 0.0)),
                     [WireEntry(e["t"], e["channel"], e["text"], e.get("data"))
-                     for e in entry.get("wire_log", [])], entry.get("agent_stderr", []))
+                     for e in entry.get("wire_log", [])], entry.get("agent_stderr", []),
+                    party=Party(entry.get("party", "")), seed=seed, crash=entry.get("crash", ""))
                 return result, {"hello": doc.get("agent", {}).get("hello"),
                                 "timers": doc.get("run", {}).get("timers", {})}
         finally:
             with contextlib.suppress(OSError, subprocess.CalledProcessError):
                 _sh([ip, "netns", "del", name])
+
+
+def combine_attempts(attempts: Sequence[CaseResult]) -> CaseResult:
+    """One result for the runs of a case under `--repeat`: their verdict if all agree, else
+    FLAKY, naming each run's verdict and seed (spec/conformance.md#repeat)."""
+    first = attempts[0]
+    if len(attempts) == 1:
+        return first
+    first.attempts = [(a.verdict, a.seed, a.message) for a in attempts]
+    first.duration = sum(a.duration for a in attempts)
+    verdicts = {a.verdict for a in attempts}
+    if len(verdicts) == 1:
+        return first
+    odd = next(a for a in attempts if a.verdict is not first.verdict)
+    pick = odd if odd.verdict.bad else first  # show the log of a run that went wrong
+    runs = ", ".join(f"{a.verdict.value} (seed {a.seed})" for a in attempts)
+    flaky = CaseResult(first.case_id, first.level, first.spec, Verdict.FLAKY,
+                       blamed(Party.IUT, f"verdicts differ between runs: {runs}; "
+                              f"{pick.verdict.value}: {pick.message}"),
+                       first.duration, pick.seed, None, None, pick.wire_log, pick.agent_stderr,
+                       pick.repro, party=Party.IUT, attempts=first.attempts, crash=pick.crash)
+    return flaky
+
+
+def blame_violations(violations: Sequence[Violation], rules: Sequence[tuple[str, str]]) -> str | None:
+    """The IUT's fault, if every agent protocol violation is an event whose only bad fields are
+    ones the case told us carry the IUT's answer to injected input; else None (agent ERROR)
+    (spec/conformance.md#blame)."""
+    if not rules or not violations:
+        return None
+    why = dict(rules)
+    reasons: list[str] = []
+    for v in violations:
+        if not v.fields or v.obj is None or "event" not in v.obj or not v.fields <= why.keys():
+            return None
+        for name in sorted(v.fields):
+            reasons.append(f"it reported {v.obj.get('event')} with {name} {v.obj.get(name)!r}: "
+                           f"{why[name]}")
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def _sh(cmd: list[str]) -> None:

@@ -96,7 +96,7 @@ async def validate_agent(argv: list[str], *, beacon_port: int = 0) -> bool:
         for ev in agent.events:
             chk.ok(f"event {ev.kind}: valid")
         for v in agent.take_violations():
-            chk.bad(f"protocol violation: {v}")
+            chk.bad(f"protocol violation: {v.text}")
     finally:
         await agent.close()
     tail = list(agent.stderr_lines)[-5:]

@@ -37,6 +37,8 @@ class Verdict(str, Enum):
     XFAIL = "XFAIL"
     #: passed, but an expectations entry says it should fail: a stale expectation
     XPASS = "XPASS"
+    #: `--repeat N` runs of the case ended in different verdicts
+    FLAKY = "FLAKY"
 
     @property
     def failing(self) -> bool:
@@ -49,14 +51,35 @@ class Verdict(str, Enum):
         return self in _EXCUSABLE
 
 
-_FAILING = frozenset({Verdict.FAIL, Verdict.ERROR, Verdict.TIMEOUT, Verdict.XPASS})
+_FAILING = frozenset({Verdict.FAIL, Verdict.ERROR, Verdict.TIMEOUT, Verdict.XPASS, Verdict.FLAKY})
 _EXCUSABLE = frozenset({Verdict.FAIL, Verdict.ERROR, Verdict.TIMEOUT, Verdict.NON_STRICT})
 
 #: Display order in summaries
 VERDICT_ORDER: tuple[Verdict, ...] = (
     Verdict.PASS, Verdict.NON_STRICT, Verdict.XFAIL, Verdict.UNSUPPORTED,
-    Verdict.FAIL, Verdict.XPASS, Verdict.ERROR, Verdict.TIMEOUT,
+    Verdict.FAIL, Verdict.XPASS, Verdict.ERROR, Verdict.TIMEOUT, Verdict.FLAKY,
 )
+
+
+class Party(str, Enum):
+    """Who a verdict blames (spec/conformance.md#blame)."""
+
+    #: the implementation under test, judged by what it did on the wire or reported
+    IUT = "IUT"
+    #: the agent program: crashed, broke the agent protocol, hung, or lacks a capability
+    AGENT = "agent"
+    #: zre-conformance itself (a bug in a case or the runner, the run deadline)
+    RUNNER = "runner"
+    #: nobody (PASS)
+    NONE = ""
+
+
+def blamed(party: Party, message: str) -> str:
+    """``message`` prefixed with the party it blames, once (spec/conformance.md#blame)."""
+    if party is Party.NONE or not message:
+        return message
+    prefix = f"{party.value}: "
+    return message if message.startswith(prefix) else prefix + message
 
 
 @dataclass
@@ -95,6 +118,12 @@ class CaseResult:
     wire_log: list[WireEntry] = field(default_factory=list)
     agent_stderr: list[str] = field(default_factory=list)
     repro: str = ""
+    #: who the verdict blames (spec/conformance.md#blame)
+    party: Party = Party.NONE
+    #: the verdict of each run under `--repeat N` (with its seed), when N > 1
+    attempts: list[tuple[Verdict, str, str]] = field(default_factory=list)
+    #: the agent's crash line (panic, assert, exception, signal), when it died
+    crash: str = ""
 
     def to_json(self, *, full_log: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -107,8 +136,15 @@ class CaseResult:
             "duration": round(self.duration, 4),
             "seed": self.seed,
         }
+        if self.party is not Party.NONE:
+            out["party"] = self.party.value
         if self.expectation_reason is not None:
             out["expectation"] = self.expectation_reason
+        if self.crash:
+            out["crash"] = self.crash
+        if self.attempts:
+            out["attempts"] = [{"verdict": v.value, "seed": seed, "message": msg}
+                               for v, seed, msg in self.attempts]
         if full_log or self.verdict.failing or self.verdict.bad or self.verdict is Verdict.XFAIL:
             out["wire_log"] = [e.to_json() for e in self.wire_log]
             out["agent_stderr"] = self.agent_stderr

@@ -1,4 +1,4 @@
-"""The four decoder test shapes of design.md §6, shared by every protocol's tests.
+"""The four decoder test shapes, shared by every protocol's tests (spec/README.md#errors):
 
 1. golden vectors (per protocol), 2. whole / every prefix / trailing bytes, 3. arbitrary bytes give a
 value or DecodeError only, 4. encode/decode round trip (Hypothesis strategies in zre_ref.testing

@@ -235,6 +235,10 @@ FAKE = textwrap.dedent('''
             print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
             print(json.dumps({"event": "JOIN", "peer": "bad"}), flush=True)
             print(json.dumps({"id": cid, "ok": True}), flush=True)
+        elif mode == "badpeer":
+            print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
+            print(json.dumps({"event": "JOIN", "peer": "bad", "name": "n", "group": "g"}), flush=True)
+            print(json.dumps({"id": cid, "ok": True}), flush=True)
 ''')
 
 
@@ -284,3 +288,192 @@ def test_agent_client_events_and_violations(tmp_path: Path) -> None:
                 await agent.close(grace=0.5)
 
     asyncio.run(go())
+
+
+# -- repeat, blame, crash lines, timer resolution -------------------------------------------------
+def test_repeat_combines_into_flaky() -> None:
+    from zre_conformance.runner import attempt_seed, combine_attempts
+
+    same = [_result("ping.reply", Verdict.PASS) for _ in range(3)]
+    for k, r in enumerate(same):
+        r.seed = attempt_seed("abc", k)
+    one = combine_attempts(same)
+    assert one.verdict is Verdict.PASS and [a[1] for a in one.attempts] == ["abc", "abcr1", "abcr2"]
+    mixed = [_result("ping.reply", Verdict.PASS), _result("ping.reply", Verdict.FAIL, "IUT: late")]
+    mixed[1].seed = "abcr1"
+    flaky = combine_attempts(mixed)
+    assert flaky.verdict is Verdict.FLAKY and flaky.verdict.failing and not flaky.verdict.bad
+    assert "PASS (seed s)" in flaky.message and "FAIL (seed abcr1)" in flaky.message
+    assert flaky.seed == "abcr1" and flaky.message.startswith("IUT: ")
+    # FLAKY is listed in every report format, and the report still matches its schema
+    run, opts = _run()
+    run.results.append(flaky)
+    doc = to_json(run, opts)
+    assert Schema.load("report.schema.json").errors(doc) == []
+    entry = next(c for c in doc["cases"] if c["verdict"] == "FLAKY")
+    assert [a["verdict"] for a in entry["attempts"]] == ["PASS", "FAIL"]
+    assert doc["summary"]["counts"]["FLAKY"] == 1 and doc["summary"]["exit_code"] == 1
+    root = ET.fromstring(junit_xml(run, opts).split("\n", 1)[1])
+    tc = next(t for t in root.iter("testcase") if t.get("name") == "ping.reply"
+              and t.find("failure") is not None and t.find("failure").get("type") == "FLAKY")  # type: ignore[union-attr]
+    assert tc is not None
+    assert "FLAKY" in markdown(run, opts) and "FLAKY 1" in summary_text(run, opts)
+
+
+def test_blame_rules() -> None:
+    from zre_conformance.agent import Violation
+    from zre_conformance.runner import blame_violations
+
+    short = Violation("bad event", {"event": "ENTER", "peer": "73686F7274"}, frozenset({"peer"}))
+    rules = [("peer", "the 6-byte identity the case sent")]
+    why = blame_violations([short], rules)
+    assert why is not None and "ENTER" in why and "73686F7274" in why and "6-byte" in why
+    assert blame_violations([short], []) is None  # no rule: the agent's fault
+    other = Violation("bad event", {"event": "ENTER", "peer": "73686F7274", "name": 5},
+                      frozenset({"peer", "name"}))
+    assert blame_violations([other], rules) is None  # a field the IUT did not answer with
+    assert blame_violations([Violation("not JSON")], rules) is None
+
+
+def test_crash_lines() -> None:
+    from zre_conformance.agent import crash_line
+
+    assert crash_line(["ok", "panic: runtime error: index out of range", "goroutine 1"], 2) \
+        == "panic: runtime error: index out of range"
+    assert "Assertion failed" in crash_line(
+        ["Assertion failed: !more (src/pipe.cpp:200)"], -6) and "SIGABRT" in crash_line(
+        ["Assertion failed: !more (src/pipe.cpp:200)"], -6)
+    assert crash_line(["Traceback (most recent call last):", '  File "x"', "KeyError: 'uuid'"],
+                      1) == "KeyError: 'uuid'"
+    assert crash_line(["zyre_agent: zyre.c:12: main: Assertion `x' failed."], -6).startswith(
+        "zyre_agent: zyre.c:12")
+    assert crash_line([], -9) == "killed by SIGKILL" and crash_line(["bye"], 0) == ""
+    node = ["node:events:502", "      throw er; // Unhandled 'error' event", "Error: Invalid argument",
+            "    at Socket.connect (index.js:519:13)", "Emitted 'error' event on  instance at:",
+            "Node.js v20.20.2"]
+    assert crash_line(node, 1) == "Error: Invalid argument"
+    # quoted in the console and Markdown summaries
+    run, opts = _run()
+    run.results[2].crash = "panic: boom"
+    assert "crash: panic: boom" in summary_text(run, opts) and "panic: boom" in markdown(run, opts)
+
+
+def test_unsupported_names_the_argument() -> None:
+    content = ["00", "0102"]
+    assert "content" in str(AgentUnsupported("shout", {"group": "g", "content": content}, "content"))
+    assert "2 frames" in str(AgentUnsupported("shout", {"group": "g", "content": content}))
+    assert "empty content" in str(AgentUnsupported("whisper", {"peer": "A" * 32, "content": []}))
+    assert str(AgentUnsupported("fly", {}, "cmd")) == "does not support the command 'fly'"
+
+
+def test_timer_resolution() -> None:
+    from zre_conformance.cases.context import FAST_TIMERS, fast_timers
+    from zre_conformance.runner import effective_timers
+
+    assert fast_timers(0.0) == FAST_TIMERS and fast_timers(0.05) == FAST_TIMERS
+    coarse = fast_timers(1.0)
+    assert coarse.evasive == 4.0 and coarse.expired == 12.0 and coarse.reap == 1.0
+    hello = AgentClient(["x"]).hello
+    assert hello is None
+    from zre_conformance.agent import AgentHello
+
+    declared = AgentHello("x", "1", ["zre/2"], frozenset({"beacon", "timers"}),
+                          {"resolution_ms": 1000})
+    timers, use = effective_timers(declared, RunOptions(agent_argv=["x"], agent_display="", seed="s"))
+    assert use and timers.evasive == 4.0 and timers.reap == 1.0
+    assert schema().errors({"id": 1, "ok": True, "implementation": "x", "version": "1",
+                            "protocol": 1, "protocols": ["zre/2"], "capabilities": [],
+                            "timers": {"resolution_ms": 1000}}, schema().sub("reply_hello")) == []
+
+
+def test_builtin_agent_answers_bad_arguments() -> None:
+    """The built-in agent answers every parseable line; schema-violating commands get an error."""
+    import subprocess
+
+    bad = [{"id": 2, "cmd": "start", "name": "x", "beacon": None, "evasive_ms": None},
+           {"id": 3, "cmd": "join"},
+           {"id": 4, "cmd": "shout", "group": "g", "content": "zz"},
+           {"id": 5, "cmd": "whisper", "peer": 5, "content": [1]},
+           {"id": 6, "cmd": "start", "name": None, "beacon": {"port": "x"}},
+           {"id": 7, "cmd": "connect", "endpoint": 7},
+           {"id": 8, "cmd": "fly"},
+           {"id": 9, "cmd": "stop"}]
+    for line in bad[:-2]:
+        assert schema().errors(line), line  # each one breaks the agent protocol schema
+    lines = [json.dumps({"id": 1, "cmd": "hello", "protocol": 1}), "[1, 2]", '{"cmd": "stop"}']
+    lines += [json.dumps(b) for b in bad]
+    proc = subprocess.run([sys.executable, "-m", "zre_ref.agent"], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    replies = {r["id"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert set(replies) == set(range(1, 10))
+    for r in replies.values():
+        assert schema().errors(r) == [], r
+    assert replies[2]["error"].startswith("bad argument 'evasive_ms'")
+    assert "missing argument 'group'" in replies[3]["error"]
+    assert replies[8] == {"id": 8, "ok": False, "unsupported": True, "argument": "cmd"}
+
+
+def _fake_case(case_id: str, func: object) -> object:
+    from zre_conformance.cases import Case
+
+    return Case(case_id, Level.MUST, "spec/zre.md#hello", "t", func, frozenset(), False, 0.0, 0.0)  # type: ignore[arg-type]
+
+
+def test_runner_blames_the_right_party(tmp_path: Path) -> None:
+    """Slow is TIMEOUT (IUT), a bad event is the agent's unless the case injected it, a runner
+    bug is the runner's; every message names the party (spec/conformance.md#blame)."""
+    from zre_conformance.runner import Runner
+    from zre_conformance.verdicts import Party
+
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE, "utf-8")
+
+    async def slow(ctx: object) -> None:
+        ctx.slow("PING-OK came 3.0 s after the wait began")  # type: ignore[attr-defined]
+
+    async def wrong(ctx: object) -> None:
+        ctx.fail("HELLO version 3")  # type: ignore[attr-defined]
+
+    async def buggy(ctx: object) -> None:
+        raise KeyError("oops")
+
+    async def bad_event(ctx: object) -> None:
+        await ctx.agent.request("join", group="g")  # type: ignore[attr-defined]
+        await ctx.agent.wait_event(lambda e: e.kind == "JOIN", 2.0)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)  # let the second (bad) event line arrive
+
+    async def injected(ctx: object) -> None:
+        ctx.blame_iut_for("peer", "the IUT named a peer after the bad identity we sent")  # type: ignore[attr-defined]
+        await bad_event(ctx)
+
+    cases = [_fake_case(f"fake.{n}", f) for n, f in
+             (("slow", slow), ("wrong", wrong), ("buggy", buggy), ("agentbad", bad_event),
+              ("iutbad", injected))]
+    opts = RunOptions(agent_argv=[sys.executable, str(script), "badpeer"], agent_display="fake",
+                      seed="b1", reply_timeout=2.0)
+    run = asyncio.run(asyncio.wait_for(Runner(opts).run(cases), 60))  # type: ignore[arg-type]
+    got = {r.case_id: r for r in run.results}
+    expect = {"fake.slow": (Verdict.TIMEOUT, Party.IUT), "fake.wrong": (Verdict.FAIL, Party.IUT),
+              "fake.buggy": (Verdict.ERROR, Party.RUNNER),
+              "fake.agentbad": (Verdict.ERROR, Party.AGENT),
+              "fake.iutbad": (Verdict.FAIL, Party.IUT)}
+    for case_id, (verdict, party) in expect.items():
+        r = got[case_id]
+        assert (r.verdict, r.party) == (verdict, party), (case_id, r.verdict, r.message)
+        assert r.message.startswith(f"{party.value}: "), r.message
+    assert "slow" in got["fake.slow"].message
+    assert "named a peer after the bad identity" in got["fake.iutbad"].message
+    assert "'bad'" in got["fake.iutbad"].message
+    doc = to_json(run, opts)
+    assert {c["id"]: c.get("party") for c in doc["cases"]}["fake.agentbad"] == "agent"
+
+
+def test_start_reply_timers_are_used() -> None:
+    from zre_conformance.cases.context import FAST_TIMERS, CaseConfig, Ctx
+
+    ctx = Ctx(agent=AgentClient(["x"]), cfg=CaseConfig(1, [], "", FAST_TIMERS, True, "s"),
+              rng=__import__("random").Random(1))
+    ctx._take_reported_timers({"evasive_ms": 1000, "expired_ms": 3000, "resolution_ms": 500})
+    assert ctx.timers.evasive == 1.0 and ctx.timers.expired == 3.0 and ctx.cfg.resolution == 0.5
+    assert ctx.t_expired >= 3.0 + 0.5 and any("start reply" in e.text for e in ctx.log)

@@ -44,6 +44,14 @@ FAULTS = [
     ("bad-sequence-start", ["hello.sequence", "sequence.increments"], ["hello.fields"]),
     ("crash-on-shout", ["shout.send.single"], ["hello.fields", "whisper.send.single"]),
     ("hang-on-join", ["group.join-wire"], ["ping.reply", "whisper.recv.single"]),
+    ("gap-stall", ["sequence.gap-served"], ["ping.reply"]),
+    ("short-beacon-exit", ["robust.beacon-short-known"], ["robust.beacon-short"]),
+    ("early-expiry", ["expired.exit", "evasive.ping"], ["ping.reply"]),
+    ("deaf-after-forged-endpoint", ["hostile.endpoint-forgery"], ["ping.reply"]),
+    ("deaf-after-bad-endpoint", ["hostile.unconnectable-endpoint"], ["ping.reply"]),
+    ("deaf-after-huge-hello", ["hostile.huge-hello"], ["ping.reply"]),
+    ("deaf-after-huge-frame", ["hostile.huge-frame-header"], ["ping.reply"]),
+    ("deaf-after-beacon-flood", ["hostile.beacon-flood"], ["ping.reply"]),
 ]
 
 
@@ -56,6 +64,12 @@ def test_fault_is_caught(fault: str, broken: list[str], fine: list[str]) -> None
     for case_id in fine:
         assert got[case_id] is Verdict.PASS, (fault, case_id, got[case_id])
     assert time.monotonic() - t0 < 60
+
+
+def test_every_fault_has_a_test() -> None:
+    from zre_ref.agent import FAULTS as AGENT_FAULTS
+
+    assert {f[0] for f in FAULTS} == set(AGENT_FAULTS) - {"none"}
 
 
 def test_fault_kinds() -> None:
@@ -98,3 +112,23 @@ def test_cli_reports_and_expectations(tmp_path: Path) -> None:
     proc = subprocess.run([*cmd[:-6], "--quiet"], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cli_repeat(tmp_path: Path) -> None:
+    """`--repeat N` runs a case N times with fresh seeds and lists every run in the report."""
+    report = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "zre_conformance.cli", "run", "--agent",
+           f"{sys.executable} -m zre_ref.agent --fault bad-version", "--case", "hello.version",
+           "--case", "beacon.format", "--seed", "rp", "--repeat", "2", "--report-json", str(report)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert Schema.load("report.schema.json").errors(doc) == [] and doc["run"]["repeat"] == 2
+    by_id = {c["id"]: c for c in doc["cases"]}
+    assert by_id["hello.version"]["verdict"] == "FAIL" and by_id["beacon.format"]["verdict"] == "PASS"
+    assert [a["seed"] for a in by_id["hello.version"]["attempts"]] == ["rp", "rpr1"]
+    assert "run with seed rpr1: FAIL" in proc.stdout
+    assert by_id["hello.version"]["message"].startswith("IUT: ")
+    bad = subprocess.run([*cmd[:-4], "--repeat", "0"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert bad.returncode == 2 and "--repeat" in bad.stderr

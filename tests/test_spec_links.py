@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "spec").glob("*.md"))
 LINKED = [*SPECS, ROOT / "vectors" / "README.md", ROOT / "README.md"]
-FAMILIES = ("zre", "zmtp", "zrelog", "zpipes", "zgossip")
+FAMILIES = ("zre", "zmtp", "zrelog", "zpipes", "zgossip", "curve")
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1")

@@ -83,6 +83,27 @@ def test_generator_reproduces_committed_files() -> None:
     assert gen.main(["--check"]) == 0
 
 
+def test_every_flag_is_explained() -> None:
+    """Each flag a vector carries is a row of spec/deviations.md#flags (vectors/README.md)."""
+    text = (VECTORS.parent / "spec" / "deviations.md").read_text("utf-8")
+    table = text[text.index('<a id="flags"></a>'):]
+    table = table[: table.index('<a id="evidence"></a>')]
+    explained = {name for row in table.splitlines() if row.startswith("| `")
+                 for name in row.split("|")[1].replace("`", "").replace(",", " ").split()}
+    used = {flag for path in FILES for case in _load(path).get("cases", [])
+            for flag in case.get("flags", [])}
+    assert used and not used - explained, sorted(used - explained)
+
+
+def test_acceptable_cases_give_both_outcomes() -> None:
+    """Schema 2: an acceptable case says what accepting and refusing give, and which zre-ref does."""
+    cases = [c for path in FILES for c in _load(path).get("cases", [])
+             if c["result"] == "acceptable" and _load(path)["schema"] == "zre-ref-vectors/2"]
+    assert len(cases) >= 4
+    for c in cases:
+        assert {"fields", "error", "zre_ref"} <= set(c), c["id"]
+
+
 def add_new_ids() -> int:
     """Append ids not yet in the lock, in file order; never drops an id."""
     known = set(locked_ids())

@@ -199,7 +199,7 @@ def test_greeting_round_trip(major: int, minor: int, mech: str, server: bool, pa
 def test_greeting_stages_make_the_greeting() -> None:
     sig, major, rest = greeting_stages("PLAIN", as_server=True, identity_length=17)
     assert (len(sig), len(major), len(rest)) == (10, 1, 53)
-    assert sig == bytes.fromhex("ff00000000000000127f")  # libzmq's padding (wire-facts §7.3)
+    assert sig == bytes.fromhex("ff00000000000000127f")  # libzmq's padding (spec/zmtp.md#greeting)
     g = decode_greeting(sig + major + rest)
     assert (g.mechanism, g.as_server, g.version) == ("PLAIN", True, (3, 1))
 

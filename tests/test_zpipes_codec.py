@@ -1,4 +1,4 @@
-"""ZPIPES codec: the four decoder shapes (design.md §6) over vectors/zpipes/ and Hypothesis."""
+"""ZPIPES codec: the four decoder test shapes (tests/shapes.py) over vectors/zpipes/ and Hypothesis."""
 
 from __future__ import annotations
 

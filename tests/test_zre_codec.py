@@ -116,7 +116,7 @@ def test_vectors_cover_every_type_and_edge() -> None:
 
 
 def test_wire_facts_captured_bytes() -> None:
-    """The zyre HELLO of wire-facts §3.2, field by field."""
+    """The zyre HELLO captured in spec/deviations.md#evidence, field by field."""
     hello = decode([bytes.fromhex(next(c for c in MESSAGES
                                        if c["id"] == "zre.hello.zyre-captured")["frames"][0])])
     assert hello == Hello(sequence=1, endpoint="tcp://127.0.0.1:45001", groups=("GRP",),

@@ -85,7 +85,7 @@ def test_round_trip(msg: m.Log) -> None:
 def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
     from zre_ref.cli import main
 
-    obj = {"type": "LOG", "level": 3, "event": 3, "node": 28616, "peer": 0, "time": 1, "data": "x"}
+    obj = {"type": "LOG", "level": 3, "event": 3, "node": 28616, "peer": 0, "time": "1", "data": "x"}
     assert main(["encode", "--protocol", "zrelog", json.dumps(obj)]) == 0
     hexframe = capsys.readouterr().out.strip()
     assert main(["decode", "--protocol", "zrelog", hexframe]) == 0

@@ -418,7 +418,7 @@ def test_cli_log_collector_real_session(tmp_path: Path) -> None:
 def test_cli_sub_endpoint_defaults() -> None:
     import argparse
 
-    from zre_ref.zrelog.cli import _advertised, _sub_endpoints
+    from zre_ref.cli.zrelog import _advertised, _sub_endpoints
 
     ns = argparse.Namespace(bind=None, no_beacon=True, interface=None)
     assert _sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zre_ref.vectorgen import invalid_case, message_case
+from zre_ref.vectorgen import SCHEMA, invalid_case, message_case
 from zre_ref.zgossip import messages as m
 
 SPEC = "spec/zgossip.md"
@@ -135,7 +135,7 @@ def id_table_case() -> dict[str, Any]:
 
 
 def files() -> dict[str, dict[str, Any]]:
-    head = {"schema": "zre-ref-vectors/1", "protocol": "zgossip", "spec": SPEC}
+    head = {"schema": SCHEMA, "protocol": "zgossip", "spec": SPEC}
     return {
         "zgossip/messages.json": {
             **head, "description": "Every ZGOSSIP message, valid (AA A0, id, version 1)",

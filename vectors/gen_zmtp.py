@@ -2,7 +2,7 @@
 
 Valid cases are produced by zre_ref's encoder and decoder and checked against each other here;
 cases marked "libzmq 4.3.5 (captured)" carry bytes seen on the wire from libzmq
-(/work/shared/wire-facts.md §7) and the generator fails if zre_ref does not reproduce them.
+(spec/deviations.md#zmtp, tests/interop/test_interop_zmtp.py) and the generator fails if zre_ref does not reproduce them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zre_ref.errors import DecodeError
+from zre_ref.vectorgen import SCHEMA, acceptable
 from zre_ref.zmtp.connection import Connection
 from zre_ref.zmtp.jsonform import (
     decode_frames_json,
@@ -45,7 +46,9 @@ def _valid(decode: Any, encode: Any, cid: str, anchor: str, description: str, da
            **kw: Any) -> dict[str, Any]:
     fields = decode([data])
     if kw.get("result") == "acceptable":
-        return _case(cid, anchor, description, hex=data.hex(), fields=fields, **kw)
+        error, zre_ref = kw.pop("error"), kw.pop("zre_ref")
+        return acceptable(_case(cid, anchor, description, hex=data.hex(), **kw), fields=fields,
+                          error=error, zre_ref=zre_ref)
     again = encode(fields)
     if again != [data]:
         raise SystemExit(f"{cid}: encoder gives {again[0].hex()}, expected {data.hex()}")
@@ -99,7 +102,7 @@ def greeting_cases() -> list[dict[str, Any]]:
                  b"\x00" + _greeting()[1:], "bad-signature", "signature", 0),
         _invalid(v, "zmtp.greeting.unversioned", "staging",
                  "byte 9 bit 0 clear: an unversioned ZMTP 1.0 peer (not supported)",
-                 _greeting()[:9] + b"\x7e" + _greeting()[10:], "bad-signature", "signature", 9),
+                 _greeting()[:9] + b"\x7e" + _greeting()[10:], "bad-signature", "signature", 0),
         _invalid(v, "zmtp.greeting.major-2", "staging",
                  "major version 2 (libzmq would fall back; we speak 3.x only)",
                  _greeting(major=2), "bad-version", "major", 10),
@@ -113,9 +116,9 @@ def greeting_cases() -> list[dict[str, Any]]:
                  "mechanism not upper-case ASCII padded with NULs",
                  _greeting(mech="null"), "bad-value", "mechanism", 12),
         _invalid(v, "zmtp.greeting.bad-as-server", "greeting", "as-server must be 0 or 1",
-                 _greeting(as_server=2), "bad-value", "as-server", 32),
+                 _greeting(as_server=2), "bad-value", "as_server", 32),
         _invalid(v, "zmtp.greeting.trailing", "greeting", "a byte after the 64-byte greeting",
-                 _greeting() + b"\x00", "trailing-bytes", "greeting", 64),
+                 _greeting() + b"\x00", "trailing-bytes", "end", 64),
     ]
 
 
@@ -194,47 +197,48 @@ def frame_cases() -> list[dict[str, Any]]:
         _valid(v, e, "zmtp.command.ping-long-context", "heartbeats",
                "a PING context over 16 bytes: tolerated; PONG echoes the first 16 (libzmq)",
                _cmd("PING", b"\x00\x00" + b"c" * 20), result="acceptable",
-               flags=["context-over-16"], level="MAY"),
+               flags=["context-over-16"], level="MAY",
+               error={"error": "bad-value", "field": "context", "offset": 9}, zre_ref="accepts"),
         _invalid(v, "zmtp.frame.reserved-bits", "frames", "flags 0x08: a reserved bit set",
                  _h("08 01 41"), "bad-value", "flags", 0),
         _invalid(v, "zmtp.frame.more-command", "frames", "MORE on a command frame",
                  _h("05 01 41"), "bad-value", "flags", 0),
         _invalid(v, "zmtp.frame.size-2-63", "limits", "a LONG frame declaring 2^63 bytes",
-                 _h("02 80 00 00 00 00 00 00 00"), "length-overflow", "size", 1),
+                 _h("02 80 00 00 00 00 00 00 00"), "length-overflow", "body", 1),
         _invalid(v, "zmtp.frame.oversize", "frames",
                  "a LONG frame declaring 2^40 bytes with 1 present", _h("02 00 00 01 00 00 00 00 00 41"),
                  "length-overflow", "body", 1),
         _invalid(v, "zmtp.frame.truncated-body", "frames", "size 5, 2 bytes present",
                  _h("00 05 41 42"), "length-overflow", "body", 1),
         _invalid(v, "zmtp.frame.truncated-header", "frames", "a LONG header cut after 4 bytes",
-                 _h("02 00 00 00"), "truncated", "size", 4),
+                 _h("02 00 00 00"), "truncated", "size", 1),
         _invalid(v, "zmtp.command.truncated-name", "commands",
                  "command name length 5, only 'RE' follows", _h("04 03 05 52 45"),
-                 "length-overflow", "command-name", 2),
+                 "length-overflow", "name", 2),
         _invalid(v, "zmtp.command.empty-name", "commands", "command name length 0",
-                 _h("04 01 00"), "bad-value", "command-name", 2),
+                 _h("04 01 00"), "bad-value", "name", 2),
         _invalid(v, "zmtp.command.bad-property-length", "metadata",
                  "READY property value declares 0x100 bytes, 6 present",
                  _cmd("READY", b"\x0bSocket-Type\x00\x00\x01\x00DEALER"),
-                 "length-overflow", "property-value", 20),
+                 "length-overflow", "properties[0].value", 20),
         _invalid(v, "zmtp.command.truncated-property", "metadata",
                  "READY property value length cut to 2 bytes",
-                 _cmd("READY", b"\x0bSocket-Type\x00\x00"), "truncated", "property-value", 20),
+                 _cmd("READY", b"\x0bSocket-Type\x00\x00"), "truncated", "properties[0].value", 20),
         _invalid(v, "zmtp.command.bad-property-name", "metadata",
                  "a property name with a space", _cmd("READY", _prop("Socket Type", b"SUB")),
-                 "bad-value", "property-name", 9),
+                 "bad-value", "properties[0].key", 8),
         _invalid(v, "zmtp.command.empty-property-name", "metadata", "a 0-length property name",
-                 _cmd("READY", b"\x00\x00\x00\x00\x00"), "bad-value", "property-name", 8),
+                 _cmd("READY", b"\x00\x00\x00\x00\x00"), "bad-value", "properties[0].key", 8),
         _invalid(v, "zmtp.command.ping-no-ttl", "heartbeats", "PING with 1 byte of ttl",
-                 _cmd("PING", b"\x00"), "truncated", "ping-ttl", 7),
+                 _cmd("PING", b"\x00"), "truncated", "ttl", 7),
         _invalid(v, "zmtp.command.welcome-data", "plain",
                  "WELCOME with data (libzmq requires exactly 8 bytes)", _cmd("WELCOME", b"\x00"),
-                 "trailing-bytes", "command-data", 10),
+                 "trailing-bytes", "end", 10),
         _invalid(v, "zmtp.command.error-overflow", "error",
                  "ERROR reason length 9, 3 bytes present", _cmd("ERROR", b"\x09400"),
-                 "length-overflow", "error-reason", 8),
+                 "length-overflow", "reason", 8),
         _invalid(v, "zmtp.command.hello-trailing", "plain", "HELLO with a byte after the password",
-                 _cmd("HELLO", b"\x01u\x02pw\x00"), "trailing-bytes", "command-data", 13),
+                 _cmd("HELLO", b"\x01u\x02pw\x00"), "trailing-bytes", "end", 13),
     ]
 
 
@@ -332,7 +336,7 @@ def transcript_cases() -> list[dict[str, Any]]:
 
 def files() -> dict[str, dict[str, Any]]:
     def doc(protocol: str, description: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"schema": "zre-ref-vectors/1", "protocol": protocol, "description": description,
+        return {"schema": SCHEMA, "protocol": protocol, "description": description,
                 "spec": "spec/zmtp.md", "cases": cases}
 
     return {
@@ -341,7 +345,7 @@ def files() -> dict[str, dict[str, Any]]:
         "zmtp/frames.json": doc("zmtp-frame", "ZMTP 3.x frames and commands (hex = a byte stream)",
                                 frame_cases()),
         "zmtp/handshake.json": doc(
-            "zmtp-frame",
+            "zmtp-handshake",
             "ZMTP handshake transcripts: each step is one chunk of bytes one side sends, in order. "
             "input.client/server give each side's socket type, identity and mechanism; "
             "a side that closed is named in output.",

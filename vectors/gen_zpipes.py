@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zre_ref.vectorgen import invalid_case, message_case
+from zre_ref.vectorgen import SCHEMA, invalid_case, message_case
 from zre_ref.zpipes import messages as m
 
 SPEC = "spec/zpipes.md"
@@ -134,7 +134,7 @@ def id_table_case() -> dict[str, Any]:
 
 
 def files() -> dict[str, dict[str, Any]]:
-    head = {"schema": "zre-ref-vectors/1", "protocol": "zpipes", "spec": SPEC}
+    head = {"schema": SCHEMA, "protocol": "zpipes", "spec": SPEC}
     return {
         "zpipes/messages.json": {
             **head, "description": "Every ZPIPES message, valid (AA A0, no version byte)",

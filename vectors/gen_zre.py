@@ -1,7 +1,7 @@
 """Golden vectors for ZRE v2 messages, the UDP beacon and a two-peer session (spec/zre.md).
 
 Run through ``python vectors/generate.py``. Bytes come from zre_ref's encoder; the captured zyre
-bytes (wire-facts §3.2) are written here literally and the generator refuses to run if our encoder
+bytes (spec/deviations.md#evidence) are written here literally and the generator refuses to run if our encoder
 disagrees with them. Ids are stable: never renumber or reuse one (vectors/ids.lock).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zre_ref.errors import DecodeError
-from zre_ref.vectorgen import error_json
+from zre_ref.vectorgen import SCHEMA, acceptable, error_json
 from zre_ref.zre.beacon import Beacon, beacon_to_json, decode_beacon, encode_beacon
 from zre_ref.zre.messages import (
     ZRE,
@@ -33,7 +33,7 @@ from zre_ref.zre.messages import (
 
 SPEC = "spec/zre.md"
 ZRE_REF = "zre-ref"
-ZYRE_CAPTURED = "zyre 2.0.1 captured on loopback (wire-facts §3.2)"
+ZYRE_CAPTURED = "zyre 2.0.1 captured on loopback (spec/deviations.md#evidence)"
 PYRE = "pyre 0.3.4 ZreMsg agrees (tox -e interop)"
 PYRE_DECODES = "pyre 0.3.4 ZreMsg decodes to the same fields (tox -e interop)"
 ZYREJS = "zyre.js 1.3.0 ZreMsg agrees (tox -e interop)"
@@ -54,7 +54,7 @@ F_JS_LENIENT = "zyrejs-deviates:lenient-strings"
 F_ZYRE_ONE_FRAME = "zyre-sends-at-least-one-content-frame"
 
 # zyre's HELLO (endpoint tcp://127.0.0.1:45001, group GRP, status 1, name "zy", X-HELLO=World),
-# byte for byte as wire-facts §3.2 lists it.
+# byte for byte as captured (spec/deviations.md#evidence).
 CAPTURED_HELLO = (
     "aaa1010200 01"
     "15" + b"tcp://127.0.0.1:45001".hex() +
@@ -284,7 +284,8 @@ def _bad(cid: str, description: str, frames: Sequence[bytes], want: str, anchor:
     raise SystemExit(f"{cid}: decoded as {got!r}")
 
 
-def _cuts(cid_prefix: str, what: str, frames: list[bytes], anchor: str) -> list[dict[str, Any]]:
+def _cuts(cid_prefix: str, what: str, frames: list[bytes], anchor: str,
+          flags: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Cut the data frame short at every length; keep the first and the last cut that meets each
     (error, field) pair, so every field is covered at its start and, where longer, mid-field."""
     data, rest = frames[0], frames[1:]
@@ -300,7 +301,8 @@ def _cuts(cid_prefix: str, what: str, frames: list[bytes], anchor: str) -> list[
     for (code, field), cuts in groups.items():
         for cut in sorted({cuts[0], cuts[-1]}):
             out.append(_bad(f"{cid_prefix}-{cut}", f"{what} cut to {cut} bytes: {field} "
-                            f"({code})", [data[:cut], *rest], code, anchor))
+                            f"({code})", [data[:cut], *rest], code, anchor, flags=flags,
+                            level="SHOULD" if flags else "MUST"))
     return out
 
 
@@ -366,7 +368,7 @@ def invalid_cases() -> list[dict[str, Any]]:
              [bytes.fromhex("aaa104020001c8") + b"chat\x01"], "length-overflow", "join"),
         _bad("zre.invalid.overflow.elect-challenger", "ELECT whose challenger_id length is "
              "32 but 31 bytes follow", [bytes.fromhex("aaa108020001046368617420") + b"A" * 31],
-             "length-overflow", "elect", level="SHOULD"),
+             "length-overflow", "elect", level="SHOULD", flags=[F_EXTENSION]),
         # -- invalid UTF-8 -------------------------------------------------------------------
         _bad("zre.invalid.utf8.endpoint", "HELLO endpoint holding the byte FF",
              [hello_raw(endpoint=b"tcp://\xff:1")], "invalid-utf8", "hello"),
@@ -415,9 +417,9 @@ def invalid_cases() -> list[dict[str, Any]]:
                                                                  status=1)), "leave")
     cases += _cuts("zre.invalid.cut.ping-ok", "PING-OK", encode(PingOk(sequence=1)), "ping-ok")
     cases += _cuts("zre.invalid.cut.elect", "ELECT", encode(Elect(
-        sequence=1, group="chat", challenger_id=UUID_A.hex().upper())), "elect")
+        sequence=1, group="chat", challenger_id=UUID_A.hex().upper())), "elect", [F_EXTENSION])
     cases += _cuts("zre.invalid.cut.leader", "LEADER", encode(Leader(
-        sequence=1, group="chat", leader_id=UUID_A.hex().upper())), "leader")
+        sequence=1, group="chat", leader_id=UUID_A.hex().upper())), "leader", [F_EXTENSION])
     return cases
 
 
@@ -451,10 +453,20 @@ def _bad_beacon(cid: str, description: str, data: bytes, want: str, *,
     return c
 
 
+def _beacon_error(data: bytes) -> dict[str, Any]:
+    try:
+        decode_beacon(data)
+    except DecodeError as exc:
+        err = error_json(exc)
+        err.pop("frame")
+        return err
+    raise SystemExit(f"{data.hex()}: decodes")
+
+
 def beacon_cases() -> list[dict[str, Any]]:
     v1 = encode_beacon(Beacon(uuid=UUID_SEQ, port=49153))
     return [
-        _beacon("zre.beacon.example", "the wire-facts §2.1 example: UUID 00..0F, port 49153",
+        _beacon("zre.beacon.example", "the example of spec/zre.md#beacon: UUID 00..0F, port 49153",
                 Beacon(uuid=UUID_SEQ, port=49153),
                 expect_hex="5a52450100010203040506070809" "0a0b0c0d0e0fc001"),
         _beacon("zre.beacon.leaving", "port 0: the sender is leaving",
@@ -480,10 +492,12 @@ def beacon_cases() -> list[dict[str, Any]]:
                     v1 + b"\x00", "bad-beacon-size"),
         _bad_beacon("zre.beacon.invalid.v3-short", "version 3 but only 22 bytes (no key)",
                     b"ZRE\x03" + v1[4:], "bad-beacon-size"),
-        _bad_beacon("zre.beacon.invalid.v1-54", "version 1 but 54 bytes: zyre accepts it and "
-                    "ignores the last 32 bytes; zre-ref refuses", v1 + KEY, "bad-beacon-size",
-                    result="acceptable", flags=["zyre-accepts:v1-with-54-bytes"],
-                    level="SHOULD"),
+        acceptable(_bad_beacon(
+            "zre.beacon.invalid.v1-54", "version 1 but 54 bytes: zyre accepts it and ignores "
+            "the last 32 bytes; zre-ref refuses", v1 + KEY, "bad-beacon-size",
+            flags=["zyre-accepts:v1-with-54-bytes"], level="SHOULD"),
+            fields=beacon_to_json(decode_beacon(v1)), error=_beacon_error(v1 + KEY),
+            zre_ref="refuses"),
         _bad_beacon("zre.beacon.invalid.prefix-lower", "prefix 'zre' in lower case",
                     b"zre" + v1[3:], "bad-beacon-prefix"),
         _bad_beacon("zre.beacon.invalid.prefix-zrf", "prefix 'ZRF'", b"ZRF" + v1[3:],
@@ -581,7 +595,7 @@ def session_cases() -> list[dict[str, Any]]:
 
 
 def _doc(protocol: str, description: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schema": "zre-ref-vectors/1", "protocol": protocol, "description": description,
+    return {"schema": SCHEMA, "protocol": protocol, "description": description,
             "spec": f"{SPEC}", "cases": cases}
 
 

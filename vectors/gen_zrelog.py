@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zre_ref.vectorgen import invalid_case, message_case
+from zre_ref.vectorgen import SCHEMA, acceptable, invalid_case, message_case
 from zre_ref.zrelog import messages as m
 from zre_ref.zrelog.messages import Event, Level, endpoint_hash
 
@@ -25,6 +25,13 @@ def _case(cid: str, msg: m.Log, description: str, *, result: str = "valid",
           level: str = "MUST", flags: list[str] | None = None) -> dict[str, Any]:
     return message_case(m.ZRELOG, cid, msg, description, spec=f"{SPEC}#log", source=SOURCES,
                         result=result, level=level, flags=flags)
+
+
+def _unknown(cid: str, msg: m.Log, description: str, field: str, offset: int) -> dict[str, Any]:
+    """An acceptable record: zre-ref decodes it; a decoder that checks the value refuses it."""
+    case = _case(cid, msg, description, result="acceptable", level="MAY", flags=[f"unknown-{field}"])
+    return acceptable(case, fields=case["fields"], zre_ref="accepts",
+                      error={"error": "bad-value", "field": field, "frame": 0, "offset": offset})
 
 
 def _invalid(cid: str, frames: list[bytes], code: str, description: str) -> dict[str, Any]:
@@ -61,12 +68,10 @@ def log_cases() -> list[dict[str, Any]]:
                                             data="grü"), "data length counts UTF-8 bytes (4)"),
         _case("zrelog.log.time-max", m.Log(level=info, event=Event.ENTER, node=0xFFFF, peer=0xFFFF,
                                            time=0xFFFF_FFFF_FFFF_FFFF), "u16/u64 fields at maximum"),
-        _case("zrelog.log.unknown-level", m.Log(level=7, event=Event.ENTER, node=1, peer=2, time=T),
-              "a level outside 1..3: the historical decoder passed it through",
-              result="acceptable", level="MAY", flags=["unknown-level"]),
-        _case("zrelog.log.unknown-event", m.Log(level=info, event=9, node=1, peer=2, time=T),
-              "an event outside 0..6: the historical decoder passed it through",
-              result="acceptable", level="MAY", flags=["unknown-event"]),
+        _unknown("zrelog.log.unknown-level", m.Log(level=7, event=Event.ENTER, node=1, peer=2, time=T),
+                 "a level outside 1..3: the historical decoder passed it through", "level", 3),
+        _unknown("zrelog.log.unknown-event", m.Log(level=info, event=9, node=1, peer=2, time=T),
+                 "an event outside 0..6: the historical decoder passed it through", "event", 4),
     ]
 
 
@@ -130,7 +135,7 @@ def hash_cases() -> list[dict[str, Any]]:
 
 
 def files() -> dict[str, dict[str, Any]]:
-    head = {"schema": "zre-ref-vectors/1", "protocol": "zrelog", "spec": SPEC}
+    head = {"schema": SCHEMA, "protocol": "zrelog", "spec": SPEC}
     return {
         "zrelog/messages.json": {**head, "description": "ZRE/LOG LOG records (AA A2, no version byte)",
                                  "cases": log_cases()},

@@ -34,7 +34,26 @@ FAULTS: dict[str, str] = {
     "bad-sequence-start": "HELLO carries sequence 0",
     "crash-on-shout": "the agent exits on `shout`",
     "hang-on-join": "the agent never answers `join`",
+    "gap-stall": "after a sequence gap, drop everything from that peer and never report its EXIT",
+    "short-beacon-exit": "report EXIT for a known peer when a 21-byte beacon carries its UUID",
+    "early-expiry": "run the evasive and expired timers at a third of what `start` asks",
+    "deaf-after-forged-endpoint": "stop reading messages once a new UUID beacons a known port",
+    "deaf-after-bad-endpoint": "stop reading messages after a HELLO with an unconnectable endpoint",
+    "deaf-after-huge-hello": "stop reading messages after a HELLO over 64 KiB",
+    "deaf-after-huge-frame": "stop reading messages once a connection sends no message after its handshake",
+    "deaf-after-beacon-flood": "stop reading messages once 200 unknown UUIDs have beaconed",
 }
+
+#: Faults applied to what the node receives (ReceiveFaults), not to what it sends
+RECEIVE_FAULTS = frozenset({
+    "gap-stall", "short-beacon-exit", "deaf-after-forged-endpoint", "deaf-after-bad-endpoint",
+    "deaf-after-huge-hello", "deaf-after-huge-frame", "deaf-after-beacon-flood"})
+#: Size of a HELLO that `deaf-after-huge-hello` goes deaf on, bytes
+_HUGE_HELLO = 64 * 1024
+#: Unknown beacon UUIDs that make `deaf-after-beacon-flood` go deaf
+_FLOOD_UUIDS = 200
+#: Seconds a ready ROUTER connection may stay silent before `deaf-after-huge-frame` goes deaf
+_SILENT_CONNECTION = 0.5
 
 #: Offsets in a ZRE data frame: AA A1 | id | version | sequence(2) (spec/zre.md#message-layout)
 _ID_AT, _VERSION_AT, _SEQ_AT = 2, 3, 4
@@ -97,6 +116,158 @@ def install_wire_fault(fault: str) -> None:
     zmtp.Socket.send_multipart_nowait = send_multipart_nowait  # type: ignore[method-assign]
 
 
+class ReceiveFaults:
+    """Receive-side faults of the built-in agent (spec/conformance.md#agents): a filter in front
+    of the node's core that drops messages (``deaf`` drops everything from then on) and may add
+    or hide events. For the runner's self-tests only; it never runs without ``--fault``."""
+
+    def __init__(self, fault: str, node: Any) -> None:
+        self.fault = fault
+        self.node = node
+        self.deaf = False
+        self.stalled: set[str] = set()  # gap-stall: UUIDs (hex) whose messages are dropped
+        self.next_seq: dict[bytes, int] = {}
+        self.beacon_ports: dict[tuple[str, int], bytes] = {}
+        self.beacon_uuids: set[bytes] = set()
+        self.seen_identities: set[bytes] = set()
+        self.log_trigger: logging.Handler | None = None
+        self.watch: asyncio.Task[None] | None = None
+
+    def install(self) -> None:
+        """Wrap this node's core (instance attributes only: other nodes are untouched)."""
+        core = self.node.core
+        handle_messages = core.handle_messages
+        handle_beacon = core.handle_beacon_datagram
+
+        def messages(batch: Any, now: float) -> Any:
+            return handle_messages([m for m in batch if self.keep(m)], now)
+
+        def beacon(data: bytes, host: str, now: float) -> Any:
+            return handle_beacon(data, host, now) if self.keep_beacon(bytes(data), host) else []
+
+        core.handle_messages = messages
+        core.handle_beacon_datagram = beacon
+        if self.fault == "deaf-after-huge-frame":
+            self.watch = asyncio.create_task(self._watch_connections())
+            self.log_trigger = _DeafOnOversize(self)
+            logging.getLogger("zre_ref.aio.zmtp").addHandler(self.log_trigger)
+
+    def _go_deaf(self, why: str) -> None:
+        if not self.deaf:
+            log.warning("fault %s: deaf from now on (%s)", self.fault, why)
+        self.deaf = True
+
+    def keep(self, msg: Sequence[bytes]) -> bool:
+        if self.deaf or len(msg) < 2:
+            return not self.deaf
+        identity, first = bytes(msg[0]), bytes(msg[1])
+        self.seen_identities.add(identity)
+        is_hello = len(first) > _ID_AT and first[_ID_AT] == _HELLO
+        if self.fault == "gap-stall":
+            return self._in_sequence(identity, first, is_hello)
+        if is_hello and self.fault in ("deaf-after-bad-endpoint", "deaf-after-huge-hello"):
+            size = sum(len(f) for f in msg[1:])
+            if self.fault == "deaf-after-huge-hello" and size > _HUGE_HELLO:
+                self._go_deaf(f"a {size}-byte HELLO")
+            elif self.fault == "deaf-after-bad-endpoint" and not _connectable(first):
+                self._go_deaf("a HELLO with an unconnectable endpoint")
+        return not self.deaf
+
+    def _in_sequence(self, identity: bytes, first: bytes, is_hello: bool) -> bool:
+        uuid = identity[1:].hex().upper()
+        if uuid in self.stalled:
+            return False
+        if len(first) < _SEQ_AT + 2:
+            return True
+        seq = int.from_bytes(first[_SEQ_AT:_SEQ_AT + 2], "big")
+        want = self.next_seq.get(identity)
+        if not is_hello and want is not None and seq != want:
+            log.warning("fault gap-stall: sequence %d from %s, expected %d: stalling", seq, uuid, want)
+            self.stalled.add(uuid)
+            return False
+        self.next_seq[identity] = (seq + 1) & 0xFFFF
+        return True
+
+    def keep_beacon(self, data: bytes, host: str) -> bool:
+        if len(data) == 21 and self.fault == "short-beacon-exit":
+            known = data[4:20].hex().upper()
+            if known in [_uuid_hex(p) for p in self.node.peers()]:
+                _emit({"event": "EXIT", "peer": known, "name": self.node.peer_name(known) or ""})
+            return True
+        if len(data) != 22:
+            return True
+        uuid, port = data[4:20], int.from_bytes(data[20:22], "big")
+        if port and self.fault == "deaf-after-forged-endpoint":
+            owner = self.beacon_ports.setdefault((host, port), uuid)
+            if owner != uuid:
+                self._go_deaf(f"UUID {uuid.hex()} beacons the port of {owner.hex()}")
+        if self.fault == "deaf-after-beacon-flood":
+            self.beacon_uuids.add(uuid)
+            if len(self.beacon_uuids) > _FLOOD_UUIDS:
+                self._go_deaf(f"{len(self.beacon_uuids)} UUIDs beaconed")
+        return True
+
+    async def _watch_connections(self) -> None:
+        """deaf-after-huge-frame: a ready ROUTER connection that sends nothing is the attack."""
+        first_seen: dict[bytes, float] = {}
+        loop = asyncio.get_running_loop()
+        while not self.deaf:
+            await asyncio.sleep(0.01)
+            router = getattr(self.node, "_router", None)
+            if router is None:
+                continue
+            now = loop.time()
+            live = set()
+            for pipe in router.peers():
+                ident = bytes(pipe.get("identity") or b"")
+                if pipe.get("ready") and ident:
+                    live.add(ident)
+                    first_seen.setdefault(ident, now)
+            for ident, since in first_seen.items():
+                if ident in self.seen_identities:
+                    continue
+                if ident not in live or now - since > _SILENT_CONNECTION:
+                    self._go_deaf(f"connection {ident.hex()} sent nothing after its handshake")
+
+    def hides(self, event: dict[str, Any]) -> bool:
+        """gap-stall never reports EXIT for a peer it stalled."""
+        return event.get("event") == "EXIT" and event.get("peer") in self.stalled
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.cancel()
+        if self.log_trigger is not None:
+            logging.getLogger("zre_ref.aio.zmtp").removeHandler(self.log_trigger)
+
+
+class _DeafOnOversize(logging.Handler):
+    """deaf-after-huge-frame: the ZMTP layer closed a connection for a frame over its limit."""
+
+    def __init__(self, faults: ReceiveFaults) -> None:
+        super().__init__(logging.INFO)
+        self.faults = faults
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if "limit" in text and "size" in text:
+            self.faults._go_deaf("a connection declared a frame over the size limit")
+
+
+def _connectable(hello_frame: bytes) -> bool:
+    """Whether a HELLO's endpoint is tcp://HOST:PORT with 1 <= PORT <= 65535."""
+    from .errors import DecodeError
+    from .zre import messages as zm
+
+    try:
+        msg = zm.decode([hello_frame])
+    except DecodeError:
+        return True
+    endpoint = getattr(msg, "endpoint", "")
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    return (endpoint.startswith("tcp://") and bool(host) and host != "*" and port.isdigit()
+            and 1 <= int(port) <= 65535)
+
+
 def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -139,6 +310,7 @@ class Agent:
         self.fault = fault
         self.node: Any = None
         self.pump: asyncio.Task[None] | None = None
+        self.receive_faults: ReceiveFaults | None = None
 
     async def hello(self, msg: dict[str, Any]) -> dict[str, Any]:
         from . import __version__
@@ -165,10 +337,11 @@ class Agent:
                 wanted["beacon_interval"] = beacon["interval_ms"] / 1000
         else:
             wanted["beacon"] = False
+        shrink = 3 if self.fault == "early-expiry" else 1
         if "evasive_ms" in msg:
-            wanted["evasive"] = msg["evasive_ms"] / 1000
+            wanted["evasive"] = msg["evasive_ms"] / 1000 / shrink
         if "expired_ms" in msg:
-            wanted["expired"] = msg["expired_ms"] / 1000
+            wanted["expired"] = msg["expired_ms"] / 1000 / shrink
         if msg.get("bind"):
             wanted["bind"] = msg["bind"]
         accepted = inspect.signature(ZreNode).parameters
@@ -177,6 +350,10 @@ class Agent:
         if dropped:
             log.info("ZreNode takes no %s; using its defaults", dropped)
         node = ZreNode(**kwargs)
+        self.receive_faults = None
+        if self.fault in RECEIVE_FAULTS:
+            self.receive_faults = ReceiveFaults(self.fault, node)
+            self.receive_faults.install()
         await _maybe(node.start())
         # ZreNode joins only once running; no peer can have met us yet, so every HELLO lists these
         for group in msg.get("groups", []):
@@ -195,6 +372,8 @@ class Agent:
                 log.debug("event pump ends: %s", exc)
                 return
             out = event_to_json(event)
+            if out is not None and self.receive_faults is not None and self.receive_faults.hides(out):
+                continue
             if out is not None:
                 _emit(out)
             if out is not None and out["event"] == "STOP":
@@ -244,12 +423,71 @@ class Agent:
     async def stop(self, msg: dict[str, Any]) -> dict[str, Any]:
         node = self._node()
         self.node = None
+        if self.receive_faults is not None:
+            self.receive_faults.close()
+            self.receive_faults = None
         await _maybe(node.stop())
         if self.pump is not None:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self.pump, 1.0)
             self.pump = None
         return {}
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _hex_frames(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(h, str) and len(h) % 2 == 0 and all(c in "0123456789abcdef" for c in h)
+        for h in v)
+
+
+def _beacon_arg(v: Any) -> bool:
+    if v is None:
+        return True
+    return (isinstance(v, dict) and isinstance(v.get("port"), int) and 1 <= v["port"] <= 65535
+            and _positive_int(v.get("interval_ms", 1))
+            and all(isinstance(v.get(k, ""), str) for k in ("interface", "address")))
+
+
+#: Argument checks per command: name -> (required, what it must be, test) (spec/conformance.md#commands)
+_ARGS: dict[str, dict[str, tuple[bool, str, Callable[[Any], bool]]]] = {
+    "start": {
+        "name": (True, "a string", lambda v: isinstance(v, str)),
+        "beacon": (True, "null or {port, interface, address, interval_ms}", _beacon_arg),
+        "headers": (False, "an object of strings",
+                    lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())),
+        "groups": (False, "a list of strings",
+                   lambda v: isinstance(v, list) and all(isinstance(g, str) and g for g in v)),
+        "bind": (False, "a string or null", lambda v: v is None or isinstance(v, str)),
+        "evasive_ms": (False, "a positive integer", _positive_int),
+        "expired_ms": (False, "a positive integer", _positive_int),
+    },
+    "connect": {"endpoint": (True, "a tcp:// endpoint",
+                             lambda v: isinstance(v, str) and v.startswith("tcp://"))},
+    "join": {"group": (True, "a non-empty string", lambda v: isinstance(v, str) and bool(v))},
+    "leave": {"group": (True, "a non-empty string", lambda v: isinstance(v, str) and bool(v))},
+    "shout": {"group": (True, "a non-empty string", lambda v: isinstance(v, str) and bool(v)),
+              "content": (True, "a list of lower-case hex strings", _hex_frames)},
+    "whisper": {"peer": (True, "32 upper-case hex characters",
+                         lambda v: isinstance(v, str) and len(v) == 32
+                         and all(c in "0123456789ABCDEF" for c in v)),
+                "content": (True, "a list of lower-case hex strings", _hex_frames)},
+}
+
+
+def bad_argument(msg: dict[str, Any]) -> str | None:
+    """Why a command's arguments are not what spec/conformance.md#commands says, or None."""
+    for name, (required, want, ok) in _ARGS.get(str(msg.get("cmd")), {}).items():
+        if name not in msg:
+            if required:
+                return f"missing argument {name!r} ({want})"
+            continue
+        if not ok(msg[name]):
+            return f"bad argument {name!r}: expected {want}, got {json.dumps(msg[name])[:80]}"
+    return None
 
 
 async def serve(fault: str) -> int:
@@ -267,9 +505,16 @@ async def serve(fault: str) -> int:
 
     async def run(msg: dict[str, Any]) -> None:
         cid = msg.get("id")
+        if not _positive_int(cid):  # no id to answer to: the runner cannot match a reply
+            log.error("command without a valid id: %r", msg)
+            return
         handler = handlers.get(str(msg.get("cmd")))
         if handler is None:
-            _emit({"id": cid, "ok": False, "unsupported": True})
+            _emit({"id": cid, "ok": False, "unsupported": True, "argument": "cmd"})
+            return
+        problem = bad_argument(msg)
+        if problem is not None:
+            _emit({"id": cid, "ok": False, "error": problem})
             return
         try:
             result = await handler(msg)

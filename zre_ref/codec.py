@@ -100,6 +100,15 @@ class _Uint(FieldType[int]):
     def push(self, w: Writer, value: int, field: str) -> None:
         self._push(w, value, field)
 
+    def to_json(self, value: int) -> Any:
+        # number-8 values are decimal strings: JSON parsers round integers beyond 2^53
+        return str(value) if self.size == 8 else value
+
+    def from_json(self, value: Any, field: str) -> int:
+        if self.size == 8 and isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        return self.validate(value, field)
+
     def validate(self, value: Any, field: str) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= self.max:
             raise EncodeError(f"{field}: {value!r} is not an integer in 0..{self.max}")
@@ -183,8 +192,10 @@ class _Strings(FieldType[tuple[str, ...]]):
 class _Hash(FieldType[dict[str, str]]):
     """zproto ``hash``: u32 count, then count x (key ``string``, value ``longstr``).
 
-    Keys are unique; a repeated key on the wire keeps the last value, as zhash_insert-based
-    decoders differ here, decode_strict callers can compare counts (spec/zre.md#hash).
+    Keys are unique; a repeated key on the wire keeps the last value (zyre's zhash_insert keeps
+    the first: spec/zre.md#hash). JSON form: a list of ``[key, value]`` pairs in wire order
+    (spec/README.md#json-form); ``from_json`` also takes an object, in its member order. Error
+    fields name the pair by index: ``headers[0].key``, ``headers[0].value``.
     """
 
     wire_name = "hash"
@@ -195,25 +206,37 @@ class _Hash(FieldType[dict[str, str]]):
         out: dict[str, str] = {}
         for i in range(n):
             key = r.pull_string(f"{field}[{i}].key")
-            out[key] = r.pull_longstr(f"{field}[{key}]")
+            out[key] = r.pull_longstr(f"{field}[{i}].value")
         return out
 
     def push(self, w: Writer, value: dict[str, str], field: str) -> None:
         w.push_u32(len(value), field)
-        for key, val in value.items():
-            w.push_string(key, f"{field}.key")
-            w.push_longstr(val, f"{field}[{key}]")
+        for i, (key, val) in enumerate(value.items()):
+            w.push_string(key, f"{field}[{i}].key")
+            w.push_longstr(val, f"{field}[{i}].value")
 
     def to_json(self, value: dict[str, str]) -> Any:
-        return dict(value)
+        return [[k, v] for k, v in value.items()]
+
+    def from_json(self, value: Any, field: str) -> dict[str, str]:
+        return self.validate(pairs_from_json(value, field), field)
 
     def validate(self, value: Any, field: str) -> dict[str, str]:
         if not isinstance(value, Mapping):
             raise EncodeError(f"{field}: expected a mapping of str to str")
         return {
-            STRING.validate(k, f"{field}.key"): LONGSTR.validate(v, f"{field}[{k}]")
-            for k, v in value.items()
+            STRING.validate(k, f"{field}[{i}].key"): LONGSTR.validate(v, f"{field}[{i}].value")
+            for i, (k, v) in enumerate(value.items())
         }
+
+
+def pairs_from_json(value: Any, field: str) -> dict[Any, Any]:
+    """A hash's JSON form, ``[[key, value], ...]`` (schema 2) or an object (schema 1), as a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
+        return {p[0]: p[1] for p in value}
+    raise EncodeError(f"{field}: expected a list of [key, value] pairs")
 
 
 class _Chunk(FieldType[bytes]):

@@ -23,10 +23,12 @@ CODEC_MODULES: tuple[str, ...] = (
 
 #: Modules that contribute sub-commands to `zre-ref`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "zre_ref.zre.cli",
-    "zre_ref.zrelog.cli",
-    "zre_ref.zpipes.cli",
+    "zre_ref.cli.zre",
+    "zre_ref.cli.zrelog",
+    "zre_ref.cli.zpipes",
+    "zre_ref.cli.vectors",
     "zre_ref.agent",
+    "zre_ref.cli.curve",
 )
 
 

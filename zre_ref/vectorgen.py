@@ -18,6 +18,19 @@ def error_json(exc: DecodeError) -> dict[str, Any]:
     return {"error": exc.code, "field": exc.field, "frame": exc.frame, "offset": exc.offset}
 
 
+#: the vector file format these builders write (vectors/README.md#versions)
+SCHEMA = "zre-ref-vectors/2"
+
+
+def acceptable(case: dict[str, Any], *, fields: dict[str, Any], error: dict[str, Any],
+               zre_ref: str) -> dict[str, Any]:
+    """Complete an ``acceptable`` case: what an accepting decoder returns (``fields``), what a
+    refusing one raises (``error``), and which of the two zre-ref does (vectors/README.md)."""
+    if zre_ref not in ("accepts", "refuses"):
+        raise SystemExit(f"{case['id']}: zre_ref is 'accepts' or 'refuses', not {zre_ref!r}")
+    return {**case, "result": "acceptable", "fields": fields, "error": error, "zre_ref": zre_ref}
+
+
 def message_case(proto: Protocol, cid: str, msg: object, description: str, *, spec: str,
                  source: Sequence[str], result: str = "valid", level: str = "MUST",
                  flags: Sequence[str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _U8_U64 = struct.Struct(">BQ")
-_U8_U8 = struct.Struct(">BB")
 
 U8_MAX = 0xFF
 U16_MAX = 0xFFFF
@@ -96,11 +95,6 @@ class Reader:
         """Exactly ``n`` bytes (a fixed-size raw field)."""
         pos = self._need(n, field)
         return self._data[pos : pos + n]
-
-    def pull_rest(self) -> bytes:
-        """Everything that remains (possibly empty)."""
-        pos, self._pos = self._pos, self._end
-        return self._data[pos:]
 
     def _pull_sized(self, size_bytes: int, field: str) -> bytes:
         start = self._pos
@@ -243,7 +237,3 @@ def pack_flags_u64(flags: int, size: int) -> bytes:
     """A ZMTP long frame header: flags byte + 8-byte size."""
     return _U8_U64.pack(flags, size)
 
-
-def pack_flags_u8(flags: int, size: int) -> bytes:
-    """A ZMTP short frame header: flags byte + 1-byte size."""
-    return _U8_U8.pack(flags, size)

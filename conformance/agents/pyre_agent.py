@@ -124,7 +124,7 @@ class Agent:
         if self.node is not None:
             raise RuntimeError("already started")
         if msg.get("beacon") is None:
-            return {"unsupported": True}
+            return {"unsupported": True, "argument": "beacon"}
         if "evasive_ms" in msg:
             pyre_peer.PyrePeer.PEER_EVASIVE = _Seconds(msg["evasive_ms"] / 1000)
         if "expired_ms" in msg:
@@ -175,8 +175,12 @@ class Agent:
         self.stop_flag.set()
         if self.thread is not None:
             self.thread.join(2.0)
-        node.stop()
         self.node = None
+        if not node.actor.thread.is_alive():
+            # pyre's node thread died (its traceback is on stderr): node.stop() would wait for
+            # it forever. Say so at once; the runner restarts this agent (spec/conformance.md#start)
+            raise RuntimeError("pyre's node thread is dead; restart the agent")
+        node.stop()
         return {}
 
 
@@ -198,7 +202,7 @@ def main() -> int:
         cid = msg.get("id")
         handler = handlers.get(msg.get("cmd"))
         if handler is None:
-            emit({"id": cid, "ok": False, "unsupported": True})
+            emit({"id": cid, "ok": False, "unsupported": True, "argument": "cmd"})
             continue
         try:
             result = handler(msg)
@@ -207,7 +211,8 @@ def main() -> int:
             emit({"id": cid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
             continue
         if result.get("unsupported"):
-            emit({"id": cid, "ok": False, "unsupported": True})
+            emit({"id": cid, "ok": False, "unsupported": True,
+                  **({"argument": result["argument"]} if "argument" in result else {})})
         else:
             emit({"id": cid, "ok": True, **result})
     if agent.node is not None:

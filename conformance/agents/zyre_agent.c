@@ -73,13 +73,17 @@ static void reply_ok (json_int_t id, json_t *extra)
     emit (obj);
 }
 
+//  With unsupported, error names the argument that cannot be done ("cmd" for the command itself)
 static void reply_err (json_int_t id, const char *error, bool unsupported)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "id", json_integer (id));
     json_object_set_new (obj, "ok", json_false ());
-    if (unsupported)
+    if (unsupported) {
         json_object_set_new (obj, "unsupported", json_true ());
+        if (error)
+            json_object_set_new (obj, "argument", json_string (error));
+    }
     else
         json_object_set_new (obj, "error", json_string (error));
     emit (obj);
@@ -169,7 +173,7 @@ static void cmd_start (json_int_t id, json_t *msg)
     }
     json_t *beacon = json_object_get (msg, "beacon");
     if (!json_is_object (beacon)) {
-        reply_err (id, NULL, true);
+        reply_err (id, "beacon", true);
         return;
     }
     node = zyre_new (json_string_value (json_object_get (msg, "name")));
@@ -270,7 +274,7 @@ static void handle_line (const char *line)
     &&  json_array_size (json_object_get (msg, "content")) == 0)
         //  zyre's API cannot send a SHOUT/WHISPER without content frames (zyre_shout with an
         //  empty zmsg puts nothing on the wire)
-        reply_err (id, NULL, true);
+        reply_err (id, "content", true);
     else
     if (streq (cmd, "shout")) {
         zmsg_t *content = content_of (json_object_get (msg, "content"));
@@ -296,7 +300,7 @@ static void handle_line (const char *line)
     if (streq (cmd, "stop"))
         cmd_stop (id);
     else
-        reply_err (id, NULL, true);
+        reply_err (id, "cmd", true);
     json_decref (msg);
 }
 

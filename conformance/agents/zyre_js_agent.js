@@ -85,7 +85,7 @@ const handlers = {
   },
   async start(msg) {
     if (node) throw new Error('already started');
-    if (!msg.beacon) return { unsupported: true };
+    if (!msg.beacon) return { unsupported: true, argument: 'beacon' };
     const opts = {
       name: msg.name,
       headers: msg.headers || {},
@@ -108,13 +108,13 @@ const handlers = {
   async leave(msg) { node.leave(msg.group); return {}; },
   async shout(msg) {
     const frame = oneFrame(msg.content);
-    if (frame === null) return { unsupported: true };
+    if (frame === null) return { unsupported: true, argument: 'content' };
     node.shout(msg.group, frame);
     return {};
   },
   async whisper(msg) {
     const frame = oneFrame(msg.content);
-    if (frame === null) return { unsupported: true };
+    if (frame === null) return { unsupported: true, argument: 'content' };
     node.whisper(msg.peer.toLowerCase(), frame);
     return {};
   },
@@ -143,14 +143,14 @@ rl.on('line', (line) => {
   }
   queue = queue.then(async () => {
     const h = handlers[msg.cmd];
-    if (!h) { emit({ id: msg.id, ok: false, unsupported: true }); return; }
+    if (!h) { emit({ id: msg.id, ok: false, unsupported: true, argument: 'cmd' }); return; }
     if (msg.cmd !== 'hello' && msg.cmd !== 'start' && !node) {
       emit({ id: msg.id, ok: false, error: 'not started' });
       return;
     }
     try {
       const res = await h(msg);
-      if (res.unsupported) emit({ id: msg.id, ok: false, unsupported: true });
+      if (res.unsupported) emit({ id: msg.id, ok: false, unsupported: true, argument: res.argument });
       else emit({ id: msg.id, ok: true, ...res });
     } catch (e) {
       logErr('command', msg.cmd, 'failed:', e && e.stack ? e.stack : e);

@@ -22,6 +22,7 @@ CaseFunc = Callable[["Ctx"], Awaitable[None]]
 #: Modules holding cases, in run order
 CASE_MODULES: tuple[str, ...] = (
     "beacon", "hello", "sequence", "groups", "messages", "liveness", "robustness", "peers",
+    "hostile",
 )
 
 
@@ -70,6 +71,11 @@ class CaseFailed(Exception):
 
 class CaseUnsupported(Exception):
     """The case cannot run against this implementation (UNSUPPORTED)."""
+
+
+class CaseSlow(Exception):
+    """What the case waited for came, but only after its window: the IUT (or its agent) was busy,
+    not wrong (TIMEOUT, never FAIL; spec/conformance.md#deadlines)."""
 
 
 def all_cases() -> list[Case]:

@@ -19,7 +19,8 @@ async def beacon_format(ctx: Ctx) -> None:
     iut = await ctx.start_iut()
     seen = await ctx.iut_beacon()
     data, b = seen.data, seen.beacon
-    assert b is not None  # iut_beacon() only returns decoded beacons
+    if b is None:  # iut_beacon() only returns decoded beacons
+        ctx.fail(f"the IUT's beacon did not decode: {data.hex()}")
     ctx.check(len(data) == BEACON_SIZE, f"beacon is {len(data)} bytes, expected {BEACON_SIZE}")
     ctx.check(data[:3] == BEACON_PREFIX, f"beacon starts {data[:3].hex()}, expected 5a5245")
     ctx.check(data[3] == BEACON_VERSION, f"beacon version byte {data[3]:#04x}, expected 0x01")
@@ -43,15 +44,24 @@ async def beacon_interval(ctx: Ctx) -> None:
     delay = first.t - t_start
     ctx.check(delay <= interval + ctx.cfg.slack,
               f"first beacon came {delay:.2f} s after start; expected at once (interval {interval:.2f} s)")
-    await asyncio.sleep(5 * interval)
-    times: list[float] = []
-    for s in beacons.seen[mark:]:
-        if s.beacon is None or s.beacon.uuid != iut.uuid or s.beacon.port == 0:
-            continue
-        # one beacon round may reach us twice (broadcast and multicast): count it once
-        if not times or s.t - times[-1] > min(0.02, interval / 4):
-            times.append(s.t)
-    ctx.check(len(times) >= 3, f"only {len(times)} beacons in {5 * interval:.2f} s "
+
+    def rounds() -> list[float]:
+        times: list[float] = []
+        for s in beacons.seen[mark:]:
+            if s.beacon is None or s.beacon.uuid != iut.uuid or s.beacon.port == 0:
+                continue
+            # one beacon round may reach us twice (broadcast and multicast): count it once
+            if not times or s.t - times[-1] > min(0.02, interval / 4):
+                times.append(s.t)
+        return times
+
+    # watch until six rounds came, or for ten intervals (and the slack) at most
+    window = 10 * interval + ctx.cfg.slack
+    deadline = loop.time() + window
+    while len(rounds()) < 6 and loop.time() < deadline:
+        await beacons.wait(lambda s: True, deadline - loop.time(), len(beacons.seen), ctx.alive)
+    times = rounds()
+    ctx.check(len(times) >= 3, f"only {len(times)} beacons in {window:.2f} s "
               f"(declared interval {interval:.2f} s)")
     gaps = [b - a for a, b in itertools.pairwise(times)]
     mean = sum(gaps) / len(gaps)

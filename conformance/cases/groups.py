@@ -9,7 +9,7 @@ from zre_ref.zre import messages as zm
 from ..agent import Event
 from ..verdicts import Level
 from . import case
-from .common import iut_joins, ready
+from .common import iut_joins, msg_as, ready
 from .context import Ctx
 
 
@@ -19,12 +19,11 @@ async def group_join_wire(ctx: Ctx) -> None:
     group = ctx.random_name("join")
     _iut, peer, hello = await ready(ctx)
     mark = peer.mark()
-    got = await iut_joins(ctx, peer, group, mark)
-    assert isinstance(got.msg, zm.Join)  # expect_msg filtered on the kind
-    ctx.check(got.msg.group == group, f"JOIN group {got.msg.group!r}, expected {group!r}")
+    join = msg_as(ctx, await iut_joins(ctx, peer, group, mark), zm.Join)
+    ctx.check(join.group == group, f"JOIN group {join.group!r}, expected {group!r}")
     want = zm.next_status(hello.status)
-    ctx.check(got.msg.status == want,
-              f"JOIN status {got.msg.status}, expected {want} (HELLO status {hello.status} + 1)")
+    ctx.check(join.status == want,
+              f"JOIN status {join.status}, expected {want} (HELLO status {hello.status} + 1)")
 
 
 @case("group.leave-wire", Level.MUST, "spec/zre.md#leave",
@@ -35,12 +34,11 @@ async def group_leave_wire(ctx: Ctx) -> None:
     mark = peer.mark()
     await iut_joins(ctx, peer, group, mark)
     await ctx.agent.request("leave", group=group)
-    got = await ctx.expect_msg(peer, "LEAVE", since=mark)
-    assert isinstance(got.msg, zm.Leave)
-    ctx.check(got.msg.group == group, f"LEAVE group {got.msg.group!r}, expected {group!r}")
+    leave = msg_as(ctx, await ctx.expect_msg(peer, "LEAVE", since=mark), zm.Leave)
+    ctx.check(leave.group == group, f"LEAVE group {leave.group!r}, expected {group!r}")
     want = zm.next_status(zm.next_status(hello.status))
-    ctx.check(got.msg.status == want,
-              f"LEAVE status {got.msg.status}, expected {want} (HELLO status {hello.status} + 2)")
+    ctx.check(leave.status == want,
+              f"LEAVE status {leave.status}, expected {want} (HELLO status {hello.status} + 2)")
 
 
 @case("group.status-after-hello-groups", Level.MUST, "spec/zre.md#status",
@@ -50,11 +48,10 @@ async def group_status_hello_groups(ctx: Ctx) -> None:
     group = ctx.random_name("after")
     _iut, peer, hello = await ready(ctx, iut_groups=pre)
     mark = peer.mark()
-    got = await iut_joins(ctx, peer, group, mark)
-    assert isinstance(got.msg, zm.Join)
+    join = msg_as(ctx, await iut_joins(ctx, peer, group, mark), zm.Join)
     want = zm.next_status(hello.status)
-    ctx.check(got.msg.status == want,
-              f"JOIN status {got.msg.status} after HELLO status {hello.status}; expected {want}")
+    ctx.check(join.status == want,
+              f"JOIN status {join.status} after HELLO status {hello.status}; expected {want}")
 
 
 @case("group.status-wrap", Level.MUST, "spec/zre.md#status",
@@ -70,10 +67,11 @@ async def group_status_wrap(ctx: Ctx) -> None:
         await ctx.agent.request(kind.lower(), group=group)
         got = await ctx.expect_msg(peer, kind, since=mark,
                                    what=f"no {kind} from the IUT for change {i + 1} of 258")
-        assert isinstance(got.msg, (zm.Join, zm.Leave))
+        change: zm.Join | zm.Leave = (msg_as(ctx, got, zm.Join) if kind == "JOIN"
+                                      else msg_as(ctx, got, zm.Leave))
         want = zm.next_status(status)
-        ctx.check(got.msg.status == want,
-                  f"change {i + 1}: {kind} status {got.msg.status} after {status}; expected {want}"
+        ctx.check(change.status == want,
+                  f"change {i + 1}: {kind} status {change.status} after {status}; expected {want}"
                   + (" (the status must wrap 255 -> 0)" if status >= 254 else ""))
         status = want
 

@@ -56,8 +56,7 @@ async def hello_sequence(ctx: Ctx) -> None:
       "the IUT's DEALER identity is 17 bytes: 0x01 then its 16-byte UUID")
 async def hello_identity(ctx: Ctx) -> None:
     _hello, identity, _frames, _desc = await _first_from_iut(ctx)
-    iut = ctx.iut
-    assert iut is not None  # started by _first_from_iut
+    iut = ctx.started_iut()
     ctx.check(len(identity) == zm.IDENTITY_SIZE,
               f"identity is {len(identity)} bytes ({identity.hex()}), expected 17")
     ctx.check(identity[0] == zm.IDENTITY_PREFIX, f"identity starts with {identity[0]:#04x}, expected 0x01")
@@ -69,8 +68,7 @@ async def hello_identity(ctx: Ctx) -> None:
       "HELLO carries the IUT's endpoint, name, headers, no groups and status 0")
 async def hello_fields(ctx: Ctx) -> None:
     hello, _identity, _frames, desc = await _first_from_iut(ctx)
-    iut = ctx.iut
-    assert iut is not None
+    iut = ctx.started_iut()
     if hello is None:
         ctx.fail(f"the first message was {desc}, not a decodable HELLO")
     ctx.check(hello.endpoint in (iut.endpoint, ctx.iut_beacon_endpoint),

@@ -24,55 +24,61 @@ async def ping_reply(ctx: Ctx) -> None:
                          what=f"no PING-OK within {ctx.t_react:.1f} s of our PING")
 
 
-async def _go_silent(ctx: Ctx) -> tuple[WirePeer, int, float]:
-    """Meet the IUT, then stop beaconing and say nothing more; returns (peer, event mark, t0)."""
+async def _go_silent(ctx: Ctx) -> tuple[WirePeer, int]:
+    """Meet the IUT, then stop beaconing and say nothing more; returns (peer, event mark).
+    ``peer.last_sent`` is when the silence began (spec/zre.md#presence)."""
     _iut, peer, _hello = await ready(ctx)
     peer.stop_beacon()  # beacons refresh peers in some implementations (pyre)
-    loop = asyncio.get_running_loop()
-    return peer, ctx.agent.mark(), loop.time()
+    return peer, ctx.agent.mark()
 
 
 @case("evasive.ping", Level.MUST, "spec/zre.md#presence",
-      "the IUT PINGs a peer that has been silent longer than its evasive timeout",
+      "the IUT PINGs a peer that has been silent longer than its evasive timeout, not before",
       expired_budget=1.0)
 async def evasive_ping(ctx: Ctx) -> None:
-    peer, _mark, _t0 = await _go_silent(ctx)
+    peer, _mark = await _go_silent(ctx)
     mark = peer.mark()
-    await ctx.expect_msg(peer, "PING", ctx.t_evasive, mark,
-                         what=f"no PING from the IUT within {ctx.t_evasive:.1f} s of silence "
-                              f"(evasive timeout {ctx.timers.evasive:.1f} s)")
+    got = await ctx.expect_msg(peer, "PING", ctx.t_evasive, mark,
+                               what=f"no PING from the IUT within {ctx.t_evasive:.1f} s of silence "
+                                    f"(evasive timeout {ctx.timers.evasive:.1f} s)")
+    ctx.too_early("the IUT's PING", ctx.timers.evasive, peer.last_sent, got.t)
 
 
 @case("evasive.event", Level.SHOULD, "spec/zre.md#presence",
-      "the IUT reports EVASIVE for a silent peer", needs=("evasive-events",), expired_budget=1.0)
+      "the IUT reports EVASIVE for a silent peer, not before its evasive timeout",
+      needs=("evasive-events",), expired_budget=1.0)
 async def evasive_event(ctx: Ctx) -> None:
-    peer, mark, _t0 = await _go_silent(ctx)
-    await ctx.expect_event("EVASIVE", peer.uuid_hex, ctx.t_evasive, mark,
-                           what=f"no EVASIVE event within {ctx.t_evasive:.1f} s of silence")
+    peer, mark = await _go_silent(ctx)
+    ev = await ctx.expect_event("EVASIVE", peer.uuid_hex, ctx.t_evasive, mark,
+                                what=f"no EVASIVE event within {ctx.t_evasive:.1f} s of silence")
+    ctx.too_early("EVASIVE", ctx.timers.evasive, peer.last_sent, ev.t)
 
 
 @case("silent.event", Level.SHOULD, "spec/zre.md#presence",
-      "the IUT reports SILENT for a peer still silent after EVASIVE",
+      "the IUT reports SILENT for a peer still silent after EVASIVE, not before",
       needs=("evasive-events",), expired_budget=1.0)
 async def silent_event(ctx: Ctx) -> None:
-    peer, mark, _t0 = await _go_silent(ctx)
-    await ctx.expect_event("SILENT", peer.uuid_hex, ctx.t_evasive + ctx.timers.reap * 2, mark,
-                           what="no SILENT event after EVASIVE")
+    peer, mark = await _go_silent(ctx)
+    ev = await ctx.expect_event("SILENT", peer.uuid_hex, ctx.t_evasive + ctx.t_tick, mark,
+                                what="no SILENT event after EVASIVE")
+    ctx.too_early("SILENT", ctx.timers.evasive, peer.last_sent, ev.t)
 
 
 @case("expired.exit", Level.MUST, "spec/zre.md#presence",
-      "the IUT reports EXIT for a peer silent past its expired timeout", expired_budget=1.5)
+      "the IUT reports EXIT for a peer silent past its expired timeout, and not before",
+      expired_budget=1.5)
 async def expired_exit(ctx: Ctx) -> None:
-    peer, mark, _t0 = await _go_silent(ctx)
-    await ctx.expect_event("EXIT", peer.uuid_hex, ctx.t_expired, mark,
-                           what=f"no EXIT within {ctx.t_expired:.1f} s of silence "
-                                f"(expired timeout {ctx.timers.expired:.1f} s)")
+    peer, mark = await _go_silent(ctx)
+    ev = await ctx.expect_event("EXIT", peer.uuid_hex, ctx.t_expired, mark,
+                                what=f"no EXIT within {ctx.t_expired:.1f} s of silence "
+                                     f"(expired timeout {ctx.timers.expired:.1f} s)")
+    ctx.too_early("EXIT", ctx.timers.expired, peer.last_sent, ev.t)
 
 
 @case("ping.keeps-alive", Level.MUST, "spec/zre.md#presence",
       "a peer that answers PING with PING-OK is not expired", expired_budget=2.5)
 async def ping_keeps_alive(ctx: Ctx) -> None:
-    peer, mark, _t0 = await _go_silent(ctx)
+    peer, mark = await _go_silent(ctx)
 
     async def answer() -> None:
         index = peer.mark()
@@ -85,7 +91,7 @@ async def ping_keeps_alive(ctx: Ctx) -> None:
 
     task = asyncio.create_task(answer())
     try:
-        window = 2 * ctx.timers.expired + 2 * ctx.timers.reap
+        window = 2 * ctx.timers.expired + ctx.t_tick
         bad = await ctx.no_event("EXIT", peer.uuid_hex, window, mark)
         ctx.check(bad is None, "the IUT expired a peer that answered every PING")
     finally:

@@ -8,7 +8,7 @@ from zre_ref.zre import messages as zm
 
 from ..verdicts import Level
 from . import CaseFunc, case
-from .common import iut_joins, ready
+from .common import iut_joins, msg_as, ready
 from .context import Ctx, frames_of, hexframes
 
 #: Content shapes every direction is tried with
@@ -41,10 +41,10 @@ def _shout_send(shape: str) -> CaseFunc:
         await ctx.agent.request("shout", group=group, content=hexframes(content))
         got = await ctx.expect_msg(peer, "SHOUT", since=mark,
                                    what=f"no SHOUT on the wire within {ctx.t_react:.1f} s")
-        assert isinstance(got.msg, zm.Shout)  # filtered on the kind
-        ctx.check(got.msg.group == group, f"SHOUT group {got.msg.group!r}, expected {group!r}")
-        ctx.check(same_content(list(got.msg.content), content),
-                  f"SHOUT content {hexframes(got.msg.content)}, sent {hexframes(content)}")
+        shout = msg_as(ctx, got, zm.Shout)
+        ctx.check(shout.group == group, f"SHOUT group {shout.group!r}, expected {group!r}")
+        ctx.check(same_content(list(shout.content), content),
+                  f"SHOUT content {hexframes(shout.content)}, sent {hexframes(content)}")
     return run
 
 
@@ -72,9 +72,9 @@ def _whisper_send(shape: str) -> CaseFunc:
         await ctx.agent.request("whisper", peer=peer.uuid_hex, content=hexframes(content))
         got = await ctx.expect_msg(peer, "WHISPER", since=mark,
                                    what=f"no WHISPER on the wire within {ctx.t_react:.1f} s")
-        assert isinstance(got.msg, zm.Whisper)
-        ctx.check(same_content(list(got.msg.content), content),
-                  f"WHISPER content {hexframes(got.msg.content)}, sent {hexframes(content)}")
+        whisper = msg_as(ctx, got, zm.Whisper)
+        ctx.check(same_content(list(whisper.content), content),
+                  f"WHISPER content {hexframes(whisper.content)}, sent {hexframes(content)}")
     return run
 
 

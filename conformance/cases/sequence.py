@@ -10,7 +10,15 @@ from zre_ref.zre import messages as zm
 
 from ..verdicts import Level
 from . import case
-from .common import iut_joins, ping_roundtrip, raw_data_frame, ready, still_works
+from .common import (
+    iut_joins,
+    ping_roundtrip,
+    pong_or_exit,
+    raw_data_frame,
+    ready,
+    settle,
+    still_works,
+)
 from .context import Ctx, hexframes
 
 #: Messages sent in the wrap case: enough to pass 65535 -> 0 in both directions
@@ -109,5 +117,27 @@ async def robust_sequence_gap(ctx: Ctx) -> None:
     peer.next_seq()
     peer.next_seq()
     await peer.send_frames([raw_data_frame(6, peer.next_seq())], text="PING with a sequence gap")
-    await asyncio.sleep(ctx.timers.reap + 0.2)
+    await settle(ctx, peer, ctx.t_react)
     await still_works(ctx, "a sequence gap")
+
+
+@case("sequence.gap-served", Level.MUST, "spec/zre.md#sequence",
+      "after a sequence gap the IUT drops the peer (EXIT) or keeps serving it: a peer that still "
+      "beacons and sends a correctly numbered PING gets PING-OK or EXIT, never silence")
+async def sequence_gap_served(ctx: Ctx) -> None:
+    _iut, peer, _hello = await ready(ctx)  # the peer keeps beaconing: it is alive
+    mark_ev = ctx.agent.mark()
+    peer.next_seq()  # skip one number
+    await peer.send(zm.Whisper(sequence=peer.next_seq(), content=(b"after-gap",)))
+    mark = peer.mark()
+    began = time.monotonic()
+    await peer.ping()  # numbered after the WHISPER, as the peer counts
+    window = ctx.t_react
+    if await pong_or_exit(ctx, peer, window, mark, mark_ev) is not None:
+        return
+    late = await pong_or_exit(ctx, peer, ctx.late_grace(window), mark, mark_ev)
+    if late is not None:
+        ctx.came_late("PING-OK or EXIT", window, began, late)
+    ctx.fail(f"after a sequence gap the IUT neither dropped the peer (no EXIT) nor answered its "
+             f"next PING within {window:.1f} s, while the peer kept beaconing: it stalls the "
+             f"peer silently")

@@ -11,6 +11,7 @@ The child prints one JSON object per line on stdout (``{"ready": ..., ...}`` fir
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,27 @@ class Victim:
 
     def log_text(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the child's log contains ``text``; return the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_text()
+            if text in log:
+                return log
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{text!r} not logged within {timeout} s; log tail: {log[-2000:]}")
+            if not self.alive():
+                raise RuntimeError(f"victim exited ({self.proc.returncode}): {log[-2000:]}")
+            time.sleep(0.05)  # polling a file: there is no event to wait on
+
+    def ask(self, obj: dict[str, Any], key: str, timeout: float = 10.0) -> Any:
+        """Send a command line and return ``line[key]`` of the next line that has ``key`` (for
+        scripts that answer commands on stdin); the line is consumed."""
+        self.send(obj)
+        line = self.expect(lambda line: key in line, timeout=timeout)
+        self.lines.remove(line)
+        return line[key]
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -127,3 +149,16 @@ def victim(script: str, tmp_path: Path, *, env: dict[str, str] | None = None) ->
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
+
+
+async def answer_commands(ready: dict[str, Any],
+                          answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+    """For victim scripts (run in the child): print ``ready`` as the first line, then answer each
+    JSON command line arriving on stdin with the object ``await answer(command)`` returns, until
+    stdin closes. Pairs with :meth:`Victim.ask`."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps(ready), flush=True)
+    while line := await reader.readline():
+        print(json.dumps(await answer(json.loads(line))), flush=True)

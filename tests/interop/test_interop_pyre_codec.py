@@ -98,7 +98,7 @@ def pyre_fields(msg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": name, "version": 2, "sequence": msg.sequence}
     if name == "HELLO":
         out.update(endpoint=msg.endpoint, groups=list(msg.groups), status=msg.status,
-                   name=msg.name, headers=dict(msg.headers))
+                   name=msg.name, headers=[[k, v] for k, v in msg.headers.items()])
     if name in ("SHOUT", "JOIN", "LEAVE"):
         out["group"] = msg.group
     if name in ("JOIN", "LEAVE"):
@@ -119,7 +119,7 @@ def pyre_encode(fields: dict[str, Any]) -> list[bytes]:
     if "groups" in fields:
         msg.groups = list(fields["groups"])
     if "headers" in fields:
-        msg.headers = dict(fields["headers"])
+        msg.headers = dict(fields["headers"])  # [key, value] pairs in wire order
     if "content" in fields:
         msg.content = [bytes.fromhex(h) for h in fields["content"]]
     sock = FakeSocket()
@@ -145,7 +145,7 @@ def pyre_model(fields: dict[str, Any]) -> bytes:
         out += b"".join(_pyre_longstr(g) for g in fields["groups"])
         out += bytes((fields["status"],)) + _pyre_string(fields["name"])
         out += struct.pack(">I", len(fields["headers"]))
-        out += b"".join(_pyre_string(k) + _pyre_longstr(v) for k, v in fields["headers"].items())
+        out += b"".join(_pyre_string(k) + _pyre_longstr(v) for k, v in fields["headers"])
     elif t in ("SHOUT", "JOIN", "LEAVE"):
         out += _pyre_string(fields["group"])
         if t != "SHOUT":
@@ -188,7 +188,7 @@ def test_pyre_encodes_valid_vector(case: dict[str, Any]) -> None:
 
 
 def test_non_ascii_model_matches_wire_facts() -> None:
-    """wire-facts §8.2: pyre writes 'grü' as 03 67 72 C3."""
+    """spec/deviations.md#pyre-non-ascii-length: pyre writes 'grü' as 03 67 72 C3."""
     assert _pyre_string("grü") == bytes.fromhex("036772c3")
     assert pyre_encode({"type": "JOIN", "sequence": 1, "group": "grü", "status": 1})[0][6:10] \
         == bytes.fromhex("036772c3")

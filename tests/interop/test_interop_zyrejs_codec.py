@@ -46,7 +46,7 @@ const encoded = input.encode.map((f) => {
   if (!(f.type in IDS)) return null;
   const opts = {sequence: f.sequence};
   for (const k of ['group', 'endpoint', 'groups', 'status', 'name', 'headers']) {
-    if (k in f) opts[k] = f[k];
+    if (k in f) opts[k] = k === 'headers' ? Object.fromEntries(f[k]) : f[k];  // pairs -> object
   }
   const frames = [new ZreMsg(IDS[f.type], opts).toBuffer().toString('hex')];
   if ('content' in f) frames.push(f.content.length ? f.content[0] : '');  // send() sends one frame
@@ -89,6 +89,8 @@ def _fields(m: dict[str, Any]) -> dict[str, Any]:
     for key in ("endpoint", "groups", "status", "name", "headers", "group"):
         if key in m:
             out[key] = m[key]
+    if "headers" in out:  # an object in wire order (JSON keeps it) -> our [key, value] pairs
+        out["headers"] = [[k, v] for k, v in out["headers"].items()]
     if out["type"] in ("WHISPER", "SHOUT"):
         content = m.get("content")
         out["content"] = [] if content is None else [content["hex"]]

@@ -20,11 +20,15 @@ from collections import deque
 from collections.abc import Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
+from ..lograte import DEFAULT_INTERVAL
 from ..zpipes import messages as m
 from ..zpipes.broker import (
     DEFAULT_EXPIRY,
+    DEFAULT_MAX_CLIENT_BYTES,
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PIPE_BYTES,
+    MAX_PIPE_NAME_BYTES,
+    WRITE_OVERHEAD,
     Broker,
     ClientExpired,
     Effect,
@@ -64,14 +68,26 @@ _CLIENT_RECONNECT_IVL = 3600.0
 
 
 class ZpipesBroker:
-    """A ZPIPES broker on one ROUTER socket, bound to one or more endpoints."""
+    """A ZPIPES broker on one ROUTER socket, bound to one or more endpoints.
+
+    Options (memory bound: README "Bounds", spec/zpipes.md#limits): ``expiry`` seconds of client
+    silence; ``max_pipe_bytes`` unread bytes per pipe; ``max_pending`` READ/WRITE requests per
+    client; ``max_client_bytes`` bytes of pending WRITE chunks per client, which is also the
+    largest message the socket accepts (plus the WRITE header): a bigger one closes that
+    client's connection; ``rcvhwm`` messages received but not yet handled; ``log_interval``
+    seconds between two log lines of one kind (the rest are counted and summarised).
+    """
 
     def __init__(self, *, expiry: float = DEFAULT_EXPIRY,
                  max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES,
-                 max_pending: int = DEFAULT_MAX_PENDING) -> None:
-        self.core = Broker(expiry=expiry, max_pipe_bytes=max_pipe_bytes, max_pending=max_pending)
+                 max_pending: int = DEFAULT_MAX_PENDING,
+                 max_client_bytes: int = DEFAULT_MAX_CLIENT_BYTES,
+                 rcvhwm: int = 1000, log_interval: float = DEFAULT_INTERVAL) -> None:
+        self.core = Broker(expiry=expiry, max_pipe_bytes=max_pipe_bytes, max_pending=max_pending,
+                           max_client_bytes=max_client_bytes, log_interval=log_interval)
         # Replies per client are bounded by its pending requests (+ PING-OKs): never dropped.
-        self.socket = Socket("ROUTER", sndhwm=4 * max_pending + 64, rcvhwm=1000)
+        self.socket = Socket("ROUTER", sndhwm=4 * max_pending + 64, rcvhwm=rcvhwm,
+                             max_message_size=max_client_bytes + WRITE_OVERHEAD)
         self.socket.on_peer_disconnect = self._on_disconnect
         self.endpoints: list[str] = []
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +134,7 @@ class ZpipesBroker:
                 except SocketClosed:
                     return
             elif isinstance(e, ClientExpired):
-                log.info("zpipes broker: client %s expired (pipe %r)", e.client.hex(), e.pipe)
+                pass  # the core has logged it (rate-limited)
 
     def _rearm(self) -> None:
         loop = asyncio.get_running_loop()
@@ -152,25 +168,37 @@ class ZpipesBroker:
                 break
             if len(frames) >= 1:
                 self._apply(core.handle_frames(frames[0], frames[1:], loop.time()))
-        log.info("zpipes broker: client %s disconnected", client.hex())
+        core.log.info(loop.time(), "disconnected", "zpipes broker: client %s disconnected",
+                      client.hex())
         self._apply(core.handle_disconnect(client, loop.time()))
         self._rearm()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         sock, core = self.socket, self.core
+        # Messages handled per loop turn: their replies go out before the next batch, so a client
+        # pipelining thousands of messages (each one answered) never finds its reply queue
+        # (sndhwm) full while it reads; the ROUTER drops replies only to a client that stops
+        # reading them.
+        batch = max(1, sock.sndhwm // 2)
         self._rearm()
         try:
             while True:
                 frames = await sock.recv_multipart()
+                handled = 0
                 while True:
                     if len(frames) >= 1:
                         self._apply(core.handle_frames(frames[0], frames[1:], loop.time()))
+                    handled += 1
+                    if handled == batch:
+                        break
                     try:
                         frames = sock.recv_multipart_nowait()
                     except WouldBlock:
                         break
                 self._rearm()
+                if handled == batch:
+                    await asyncio.sleep(0)  # this batch's replies are flushed first
         except SocketClosed:
             return
 
@@ -190,8 +218,8 @@ class Pipe:
                  window: int = DEFAULT_WINDOW) -> None:
         if mode not in ("r", "w"):
             raise ValueError("mode must be 'r' or 'w'")
-        if not name or len(name.encode("utf-8")) > 255:
-            raise ValueError("a pipe name is 1..255 UTF-8 bytes")
+        if not name or len(name.encode("utf-8")) > MAX_PIPE_NAME_BYTES:
+            raise ValueError(f"a pipe name is 1..{MAX_PIPE_NAME_BYTES} UTF-8 bytes")
         if chunk_size < 1 or window < 1:
             raise ValueError("chunk_size and window must be positive")
         self.endpoint, self.name, self.mode = endpoint, name, mode

@@ -16,8 +16,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
+from ..lograte import DEFAULT_INTERVAL
 from ..zre.events import ZreEvent
-from ..zrelog.collector import CollectorCore, RateTable, RotationPolicy, rotation_plan
+from ..zrelog.collector import (
+    DEFAULT_RCVHWM,
+    MAX_RECORD_MESSAGE,
+    CollectorCore,
+    RateTable,
+    RotationPolicy,
+    rotation_plan,
+)
 from ..zrelog.messages import Level
 from ..zrelog.publisher import (
     ConnectCollector,
@@ -55,7 +63,7 @@ class LogPublisher:
         self.core = PublisherCore(own_endpoint, enabled=enabled, verbose=verbose)
         self.socket = Socket("PUB", sndhwm=hwm)
         self.hwm = hwm
-        #: records each collector missed (full queue, not connected, not subscribed)
+        #: records each collector fed now missed (full queue, not connected, not subscribed)
         self.dropped_by_collector: dict[str, int] = {}
         #: records handed to the PUB socket (each goes to every subscribed collector)
         self.published = 0
@@ -138,6 +146,8 @@ class LogPublisher:
                 self._connected_at[eff.endpoint] = asyncio.get_running_loop().time()
             elif isinstance(eff, DisconnectCollector):
                 self._connected_at.pop(eff.endpoint, None)
+                # per collector fed now only (forged peers come and go); the total stays in dropped
+                self.dropped_by_collector.pop(eff.endpoint, None)
                 try:
                     self.socket.disconnect(eff.endpoint)
                 except ValueError as exc:
@@ -158,6 +168,9 @@ class LogPublisher:
         """Publish every queued record. With ``wait``, first give a collector connected less than
         SUBSCRIBE_GRACE ago time to subscribe; a collector that cannot take a record (queue at
         its HWM, not connected) misses it, counted."""
+        due = self.core.log.next_flush()
+        if due is not None and self._clock() >= due:  # summaries of suppressed warnings
+            self.core.log.flush(self._clock())
         if self.socket.closed or not self.core.pending:
             return
         ready: dict[str, int] = {}
@@ -201,9 +214,8 @@ class LogPublisher:
         n = self.dropped_by_collector.get(endpoint, 0) + 1
         self.dropped_by_collector[endpoint] = n
         self.core.count_dropped()
-        if n == 1 or n % 1000 == 0:
-            log.warning("zrelog: collector %s missed %d record(s) (slow, full or gone)",
-                        endpoint, n)
+        self.core.log.warning(self._clock(), ("missed", endpoint), "zrelog: collector %s missed "
+                              "%d record(s) (slow, full or gone)", endpoint, n)
 
     def close(self) -> None:
         """Publish what is queued (without waiting for subscriptions) and close the PUB."""
@@ -269,19 +281,25 @@ class JsonLines:
 
 class LogCollector:
     """A SUB socket bound on ``bind`` that collects LOG records into ``sink``
-    (spec/zrelog.md#collector). Its :attr:`endpoint` goes into the node's X-ZRELOG header."""
+    (spec/zrelog.md#collector). Its :attr:`endpoint` goes into the node's X-ZRELOG header.
+
+    Memory is bounded (README "Bounds"): the socket queues at most ``rcvhwm`` messages of at most
+    MAX_RECORD_MESSAGE bytes (a bigger one closes that publisher's connection); malformed
+    records are logged once per ``log_interval`` seconds and counted."""
 
     def __init__(self, sink: JsonLines, *, max_level: int = Level.INFO,
                  clock: Callable[[], float] = time.time,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.core = CollectorCore(max_level=max_level)
+                 on_record: Callable[[dict[str, Any]], None] | None = None,
+                 rcvhwm: int = DEFAULT_RCVHWM, log_interval: float = DEFAULT_INTERVAL) -> None:
+        self.core = CollectorCore(max_level=max_level, log_interval=log_interval)
         self.sink = sink
-        self.socket = Socket("SUB", rcvhwm=10_000)
+        self.socket = Socket("SUB", rcvhwm=rcvhwm, max_message_size=MAX_RECORD_MESSAGE)
         self.socket.subscribe(b"")
         self.endpoint = ""
         self._clock = clock
         self._on_record = on_record
         self._task: asyncio.Task[None] | None = None
+        self._log_flush: asyncio.TimerHandle | None = None
         self.rates = RateTable()
 
     async def bind(self, endpoint: str = "tcp://127.0.0.1:*") -> str:
@@ -299,6 +317,7 @@ class LogCollector:
                 now = self._clock()
                 rec = self.core.handle_frames(frames, now)
                 if rec is None:
+                    self._schedule_log_flush(now)
                     continue
                 self.sink.write(rec)
                 self.rates.add(rec, time.monotonic())
@@ -307,8 +326,27 @@ class LogCollector:
         except SocketClosed:
             return
 
+    def _schedule_log_flush(self, now: float) -> None:
+        """Write the summary of suppressed warnings when it is due, even if no record follows."""
+        due = self.core.log.next_flush()
+        if due is None or self._log_flush is not None:
+            return
+
+        def flush() -> None:
+            self._log_flush = None
+            self.core.log.flush(self._clock())
+            self._schedule_log_flush(self._clock())
+
+        self._log_flush = asyncio.get_running_loop().call_later(max(0.0, due - now), flush)
+
     async def close(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        if self._log_flush is not None:
+            self._log_flush.cancel()
+            self._log_flush = None
+        due = self.core.log.next_flush()
+        if due is not None:  # what was suppressed is not lost: its summary is written now
+            self.core.log.flush(max(self._clock(), due))
         self.socket.close(linger=False)
         self.sink.close()

@@ -121,32 +121,39 @@ _COMMON_VALUES = {v: v for v in (b"", b"DEALER", b"ROUTER", b"PUB", b"SUB", b"XP
 
 
 def decode_metadata(data: bytes, start: int, base: int) -> dict[str, bytes]:
-    """Properties from ``data[start:]``; ``base`` is the stream offset of ``data[0]``."""
+    """Properties from ``data[start:]``; ``base`` is the stream offset of ``data[0]``.
+
+    Error fields name the property by index: ``properties[i].key`` (offset: its length octet),
+    ``properties[i].value`` (offset: its 4-octet length) (spec/zmtp.md#errors).
+    """
     props: dict[str, bytes] = {}
     pos, end = start, len(data)
+    i = 0
     while pos < end:
+        key_field = f"properties[{i}].key"
         n = data[pos]
         if n == 0:
-            raise BadValue("empty property name", protocol=PROTOCOL, field="property-name",
+            raise BadValue("empty property name", protocol=PROTOCOL, field=key_field,
                            offset=base + pos, spec_anchor=METADATA_ANCHOR)
         if pos + 1 + n > end:
             raise LengthOverflow(f"property name declares {n} bytes, {end - pos - 1} remain",
-                                 protocol=PROTOCOL, field="property-name", offset=base + pos,
+                                 protocol=PROTOCOL, field=key_field, offset=base + pos,
                                  spec_anchor=METADATA_ANCHOR)
         name = data[pos + 1 : pos + 1 + n]
         if not _NAME_RE.fullmatch(name):
             raise BadValue(f"property name {name!r} has characters outside A-Za-z0-9-_.+",
-                           protocol=PROTOCOL, field="property-name", offset=base + pos + 1,
+                           protocol=PROTOCOL, field=key_field, offset=base + pos,
                            spec_anchor=METADATA_ANCHOR)
         pos += 1 + n
+        value_field = f"properties[{i}].value"
         if end - pos < 4:
             raise Truncated(f"property value length needs 4 bytes, {end - pos} remain",
-                            protocol=PROTOCOL, field="property-value", offset=base + pos,
+                            protocol=PROTOCOL, field=value_field, offset=base + pos,
                             spec_anchor=METADATA_ANCHOR)
         vlen = unpack_u32(data, pos)
         if vlen > end - pos - 4:
             raise LengthOverflow(f"property value declares {vlen} bytes, {end - pos - 4} remain",
-                                 protocol=PROTOCOL, field="property-value", offset=base + pos,
+                                 protocol=PROTOCOL, field=value_field, offset=base + pos,
                                  spec_anchor=METADATA_ANCHOR)
         pos += 4
         value = data[pos : pos + vlen]
@@ -155,6 +162,7 @@ def decode_metadata(data: bytes, start: int, base: int) -> dict[str, bytes]:
         else:
             props[name.decode("ascii")] = value
         pos += vlen
+        i += 1
     return props
 
 
@@ -203,15 +211,15 @@ def decode_command(body: bytes, base: int = 0) -> Command:
     """Decode a command frame body; ``base`` is its stream offset (for error offsets)."""
     end = len(body)
     if end < 1:
-        raise Truncated("a command needs a name length", protocol=PROTOCOL, field="command-name",
+        raise Truncated("a command needs a name length", protocol=PROTOCOL, field="name",
                         offset=base, spec_anchor=ANCHOR)
     n = body[0]
     if n == 0:
-        raise BadValue("empty command name", protocol=PROTOCOL, field="command-name",
+        raise BadValue("empty command name", protocol=PROTOCOL, field="name",
                        offset=base, spec_anchor=ANCHOR)
     if 1 + n > end:
         raise LengthOverflow(f"command name declares {n} bytes, {end - 1} remain",
-                             protocol=PROTOCOL, field="command-name", offset=base,
+                             protocol=PROTOCOL, field="name", offset=base,
                              spec_anchor=ANCHOR)
     name = body[1 : 1 + n]
     pos = 1 + n
@@ -225,14 +233,14 @@ def decode_command(body: bytes, base: int = 0) -> Command:
         return Cancel(body[pos:])
     if name == b"PING":
         if end - pos < 2:
-            raise Truncated("PING needs a 2-byte ttl", protocol=PROTOCOL, field="ping-ttl",
+            raise Truncated("PING needs a 2-byte ttl", protocol=PROTOCOL, field="ttl",
                             offset=base + pos, spec_anchor="spec/zmtp.md#heartbeats")
         # A context over 16 bytes is tolerated, like libzmq; PONG echoes the first 16.
         return Ping(unpack_u16(body, pos), body[pos + 2 :])
     if name == b"PONG":
         return Pong(body[pos:])
     if name == b"ERROR":
-        reason = _pull_short(body, pos, base, "error-reason", "spec/zmtp.md#error")
+        reason = _pull_short(body, pos, base, "reason", "spec/zmtp.md#error")
         pos += 1 + len(reason)
         _no_trailing(body, pos, base, "ERROR")
         return Error(reason)
@@ -263,7 +271,7 @@ def _pull_short(body: bytes, pos: int, base: int, field: str, anchor: str) -> by
 def _no_trailing(body: bytes, pos: int, base: int, name: str) -> None:
     if pos != len(body):
         raise TrailingBytes(f"{len(body) - pos} bytes after the {name} command",
-                            protocol=PROTOCOL, field="command-data", offset=base + pos,
+                            protocol=PROTOCOL, field="end", offset=base + pos,
                             spec_anchor=ANCHOR)
 
 

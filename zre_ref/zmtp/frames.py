@@ -105,7 +105,7 @@ def parse_header(
         size = unpack_u64(buf, pos + 1)
         if size > MAX_FRAME_SIZE:
             raise LengthOverflow(f"size {size} is over 2^63 - 1", protocol=PROTOCOL,
-                                 field="size", offset=base + pos + 1, spec_anchor=ANCHOR)
+                                 field="body", offset=base + pos + 1, spec_anchor=ANCHOR)
         hlen = 9
     else:
         if end - pos < 2:
@@ -114,7 +114,7 @@ def parse_header(
         hlen = 2
     if size > max_size:
         raise LengthOverflow(f"size {size} is over the limit of {max_size} bytes",
-                             protocol=PROTOCOL, field="size", offset=base + pos + 1,
+                             protocol=PROTOCOL, field="body", offset=base + pos + 1,
                              spec_anchor="spec/zmtp.md#limits")
     return flags, size, hlen
 
@@ -129,7 +129,7 @@ def decode_stream(data: bytes, *, max_size: int = MAX_FRAME_SIZE) -> list[Frame]
         head = parse_header(data, pos, max_size)
         if head is None:
             raise Truncated("the stream ends inside a frame header", protocol=PROTOCOL,
-                            field="size", offset=end, spec_anchor=ANCHOR)
+                            field="size", offset=pos + 1, spec_anchor=ANCHOR)
         flags, size, hlen = head
         if size > end - pos - hlen:
             raise LengthOverflow(f"frame declares {size} bytes, {end - pos - hlen} remain",

@@ -39,7 +39,11 @@ MAJOR = 3
 MINOR = 1
 FILLER = bytes(31)
 
-_MECHANISM_RE = re.compile(rb"[A-Z0-9\-_]{1,20}")
+#: RFC 23 mechanism-char without the NUL padding: A-Z, digits, - _ . + (spec/zmtp.md#greeting)
+_MECHANISM_RE = re.compile(rb"[A-Z0-9\-_.+]{1,20}")
+#: (field, start, size) of the greeting, for error fields and offsets (spec/zmtp.md#errors)
+LAYOUT = (("signature", 0, 10), ("major", 10, 1), ("minor", 11, 1), ("mechanism", 12, 20),
+          ("as_server", 32, 1), ("filler", 33, 31))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ def check_signature(data: bytes | bytearray | memoryview, base: int = 0) -> None
     if n >= SIGNATURE_SIZE and not data[9] & 0x01:
         raise BadSignature(
             f"byte 9 is {data[9]:#04x}, bit 0 clear: an unversioned ZMTP 1.0 peer",
-            protocol=PROTOCOL, field="signature", offset=base + 9, spec_anchor=ANCHOR,
+            protocol=PROTOCOL, field="signature", offset=base, spec_anchor=ANCHOR,
         )
 
 
@@ -125,7 +129,7 @@ def decode_mechanism(raw: bytes, base: int = 12) -> str:
     name = raw.rstrip(b"\x00")
     if not _MECHANISM_RE.fullmatch(name):
         raise BadValue(
-            f"mechanism {raw!r} is not an upper-case name padded with NULs",
+            f"mechanism {raw!r} is not A-Z 0-9 - _ . + padded with NULs",
             protocol=PROTOCOL, field="mechanism", offset=base, spec_anchor=ANCHOR,
         )
     return name.decode("ascii")
@@ -136,12 +140,10 @@ def decode_greeting(data: bytes | bytearray | memoryview) -> Greeting:
     data = bytes(data)
     check_signature(data)
     if len(data) < GREETING_SIZE:
-        field = "signature" if len(data) < SIGNATURE_SIZE else "major" if len(data) < 11 else "minor" \
-            if len(data) < 12 else "mechanism" if len(data) < 32 else "as-server" if len(data) < 33 \
-            else "filler"
+        field, start = next((f, at) for f, at, size in LAYOUT if len(data) < at + size)
         raise Truncated(
             f"a greeting has {GREETING_SIZE} bytes, got {len(data)}",
-            protocol=PROTOCOL, field=field, offset=len(data), spec_anchor=ANCHOR,
+            protocol=PROTOCOL, field=field, offset=start, spec_anchor=ANCHOR,
         )
     check_major(data[10])
     mechanism = decode_mechanism(data[12:32])
@@ -149,7 +151,7 @@ def decode_greeting(data: bytes | bytearray | memoryview) -> Greeting:
     if as_server > 1:
         raise BadValue(
             f"as-server is {as_server}, must be 0 or 1",
-            protocol=PROTOCOL, field="as-server", offset=32, spec_anchor=ANCHOR,
+            protocol=PROTOCOL, field="as_server", offset=32, spec_anchor=ANCHOR,
         )
     return Greeting(
         major=data[10], minor=data[11], mechanism=mechanism, as_server=bool(as_server),

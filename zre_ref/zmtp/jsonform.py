@@ -2,7 +2,8 @@
 
 ``zmtp-greeting``: the 64 greeting bytes -> ``{major, minor, mechanism, as_server, padding}``.
 ``zmtp-frame``: a byte stream of frames -> ``{"frames": [...]}``, one object per frame, with the
-command decoded (READY properties, PING ttl/context, SUBSCRIBE topic, ...). Byte values are hex.
+command decoded (READY properties as ``[name, hex value]`` pairs in wire order, PING ttl/context,
+SUBSCRIBE topic, ...). Byte values are hex (spec/zmtp.md#json-form).
 All HEX arguments are concatenated: these are byte streams, not zproto frames.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..codec import pairs_from_json
 from ..errors import EncodeError, TrailingBytes, Truncated
 from ..registry import CliCodec
 from ..wire import pack_flags_u64
@@ -46,7 +48,7 @@ def decode_greeting_json(frames: Sequence[bytes]) -> dict[str, Any]:
     if len(data) > GREETING_SIZE:
         decode_greeting(data[:GREETING_SIZE])
         raise TrailingBytes(f"{len(data) - GREETING_SIZE} bytes after the greeting",
-                            protocol=GREETING_PROTOCOL, field="greeting", offset=GREETING_SIZE,
+                            protocol=GREETING_PROTOCOL, field="end", offset=GREETING_SIZE,
                             spec_anchor="spec/zmtp.md#greeting")
     return greeting_to_json(decode_greeting(data))
 
@@ -68,7 +70,7 @@ def encode_greeting_json(obj: dict[str, Any]) -> list[bytes]:
 def command_to_json(cmd: Command) -> dict[str, Any]:
     out: dict[str, Any] = {"name": command_name(cmd)}
     if isinstance(cmd, (Ready, Initiate)):
-        out["properties"] = {k: v.hex() for k, v in cmd.properties.items()}
+        out["properties"] = [[k, v.hex()] for k, v in cmd.properties.items()]
     elif isinstance(cmd, Error):
         out["reason"] = cmd.reason.hex()
     elif isinstance(cmd, Hello):
@@ -89,10 +91,9 @@ def command_to_json(cmd: Command) -> dict[str, Any]:
 def command_from_json(obj: dict[str, Any]) -> Command:
     name = obj.get("name")
     h = bytes.fromhex
-    if name == "READY":
-        return Ready({k: h(v) for k, v in obj.get("properties", {}).items()})
-    if name == "INITIATE":
-        return Initiate({k: h(v) for k, v in obj.get("properties", {}).items()})
+    if name in ("READY", "INITIATE"):
+        props = pairs_from_json(obj.get("properties", []), "properties")
+        return (Ready if name == "READY" else Initiate)({k: h(v) for k, v in props.items()})
     if name == "ERROR":
         return Error(h(obj.get("reason", "")))
     if name == "HELLO":

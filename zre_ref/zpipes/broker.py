@@ -18,6 +18,11 @@ answered at once). A pipe holds one reader, one writer and the bytes written but
   (WRITE-FAILED, like EPIPE). When the writer goes, the reader drains what is left, then READ-END.
 * A pipe with neither reader nor writer is deleted with its data (flushed).
 * A client silent for ``expiry`` seconds is dropped and its pipe end closed as above.
+* Memory is bounded in bytes (spec/zpipes.md#limits): a pipe holds at most ``max_pipe_bytes``
+  (one chunk more when empty), a client's pending WRITEs at most ``max_client_bytes``; a WRITE
+  beyond its client's budget is refused (WRITE-FAILED), never queued.
+* Timers live in a heap (one expiry entry per session, one entry per waiting queue head), so
+  :meth:`Broker.next_deadline` and a disconnect cost O(log n), not a scan of every session.
 
 Input: :meth:`Broker.handle_frames` / :meth:`Broker.handle_message` / :meth:`Broker.handle_timer`,
 each with ``now`` (seconds, any monotonic origin). Output: a list of effects (:class:`Send`,
@@ -26,6 +31,8 @@ each with ``now`` (seconds, any monotonic origin). Output: a list of effects (:c
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..errors import DecodeError
+from ..lograte import DEFAULT_INTERVAL, RateLimitedLog
 from . import messages as m
 from .chunks import ChunkBuffer
 
@@ -44,6 +52,11 @@ DEFAULT_EXPIRY = 10.0
 DEFAULT_MAX_PIPE_BYTES = 1024 * 1024
 #: READ/WRITE requests one client may have pending at once (spec/zpipes.md#pipelining)
 DEFAULT_MAX_PENDING = 64
+#: Bytes of WRITE chunks one client may have pending (received, not yet in the pipe); also the
+#: largest chunk a WRITE may carry (spec/zpipes.md#limits)
+DEFAULT_MAX_CLIENT_BYTES = 8 * 1024 * 1024
+#: Bytes a WRITE message adds to its chunk: signature, id, version, chunk length, timeout
+WRITE_OVERHEAD = len(m.encode(m.Write(chunk=b"", timeout=0))[0])
 #: Longest pipe name: a zproto string (spec/zpipes.md#input)
 MAX_PIPE_NAME_BYTES = 255
 
@@ -88,7 +101,7 @@ class PipeInfo:
 
 
 # -- internal state ----------------------------------------------------------------------------
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pending:
     request: m.Read | m.Write
     deadline: float | None
@@ -103,6 +116,8 @@ class _Session:
     queue: deque[_Pending] = field(default_factory=deque)
     #: why every WRITE of this writer now fails (the reader went away), or None
     broken: str | None = None
+    #: bytes of the WRITE chunks in ``queue`` (bounded by ``max_client_bytes``)
+    pending_bytes: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -135,6 +150,15 @@ def _request_size(p: _Pending) -> int:
     return req.size if isinstance(req, m.Read) else len(req.chunk)
 
 
+def _write_bytes(req: m.Read | m.Write) -> int:
+    """Bytes a request makes the broker hold: a WRITE's chunk (a READ holds none)."""
+    return len(req.chunk) if isinstance(req, m.Write) else 0
+
+
+#: A timer: (when, tie-break, session, the queue head it times out or None for expiry)
+_Timer = tuple[float, int, _Session, _Pending | None]
+
+
 class Broker:
     """The pipe table and every client session; pure, time passed in (spec/zpipes.md#broker)."""
 
@@ -144,15 +168,23 @@ class Broker:
         expiry: float = DEFAULT_EXPIRY,
         max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES,
         max_pending: int = DEFAULT_MAX_PENDING,
+        max_client_bytes: int = DEFAULT_MAX_CLIENT_BYTES,
+        log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
-        if expiry <= 0 or max_pipe_bytes <= 0 or max_pending <= 0:
-            raise ValueError("expiry, max_pipe_bytes and max_pending must be positive")
+        if min(expiry, max_pipe_bytes, max_pending, max_client_bytes, log_interval) <= 0:
+            raise ValueError("expiry, max_pipe_bytes, max_pending, max_client_bytes and "
+                             "log_interval must be positive")
         self.expiry = expiry
         self.max_pipe_bytes = max_pipe_bytes
         self.max_pending = max_pending
+        self.max_client_bytes = max_client_bytes
+        #: what clients can cause is logged through this, at most a line per kind per interval
+        self.log = RateLimitedLog(log, interval=log_interval)
         self._sessions: dict[bytes, _Session] = {}
         self._pipes: dict[str, _Pipe] = {}
         self._out: list[Effect] = []
+        self._timers: list[_Timer] = []
+        self._tie = itertools.count()
 
     # -- inspection ------------------------------------------------------------------------
     def pipe_names(self) -> list[str]:
@@ -172,13 +204,28 @@ class Broker:
     def clients(self) -> list[bytes]:
         return list(self._sessions)
 
+    def pending_bytes(self, client: bytes) -> int:
+        """Bytes of WRITE chunks ``client`` has waiting (0 for an unknown client)."""
+        s = self._sessions.get(client)
+        return s.pending_bytes if s else 0
+
+    def armed_timers(self) -> int:
+        """Timers in the heap, stale ones included (bounded by 4 x sessions + 64)."""
+        return len(self._timers)
+
+    def held_bytes(self) -> int:
+        """Every byte of client data the broker holds: pending WRITEs plus pipe buffers."""
+        return (sum(s.pending_bytes for s in self._sessions.values())
+                + sum(p.buffered for p in self._pipes.values()))
+
     # -- inputs ----------------------------------------------------------------------------
     def handle_frames(self, client: bytes, frames: Sequence[bytes], now: float) -> list[Effect]:
         """Decode one message from ``client`` and handle it; malformed input gets INVALID."""
         try:
             msg = m.decode(list(frames))
         except DecodeError as exc:
-            log.warning("zpipes: malformed message from %s: %s", client.hex(), exc)
+            self.log.warning(now, ("malformed", client), "zpipes: malformed message from %s: %s",
+                             client.hex(), exc)
             s = self._sessions.get(client)
             if s is not None:
                 s.last_seen = now
@@ -195,10 +242,11 @@ class Broker:
         elif isinstance(msg, (m.Input, m.Output)):
             if s is None:
                 s = self._sessions[client] = _Session(client, now)
+                self._arm(now + self.expiry, s, None)
             self._open(s, msg, now)
         elif s is None or s.state is SessionState.START or not isinstance(
                 msg, (m.Read, m.Write, m.Close)):
-            self._invalid(client, msg, s)
+            self._invalid(client, msg, s, now)
         elif isinstance(msg, m.Close):
             self._close(s, now, reply=True)
         elif isinstance(msg, m.Read):
@@ -216,27 +264,75 @@ class Broker:
 
     def handle_timer(self, now: float) -> list[Effect]:
         """Expire silent clients and time out waiting requests due at ``now``."""
-        for s in list(self._sessions.values()):
-            if now >= s.last_seen + self.expiry:
+        timers = self._timers
+        while True:
+            self._settle()
+            if not timers or timers[0][0] > now:
+                break
+            _, _, s, head = heapq.heappop(timers)
+            if head is None:
                 pipe = s.pipe.name if s.pipe else None
-                log.info("zpipes: client %s silent for %.1f s, dropped (pipe %r)",
-                         s.client.hex(), now - s.last_seen, pipe)
+                self.log.info(now, "expired", "zpipes: client %s silent for %.1f s, dropped "
+                              "(pipe %r)", s.client.hex(), now - s.last_seen, pipe)
                 del self._sessions[s.client]
                 self._close(s, now, reply=False)
                 self._out.append(ClientExpired(s.client, pipe))
-        for p in list(self._pipes.values()):
-            self._pump(p, now)
+            elif s.pipe is not None:
+                self._pump(s.pipe, now)
+        due = self.log.next_flush()
+        if due is not None and now >= due:
+            self.log.flush(now)
         return self._flush()
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None if nothing is waiting."""
-        best: float | None = None
-        for s in self._sessions.values():
-            t = s.last_seen + self.expiry
-            if s.queue and s.queue[0].deadline is not None:
-                t = min(t, s.queue[0].deadline)
-            best = t if best is None else min(best, t)
+        self._settle()
+        best = self._timers[0][0] if self._timers else None
+        due = self.log.next_flush()
+        if due is not None and (best is None or due < best):
+            best = due
         return best
+
+    # -- timers ----------------------------------------------------------------------------
+    def _arm(self, when: float, s: _Session, head: _Pending | None) -> None:
+        heapq.heappush(self._timers, (when, next(self._tie), s, head))
+        if len(self._timers) > 4 * len(self._sessions) + 64:
+            self._compact()
+
+    def _current(self, timer: _Timer) -> bool:
+        """Whether a timer still stands: its session is live and, for a request timeout, the
+        request is still its queue's head."""
+        _, _, s, head = timer
+        if self._sessions.get(s.client) is not s:
+            return False
+        return head is None or (bool(s.queue) and s.queue[0] is head)
+
+    def _settle(self) -> None:
+        """Make the heap's top exact: drop stale timers, move expiry timers of sessions heard
+        from since they were armed to their real time. Each step is O(log n), and a session's
+        expiry timer moves at most once per time it reaches the top."""
+        timers = self._timers
+        while timers:
+            when, _, s, head = timer = timers[0]
+            if not self._current(timer):
+                heapq.heappop(timers)
+            elif head is None and s.last_seen + self.expiry > when:
+                heapq.heapreplace(timers, (s.last_seen + self.expiry, next(self._tie), s, None))
+            else:
+                return
+
+    def _compact(self) -> None:
+        """Drop every stale timer (amortised O(1) per timer armed)."""
+        self._timers[:] = [t for t in self._timers if self._current(t)]  # in place: callers
+        heapq.heapify(self._timers)                                       # may hold the list
+
+    def _pop_head(self, s: _Session) -> _Pending:
+        """Remove ``s``'s oldest request; arm the timeout of the one behind it, if any."""
+        done = s.queue.popleft()
+        s.pending_bytes -= _write_bytes(done.request)
+        if s.queue and s.queue[0].deadline is not None:
+            self._arm(s.queue[0].deadline, s, s.queue[0])
+        return done
 
     # -- commands --------------------------------------------------------------------------
     def _send(self, client: bytes, msg: m.ZpipesMessage) -> None:
@@ -246,17 +342,18 @@ class Broker:
         out, self._out = self._out, []
         return out
 
-    def _invalid(self, client: bytes, msg: m.ZpipesMessage, s: _Session | None) -> None:
+    def _invalid(self, client: bytes, msg: m.ZpipesMessage, s: _Session | None,
+                 now: float) -> None:
         state = s.state.value if s else "unknown client"
-        log.info("zpipes: %s from %s invalid in state %s", m.ZPIPES.spec_of(msg).name,
-                 client.hex(), state)
+        self.log.info(now, ("invalid", client), "zpipes: %s from %s invalid in state %s",
+                      m.ZPIPES.spec_of(msg).name, client.hex(), state)
         self._send(client, m.Invalid())
 
     def _open(self, s: _Session, msg: m.Input | m.Output, now: float) -> None:
         reading = isinstance(msg, m.Input)
         fail: type[m.InputFailed] | type[m.OutputFailed] = m.InputFailed if reading else m.OutputFailed
         if s.state is not SessionState.START:
-            self._invalid(s.client, msg, s)
+            self._invalid(s.client, msg, s, now)
             return
         name = msg.pipename
         if not name:
@@ -282,22 +379,32 @@ class Broker:
             s.broken = None
             self._send(s.client, m.OutputOk())
         s.pipe = p
-        log.debug("zpipes: %s opened %r for %s", s.client.hex(), name,
-                  "reading" if reading else "writing")
+        self.log.debug(now, "opened", "zpipes: %s opened %r for %s", s.client.hex(), name,
+                       "reading" if reading else "writing")
         self._pump(p, now)
 
     def _enqueue(self, s: _Session, req: m.Read | m.Write, now: float) -> bool:
+        size = _write_bytes(req)
         if len(s.queue) >= self.max_pending:
             reason = f"more than {self.max_pending} requests pending"
-            self._send(s.client, m.ReadFailed(reason=reason) if isinstance(req, m.Read)
-                       else m.WriteFailed(reason=reason))
-            return False
-        s.queue.append(_Pending(req, _deadline(now, req.timeout)))
-        return True
+        elif s.pending_bytes + size > self.max_client_bytes:
+            reason = f"more than {self.max_client_bytes} bytes pending"
+        else:
+            pending = _Pending(req, _deadline(now, req.timeout))
+            s.queue.append(pending)
+            s.pending_bytes += size
+            if len(s.queue) == 1 and pending.deadline is not None:
+                self._arm(pending.deadline, s, pending)
+            return True
+        self.log.info(now, ("refused", s.client), "zpipes: %s from %s refused: %s",
+                      m.ZPIPES.spec_of(req).name, s.client.hex(), reason)
+        self._send(s.client, m.ReadFailed(reason=reason) if isinstance(req, m.Read)
+                   else m.WriteFailed(reason=reason))
+        return False
 
     def _read(self, s: _Session, msg: m.Read, now: float) -> None:
         if s.state is not SessionState.READING:
-            self._invalid(s.client, msg, s)
+            self._invalid(s.client, msg, s, now)
             return
         if msg.size == 0:
             self._send(s.client, m.ReadFailed(reason="READ size must be at least 1"))
@@ -307,7 +414,7 @@ class Broker:
 
     def _write(self, s: _Session, msg: m.Write, now: float) -> None:
         if s.state is not SessionState.WRITING:
-            self._invalid(s.client, msg, s)
+            self._invalid(s.client, msg, s, now)
             return
         if s.broken is not None:
             self._send(s.client, m.WriteFailed(reason=s.broken))
@@ -320,6 +427,7 @@ class Broker:
         p = s.pipe
         while s.queue:
             req = s.queue.popleft().request
+            s.pending_bytes -= _write_bytes(req)
             if reply:
                 self._send(s.client, m.ReadFailed(reason="closed by the client")
                            if isinstance(req, m.Read) else m.WriteFailed(reason="closed by the client"))
@@ -334,14 +442,15 @@ class Broker:
             if w is not None:
                 w.broken = f"the reader of pipe {p.name!r} has gone"
                 while w.queue:
-                    w.queue.popleft()
+                    self._pop_head(w)
                     self._send(w.client, m.WriteFailed(reason=w.broken))
         elif p.writer is s:
             p.writer = None
             p.writer_closed = True
         if p.reader is None and p.writer is None:
             if p.buffered:
-                log.info("zpipes: pipe %r flushed with %d unread bytes", p.name, p.buffered)
+                self.log.info(now, "flushed", "zpipes: pipe %r flushed with %d unread bytes",
+                              p.name, p.buffered)
             del self._pipes[p.name]
         else:
             self._pump(p, now)
@@ -350,12 +459,12 @@ class Broker:
     def _expire_heads(self, p: _Pipe, now: float) -> None:
         r, w = p.reader, p.writer
         while r is not None and _head_due(r, now):
-            r.queue.popleft()
+            self._pop_head(r)
             self._send(r.client, m.ReadTimeout())
         if w is not None and _head_due(w, now):
             # The head was not written in time: neither is anything pipelined behind it.
             while w.queue:
-                w.queue.popleft()
+                self._pop_head(w)
                 self._send(w.client, m.WriteTimeout())
 
     def _pump(self, p: _Pipe, now: float) -> None:
@@ -371,7 +480,7 @@ class Broker:
                         raise RuntimeError("a READ in a writer's queue")  # internal bug
                     if p.buffered and p.buffered + len(head.chunk) > self.max_pipe_bytes:
                         break
-                    w.queue.popleft()
+                    self._pop_head(w)
                     p.data.feed(head.chunk)
                     self._send(w.client, m.WriteOk())
                     progressed = True
@@ -380,11 +489,11 @@ class Broker:
                 eof = w is None and p.writer_closed
                 held_back = w is not None and bool(w.queue)
                 if p.buffered >= size or (p.buffered and (eof or held_back)):
-                    r.queue.popleft()
+                    self._pop_head(r)
                     self._send(r.client, m.ReadOk(chunk=p.data.take(size)))
                     progressed = True
                 elif eof and not p.buffered:
-                    r.queue.popleft()
+                    self._pop_head(r)
                     self._send(r.client, m.ReadEnd())
                     progressed = True
             if not progressed:

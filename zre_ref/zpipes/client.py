@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..errors import DecodeError, ZreRefError
+from ..lograte import RateLimitedLog
 from . import messages as m
 from .chunks import ChunkBuffer
 
@@ -87,10 +88,8 @@ class ClientCore:
         self.last_recv = now
         self.last_ping = now
         self.lost: str | None = None
-
-    @property
-    def outstanding(self) -> int:
-        return len(self._pending)
+        #: what the broker can cause is logged through this (rate-limited, aggregated)
+        self.log = RateLimitedLog(log)
 
     def request(self, msg: m.ZpipesMessage, now: float) -> tuple[int, list[bytes]]:
         """Number a request and return (token, frames to send)."""
@@ -112,24 +111,28 @@ class ClientCore:
         try:
             msg = m.decode(frames)
         except DecodeError as exc:
-            log.warning("zpipes client: malformed message from the broker: %s", exc)
+            self.log.warning(now, "malformed", "zpipes client: malformed message from the "
+                             "broker: %s", exc)
             return None
         if isinstance(msg, m.PingOk):
             return None
         if not self._pending:
-            log.warning("zpipes client: unexpected %s with no request pending",
-                        m.ZPIPES.spec_of(msg).name)
+            self.log.warning(now, "unexpected", "zpipes client: unexpected %s with no request "
+                             "pending", m.ZPIPES.spec_of(msg).name)
             return None
         token, req = self._pending[0]
         if not isinstance(msg, m.Invalid) and not isinstance(msg, _REPLIES[type(req)]):
-            log.warning("zpipes client: %s does not answer %s; ignored",
-                        m.ZPIPES.spec_of(msg).name, m.ZPIPES.spec_of(req).name)
+            self.log.warning(now, "mismatch", "zpipes client: %s does not answer %s; ignored",
+                             m.ZPIPES.spec_of(msg).name, m.ZPIPES.spec_of(req).name)
             return None
         self._pending.popleft()
         return Reply(token, req, msg)
 
     def handle_timer(self, now: float) -> list[list[bytes]]:
         """Frames to send now (a PING when due); raises BrokerLost when the broker is silent."""
+        due = self.log.next_flush()
+        if due is not None and now >= due:
+            self.log.flush(now)
         if self.lost is not None:
             raise BrokerLost(self.lost)
         if now - self.last_recv >= self.broker_timeout:

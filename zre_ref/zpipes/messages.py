@@ -174,9 +174,6 @@ class Invalid(ZpipesMessage):
     """The command was not valid in the client's current state (the connection is kept)."""
 
 
-#: Messages a client sends; every other one is a broker reply (spec/zpipes.md#message-layout)
-CLIENT_COMMANDS: tuple[type[ZpipesMessage], ...] = (Input, Output, Read, Write, Close, Ping)
-
 
 def encode(msg: ZpipesMessage) -> list[bytes]:
     """Frames of a ZPIPES message (always exactly one, without the ROUTER routing id)."""

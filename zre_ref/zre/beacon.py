@@ -76,25 +76,40 @@ def _error(cls: type[DecodeError], reason: str, field: str, offset: int) -> Deco
     return cls(reason, protocol=PROTOCOL, field=field, offset=offset, spec_anchor=_ANCHOR)
 
 
+#: (field, start, size) of a beacon, for the field and offset of a size error (spec/zre.md#beacon)
+LAYOUT = (("prefix", 0, 3), ("version", 3, 1), ("uuid", 4, UUID_SIZE), ("port", 20, 2),
+          ("public_key", 22, PUBLIC_KEY_SIZE))
+
+
+def _size_error(data: bytes, expected: str) -> DecodeError:
+    """bad-beacon-size at the first field ``data`` cuts short (spec/zre.md#beacon)."""
+    field, start = next((f, at) for f, at, n in LAYOUT if len(data) < at + n)
+    return _error(BadBeaconSize, f"{len(data)} bytes, {expected}", field, start)
+
+
 def decode_beacon(data: bytes) -> Beacon:
     """Decode one beacon datagram; raise a DecodeError subclass (spec/zre.md#beacon).
 
     Checks, in order: prefix 'ZRE' (of what is there), version 1 or 3, exact size for that version.
+    A size error names the first field the datagram cuts (at that field's start), or ``end`` at
+    the expected size when the datagram is too long.
     """
     data = bytes(data)
     head = data[: len(BEACON_PREFIX)]
     if head != BEACON_PREFIX[: len(head)]:
         raise _error(BadBeaconPrefix, f"expected 5a5245 ('ZRE'), got {head.hex()}", "prefix", 0)
     if len(data) <= len(BEACON_PREFIX):
-        raise _error(BadBeaconSize, f"{len(data)} bytes, a beacon is 22 or 54", "size", len(data))
+        raise _size_error(data, "a beacon is 22 or 54")
     version = data[len(BEACON_PREFIX)]
     size = BEACON_SIZES.get(version)
     if size is None:
         raise _error(BadBeaconVersion, f"version {version:#04x}, expected 0x01 or 0x03",
                      "version", len(BEACON_PREFIX))
-    if len(data) != size:
+    if len(data) < size:
+        raise _size_error(data, f"a version {version} beacon is {size}")
+    if len(data) > size:
         raise _error(BadBeaconSize, f"{len(data)} bytes, a version {version} beacon is {size}",
-                     "size", min(len(data), size))
+                     "end", size)
     r = Reader(data, protocol=PROTOCOL, spec_anchor=_ANCHOR, offset=len(BEACON_PREFIX) + 1)
     uuid = r.pull_bytes(UUID_SIZE, "uuid")
     port = r.pull_u16("port")

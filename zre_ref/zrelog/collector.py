@@ -11,16 +11,27 @@ LOG record into one JSON object (spec/zrelog.md#collector)::
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import DecodeError
+from ..lograte import DEFAULT_INTERVAL, RateLimitedLog
 from . import messages as m
 from .messages import Event, Level
 
 log = logging.getLogger(__name__)
+
+#: Nodes the ``--follow`` table tracks per tenth of a window; more count as "(other)"
+DEFAULT_MAX_RATE_NODES = 256
+OTHER_NODE = "(other)"
+#: Largest message the collector's SUB socket accepts: a LOG record is at most 273 bytes
+#: (spec/zrelog.md#log); the rest is room for ZMTP commands (READY, PING)
+MAX_RECORD_MESSAGE = 4096
+#: Messages the collector's SUB socket queues before it stops reading (spec/zrelog.md#collector)
+DEFAULT_RCVHWM = 1000
 
 #: Names accepted by ``--level`` and the highest level number each keeps (spec/zrelog.md#levels)
 LEVEL_NAMES = {"error": Level.ERROR, "warning": Level.WARNING, "info": Level.INFO}
@@ -61,19 +72,23 @@ def record_to_json(msg: m.Log, received: float) -> dict[str, Any]:
 class CollectorCore:
     """Decode, filter and convert records; count what was refused (spec/zrelog.md#collector)."""
 
-    def __init__(self, *, max_level: int = Level.INFO) -> None:
+    def __init__(self, *, max_level: int = Level.INFO,
+                 log_interval: float = DEFAULT_INTERVAL) -> None:
         self.max_level = max_level
         self.received = 0
         self.filtered = 0
         self.malformed = 0
+        #: malformed records are logged through this: a line per interval, the rest counted
+        self.log = RateLimitedLog(log, interval=log_interval)
 
     def handle_frames(self, frames: Sequence[bytes], received: float) -> dict[str, Any] | None:
-        """A message from the SUB socket: its JSON object, or None (malformed or filtered)."""
+        """A message from the SUB socket: its JSON object, or None (malformed or filtered).
+        ``received`` is the wall-clock time (seconds) it arrived."""
         try:
             msg = m.decode(list(frames))
         except DecodeError as exc:
             self.malformed += 1
-            log.warning("zrelog collector: malformed record: %s", exc)
+            self.log.warning(received, "malformed", "zrelog collector: malformed record: %s", exc)
             return None
         self.received += 1
         if msg.level > self.max_level or msg.level == 0:
@@ -115,21 +130,55 @@ class RotationPolicy:
 
 
 class RateTable:
-    """Events per node per second over a sliding window, for ``--follow`` (spec/zrelog.md#collector)."""
+    """Events per node per second over a sliding window, for ``--follow`` (spec/zrelog.md#collector).
 
-    def __init__(self, window: float = 1.0) -> None:
+    Memory is bounded whatever the record rate: counts are kept per tenth of the window (the
+    window slides in those steps), for at most ``max_nodes`` nodes per step; records of further
+    nodes count under ``"(other)"``.
+    """
+
+    #: steps per window
+    STEPS = 10
+
+    def __init__(self, window: float = 1.0, *, max_nodes: int = DEFAULT_MAX_RATE_NODES) -> None:
         self.window = window
-        self._seen: deque[tuple[float, str, str]] = deque()
+        self.max_nodes = max_nodes
+        self._step = window / self.STEPS
+        #: (step number, {node: {event: count}}), oldest first; at most STEPS + 1 of them
+        self._steps: deque[tuple[int, dict[str, dict[str, int]]]] = deque()
+
+    def _step_of(self, now: float) -> int:
+        return math.floor(now / self._step + 1e-9)
+
+    def _drop_old(self, now: float) -> None:
+        first = math.ceil((now - self.window) / self._step - 1e-9)  # steps after now - window
+        while self._steps and self._steps[0][0] < first:
+            self._steps.popleft()
 
     def add(self, record: dict[str, Any], now: float) -> None:
-        self._seen.append((now, str(record["node"]), str(record["event"])))
+        step = self._step_of(now)
+        if not self._steps or self._steps[-1][0] != step:
+            self._drop_old(now)
+            self._steps.append((step, {}))
+        counts = self._steps[-1][1]
+        node = str(record["node"])
+        if node not in counts and len(counts) >= self.max_nodes:
+            node = OTHER_NODE
+        events = counts.setdefault(node, {})
+        event = str(record["event"])
+        events[event] = events.get(event, 0) + 1
+
+    def counters(self) -> int:
+        """Counters held (bounded by (STEPS + 1) x (max_nodes + 1) x events)."""
+        return sum(len(events) for _, counts in self._steps for events in counts.values())
 
     def rates(self, now: float) -> dict[str, dict[str, float]]:
-        while self._seen and self._seen[0][0] <= now - self.window:
-            self._seen.popleft()
+        self._drop_old(now)
         out: dict[str, dict[str, float]] = defaultdict(dict)
-        for _, node, event in self._seen:
-            out[node][event] = out[node].get(event, 0.0) + 1.0 / self.window
+        for _, counts in self._steps:
+            for node, events in counts.items():
+                for event, n in events.items():
+                    out[node][event] = out[node].get(event, 0.0) + n / self.window
         return dict(out)
 
     def render(self, now: float) -> str:

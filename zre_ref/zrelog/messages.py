@@ -21,9 +21,6 @@ ZRELOG = Protocol("zrelog", signature=0xAAA2, spec="spec/zrelog.md#log")
 
 #: Longest ``data`` text: a zproto ``string`` has a 1-byte length (spec/zrelog.md#log)
 MAX_DATA_BYTES = 255
-#: zyre formatted INFO bodies with ``vsnprintf(body, 255, ...)``: at most 254 characters
-#: (spec/zrelog.md#data)
-HISTORICAL_INFO_DATA_CHARS = 254
 
 
 class Level(IntEnum):

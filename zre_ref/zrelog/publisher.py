@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..lograte import RateLimitedLog
 from ..zre.events import PeerEntered, PeerExited, PeerJoined, PeerLeft, ZreEvent
 from ..zre.messages import ZRE
 from . import messages as m
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 ZRELOG_HEADER = "X-ZRELOG"
 #: Records held for the PUB socket before new ones are dropped (spec/zrelog.md#publishing)
 DEFAULT_MAX_OUTBOX = 1000
+#: Distinct collector endpoints a node feeds at once; further ones that peers advertise are
+#: ignored (counted and logged), so forged peers cannot make the PUB dial without bound
+#: (spec/zrelog.md#publishing)
+DEFAULT_MAX_COLLECTORS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +57,31 @@ class PublisherCore:
     ``now`` arguments are wall-clock seconds since the epoch (records carry whole seconds)."""
 
     def __init__(self, own_endpoint: str, *, enabled: bool = True, verbose: bool = False,
-                 max_outbox: int = DEFAULT_MAX_OUTBOX) -> None:
+                 max_outbox: int = DEFAULT_MAX_OUTBOX,
+                 max_collectors: int = DEFAULT_MAX_COLLECTORS) -> None:
         self.own_endpoint = own_endpoint
         self.node_id = endpoint_hash(own_endpoint)
         self.enabled = enabled
         self.verbose = verbose
         self.max_outbox = max_outbox
+        self.max_collectors = max_collectors
         self.dropped = 0
+        #: collectors advertised while ``max_collectors`` were already fed (not connected)
+        self.ignored_collectors = 0
         self._outbox: deque[list[bytes]] = deque()
         self._collector_of: dict[str, str] = {}  # peer uuid -> collector endpoint it advertises
         self._endpoint_of: dict[str, str] = {}  # peer uuid -> its ZRE endpoint (for hashes)
         self._connected: set[str] = set()
+        self._users: dict[str, int] = {}  # collector endpoint -> peers advertising it
+        #: what peers can cause is logged through this (rate-limited, aggregated); the time is
+        #: the wall clock passed to handle_event
+        self.log = RateLimitedLog(log)
+        self._last_now = 0.0
 
     # -- collectors ------------------------------------------------------------------------
     @property
     def collectors(self) -> list[str]:
         return sorted(self._connected)
-
-    def _users(self, endpoint: str) -> int:
-        return sum(1 for ep in self._collector_of.values() if ep == endpoint)
 
     def learn_peer(self, peer_uuid: str, endpoint: str,
                    headers: Mapping[str, str]) -> list[PublisherEffect]:
@@ -78,28 +89,48 @@ class PublisherCore:
         for peers that entered before publishing was switched on (spec/zrelog.md#publishing)."""
         self._endpoint_of[peer_uuid] = endpoint
         collector = headers.get(ZRELOG_HEADER, "").strip()
+        if not collector or self._collector_of.get(peer_uuid) == collector:
+            return []
+        effects = self._forget_collector_of(peer_uuid)
+        if collector not in self._connected and len(self._connected) >= self.max_collectors:
+            self.ignored_collectors += 1
+            self.log.warning(self._last_now, "too many", "zrelog: collector %s (peer %s) ignored: "
+                             "already feeding %d collectors", collector, peer_uuid,
+                             self.max_collectors)
+            return effects
+        self._collector_of[peer_uuid] = collector
+        self._users[collector] = self._users.get(collector, 0) + 1
+        if collector in self._connected:
+            return effects
+        self._connected.add(collector)
+        self.log.info(self._last_now, "found", "zrelog: collector %s (peer %s) found", collector,
+                      peer_uuid)
+        return [*effects, ConnectCollector(collector)]
+
+    def _forget_collector_of(self, peer_uuid: str) -> list[PublisherEffect]:
+        """The peer no longer advertises its collector: disconnect when nobody else does."""
+        collector = self._collector_of.pop(peer_uuid, "")
         if not collector:
             return []
-        self._collector_of[peer_uuid] = collector
-        if collector in self._connected:
+        left = self._users.pop(collector, 1) - 1
+        if left:
+            self._users[collector] = left
             return []
-        self._connected.add(collector)
-        log.info("zrelog: collector %s (peer %s) found", collector, peer_uuid)
-        return [ConnectCollector(collector)]
+        self._connected.discard(collector)
+        self.log.info(self._last_now, "gone", "zrelog: collector %s (peer %s) gone", collector,
+                      peer_uuid)
+        return [DisconnectCollector(collector)]
 
     def handle_event(self, ev: ZreEvent, now: float) -> list[PublisherEffect]:
         """A ZRE event seen by the node: record it, and track collectors."""
         effects: list[PublisherEffect] = []
+        self._last_now = now
         if isinstance(ev, PeerEntered):
             effects = self.learn_peer(ev.peer_uuid, ev.endpoint, ev.headers)
             self.record(Event.ENTER, ev.endpoint, "", now)
         elif isinstance(ev, PeerExited):
             self.record(Event.EXIT, self._endpoint_of.pop(ev.peer_uuid, ""), "", now)
-            collector = self._collector_of.pop(ev.peer_uuid, "")
-            if collector and not self._users(collector) and collector in self._connected:
-                self._connected.discard(collector)
-                log.info("zrelog: collector %s (peer %s) gone", collector, ev.peer_uuid)
-                effects.append(DisconnectCollector(collector))
+            effects = self._forget_collector_of(ev.peer_uuid)
         elif isinstance(ev, PeerJoined):
             self.record(Event.JOIN, self._endpoint_of.get(ev.peer_uuid, ""), ev.group, now)
         elif isinstance(ev, PeerLeft):
@@ -120,8 +151,8 @@ class PublisherCore:
                                 time=max(0, int(now)), data=text))
         if len(self._outbox) >= self.max_outbox:
             self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("zrelog: outbox full, %d records dropped so far", self.dropped)
+            self.log.warning(now, "outbox full", "zrelog: outbox full, %d records dropped so far",
+                             self.dropped)
             return
         self._outbox.append(frames)
 

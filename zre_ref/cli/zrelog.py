@@ -18,8 +18,9 @@ from typing import Any
 
 from ..aio import cancel_and_wait
 from ..zre.beacon import DISCOVERY_PORT
-from .collector import LEVEL_NAMES
-from .publisher import ZRELOG_HEADER
+from ..zrelog.collector import LEVEL_NAMES
+from ..zrelog.publisher import ZRELOG_HEADER
+from .common import check_endpoints, check_interface, headers_from_args
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def add_commands(sub: Any) -> None:
                    help="redraw a table of events per node per second on stderr")
     p.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
                    help="exit after this many seconds (default: run until SIGINT/SIGTERM)")
-    # the ZRE node, with the options of `zre-ref listen` (zre_ref/zre/cli.py)
+    # the ZRE node, with the options of `zre-ref listen` (zre_ref/cli/zre.py)
     p.add_argument("--name", default="log-collector", help="ZRE node name (default %(default)s)")
     p.add_argument("--header", action="append", default=[], metavar="KEY=VALUE",
                    help="extra header sent in HELLO (repeatable)")
@@ -92,9 +93,7 @@ async def _drain_node(node: Any, verbose: bool) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     from ..aio.zrelog import JsonLines, LogCollector
-    from ..zre.cli import _headers
-
-    headers = _headers(args.header)
+    headers = headers_from_args(args.header)
     sink = JsonLines(args.out, max_bytes=args.max_bytes if args.out else 0, backups=args.backups)
     collector = LogCollector(sink, max_level=LEVEL_NAMES[args.level])
     bind, host = _sub_endpoints(args)
@@ -143,6 +142,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
+    check_endpoints([args.bind] if args.bind else [], bind=True)
+    check_endpoints(args.connect, bind=False)
+    check_interface(args.interface)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(_main(args))

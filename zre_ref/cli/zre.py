@@ -18,8 +18,8 @@ import sys
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from .beacon import DISCOVERY_PORT
-from .events import (
+from ..zre.beacon import DISCOVERY_PORT
+from ..zre.events import (
     PeerEntered,
     PeerExited,
     PeerJoined,
@@ -28,16 +28,7 @@ from .events import (
     WhisperReceived,
     ZreEvent,
 )
-
-
-def _headers(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise argparse.ArgumentTypeError(f"header must be KEY=VALUE, not {item!r}")
-        out[key] = value
-    return out
+from .common import check_endpoints, check_interface, headers_from_args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -81,9 +72,13 @@ def add_commands(sub: Any) -> None:
 def _node(args: argparse.Namespace) -> Any:
     from ..aio.zre import ZreNode
 
+    check_endpoints([args.bind] if args.bind else [], bind=True)
+    check_endpoints(args.connect, bind=False)
+    check_interface(args.interface)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return ZreNode(args.name, _headers(args.header), port=args.port, interface=args.interface,
+    return ZreNode(args.name, headers_from_args(args.header), port=args.port,
+                   interface=args.interface,
                    beacon_interval=args.beacon_interval, beacon=not args.no_beacon,
                    connect=args.connect, bind=args.bind, evasive=args.evasive,
                    expired=args.expired)

@@ -2,6 +2,8 @@
 
     zre-ref decode --protocol zre AAA10602000003      # frames as hex, one argument per frame
     zre-ref encode --protocol zre '{"type": "PING", "sequence": 3}'
+
+Sub-commands live beside this module (zre.py, zrelog.py, zpipes.py), above the sans-IO cores.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .errors import DecodeError, EncodeError
-from .registry import codecs, command_modules
+from ..errors import DecodeError, EncodeError
+from ..registry import codecs, command_modules
+from .common import UsageError
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -34,14 +37,14 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 def _cmd_encode(args: argparse.Namespace) -> int:
     codec = codecs()[args.protocol]
     if codec.encode is None:
-        print(f"zre-ref: {args.protocol} has no encoder", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.protocol} has no encoder")
     text = sys.stdin.read() if args.json == "-" else args.json
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        print(f"zre-ref: not JSON: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"expected a JSON object of fields, not {type(obj).__name__}")
     try:
         frames = codec.encode(obj)
     except EncodeError as exc:
@@ -72,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command: exit 0 = done, 1 = the input was refused (shown), 2 = usage error."""
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"zre-ref {args.command}: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -10,8 +10,9 @@ import signal
 import sys
 from typing import Any
 
-from .broker import DEFAULT_EXPIRY, DEFAULT_MAX_PIPE_BYTES
-from .client import DEFAULT_CHUNK, PipeError
+from ..zpipes.broker import DEFAULT_EXPIRY, DEFAULT_MAX_CLIENT_BYTES, DEFAULT_MAX_PIPE_BYTES
+from ..zpipes.client import DEFAULT_CHUNK, PipeError
+from .common import UsageError, check_endpoints
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5690"
 
@@ -24,6 +25,9 @@ def add_commands(sub: Any) -> None:
                    help="seconds of client silence before it is dropped (default %(default)s)")
     p.add_argument("--max-pipe-bytes", type=int, default=DEFAULT_MAX_PIPE_BYTES,
                    help="bytes a pipe holds before writers wait (default %(default)s)")
+    p.add_argument("--max-client-bytes", type=int, default=DEFAULT_MAX_CLIENT_BYTES,
+                   help="bytes of WRITEs one client may have pending, and the largest WRITE "
+                        "(default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every session change")
     p.set_defaults(func=_cmd_broker)
 
@@ -42,7 +46,8 @@ def add_commands(sub: Any) -> None:
 async def _broker_main(args: argparse.Namespace) -> int:
     from ..aio.zpipes import ZpipesBroker
 
-    broker = ZpipesBroker(expiry=args.expiry, max_pipe_bytes=args.max_pipe_bytes)
+    broker = ZpipesBroker(expiry=args.expiry, max_pipe_bytes=args.max_pipe_bytes,
+                           max_client_bytes=args.max_client_bytes)
     for ep in args.bind or [DEFAULT_ENDPOINT]:
         real = await broker.bind(ep)
         print(f"zpipes-broker: listening on {real}", flush=True)
@@ -57,6 +62,9 @@ async def _broker_main(args: argparse.Namespace) -> int:
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
+    check_endpoints(args.bind or [], bind=True)
+    if min(args.expiry, args.max_pipe_bytes, args.max_client_bytes) <= 0:
+        raise UsageError("--expiry, --max-pipe-bytes and --max-client-bytes must be positive")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -92,6 +100,7 @@ async def _pipe_main(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipe(args: argparse.Namespace) -> int:
+    check_endpoints([args.broker], bind=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_pipe_main(args))
