@@ -310,3 +310,33 @@ def test_zyre_rules_leave_simultaneous_elections_undecided() -> None:
     zyre_ok = sum(_simultaneous(s, strict=True) for s in range(100))
     ours_ok = sum(_simultaneous(s, strict=False) for s in range(100))
     assert zyre_ok <= 80 and ours_ok >= 95, (zyre_ok, ours_ok)  # 68 and 98 today
+
+
+# -- elections inside ZRE node cores, on the full simulator (zre_ref/sim/network.py) ---------------
+def test_node_cores_elect_and_re_elect_when_the_leader_stops() -> None:
+    from zre_ref.sim import Simulation
+    from zre_ref.zre.events import LeaderElected
+
+    sim = Simulation(seed=11, record_events=True)
+    nodes = [sim.add_node(name=f"n{i}") for i in range(5)]
+    sim.run_for(2.0)  # beacons: full mesh
+    for i, n in enumerate(nodes):
+        if i != 2:  # n2 does not contest but answers
+            n.core.set_contest_in_group(G)
+    for n in nodes:
+        sim.apply(n, n.core.join(G))
+    sim.run_for(3.0)
+    want = min(n.uuid for i, n in enumerate(nodes) if i != 2)
+    assert {n.core.leader(G) for n in nodes} == {want}
+    for n in nodes:
+        assert n.events is not None
+        elected = [e for e in n.events if isinstance(e, LeaderElected)]
+        assert elected and elected[-1].peer_uuid == want and elected[-1].group == G
+        assert elected[-1].peer_name == next(m.core.name for m in nodes if m.uuid == want)
+    # the leader stops (zyre sends no LEAVE): zre-ref's peers re-elect on its EXIT
+    leader = next(n for n in nodes if n.uuid == want)
+    sim.stop_node(leader)
+    sim.run_for(40.0)
+    rest = [n for n in nodes if n is not leader]
+    again = min(n.uuid for i, n in enumerate(nodes) if i != 2 and n is not leader)
+    assert {n.core.leader(G) for n in rest} == {again}
