@@ -20,7 +20,7 @@ async def _entered_all(nodes: list[ZreNode]) -> None:
         others = {m.uuid for m in nodes if m is not n}
         seen: set[str] = set()
         while seen != others:
-            seen.add((await expect(n, PeerEntered, lambda e: e.peer_uuid in others)).peer_uuid)
+            seen.add((await expect(n, PeerEntered, lambda e, o=others: e.peer_uuid in o)).peer_uuid)
 
 
 def test_gossip_hub_and_nodes_full_mesh_shout_whisper_exit() -> None:
