@@ -100,3 +100,36 @@ def test_election_on_asyncio_nodes() -> None:
                 await n.stop()
 
     run(main)
+
+
+def test_cli_listen_as_gossip_hub() -> None:
+    """`zre-ref listen --gossip-bind`: a node of ours finds it through its gossip service."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        gossip = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--gossip-bind", gossip,
+         "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "15"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert listen.stdout is not None
+        assert json.loads(listen.stdout.readline())["event"] == "READY"
+
+        async def main() -> None:
+            async with ZreNode("me", gossip_connect=[gossip]) as me:
+                enter = await expect(me, PeerEntered)
+                assert enter.endpoint.startswith("tcp://127.0.0.1:")
+
+        run(main)
+        out, _ = listen.communicate(timeout=15)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+            listen.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event"] for e in events] == ["ENTER"] and events[0]["peer_name"] == "me"
