@@ -112,11 +112,9 @@ def test_cli_listen_as_gossip_hub() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         gossip = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    listen = subprocess.Popen(
-        [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--gossip-bind", gossip,
-         "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "15"],
-        stdout=subprocess.PIPE, text=True)
-    try:
+    cmd = [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--gossip-bind", gossip,
+           "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "15"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as listen:
         assert listen.stdout is not None
         assert json.loads(listen.stdout.readline())["event"] == "READY"
 
@@ -125,11 +123,11 @@ def test_cli_listen_as_gossip_hub() -> None:
                 enter = await expect(me, PeerEntered)
                 assert enter.endpoint.startswith("tcp://127.0.0.1:")
 
-        run(main)
-        out, _ = listen.communicate(timeout=15)
-    finally:
-        if listen.poll() is None:
+        try:
+            run(main)
+            out, _ = listen.communicate(timeout=15)  # --timeout 15 bounds the listener too
+        except BaseException:
             listen.kill()
-            listen.wait()
+            raise
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["ENTER"] and events[0]["peer_name"] == "me"

@@ -162,14 +162,7 @@ class Elections:
         if not in_group or sender not in members or (
                 challenger != self.me and challenger not in members):
             return []  # not our group, or from or for a node not (or no longer) in it
-        out: list[ElectionEffect] = []
-        wave = self._waves.setdefault(group, Wave())
-        if wave.caw is None or challenger < wave.caw:
-            # a better challenger: join its wave, pass it on to everyone but the father
-            self._waves[group] = wave = Wave(caw=challenger, father=sender)
-            others = _sorted(p for p in members if p != sender)
-            if others:
-                out.append(SendElect(others, group, challenger))
+        wave, out = self._join_if_better(group, sender, challenger, members)
         if wave.caw != challenger:
             return out  # a worse challenger is ignored
         wave.heard.add(sender)
@@ -177,11 +170,26 @@ class Elections:
         wave.last_progress = now
         if not wave.answered and wave.heard.issuperset(members):
             wave.answered = True
-            if wave.caw == self.me:
-                out.append(SendLeader(_sorted(members), group, self.me))
-            elif wave.father is not None:
-                out.append(SendElect((wave.father,), group, wave.caw))
+            out.extend(self._wave_complete(wave, group, challenger, members))
         return out
+
+    def _join_if_better(self, group: str, sender: str, challenger: str,
+                        members: Collection[str]) -> tuple[Wave, list[ElectionEffect]]:
+        """A challenger below our wave (or the first one): join its wave with ``sender`` as
+        father and pass it on to every other member."""
+        wave = self._waves.setdefault(group, Wave())
+        if wave.caw is not None and challenger >= wave.caw:
+            return wave, []
+        self._waves[group] = wave = Wave(caw=challenger, father=sender)
+        others = _sorted(p for p in members if p != sender)
+        return wave, [SendElect(others, group, challenger)] if others else []
+
+    def _wave_complete(self, wave: Wave, group: str, challenger: str,
+                       members: Collection[str]) -> list[ElectionEffect]:
+        """Every member took part: our own wave makes us leader, another's is echoed to the father."""
+        if challenger == self.me:
+            return [SendLeader(_sorted(members), group, self.me)]
+        return [SendElect((wave.father,), group, challenger)] if wave.father is not None else []
 
     def on_leader(self, group: str, sender: str, leader: str, members: Collection[str],
                   now: float = 0.0, *, in_group: bool = True) -> list[ElectionEffect]:
@@ -226,20 +234,11 @@ class Elections:
     # -- zyre, exactly (zyre_node.c, ELECT and LEADER handlers) --------------------------------------
     def _zyre_elect(self, group: str, sender: str, challenger: str,
                     members: Collection[str]) -> list[ElectionEffect]:
-        out: list[ElectionEffect] = []
-        wave = self._waves.setdefault(group, Wave())
-        if wave.caw is None or challenger < wave.caw:
-            self._waves[group] = wave = Wave(caw=challenger, father=sender)
-            others = _sorted(p for p in members if p != sender)
-            if others:
-                out.append(SendElect(others, group, challenger))
+        wave, out = self._join_if_better(group, sender, challenger, members)
         if wave.caw == challenger:
             wave.erec += 1
-            if wave.erec == len(members):
-                if wave.caw == self.me:
-                    out.append(SendLeader(_sorted(members), group, self.me))
-                elif wave.father is not None:
-                    out.append(SendElect((wave.father,), group, wave.caw))
+            if wave.erec == len(members):  # zyre compares the count with ==
+                out.extend(self._wave_complete(wave, group, challenger, members))
         return out
 
     def _zyre_leader(self, group: str, sender: str, leader: str,
