@@ -256,6 +256,8 @@ class ZreNode:
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
         if not self._running:
+            if self._gossip is not None:  # set up by gossip_bind/connect, never started
+                await self._gossip.close()
             return
         self._running = False
         self._stopped = True
