@@ -260,18 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         rates = {(impl, curve): fn(size, count, curve)
                  for impl, fn in (("ours", ours_throughput), ("zmq", zmq_throughput))
                  for curve in (True, False)}
-        if size < 1024:
-            unit, scale = "msg/s", 1.0
-        else:
-            unit, scale = "MB/s", size / 1e6
-        cells = {k: v * scale for k, v in rates.items()}
-        fmt = "{:>16,.0f}" if unit == "msg/s" else "{:>16,.1f}"
-        print(f"{f'DEALER->ROUTER {size} B ({unit})':<34}"
-              + fmt.format(cells["ours", True])
-              + fmt.format(cells["zmq", True])[2:]
-              + f"{cells['ours', True] / cells['zmq', True]:>8.3f}"
-              + fmt.format(cells["ours", False])[1:]
-              + fmt.format(cells["zmq", False])[3:], flush=True)
+        unit, scale, fmt = ("msg/s", 1.0, "{:,.0f}") if size < 1024 else ("MB/s", size / 1e6,
+                                                                          "{:,.1f}")
+        cell = {k: fmt.format(v * scale) for k, v in rates.items()}
+        ratio = rates["ours", True] / rates["zmq", True]
+        print(f"{f'DEALER->ROUTER {size} B ({unit})':<34}{cell['ours', True]:>16}"
+              f"{cell['zmq', True]:>14}{ratio:>8.3f}{cell['ours', False]:>15}"
+              f"{cell['zmq', False]:>13}", flush=True)
     print("ratio = zre_ref CURVE / pyzmq CURVE (live handshake: how many times slower; "
           "throughput: fraction of libzmq's rate)")
     return 0

@@ -22,9 +22,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from . import agent_setup
 from . import expectations as exp
 from .cases import all_cases, select
 from .report import (
@@ -49,10 +49,8 @@ class AgentChoice:
     display: str
     label: str
     expectations: str | None
-
-
-def _shipped(name: str) -> str:
-    return str(resources.files("zre_conformance").joinpath(name))
+    #: a shipped agent that picks its own beacon interface: runs in lo-only namespaces
+    needs_netns: bool = False
 
 
 def builtin_agent() -> AgentChoice:
@@ -64,16 +62,16 @@ def resolve_agent(text: str | None) -> AgentChoice:
     if text is None or text in ("zre-ref", "builtin", "zre_ref"):
         return builtin_agent() if text is None else AgentChoice(
             builtin_agent().argv, text, "zre-ref", None)
-    if text == "pyre":
-        return AgentChoice([sys.executable, "-m", "zre_conformance.agents.pyre_agent"], text, "pyre",
-                           _shipped("expectations/pyre.txt"))
-    if text in ("zyre.js", "zyre-js"):
-        return AgentChoice(["node", _shipped("agents/zyre_js_agent.js")], text, "zyre.js",
-                           _shipped("expectations/zyre-js.txt"))
+    if agent_setup.canonical(text) is not None:
+        try:
+            found = agent_setup.find(text)
+        except agent_setup.Missing as exc:
+            raise HarnessError(str(exc)) from None
+        return AgentChoice(found.argv, text, found.label, found.expectations, found.needs_netns)
     if "=" in text.split()[0] and not text.startswith(("/", ".")):
         label, _, cmd = text.partition("=")
         inner = resolve_agent(cmd)
-        return AgentChoice(inner.argv, text, label, inner.expectations)
+        return AgentChoice(inner.argv, text, label, inner.expectations, inner.needs_netns)
     argv = shlex.split(text)
     if not argv:
         raise HarnessError("--agent: empty command")
@@ -109,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-json", metavar="FILE", help="write the JSON report (report.schema.json)")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (CI step summary)")
+    p.add_argument("--pcap", metavar="DIR", help="write each case's traffic to DIR/<case>.pcap")
     p.add_argument("--netns", action="store_true",
                    help="run each case in a fresh lo-only network namespace (root, Linux)")
     p.add_argument("--beacon-port", type=int, help="fixed UDP beacon port (default: seeded per case)")
@@ -128,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_run)
+
+    agent_setup.add_setup_command(sub)
 
     p = sub.add_parser("list", help="list the cases (id, level, spec anchor, title)")
     _add_selection(p)
@@ -191,6 +192,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         print("zre-conformance: --repeat needs N >= 1", file=sys.stderr)
         return EXIT_USAGE
+    if choice.needs_netns and not args.netns:  # pyre, zyre: only a lo-only namespace works
+        if os.geteuid() != 0:
+            print(f"zre-conformance: the {choice.label} agent picks its own beacon interface and "
+                  "runs only with --netns, which needs root; fix: sudo zre-conformance run "
+                  f"--agent {choice.display} --netns", file=sys.stderr)
+            return EXIT_USAGE
+        args.netns = True
     if args.netns and os.geteuid() != 0:
         print("zre-conformance: --netns needs root (it creates network namespaces)", file=sys.stderr)
         return EXIT_USAGE
@@ -199,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         expectations=entries, netns=args.netns, beacon_port=args.beacon_port,
         beacon_targets=args.beacon_target or ["127.255.255.255"], beacon_interface=args.interface,
         global_timeout=args.timeout, slack=args.slack, fast_timers=not args.no_fast_timers,
-        reply_timeout=args.reply_timeout, repeat=args.repeat)
+        reply_timeout=args.reply_timeout, repeat=args.repeat, pcap_dir=args.pcap)
     colour = not args.no_color and stream_is_tty(sys.stdout) and "NO_COLOR" not in os.environ
     if not args.quiet:
         print(f"zre-conformance: {len(cases)} cases against {choice.display or 'the built-in agent'}"

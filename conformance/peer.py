@@ -324,6 +324,17 @@ class WirePeer:
         self.seq = 0
         self.logfn("note", f"{self.label} DEALER connects to {endpoint}", None)
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until our DEALER finished its ZMTP handshake with the IUT,
+        so that what we send next goes out at once rather than when the connection comes up."""
+        deadline = time.monotonic() + timeout
+        while self._dealer is not None and time.monotonic() < deadline:
+            if any(p.get("ready") for p in self._dealer.peers()):
+                return True
+            self.alive()
+            await asyncio.sleep(POLL / 5)
+        return False
+
     def next_seq(self) -> int:
         self.seq = zm.next_sequence(self.seq)
         return self.seq

@@ -34,6 +34,7 @@ from .agent import (
     AgentUnsupported,
     Violation,
 )
+from .captures import CaseCapture, keep_pcap, pcap_name
 from .cases import Case, CaseFailed, CaseSlow, CaseUnsupported
 from .cases.context import DEFAULT_TIMERS, CaseConfig, Ctx, Timers, fast_timers
 from .expectations import Expectation, apply
@@ -72,6 +73,8 @@ class RunOptions:
     reply_timeout: float = 5.0
     #: run each case this many times (fresh seed each); differing verdicts give FLAKY
     repeat: int = 1
+    #: write each case's traffic to <pcap_dir>/<case id>.pcap (conformance/captures.py)
+    pcap_dir: str | None = None
 
 
 @dataclass
@@ -258,6 +261,7 @@ class Runner:
         agent.stderr_lines.clear()
         agent.take_violations()
         deadline = min(case_deadline(case, timers, self.opts.slack), max(time_left, 1.0))
+        capture = CaseCapture(self.opts.pcap_dir, pcap_name(case.id, seed, self.opts.seed)).start()
         verdict, message, party, restart = Verdict.PASS, "", Party.NONE, False
         try:
             await asyncio.wait_for(case.func(ctx), deadline)
@@ -293,6 +297,7 @@ class Runner:
                 restart = True
         with contextlib.suppress(Exception):
             await ctx.cleanup()
+        capture.stop()
         violations = agent.take_violations()
         if violations and verdict in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT):
             iut_fault = blame_violations(violations, ctx.iut_output_fields)
@@ -345,6 +350,8 @@ class Runner:
                     cmd.append("--no-fast-timers")
                 if self.opts.beacon_port:
                     cmd += ["--beacon-port", str(self.opts.beacon_port)]
+                if self.opts.pcap_dir:  # the child's pcap is moved to its name under --repeat
+                    cmd += ["--pcap", os.path.join(tmp, "pcap")]
                 limit = min(time_left, 3600.0) + 30.0
                 proc = await asyncio.create_subprocess_exec(
                     *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -358,6 +365,9 @@ class Runner:
                     return self._result(case, Verdict.TIMEOUT, f"netns child exceeded {limit:.0f} s",
                                         time.monotonic() - t0, [], [], party=Party.RUNNER,
                                         seed=seed), None
+                if self.opts.pcap_dir:
+                    keep_pcap(os.path.join(tmp, "pcap", f"{case.id}.pcap"), self.opts.pcap_dir,
+                              pcap_name(case.id, seed or self.opts.seed, self.opts.seed))
                 try:
                     with open(report, encoding="utf-8") as fh:
                         doc = json.load(fh)

@@ -185,3 +185,14 @@ def test_keygen_prints_a_matching_pair(capsys: pytest.CaptureFixture[str], tmp_p
     saved = dict(line.split(" = ") for line in out.read_text().splitlines())
     assert printed.strip() == f"public = {saved['public']}"
     assert curve_public(saved["secret"]) == saved["public"].encode()
+
+
+def test_lanes_keystream_over_one_pass() -> None:
+    """More blocks than MAX_LANES: computed in several passes, still the same bytes."""
+    key, nonce = bytes(range(32)), b"8 bytes!"
+    n = salsa20_lanes.MAX_LANES + 37
+    assert bytes(salsa20_lanes.keystream(key, nonce, n * 64 - 5, 7)) == \
+        salsa20.salsa20_stream(key, nonce, n * 64 - 5, 7)
+    many = salsa20_lanes.keystreams(key, [nonce, b"another!"], [n * 64, 100])
+    assert bytes(many[0]) == salsa20.salsa20_stream(key, nonce, n * 64)
+    assert bytes(many[1]) == salsa20.salsa20_stream(key, b"another!", 100)

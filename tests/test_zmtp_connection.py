@@ -723,8 +723,10 @@ class ConnectionPair(RuleBasedStateMachine):
             assert got == self.sent[src][: len(got)]
 
 
-#: every row of TRANSITIONS, as (state, input)
-ALL_ROWS = {(state, inp) for state, row in TRANSITIONS.items() for inp in row}
+#: every row of TRANSITIONS, as (state, input); CURVE's two greeting rows are stepped through
+#: by tests/test_curve_connection.py (this machine injects clear commands, which CURVE refuses)
+ALL_ROWS = {(state, inp) for state, row in TRANSITIONS.items() for inp in row
+            if inp not in (Input.GREETING_CURVE_CLIENT, Input.GREETING_CURVE_SERVER)}
 
 
 def test_rule_based_state_machine_covers_the_table() -> None:

@@ -29,6 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zre_ref.cli.vectors",
     "zre_ref.agent",
     "zre_ref.cli.curve",
+    "zre_ref.cli.capture",
+    "zre_ref.cli.wireshark",
+    "zre_ref.cli.doctor",
 )
 
 

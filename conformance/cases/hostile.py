@@ -109,6 +109,7 @@ async def hostile_endpoint_forgery(ctx: Ctx) -> None:
     beacons.send(forged, note=f"a new UUID claims {peer.label}'s port {peer.port}")
     forger.endpoint = peer.endpoint  # the forged HELLO names P1's endpoint
     await forger.connect(ctx.iut_beacon_endpoint or iut.endpoint)
+    await forger.wait_connected(ctx.t_react)
     await forger.hello()
     for _ in range(_claims(ctx)):  # keep claiming it, as a live forger would
         await asyncio.sleep(ctx.timers.beacon_interval)
@@ -127,6 +128,8 @@ async def hostile_unconnectable_endpoint(ctx: Ctx) -> None:
     for endpoint in UNCONNECTABLE:
         q = await ctx.new_peer(label=f"Pbad{len(bad) + 1}")
         await q.connect(ctx.iut_beacon_endpoint)
+        if not await q.wait_connected(ctx.t_react):
+            ctx.fail(f"{q.label} could not connect to the IUT within {ctx.t_react:.1f} s")
         bad.append(q)
         q.endpoint = endpoint
     bodies = [f"w{i:03d}".encode() for i in range(INTERLEAVED_WHISPERS)]
@@ -163,6 +166,7 @@ async def hostile_huge_hello(ctx: Ctx) -> None:
     mark_ev = ctx.agent.mark()
     big = await ctx.new_peer(label="Phuge")
     await big.connect(ctx.iut_beacon_endpoint)
+    await big.wait_connected(ctx.t_react)
     msg = big.hello_msg(groups=tuple(f"h{i:05d}" for i in range(HUGE_GROUPS)),
                         headers={f"X-H{i:05d}": "v" for i in range(HUGE_HEADERS)})
     size = sum(len(f) for f in zm.encode(msg))

@@ -1,10 +1,15 @@
-"""ZMTP CURVE against libzmq (pyzmq, libsodium inside): the sans-IO handshake and MESSAGE cipher
-driven over a raw TCP socket, both roles, so libzmq checks every byte we produce."""
+"""ZMTP CURVE against libzmq (pyzmq, libsodium inside): first the sans-IO handshake and MESSAGE
+cipher driven over a raw TCP socket, both roles, so libzmq checks every byte we produce; then
+zre_ref's Socket live, both roles, ROUTER/DEALER and PUB/SUB with 0-byte, 300-byte and 70 KB
+frames, and wrong server keys and refused client keys on both sides."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -15,7 +20,12 @@ except ImportError:  # pragma: no cover - the interop env installs pyzmq
     assert not os.environ.get("CI"), "CI=true but pyzmq is missing (tox.ini interop deps)"
     pytest.skip("pyzmq is not installed", allow_module_level=True)
 
-from zre_ref.curve import curve_keypair
+import zmq.asyncio
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import parse_monitor_message
+
+from zre_ref.aio.zmtp import Socket
+from zre_ref.curve import curve_keypair, z85_decode
 from zre_ref.zmtp import curve as zc
 from zre_ref.zmtp.commands import decode_metadata, encode_metadata
 from zre_ref.zmtp.frames import COMMAND, frame_header
@@ -138,8 +148,6 @@ def test_our_server_handshake_against_libzmq_client(zctx: Any) -> None:
         peer.command(server.on_hello(hello))
         _, initiate = peer.read_frame()
         key, md = server.on_initiate(initiate)
-        from zre_ref.curve import z85_decode
-
         assert key == z85_decode(cp) and seen == [key]
         props = decode_metadata(md, 0, 0)
         assert props["Socket-Type"] == b"DEALER" and props["Identity"] == b"libzmq"
@@ -236,3 +244,271 @@ def test_libzmq_ignores_message_in_a_command_frame_and_encrypts_commands(zctx: A
     finally:
         peer.sock.close()
         router.close(0)
+
+
+# -- live: zre_ref's Socket with CURVE against libzmq ------------------------------------------
+PAYLOAD = [b"", b"m" * 300, b"k" * 70_000]
+
+
+def run(coro: Coroutine[Any, Any, None], timeout: float = 30.0) -> None:
+    asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def wait(aw: Any, timeout: float = 10.0) -> Any:
+    return await asyncio.wait_for(aw, timeout)
+
+
+@pytest.fixture
+def actx() -> Any:
+    c = zmq.asyncio.Context()
+    yield c
+    c.destroy(linger=0)
+
+
+def _server(sock: Any, secret: bytes) -> None:
+    sock.linger = 0
+    sock.curve_server = True
+    sock.curve_secretkey = secret
+
+
+def _client(sock: Any, server_public: bytes, public: bytes, secret: bytes) -> None:
+    sock.linger = 0
+    sock.curve_serverkey = server_public
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+
+
+async def _round_trip(router: Any, dealer: Any, identity: bytes) -> None:
+    """PAYLOAD from the DEALER to the ROUTER and back."""
+    await dealer.send_multipart(PAYLOAD)
+    assert await wait(router.recv_multipart()) == [identity, *PAYLOAD]
+    await router.send_multipart([identity, *PAYLOAD])
+    assert await wait(dealer.recv_multipart()) == PAYLOAD
+
+
+async def _refused(monitor: Any, failure: int, value: int | None, recv: Any) -> None:
+    """The monitor reports ``failure`` (not a handshake), and ``recv`` gets nothing."""
+    event = await _events(monitor, {failure, zmq.EVENT_HANDSHAKE_SUCCEEDED})
+    assert event["event"] == failure
+    if value is not None:
+        assert event["value"] == value
+    with pytest.raises(asyncio.TimeoutError):
+        await wait(recv(), 0.3)
+
+
+async def _events(monitor: Any, want: set[int], timeout: float = 10.0) -> dict[str, Any]:
+    """Monitor events until one in ``want`` arrives; returns it."""
+    async def loop() -> dict[str, Any]:
+        while True:
+            event: dict[str, Any] = parse_monitor_message(await monitor.recv_multipart())
+            if event["event"] in want:
+                return event
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+@pytest.mark.parametrize("ours", ["server", "client"])
+def test_router_dealer_curve(actx: Any, ours: str) -> None:
+    """ours = server: our ROUTER is the CURVE server (binds), libzmq's DEALER the client;
+    ours = client: our DEALER is the CURVE client of libzmq's ROUTER (which binds)."""
+    sp, ss = curve_keypair()
+    cp, cs = curve_keypair()
+
+    async def main() -> None:
+        if ours == "server":
+            seen: list[bytes] = []
+            async with Socket("ROUTER", curve_server=True, curve_publickey=sp.decode(),
+                              curve_secretkey=ss,
+                              curve_authenticator=lambda k: seen.append(k) is None) as s:
+                ep = await s.bind("tcp://127.0.0.1:*")
+                theirs = actx.socket(zmq.DEALER)
+                _client(theirs, sp, cp, cs)
+                theirs.identity = b"libzmq"
+                theirs.connect(ep)
+                await _round_trip(s, theirs, b"libzmq")
+                assert seen == [z85_decode(cp)]
+                theirs.close(0)
+        else:
+            theirs = actx.socket(zmq.ROUTER)
+            _server(theirs, ss)
+            port = theirs.bind_to_random_port("tcp://127.0.0.1")
+            async with Socket("DEALER", identity=b"ours", curve_serverkey=sp,
+                              curve_publickey=cp, curve_secretkey=cs.decode()) as s:
+                await s.connect(f"tcp://127.0.0.1:{port}")
+                await _round_trip(theirs, s, b"ours")
+            theirs.close(0)
+
+    run(main())
+
+
+@pytest.mark.parametrize("ours", ["PUB-server", "SUB-client"])
+def test_pub_sub_curve(actx: Any, ours: str) -> None:
+    """The SUBSCRIBE travels sealed (a MESSAGE with the COMMAND flag) both ways."""
+    sp, ss = curve_keypair()
+    cp, cs = curve_keypair()
+
+    async def main() -> None:
+        if ours == "PUB-server":
+            s = Socket("PUB", curve_server=True, curve_secretkey=ss)
+            ep = await s.bind("tcp://127.0.0.1:*")
+            theirs = actx.socket(zmq.SUB)
+            _client(theirs, sp, cp, cs)
+            theirs.subscribe(b"A")
+            theirs.connect(ep)
+            send, recv = s.send_multipart, theirs.recv_multipart
+        else:
+            theirs = actx.socket(zmq.PUB)
+            _server(theirs, ss)
+            port = theirs.bind_to_random_port("tcp://127.0.0.1")
+            s = Socket("SUB", curve_serverkey=sp, curve_publickey=cp, curve_secretkey=cs)
+            s.subscribe(b"A")
+            await s.connect(f"tcp://127.0.0.1:{port}")
+            send, recv = theirs.send_multipart, s.recv_multipart
+        try:
+            for _ in range(200):  # until the subscription has arrived
+                await send([b"A-probe"])
+                try:
+                    await wait(recv(), 0.05)
+                    break
+                except asyncio.TimeoutError:
+                    continue
+            else:
+                raise AssertionError("no subscription arrived")
+            while True:
+                try:
+                    await wait(recv(), 0.1)
+                except asyncio.TimeoutError:
+                    break
+            for topic in (b"B1", b"A1"):
+                await send([topic, *PAYLOAD])
+            assert await wait(recv()) == [b"A1", *PAYLOAD]
+        finally:
+            s.close()
+            theirs.close(0)
+
+    run(main())
+
+
+def test_wrong_server_key_ours_client(actx: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Our client was given the wrong server key: libzmq cannot open HELLO and drops us."""
+    _, ss = curve_keypair()
+    other, _ = curve_keypair()
+    cp, cs = curve_keypair()
+
+    async def main() -> None:
+        theirs = actx.socket(zmq.ROUTER)
+        _server(theirs, ss)
+        monitor = theirs.get_monitor_socket()
+        port = theirs.bind_to_random_port("tcp://127.0.0.1")
+        async with Socket("DEALER", curve_serverkey=other, curve_publickey=cp,
+                          curve_secretkey=cs, reconnect_ivl=5.0) as s:
+            await s.connect(f"tcp://127.0.0.1:{port}")
+            await s.send_multipart([b"never"])
+            await _refused(monitor, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                           zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, theirs.recv_multipart)
+        theirs.disable_monitor()
+        monitor.close(0)
+        theirs.close(0)
+
+    run(main())
+
+
+def test_wrong_server_key_libzmq_client(actx: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """libzmq's client was given the wrong server key: our server cannot open HELLO, logs why
+    and closes; nothing is delivered."""
+    _, ss = curve_keypair()
+    other, _ = curve_keypair()
+    cp, cs = curve_keypair()
+    caplog.set_level(logging.INFO, logger="zre_ref")
+
+    async def main() -> None:
+        async with Socket("ROUTER", curve_server=True, curve_secretkey=ss) as s:
+            ep = await s.bind("tcp://127.0.0.1:*")
+            theirs = actx.socket(zmq.DEALER)
+            _client(theirs, other, cp, cs)
+            monitor = theirs.get_monitor_socket()
+            theirs.connect(ep)
+            await theirs.send_multipart([b"never"])
+            await _refused(monitor, zmq.EVENT_DISCONNECTED, None, s.recv_multipart)
+            theirs.disable_monitor()
+            monitor.close(0)
+            theirs.close(0)
+
+    run(main())
+    assert any("hello-box" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_refused_client_key_our_server(actx: Any) -> None:
+    """Our curve_authenticator refuses libzmq's client key: ERROR "400", libzmq reports an
+    authentication failure with status 400; an allowed client on the same socket is served."""
+    sp, ss = curve_keypair()
+    good_p, good_s = curve_keypair()
+    bad_p, bad_s = curve_keypair()
+    allowed = {z85_decode(good_p)}
+
+    async def main() -> None:
+        async with Socket("ROUTER", curve_server=True, curve_secretkey=ss,
+                          curve_authenticator=lambda key: key in allowed) as s:
+            ep = await s.bind("tcp://127.0.0.1:*")
+            bad, good = actx.socket(zmq.DEALER), actx.socket(zmq.DEALER)
+            _client(bad, sp, bad_p, bad_s)
+            _client(good, sp, good_p, good_s)
+            good.identity = b"good"
+            monitor = bad.get_monitor_socket()
+            bad.connect(ep)
+            await bad.send_multipart([b"never"])
+            await _refused(monitor, zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400, s.recv_multipart)
+            good.connect(ep)
+            await good.send_multipart([b"hello"])
+            assert await wait(s.recv_multipart()) == [b"good", b"hello"]
+            bad.disable_monitor()
+            monitor.close(0)
+            bad.close(0)
+            good.close(0)
+
+    run(main())
+
+
+def test_refused_client_key_libzmq_server(actx: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """libzmq's ZAP allow-list does not hold our key: it sends ERROR "400"; our client logs the
+    ERROR and closes; nothing is delivered."""
+    sp, ss = curve_keypair()
+    cp, cs = curve_keypair()
+    allowed_p, _ = curve_keypair()
+    caplog.set_level(logging.INFO, logger="zre_ref")
+    auth = ThreadAuthenticator(actx)
+    auth.start()
+    try:
+        auth.configure_curve_callback(domain="*", credentials_provider=_Only(allowed_p))
+
+        async def main() -> None:
+            theirs = actx.socket(zmq.ROUTER)
+            _server(theirs, ss)
+            port = theirs.bind_to_random_port("tcp://127.0.0.1")
+            async with Socket("DEALER", curve_serverkey=sp, curve_publickey=cp,
+                              curve_secretkey=cs, reconnect_ivl=5.0) as s:
+                await s.connect(f"tcp://127.0.0.1:{port}")
+                await s.send_multipart([b"never"])
+                for _ in range(200):  # wait (bounded) for our side to log the refusal
+                    if any("400" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.02)
+                with pytest.raises(asyncio.TimeoutError):
+                    await wait(theirs.recv_multipart(), 0.3)
+            theirs.close(0)
+
+        run(main())
+    finally:
+        auth.stop()
+    assert any("ERROR" in r.getMessage() and "400" in r.getMessage() for r in caplog.records), \
+        caplog.text
+
+
+class _Only:
+    """A pyzmq CURVE credentials provider that allows one Z85 key."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key == self.key

@@ -34,7 +34,7 @@ EXAMPLES = VECTORS / "examples"
 #: the ZRE/LOG hash, id tables)
 PROTOCOLS = ("zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes", "zgossip")
 #: the protocols zre_decoder.c implements
-C_PROTOCOLS = ("zre", "beacon", "zrelog", "zpipes", "zgossip")
+C_PROTOCOLS = ("zre", "beacon", "zrelog", "zpipes", "zgossip", "zmtp-greeting", "zmtp-frame")
 #: vector file -> why check_vectors.js does not check it yet; any other file it cannot check fails
 #: test_every_file_is_covered
 NOT_YET_COVERED: dict[str, str] = {
@@ -92,7 +92,7 @@ def test_every_file_is_covered(loop_summary: dict[str, Any]) -> None:
     assert loop_summary["files"] == len(covered) >= 17
     total = sum(len(json.loads((VECTORS / f).read_text("utf-8"))["cases"]) for f in covered)
     assert loop_summary["cases"] == total >= 400
-    assert len(_present(PROTOCOLS)) >= 7 and len(_present(C_PROTOCOLS)) >= 5
+    assert len(_present(PROTOCOLS)) >= 7 and len(_present(C_PROTOCOLS)) >= 7
 
 
 def _stdio(protocol: str, filter_cmd: str = "") -> str:
@@ -157,7 +157,7 @@ def test_c_decoder_passes_vectors_check(c_decoder: Path, protocol: str) -> None:
     """The C example answers `ok {fields}` or `error CODE FIELD FRAME OFFSET`: all four compared."""
     cases = message_cases(VECTORS, protocol)
     verdicts = check(shlex.join([str(c_decoder), protocol]), cases)
-    assert len(verdicts) == len(cases) >= 20
+    assert len(verdicts) == len(cases) >= 15
     assert [(v.id, v.problem) for v in verdicts if v.problem] == []
 
 

@@ -19,17 +19,17 @@ function z85Encode(bytes) {
   return out;
 }
 
-function z85Decode(text) {  // errors name the field `text`, at the start of the bad group
-  if (text.length % 5) throw new VectorError('length-overflow', 'text', text.length - (text.length % 5));
+function z85Decode(text) {  // errors name the field `z85` (the input's name), at the start of the bad group
+  if (text.length % 5) throw new VectorError('length-overflow', 'z85', text.length - (text.length % 5));
   const out = Buffer.alloc((text.length / 5) * 4);
   for (let i = 0; i < text.length; i += 5) {
     let v = 0;
     for (let k = 0; k < 5; k++) {
       const d = Z85.indexOf(text[i + k]);
-      if (d < 0) throw new VectorError('bad-value', 'text', i);
+      if (d < 0) throw new VectorError('bad-value', 'z85', i);
       v = v * 85 + d;
     }
-    if (v > 0xffffffff) throw new VectorError('bad-value', 'text', i);
+    if (v > 0xffffffff) throw new VectorError('bad-value', 'z85', i);
     out.writeUInt32BE(v, (i / 5) * 4);
   }
   return out;
@@ -124,16 +124,16 @@ function secretbox(message, nonce, key) {
 }
 
 function secretboxOpen(box, nonce, key) {
-  if (box.length < 16) throw new VectorError('bad-box', 'mac', 0);
+  if (box.length < 16) throw new VectorError('bad-box', 'box', 0);
   const keystream = xsalsa20Xor(key, nonce, Buffer.alloc(32));
   const tag = poly1305(keystream, box.subarray(16));
-  if (!crypto.timingSafeEqual(tag, box.subarray(0, 16))) throw new VectorError('bad-box', 'mac', 0);
+  if (!crypto.timingSafeEqual(tag, box.subarray(0, 16))) throw new VectorError('bad-box', 'box', 0);
   return xsalsa20Xor(key, nonce, Buffer.concat([Buffer.alloc(32), box.subarray(16)])).subarray(32);
 }
 
 function beforenm(publicKey, secretKey) {
   const shared = x25519(secretKey, publicKey);
-  if (shared.equals(Buffer.alloc(32))) throw new VectorError('bad-box', 'public-key', 0);
+  if (shared.equals(Buffer.alloc(32))) throw new VectorError('bad-box', 'public_key', 0);
   return hsalsa20(shared, Buffer.alloc(16));
 }
 

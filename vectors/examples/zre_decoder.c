@@ -1,11 +1,13 @@
-/*  A decoder for `zre-ref vectors check` in plain C99, no JSON library: ZRE, ZRE/LOG, ZPIPES, ZGOSSIP
-    and the ZRE beacon, written from spec/ alone (vectors/README.md#self-check).
+/*  A decoder for `zre-ref vectors check` in plain C99, no JSON library: ZRE, ZRE/LOG, ZPIPES, ZGOSSIP,
+    the ZRE beacon, and ZMTP greetings and frames, written from spec/ alone
+    (vectors/README.md#self-check).
 
         cc -std=c99 -Wall -o zre_decoder vectors/examples/zre_decoder.c
         zre-ref vectors check --protocol zre --decoder "./zre_decoder zre"
 
     One case per stdin line (frames as hex separated by spaces, "-" = an empty frame); one answer
-    per line: "ok {fields as JSON}" or "error CODE FIELD FRAME OFFSET" (FRAME "-" for a beacon).
+    per line: "ok {fields as JSON}" or "error CODE FIELD FRAME OFFSET" (FRAME "-" for the byte-stream
+    protocols: beacon, zmtp-greeting, zmtp-frame).
 */
 #define _POSIX_C_SOURCE 200809L  /* getline */
 #include <setjmp.h>
@@ -45,6 +47,16 @@ static void put_text(const uint8_t *p, size_t n) {  /* valid UTF-8 in, a JSON st
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '"' || p[i] == '\\') { char esc[2] = {'\\', (char) p[i]}; put(esc, 2); }
         else if (p[i] < 0x20) putf("\\u%04llx", p[i]);
+        else put((const char *) p + i, 1);
+    }
+    puts_("\"");
+}
+
+static void put_latin1(const uint8_t *p, size_t n) {  /* any octets as text, one character each */
+    puts_("\"");
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"' || p[i] == '\\') { char esc[2] = {'\\', (char) p[i]}; put(esc, 2); }
+        else if (p[i] < 0x20 || p[i] >= 0x80) putf("\\u%04llx", p[i]);
         else put((const char *) p + i, 1);
     }
     puts_("\"");
@@ -246,6 +258,122 @@ static void decode_beacon(const uint8_t *p, size_t n) {
     puts_("}");
 }
 
+
+/* ---- ZMTP 3.x greeting and frames (spec/zmtp.md#json-form, #errors); offsets count from the
+        first octet of the stream ---------------------------------------------------------------- */
+static const struct { const char *name; size_t at, size; } GREETING[] = {
+    {"signature", 0, 10}, {"major", 10, 1}, {"minor", 11, 1}, {"mechanism", 12, 20},
+    {"as_server", 32, 1}, {"filler", 33, 31}};
+
+static int mechanism_char(uint8_t c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '+';
+}
+static int property_char(uint8_t c) { return mechanism_char(c) || (c >= 'a' && c <= 'z'); }
+
+static void decode_greeting(const uint8_t *p, size_t n) {
+    if (n >= 1 && p[0] != 0xFF) fail("bad-signature", "signature", 0);
+    if (n >= 10 && !(p[9] & 1)) fail("bad-signature", "signature", 0);
+    for (size_t i = 0; n < 64 && i < 6; i++)
+        if (n < GREETING[i].at + GREETING[i].size) fail("truncated", GREETING[i].name, GREETING[i].at);
+    if (p[10] < 3) fail("bad-version", "major", 10);
+    size_t len = 20;
+    while (len > 0 && p[12 + len - 1] == 0) len--;
+    if (len == 0) fail("bad-value", "mechanism", 12);
+    for (size_t i = 0; i < len; i++) if (!mechanism_char(p[12 + i])) fail("bad-value", "mechanism", 12);
+    if (p[32] > 1) fail("bad-value", "as_server", 32);
+    if (n > 64) fail("trailing-bytes", "end", 64);
+    putf("{\"major\": %llu", p[10]);
+    putf(", \"minor\": %llu, \"mechanism\": ", p[11]);
+    put_latin1(p + 12, len);
+    puts_(p[32] ? ", \"as_server\": true, \"padding\": " : ", \"as_server\": false, \"padding\": ");
+    put_hex(p + 1, 8);
+    puts_("}");
+}
+
+/* a 1-octet length, then that many octets, as hex; `at` is the body's stream offset */
+static size_t short_field(const uint8_t *b, size_t n, size_t pos, size_t at, const char *field) {
+    if (pos >= n) fail("truncated", field, at + pos);
+    if (pos + 1 + b[pos] > n) fail("length-overflow", field, at + pos);
+    puts_(", \"");
+    puts_(field);
+    puts_("\": ");
+    put_hex(b + pos + 1, b[pos]);
+    return pos + 1 + b[pos];
+}
+
+static void decode_command(const uint8_t *b, size_t n, size_t at) {
+    if (n < 1) fail("truncated", "name", at);
+    if (b[0] == 0) fail("bad-value", "name", at);
+    if (1 + (size_t) b[0] > n) fail("length-overflow", "name", at);
+    const char *name = (const char *) b + 1;
+    size_t nlen = b[0], pos = 1 + nlen;
+#define IS(s) (nlen == strlen(s) && !memcmp(name, s, nlen))
+    puts_(", \"name\": ");
+    put_latin1(b + 1, nlen);
+    if (IS("READY") || IS("INITIATE")) {
+        puts_(", \"properties\": [");
+        char field[48];
+        for (unsigned i = 0; pos < n; i++) {
+            snprintf(field, sizeof field, "properties[%u].key", i);
+            size_t klen = b[pos];
+            if (klen == 0) fail("bad-value", field, at + pos);
+            if (pos + 1 + klen > n) fail("length-overflow", field, at + pos);
+            for (size_t k = 0; k < klen; k++) if (!property_char(b[pos + 1 + k])) fail("bad-value", field, at + pos);
+            puts_(i ? ", [" : "[");
+            put_latin1(b + pos + 1, klen);
+            pos += 1 + klen;
+            snprintf(field, sizeof field, "properties[%u].value", i);
+            if (n - pos < 4) fail("truncated", field, at + pos);
+            unsigned long long vlen = (unsigned long long) b[pos] << 24 | b[pos + 1] << 16 | b[pos + 2] << 8 | b[pos + 3];
+            if (vlen > n - pos - 4) fail("length-overflow", field, at + pos);
+            puts_(", ");
+            put_hex(b + pos + 4, (size_t) vlen);
+            puts_("]");
+            pos += 4 + (size_t) vlen;
+        }
+        puts_("]");
+    } else if (IS("SUBSCRIBE") || IS("CANCEL")) {
+        puts_(", \"topic\": "); put_hex(b + pos, n - pos);
+    } else if (IS("PING")) {
+        if (n - pos < 2) fail("truncated", "ttl", at + pos);
+        putf(", \"ttl\": %llu, \"context\": ", (unsigned long long) (b[pos] << 8 | b[pos + 1]));
+        put_hex(b + pos + 2, n - pos - 2);
+    } else if (IS("PONG")) {
+        puts_(", \"context\": "); put_hex(b + pos, n - pos);
+    } else if (IS("ERROR") || IS("HELLO") || IS("WELCOME")) {
+        if (IS("ERROR")) pos = short_field(b, n, pos, at, "reason");
+        if (IS("HELLO")) { pos = short_field(b, n, pos, at, "username"); pos = short_field(b, n, pos, at, "password"); }
+        if (pos != n) fail("trailing-bytes", "end", at + pos);
+    } else {
+        puts_(", \"data\": "); put_hex(b + pos, n - pos);
+    }
+#undef IS
+}
+
+static void decode_frames(const uint8_t *p, size_t n) {
+    if (n == 0) fail("truncated", "flags", 0);
+    puts_("{\"frames\": [");
+    for (size_t pos = 0; pos < n;) {
+        uint8_t flags = p[pos];
+        if ((flags & 0xF8) || ((flags & 4) && (flags & 1))) fail("bad-value", "flags", pos);
+        size_t hlen = flags & 2 ? 9 : 2;
+        if (n - pos < hlen) fail("truncated", "size", pos + 1);
+        unsigned long long size = 0;
+        for (size_t i = 1; i < hlen; i++) size = size << 8 | p[pos + i];
+        if (size >> 63 || size > n - pos - hlen) fail("length-overflow", "body", pos + 1);
+        puts_(pos ? ", {\"kind\": " : "{\"kind\": ");
+        puts_(flags & 4 ? "\"command\"" : "\"message\"");
+        if (!(flags & 4)) puts_(flags & 1 ? ", \"more\": true" : ", \"more\": false");
+        puts_(flags & 2 ? ", \"long\": true" : ", \"long\": false");
+        putf(", \"size\": %llu", size);
+        if (flags & 4) decode_command(p + pos + hlen, (size_t) size, pos + hlen);
+        else { puts_(", \"body\": "); put_hex(p + pos + hlen, (size_t) size); }
+        puts_("}");
+        pos += hlen + (size_t) size;
+    }
+    puts_("]}");
+}
+
 /* ---- the line protocol ------------------------------------------------------------------- */
 static int hexval(int c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -253,16 +381,22 @@ static int hexval(int c) {
 
 static const protocol_t zre = {0xA1, 2, ZRE}, zrelog = {0xA2, 0, ZRELOG}, zpipes = {0xA0, 0, ZPIPES},
                         zgossip = {0xA0, 1, ZGOSSIP};
-static const protocol_t *proto;  /* the zproto protocol decoded, or NULL for beacons */
-static int beacon;
+static const protocol_t *proto;  /* the zproto protocol decoded, or NULL for a byte stream */
+static void (*decode_bytes)(const uint8_t *, size_t);  /* beacon, greeting or frames */
 
 int main(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "zre")) proto = &zre;
-    else if (argc == 2 && !strcmp(argv[1], "zrelog")) proto = &zrelog;
-    else if (argc == 2 && !strcmp(argv[1], "zpipes")) proto = &zpipes;
-    else if (argc == 2 && !strcmp(argv[1], "zgossip")) proto = &zgossip;
-    else if (argc == 2 && !strcmp(argv[1], "beacon")) beacon = 1;
-    else { fprintf(stderr, "usage: %s zre|zrelog|zpipes|zgossip|beacon\n", argv[0]); return 2; }
+    const char *name = argc == 2 ? argv[1] : "";
+    if (!strcmp(name, "zre")) proto = &zre;
+    else if (!strcmp(name, "zrelog")) proto = &zrelog;
+    else if (!strcmp(name, "zpipes")) proto = &zpipes;
+    else if (!strcmp(name, "zgossip")) proto = &zgossip;
+    else if (!strcmp(name, "beacon")) decode_bytes = decode_beacon;
+    else if (!strcmp(name, "zmtp-greeting")) decode_bytes = decode_greeting;
+    else if (!strcmp(name, "zmtp-frame")) decode_bytes = decode_frames;
+    else {
+        fprintf(stderr, "usage: %s zre|zrelog|zpipes|zgossip|beacon|zmtp-greeting|zmtp-frame\n", argv[0]);
+        return 2;
+    }
 
     char *line = NULL;
     size_t cap = 0;
@@ -281,10 +415,10 @@ int main(int argc, char **argv) {
         out_len = 0;
         put("", 0);
         if (setjmp(fail_jump) == 0) {
-            if (beacon) decode_beacon(count ? frames[0] : (uint8_t *) "", count ? sizes[0] : 0);
+            if (decode_bytes) decode_bytes(count ? frames[0] : (uint8_t *) "", count ? sizes[0] : 0);
             else decode_zproto(proto, frames, sizes, count);
             printf("ok %s\n", out);
-        } else if (beacon) {
+        } else if (decode_bytes) {
             printf("error %s %s - %zu\n", fail_code, fail_field, fail_offset);
         } else {
             int frame = !strcmp(fail_code, "frame-count") && count > 1;

@@ -37,6 +37,7 @@ from ..zmtp.connection import (
     Subscribed,
     Unsubscribed,
 )
+from ..zmtp.curve import curve_mechanism
 from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
 from ..zmtp.routing import IdentityTable, SocketClosed, Subscriptions, WouldBlock
 
@@ -223,6 +224,10 @@ class Socket:
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
+    CURVE (pyzmq's names; keys as 32 raw bytes or 40 Z85 characters, spec/curve.md): server
+    ``curve_server=True, curve_secretkey=..., curve_publickey=...`` and optionally
+    ``curve_authenticator(client_public_key: bytes) -> bool``; client ``curve_serverkey=...,
+    curve_publickey=..., curve_secretkey=...``.
     """
 
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
@@ -246,6 +251,11 @@ class Socket:
         plain_password: bytes | str | None = None,
         plain_server: bool = False,
         plain_authenticator: Callable[[bytes, bytes], bool] | None = None,
+        curve_server: bool = False,
+        curve_publickey: bytes | str | None = None,
+        curve_secretkey: bytes | str | None = None,
+        curve_serverkey: bytes | str | None = None,
+        curve_authenticator: Callable[[bytes], bool] | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
         reconnect_ivl: float = RECONNECT_IVL,
         reconnect_ivl_max: float = RECONNECT_IVL_MAX,
@@ -281,6 +291,13 @@ class Socket:
             self.mechanism = PlainServer(plain_authenticator)
         elif plain_username is not None or plain_password is not None:
             self.mechanism = PlainClient(_b(plain_username or b""), _b(plain_password or b""))
+        curve = curve_mechanism(curve_server=curve_server, curve_publickey=curve_publickey,
+                                curve_secretkey=curve_secretkey, curve_serverkey=curve_serverkey,
+                                curve_authenticator=curve_authenticator)
+        if curve is not None:
+            if not isinstance(self.mechanism, Null):
+                raise ValueError("choose one mechanism: PLAIN or CURVE")
+            self.mechanism = curve
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pipes: list[_Pipe] = []  # every pipe; DEALER round-robins over the eligible ones

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
 
 class UsageError(Exception):
     """Bad command-line input: `zre-ref` prints the message on one line and exits 2."""
@@ -39,3 +45,33 @@ def check_interface(interface: str | None) -> None:
         plan(interface)
     except (ValueError, OSError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM (where the loop supports signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def events_until(node: Any, stop: asyncio.Event, timeout: float = 0.0) -> AsyncIterator[Any]:
+    """A node's events (``await node.recv()``) until ``stop`` is set or ``timeout`` seconds
+    (0: no limit) have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout if timeout else None
+    while not stop.is_set():
+        wait = None if deadline is None else deadline - loop.time()
+        if wait is not None and wait <= 0:
+            return
+        recv = asyncio.ensure_future(node.recv())
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({recv, stopper}, timeout=wait,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if recv not in done:
+            recv.cancel()
+            with contextlib.suppress(asyncio.CancelledError, EOFError):
+                await recv
+            continue
+        yield recv.result()

@@ -30,3 +30,30 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE",
                    help="write 'public = ...' and 'secret = ...' to FILE (mode 0600) instead")
     p.set_defaults(func=_keygen)
+
+
+def load_keyfile(path: str) -> tuple[str, str]:
+    """(public, secret) Z85 keys from a key file: `zre-ref keygen --out` lines (``public = ...``,
+    ``secret = ...``) or a czmq zcert secret file (``public-key = "..."``, ``secret-key = "..."``).
+    Exits with a message if the file has no valid pair."""
+    from ..curve.keys import curve_public
+
+    found: dict[str, str] = {}
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                key, sep, value = line.strip().partition("=")
+                name = key.strip().removesuffix("-key")
+                if sep and name in ("public", "secret"):
+                    found[name] = value.strip().strip('"')
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"zre-ref: --curve-keyfile {path}: {exc}") from None
+    if set(found) != {"public", "secret"}:
+        raise SystemExit(f"zre-ref: --curve-keyfile {path}: needs a public and a secret key")
+    try:
+        ok = curve_public(found["secret"]) == found["public"].encode("ascii")
+    except (ValueError, UnicodeEncodeError):
+        ok = False
+    if not ok:
+        raise SystemExit(f"zre-ref: --curve-keyfile {path}: not a matching Z85 key pair")
+    return found["public"], found["secret"]

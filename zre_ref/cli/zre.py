@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -31,7 +30,13 @@ from ..zre.events import (
     WhisperReceived,
     ZreEvent,
 )
-from .common import check_endpoints, check_interface, headers_from_args
+from .common import (
+    check_endpoints,
+    check_interface,
+    events_until,
+    headers_from_args,
+    stop_on_signals,
+)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -114,16 +119,9 @@ def _text(frame: bytes) -> str:
         return "0x" + frame.hex()
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-
-
 async def _listen(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     async with _node(args) as node:
         for g in args.group:
             await node.join(g)
@@ -131,23 +129,7 @@ async def _listen(args: argparse.Namespace) -> int:
                           "endpoint": node.endpoint}) if args.json
               else f"listening as {node.name} {node.uuid} on {node.endpoint}", flush=True)
         seen = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + args.timeout if args.timeout else None
-        while not stop.is_set():
-            wait = None if deadline is None else deadline - loop.time()
-            if wait is not None and wait <= 0:
-                break
-            recv = asyncio.ensure_future(node.recv())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({recv, stopper}, timeout=wait,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if recv not in done:
-                recv.cancel()
-                with contextlib.suppress(asyncio.CancelledError, EOFError):
-                    await recv
-                continue
-            event = recv.result()
+        async for event in events_until(node, stop, args.timeout):
             print(json.dumps(event.to_json(), ensure_ascii=False) if args.json
                   else format_event(event), flush=True)
             seen += 1

@@ -43,14 +43,14 @@ def _seal(subkey: bytes, nonce8: bytes, message: Bytes) -> bytes:
 def _open(subkey: bytes, nonce8: bytes, box: Bytes, what: str) -> bytes:
     if len(box) < MAC_SIZE:
         raise BadBox(f"{what} of {len(box)} bytes is shorter than its 16-byte tag",
-                     protocol="nacl", field="mac", offset=0, spec_anchor="spec/curve.md#box")
+                     protocol="nacl", field="box", offset=0, spec_anchor="spec/curve.md#box")
     view = memoryview(box)
     cipher = view[MAC_SIZE:]
     stream = keystream(subkey, nonce8, _POLY_KEY + len(cipher))
     sview = memoryview(stream)
     if not compare_digest(poly1305(sview[:_POLY_KEY], cipher), view[:MAC_SIZE]):
         raise BadBox(f"{what} does not open (Poly1305 tag mismatch)", protocol="nacl",
-                     field="mac", offset=0, spec_anchor="spec/curve.md#box")
+                     field="box", offset=0, spec_anchor="spec/curve.md#box")
     return _xor(cipher, sview[_POLY_KEY:])
 
 
@@ -80,7 +80,7 @@ def box_beforenm(public_key: bytes, secret_key: bytes) -> bytes:
     shared = x25519(secret_key, public_key)
     if shared == bytes(32):
         raise BadBox("the public key has small order (all-zero shared secret)", protocol="nacl",
-                     field="public-key", offset=0, spec_anchor="spec/curve.md#box")
+                     field="public_key", offset=0, spec_anchor="spec/curve.md#box")
     return hsalsa20(shared, _ZERO16)
 
 

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from .salsa20 import _SIGMA_WORDS, BLOCK
 
 _M32 = 0xFFFF_FFFF
-_LANE = 64
+MAX_LANES = 1024
+"""Blocks per pass: above a few hundred lanes the cost per block stops falling, and larger
+integers only use more memory (64 KiB of keystream per pass)."""
 _KEY_WORDS = struct.Struct("<8I")
 _NONCE_WORDS = struct.Struct("<2I")
 
@@ -40,7 +42,7 @@ def keystream(key: bytes, nonce8: bytes, length: int, counter: int = 0) -> bytea
     if n == 0:
         return bytearray()
     a, b = _NONCE_WORDS.unpack(nonce8)
-    out = _blocks(key, [a] * n, [b] * n, list(range(counter, counter + n)))
+    out = _chunked(key, [a] * n, [b] * n, list(range(counter, counter + n)))
     if length != len(out):
         del out[length:]
     return out
@@ -62,8 +64,20 @@ def keystreams(key: bytes, nonces: Sequence[bytes], lengths: Sequence[int]) -> l
         counters += range(nb)
     if not counters:
         return [memoryview(b"") for _ in lengths]
-    view = memoryview(_blocks(key, n0, n1, counters))
+    view = memoryview(_chunked(key, n0, n1, counters))
     return [view[s:s + length] for s, length in zip(starts, lengths, strict=True)]
+
+
+def _chunked(key: bytes, nonce0: list[int], nonce1: list[int], counters: list[int]) -> bytearray:
+    """_blocks at most MAX_LANES lanes at a time (lanes are independent: same bytes)."""
+    n = len(counters)
+    if n <= MAX_LANES:
+        return _blocks(key, nonce0, nonce1, counters)
+    out = bytearray()
+    for i in range(0, n, MAX_LANES):
+        j = i + MAX_LANES
+        out += _blocks(key, nonce0[i:j], nonce1[i:j], counters[i:j])
+    return out
 
 
 def _lanes(values: list[int]) -> int:

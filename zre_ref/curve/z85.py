@@ -37,13 +37,13 @@ def z85_decode(text: bytes | str) -> bytes:
             raw = text.encode("ascii")
         except UnicodeEncodeError:
             pos = next(i for i, ch in enumerate(text) if ord(ch) > 127)
-            raise BadValue("not a Z85 character", protocol=PROTOCOL, field="text",
+            raise BadValue("not a Z85 character", protocol=PROTOCOL, field="z85",
                            offset=pos, spec_anchor=ANCHOR) from None
     else:
         raw = bytes(text)
     if len(raw) % 5:
         raise LengthOverflow(f"Z85 text of {len(raw)} characters is not a multiple of 5",
-                             protocol=PROTOCOL, field="text", offset=len(raw) - len(raw) % 5,
+                             protocol=PROTOCOL, field="z85", offset=len(raw) - len(raw) % 5,
                              spec_anchor=ANCHOR)
     out = bytearray()
     for i in range(0, len(raw), 5):
@@ -52,10 +52,10 @@ def z85_decode(text: bytes | str) -> bytes:
             digit = _DECODE.get(raw[j])
             if digit is None:
                 raise BadValue(f"{raw[j:j + 1]!r} is not a Z85 character", protocol=PROTOCOL,
-                               field="text", offset=j, spec_anchor=ANCHOR)
+                               field="z85", offset=j, spec_anchor=ANCHOR)
             value = value * 85 + digit
         if value > 0xFFFF_FFFF:
             raise BadValue("a 5-character group is larger than 2^32 - 1", protocol=PROTOCOL,
-                           field="text", offset=i, spec_anchor=ANCHOR)
+                           field="z85", offset=i, spec_anchor=ANCHOR)
         out += value.to_bytes(4, "big")
     return bytes(out)

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..curve.z85 import z85_encode
 from ..errors import DecodeError, EncodeError, ProtocolError, ZreRefError
 from ..wire import pack_flags_u64
 from .commands import (
@@ -41,7 +42,20 @@ from .commands import (
     Welcome,
     command_name,
     decode_command,
+    decode_metadata,
     encode_command,
+    encode_metadata,
+)
+from .curve import (
+    FLAG_COMMAND,
+    FLAG_MORE,
+    CurveClient,
+    CurveClientHandshake,
+    CurveRefused,
+    CurveServer,
+    CurveServerHandshake,
+    CurveTransport,
+    PeerError,
 )
 from .frames import COMMAND, LONG, MORE, frame_header, parse_header
 from .greeting import (
@@ -172,6 +186,8 @@ class Input(enum.Enum):
     GREETING_NULL = "greeting/NULL"
     GREETING_PLAIN_CLIENT = "greeting/PLAIN client"
     GREETING_PLAIN_SERVER = "greeting/PLAIN server"
+    GREETING_CURVE_CLIENT = "greeting/CURVE client"
+    GREETING_CURVE_SERVER = "greeting/CURVE server"
     READY = "READY"
     ERROR = "ERROR"
     HELLO_ACCEPTED = "HELLO accepted"
@@ -199,6 +215,8 @@ TRANSITIONS: dict[State, dict[Input, State]] = {
         _I.GREETING_NULL: _S.EXPECT_READY,
         _I.GREETING_PLAIN_CLIENT: _S.EXPECT_WELCOME,
         _I.GREETING_PLAIN_SERVER: _S.EXPECT_HELLO,
+        _I.GREETING_CURVE_CLIENT: _S.EXPECT_WELCOME,
+        _I.GREETING_CURVE_SERVER: _S.EXPECT_HELLO,
     },
     _S.EXPECT_READY: {_I.READY: _S.OPEN, _I.ERROR: _S.CLOSED},
     _S.EXPECT_WELCOME: {_I.WELCOME: _S.EXPECT_READY, _I.ERROR: _S.CLOSED},
@@ -227,6 +245,8 @@ GREETING_INPUT: dict[tuple[str, bool], Input] = {
     ("NULL", True): _I.GREETING_NULL,
     ("PLAIN", False): _I.GREETING_PLAIN_CLIENT,
     ("PLAIN", True): _I.GREETING_PLAIN_SERVER,
+    ("CURVE", False): _I.GREETING_CURVE_CLIENT,
+    ("CURVE", True): _I.GREETING_CURVE_SERVER,
 }
 
 _COMMAND_INPUT: dict[type, Input] = {
@@ -246,7 +266,7 @@ class Connection:
     #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
     __slots__ = (
         "_after_big", "_arm", "_big", "_big_buf", "_big_fill", "_big_flags", "_big_obj",
-        "_big_offset", "_big_size", "_consumed", "_greeting_major", "_greeting_rest", "_handed",
+        "_big_offset", "_big_size", "_consumed", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest", "_handed",
         "_handshake_deadline", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_parts",
         "_parts_big", "_pong_deadline", "_prefill", "_publisher", "_rest", "_rview",
         "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending", "_user_id",
@@ -294,6 +314,9 @@ class Connection:
         self.closed_event: ConnectionClosed | None = None
         self._major = 3
         self._user_id = b""
+        # CURVE (spec/curve.md): the handshake, then the sealed byte stream after READY
+        self._curve_hs: CurveClientHandshake | CurveServerHandshake | None = None
+        self._curve: CurveTransport | None = None
         self._publisher = socket_type in PUBLISHERS
         self._out: list[bytes] = []
         self._out_big = False  # a body of BIG_FRAME bytes or more is queued
@@ -345,6 +368,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (b"" if nothing)."""
+        if self._curve is not None:
+            self._seal_queued()
         out = self._out
         if not out:
             return b""
@@ -355,6 +380,8 @@ class Connection:
     def output_chunks(self) -> list[bytes]:
         """Like data_to_send, but large bodies stay separate chunks (no copy): small pieces
         are joined, bodies of BIG_FRAME bytes or more are passed through as they are."""
+        if self._curve is not None:
+            self._seal_queued()
         out = self._out
         if not out:
             return []
@@ -378,6 +405,8 @@ class Connection:
 
     def pending_output(self) -> int:
         """How many chunks are queued (cheap; for flush decisions)."""
+        if self._curve is not None:
+            return len(self._out) + self._curve.queued
         return len(self._out)
 
     # -- state table --------------------------------------------------------------------------
@@ -453,8 +482,14 @@ class Connection:
                 self._rest = b""
             if self.state in _GREETING_STATES:
                 pos = self._parse_greeting(data, events)
+            if self._curve is not None:  # CURVE after READY: every byte is sealed
+                self._receive_sealed(data[pos:] if pos else data, events)
+                return events
             if not self.closed and self.state not in _GREETING_STATES:
                 pos = self._parse_frames(data, pos, events)
+                if self._curve is not None and not self.closed and pos < len(data):
+                    self._receive_sealed(data[pos:], events)  # READY and MESSAGEs in one read
+                    return events
             if self.closed:
                 return events
             if self._big is not None:
@@ -508,6 +543,12 @@ class Connection:
                 self._send_command(Ready(self._our_metadata()))
             elif isinstance(mechanism, PlainClient):
                 self._send_command(Hello(mechanism.username, mechanism.password))
+            elif isinstance(mechanism, CurveClient):
+                self._curve_hs = CurveClientHandshake(
+                    mechanism, encode_metadata(self._our_metadata()))
+                self._send_body(self._curve_hs.hello())
+            elif isinstance(mechanism, CurveServer):
+                self._curve_hs = CurveServerHandshake(mechanism)
         return pos
 
     def _enter_big(self, flags: int, size: int, data: bytes, start: int, base: int) -> None:
@@ -627,6 +668,7 @@ class Connection:
         publisher = self._publisher
         append = events.append
         base = self._consumed
+        sealed = self._curve is not None  # parsing CURVE plaintext (else: stop where it starts)
         try:
             while end - pos >= 2:
                 flags = data[pos]
@@ -686,6 +728,8 @@ class Connection:
                 self._on_frame(flags, data[start:stop], base + start, events)
                 parts, mbytes, parts_big = self._parts, self._msg_bytes, self._parts_big
                 is_open = self.state is State.OPEN
+                if self._curve is not None and not sealed:  # the rest of the read is sealed
+                    break
         finally:
             self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
         return pos
@@ -701,6 +745,9 @@ class Connection:
                   events: list[Event]) -> None:
         """One complete frame off the fast path (a command, a long frame, the handshake)."""
         if flags & COMMAND:
+            if self._curve_hs is not None and self.state is not State.OPEN:
+                self._on_curve_command(bytes(body), events)
+                return
             self._on_command(decode_command(bytes(body), offset), events)
             return
         if self.state is not State.OPEN:
@@ -794,6 +841,56 @@ class Connection:
         self._step(Input.HELLO_ACCEPTED)
         self._send_command(Welcome())
 
+    def _on_curve_command(self, body: bytes, events: list[Event]) -> None:
+        """One CURVE handshake command (spec/curve.md#state-machine)."""
+        hs = self._curve_hs
+        try:
+            if isinstance(hs, CurveClientHandshake):
+                if self.state is State.EXPECT_WELCOME:
+                    self._send_body(hs.on_command(body))
+                    self._step(Input.WELCOME)
+                    return
+                props = decode_metadata(hs.on_ready(body), 0, 0)
+                if not self._accept_metadata(props, events):
+                    raise _Closed
+                self._step(Input.READY)
+            elif isinstance(hs, CurveServerHandshake):
+                if self.state is State.EXPECT_HELLO:
+                    self._send_body(hs.on_hello(body))
+                    self._step(Input.HELLO_ACCEPTED)
+                    return
+                client_key, metadata = hs.on_initiate(body)
+                if not self._accept_metadata(decode_metadata(metadata, 0, 0), events):
+                    raise _Closed
+                self._send_body(hs.ready(encode_metadata(self._our_metadata())))
+                self._user_id = z85_encode(client_key)
+                self._step(Input.INITIATE)
+            else:  # pragma: no cover - _curve_hs is only set to the two above
+                raise ProtocolError("no CURVE handshake")
+        except PeerError as exc:
+            self._close(events, Input.ERROR, "peer-error", str(exc), exc)
+            raise _Closed from None
+        except CurveRefused as exc:
+            self._send_body(exc.error_body)
+            self._close(events, Input.INVALID, "auth-failed", str(exc), exc)
+            log.info("zmtp: closing: %s", exc)
+            raise _Closed from None
+        self._curve = CurveTransport(hs.cipher(), self.max_message_size)
+        self._curve_hs = None
+        self._opened(events)
+
+    def _receive_sealed(self, data: bytes, events: list[Event]) -> None:
+        """CURVE after READY: open every MESSAGE, then parse the plaintext frames as usual."""
+        assert self._curve is not None
+        plain, error = self._curve.feed(data)
+        if plain:
+            self._consumed = 0  # offsets of plaintext errors count from this read's plaintext
+            rest = self._parse_frames(plain, 0, events)
+            if rest != len(plain) and not self.closed:  # pragma: no cover - whole frames only
+                raise ProtocolError("CURVE: a MESSAGE held part of a frame")
+        if error is not None and not self.closed:
+            raise error
+
     def _accept_metadata(self, props: Mapping[str, bytes], events: list[Event]) -> bool:
         """Check the peer's Socket-Type (case-sensitive names, like libzmq) and keep its metadata."""
         raw_type = props.get("Socket-Type")
@@ -834,8 +931,23 @@ class Connection:
     # -- sending ------------------------------------------------------------------------------
     def _send_command(self, cmd: Command) -> None:
         body = encode_command(cmd)
+        if self._curve is not None:
+            self._curve.queue(FLAG_COMMAND, body)
+            return
+        self._send_body(body)
+
+    def _send_body(self, body: bytes) -> None:
+        """A command frame with this body (the handshake's commands go out in clear)."""
         self._out.append(frame_header(COMMAND, len(body)))
         self._out.append(body)
+
+    def _seal_queued(self) -> None:
+        """CURVE: seal the frames queued since the last flush, all in one pass."""
+        if self._curve is not None and self._curve.queued:
+            pieces = self._curve.wire()
+            self._out += pieces
+            if len(pieces[-1]) >= BIG_FRAME:
+                self._out_big = True
 
     def _need_open(self) -> None:
         if self.state is not State.OPEN:
@@ -845,6 +957,9 @@ class Connection:
         """Queue a multipart message (spec/zmtp.md#frames). Frames are bytes-like."""
         if self.state is not State.OPEN:
             self._need_open()
+        if self._curve is not None:
+            self._queue_sealed(frames)
+            return
         out = self._out
         last = len(frames) - 1
         if last == 0:  # the common case: one frame
@@ -873,6 +988,17 @@ class Connection:
                 out.append(f)
                 if n >= BIG_FRAME:
                     self._out_big = True
+
+    def _queue_sealed(self, frames: Sequence[bytes]) -> None:
+        """CURVE: queue a message's frames for sealing at the next flush (spec/curve.md#message)."""
+        assert self._curve is not None
+        if not frames:
+            raise EncodeError("a message has at least one frame")
+        last = len(frames) - 1
+        for i, f in enumerate(frames):
+            if not isinstance(f, (bytes, bytearray, memoryview)):
+                raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")
+            self._curve.queue(FLAG_MORE if i < last else 0, f)
 
     def send_messages(self, messages: Iterable[Sequence[bytes]]) -> None:
         """Queue several messages at once."""

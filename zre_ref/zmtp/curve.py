@@ -25,6 +25,7 @@ from ..curve.nacl import SharedKey, box_beforenm, secretbox, secretbox_open
 from ..curve.x25519 import x25519_base
 from ..errors import BadValue, BadVersion, LengthOverflow, ProtocolError, Truncated
 from ..wire import pack_u64, unpack_u64
+from .frames import COMMAND, LONG, MORE, frame_header
 
 PROTOCOL = "zmtp-curve"
 
@@ -156,7 +157,7 @@ def _expect_name(body: bytes, name: bytes, what: str) -> None:
 
 
 def _truncated(what: str, size: int, need: str, anchor: str) -> Truncated:
-    return Truncated(f"{what} of {size} bytes (needs {need})", protocol=PROTOCOL, field=what,
+    return Truncated(f"{what} of {size} bytes (needs {need})", protocol=PROTOCOL, field="body",
                      offset=size, spec_anchor=f"{ANCHOR}#{anchor}")
 
 
@@ -205,7 +206,7 @@ class CurveClientHandshake:
         self._c_secret = settings.random("client-ephemeral-secret", 32)
         self.client_ephemeral = x25519_base(self._c_secret)  # C'
         self.server_ephemeral = b""  # S', from WELCOME
-        self._hello_key = _shared(settings.server_key, self._c_secret, "server-key", 0, "hello")
+        self._hello_key = _shared(settings.server_key, self._c_secret, "server_key", 0, "hello")
         self._session: SharedKey | None = None
         self._next_nonce = FIRST_NONCE
         self.peer_nonce = 0
@@ -229,13 +230,13 @@ class CurveClientHandshake:
         _expect_name(body, WELCOME_NAME, "WELCOME")
         if len(body) != WELCOME_SIZE:
             raise LengthOverflow(f"WELCOME of {len(body)} bytes (must be {WELCOME_SIZE})",
-                                 protocol=PROTOCOL, field="welcome", offset=0,
+                                 protocol=PROTOCOL, field="body", offset=0,
                                  spec_anchor=f"{ANCHOR}#welcome")
         plain = _open(self._hello_key, memoryview(body)[24:], WELCOME_NONCE_PREFIX + body[8:24],
                       "welcome-box", 24, "welcome")
         self.server_ephemeral = plain[:32]
         cookie = plain[32:128]
-        self._session = _shared(self.server_ephemeral, self._c_secret, "server-ephemeral", 24,
+        self._session = _shared(self.server_ephemeral, self._c_secret, "server_ephemeral", 24,
                                 "welcome")
         s = self._settings
         vouch_nonce = s.random("vouch-nonce", 16)
@@ -299,7 +300,7 @@ class CurveServerHandshake:
         _expect_name(body, HELLO_NAME, "HELLO")
         if len(body) != HELLO_SIZE:
             raise LengthOverflow(f"HELLO of {len(body)} bytes (must be {HELLO_SIZE})",
-                                 protocol=PROTOCOL, field="hello", offset=0,
+                                 protocol=PROTOCOL, field="body", offset=0,
                                  spec_anchor=f"{ANCHOR}#hello")
         if body[6:8] != VERSION:
             raise BadVersion(f"CurveZMQ version {body[6]}.{body[7]} (only 1.0)",
@@ -313,7 +314,7 @@ class CurveServerHandshake:
         s = self._settings
         self.client_ephemeral = body[80:112]
         nonce = body[112:120]
-        self._hello_key = _shared(self.client_ephemeral, s.secret_key.raw, "client-ephemeral",
+        self._hello_key = _shared(self.client_ephemeral, s.secret_key.raw, "client_ephemeral",
                                   80, "hello")
         plain = _open(self._hello_key, memoryview(body)[120:], HELLO_NONCE_PREFIX + nonce,
                       "hello-box", 120, "hello")
@@ -356,15 +357,15 @@ class CurveServerHandshake:
         value = unpack_u64(nonce, 0)
         if value <= self.peer_nonce:
             raise BadNonce(f"INITIATE short nonce {value} is not above HELLO's {self.peer_nonce}",
-                           protocol=PROTOCOL, field="short-nonce", offset=105,
+                           protocol=PROTOCOL, field="short_nonce", offset=105,
                            spec_anchor=f"{ANCHOR}#nonces")
-        self._session = _shared(self.client_ephemeral, self._s_secret, "client-ephemeral", 80,
+        self._session = _shared(self.client_ephemeral, self._s_secret, "client_ephemeral", 80,
                                 "initiate")
         plain = _open(self._session, memoryview(body)[113:], INITIATE_NONCE_PREFIX + nonce,
                       "initiate-box", 113, "initiate")
         self.peer_nonce = value
         client_key = plain[:32]
-        vouch_key = _shared(client_key, self._s_secret, "client-key", 113, "initiate")
+        vouch_key = _shared(client_key, self._s_secret, "client_key", 113, "initiate")
         vouch = _open(vouch_key, plain[48:128], VOUCH_NONCE_PREFIX + plain[32:48], "vouch", 113,
                       "initiate")
         if not compare_digest(vouch, self.client_ephemeral + self._settings.public_key):
@@ -463,7 +464,7 @@ class MessageCipher:
             value = unpack_u64(nonce, 0)
             if value <= last:
                 error = BadNonce(f"MESSAGE short nonce {value} is not above {last} (replayed or "
-                                 "out of order)", protocol=PROTOCOL, field="short-nonce",
+                                 "out of order)", protocol=PROTOCOL, field="short_nonce",
                                  offset=8, spec_anchor=f"{ANCHOR}#nonces")
                 break
             last = value
@@ -491,3 +492,160 @@ class MessageCipher:
 
 def _with_flags(flags: int, body: bytes | bytearray | memoryview) -> bytes:
     return bytes((flags,)) + body
+
+
+# -- the byte stream after READY ----------------------------------------------------------------
+class CurveTransport:
+    """The ZMTP byte stream once the handshake is done, both directions (spec/curve.md#message).
+
+    Outgoing: :meth:`queue` plaintext frames (data or command), then :meth:`wire` seals all of
+    them in one pass and returns the pieces to write: MESSAGE bodies in data frames, as libzmq
+    sends them. Incoming: :meth:`feed` takes raw bytes, seals nothing, opens every complete MESSAGE
+    in one pass and returns the *plaintext* as an ordinary ZMTP frame stream (MORE and COMMAND
+    flags restored), which the connection parses exactly as it parses NULL traffic.
+
+    Held bytes are bounded: one incomplete frame of at most ``max_frame`` + 32 bytes (its size is
+    checked from the header, before anything is kept) plus the frames of one read.
+    """
+
+    __slots__ = ("_cipher", "_in", "_max_body", "_out")
+
+    def __init__(self, cipher: MessageCipher, max_frame: int) -> None:
+        self._cipher = cipher
+        self._max_body = max_frame + MESSAGE_MIN_SIZE - 1
+        self._in = bytearray()
+        self._out: list[tuple[int, bytes | bytearray | memoryview]] = []
+
+    def __repr__(self) -> str:
+        return f"CurveTransport({self._cipher!r}, held={len(self._in)}, queued={len(self._out)})"
+
+    # outgoing
+    def queue(self, flags: int, body: bytes | bytearray | memoryview) -> None:
+        """A plaintext frame to send: flags FLAG_MORE / FLAG_COMMAND."""
+        self._out.append((flags, body))
+
+    @property
+    def queued(self) -> int:
+        return len(self._out)
+
+    def wire(self) -> list[bytes]:
+        """Everything queued, sealed: frame header + MESSAGE head, then the ciphertext."""
+        if not self._out:
+            return []
+        queued, self._out = self._out, []
+        pieces: list[bytes] = []
+        for frames in _batches(queued):
+            self._wire(frames, pieces)
+        return pieces
+
+    def _wire(self, frames: list[tuple[int, bytes | bytearray | memoryview]],
+              pieces: list[bytes]) -> None:
+        for head, cipher in self._cipher.seal_many(frames):
+            size = len(head) + len(cipher)  # a data frame: flags 0 (LONG when > 255 bytes)
+            if size <= 255:
+                pieces.append(frame_header(0, size) + head + cipher)
+            else:
+                pieces.append(frame_header(0, size) + head)
+                pieces.append(cipher)
+
+    # incoming
+    @property
+    def held(self) -> int:
+        return len(self._in)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> tuple[bytes, Exception | None]:
+        """Raw bytes in; (plaintext ZMTP frames, the error that stops the stream or None)."""
+        buf = self._in
+        buf += data
+        bodies: list[bytearray] = []
+        pos, end = 0, len(buf)
+        error: Exception | None = None
+        while end - pos >= 2:
+            flags = buf[pos]
+            if flags & LONG:
+                if end - pos < 9:
+                    break
+                size = int.from_bytes(buf[pos + 1 : pos + 9], "big")
+                start = pos + 9
+            else:
+                size = buf[pos + 1]
+                start = pos + 2
+            if flags & ~LONG:
+                what = "a command frame" if flags & COMMAND else f"frame flags {flags:#04x}"
+                error = ProtocolError(f"CURVE: {what} after the handshake (only MESSAGE data "
+                                      "frames may follow READY)")
+                break
+            if size > self._max_body:
+                error = LengthOverflow(f"MESSAGE of {size} bytes is over the message size limit",
+                                       protocol=PROTOCOL, field="body", offset=pos + 1,
+                                       spec_anchor=f"{ANCHOR}#message")
+                break
+            if start + size > end:
+                break
+            bodies.append(buf[start : start + size])
+            pos = start + size
+        del buf[:pos]
+        if error is not None:
+            buf.clear()
+        if not bodies:
+            return b"", error
+        opened, open_error = self._cipher.open_many(bodies)
+        plain = b"".join(_plain_frame(flags, body) for flags, body in opened)
+        return plain, open_error if open_error is not None else error
+
+
+SEAL_BATCH = 256 * 1024
+"""Bytes of plaintext sealed in one pass at most: a deep send queue costs time, not memory."""
+
+
+def _batches(frames: list[tuple[int, bytes | bytearray | memoryview]]
+             ) -> list[list[tuple[int, bytes | bytearray | memoryview]]]:
+    out: list[list[tuple[int, bytes | bytearray | memoryview]]] = []
+    batch: list[tuple[int, bytes | bytearray | memoryview]] = []
+    size = 0
+    for frame in frames:
+        if batch and size + len(frame[1]) > SEAL_BATCH:
+            out.append(batch)
+            batch, size = [], 0
+        batch.append(frame)
+        size += len(frame[1])
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _plain_frame(flags: int, body: bytes) -> bytes:
+    """A decrypted MESSAGE as the ZMTP frame it stands for: box flag MORE -> frame MORE,
+    box flag COMMAND -> a command frame (never MORE)."""
+    zflags = COMMAND if flags & FLAG_COMMAND else (MORE if flags & FLAG_MORE else 0)
+    return frame_header(zflags, len(body)) + body
+
+
+def curve_mechanism(
+    *,
+    curve_server: bool = False,
+    curve_publickey: bytes | str | None = None,
+    curve_secretkey: bytes | str | None = None,
+    curve_serverkey: bytes | str | None = None,
+    curve_authenticator: CurveAuthenticator | None = None,
+) -> CurveClient | CurveServer | None:
+    """The CURVE settings for pyzmq-named socket options, or None when none is given.
+
+    Server: ``curve_server=True`` and ``curve_secretkey`` (``curve_publickey`` optional, checked
+    against it), ``curve_authenticator`` optional. Client: ``curve_serverkey``,
+    ``curve_publickey`` and ``curve_secretkey``. Keys: 32 raw bytes or 40 Z85 characters."""
+    if curve_server:
+        if curve_secretkey is None:
+            raise ValueError("a CURVE server needs curve_secretkey")
+        if curve_serverkey is not None:
+            raise ValueError("curve_serverkey is for CURVE clients, not with curve_server=True")
+        return CurveServer.from_keys(curve_publickey, curve_secretkey, curve_authenticator)
+    if curve_authenticator is not None:
+        raise ValueError("curve_authenticator needs curve_server=True")
+    if curve_serverkey is None:
+        if curve_publickey is not None or curve_secretkey is not None:
+            raise ValueError("a CURVE client needs curve_serverkey (or set curve_server=True)")
+        return None
+    if curve_publickey is None or curve_secretkey is None:
+        raise ValueError("a CURVE client needs curve_publickey and curve_secretkey")
+    return CurveClient.from_keys(curve_serverkey, curve_publickey, curve_secretkey)

@@ -1,4 +1,5 @@
-"""Security mechanisms a Connection can run: NULL, PLAIN client, PLAIN server (spec/zmtp.md#mechanisms).
+"""Security mechanisms a Connection can run: NULL, PLAIN client, PLAIN server (spec/zmtp.md#mechanisms),
+and the CURVE client and server settings, which live with the CURVE handshake in curve.py.
 
 These are plain settings; the handshake steps they imply are rows of the transition table in
 connection.py (``FIRST_STATE``).
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .curve import CurveClient, CurveServer
 
 #: authenticator for a PLAIN server: (username, password) -> accept?
 Authenticator = Callable[[bytes, bytes], bool]
@@ -47,4 +50,4 @@ class PlainServer:
     as_server = True
 
 
-Mechanism = Null | PlainClient | PlainServer
+Mechanism = Null | PlainClient | PlainServer | CurveClient | CurveServer

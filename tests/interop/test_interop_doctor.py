@@ -1,0 +1,121 @@
+"""`zre-ref doctor` against real pyre, zyre.js and zyre (C) nodes in a lo-only namespace made here:
+it reads their HELLOs, recognises each from its default name, and notices that zyre advertises
+its host name rather than an address (spec/deviations.md#zyre-hostname)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import uuid as uuid_mod
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
+ZYRE_JS = ROOT / ".interop-js" / "node_modules" / "zyre.js"
+ZYRE_C = ROOT / ".interop-zyre"
+#: the zyre agent's commands: hello, then start without a name (zyre's default name)
+ZYRE_C_START = ('{"id":1,"cmd":"hello","protocol":1}\n'
+                '{"id":2,"cmd":"start","beacon":{"port":5670,"interval_ms":200},'
+                '"headers":{"X-Z":"3"},"groups":["CHAT"]}\n')
+
+PYRE_NODE = """
+import sys
+from pyre import Pyre
+n = Pyre()
+n.set_header("X-P", "1")
+n.join("CHAT")
+n.start()
+print("started", flush=True)
+sys.stdin.read()
+n.stop()
+"""
+
+ZYRE_JS_NODE = """
+const Zyre = require(process.env.ZYRE_JS_PATH);
+const z = new Zyre({iface: '127.0.0.1', headers: {'X-J': '2'}});
+z.start().then(() => { z.join('CHAT'); console.log('started'); });
+process.stdin.on('end', () => z.stop().then(() => process.exit(0)));
+process.stdin.resume();
+"""
+
+
+def _usable() -> bool:
+    ok = (sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("ip") is not None
+          and shutil.which("node") is not None and ZYRE_JS.is_dir())
+    if not ok and os.environ.get("CI"):
+        raise AssertionError("CI=true but the doctor interop test needs root, ip, node and zyre.js")
+    return ok
+
+
+@pytest.mark.skipif(not _usable(), reason="needs root, ip netns, node and .interop-js")
+def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
+    pytest.importorskip("pyre")
+    from zre_conformance import agent_setup
+
+    with_zyre_c = platform.machine() == "x86_64"  # the prebuilt libzyre is x86-64 only
+    if with_zyre_c:
+        agent_setup.setup("zyre", ZYRE_C)
+    ns = f"zdocint{os.getpid() % 10000}{uuid_mod.uuid4().hex[:4]}"
+    env = {**os.environ, "ZYRE_JS_PATH": str(ZYRE_JS),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    procs: list[subprocess.Popen[str]] = []
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=10)
+        # pyre beacons by multicast on a lo-only host (spec/deviations.md#notes: src 127.0.0.1)
+        subprocess.run(["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "lo", "src",
+                        "127.0.0.1"], check=True, timeout=10)
+        nodes_to_start = [([sys.executable, "-c", PYRE_NODE], "", "started"),
+                          (["node", "-e", ZYRE_JS_NODE], "", "started")]
+        if with_zyre_c:
+            nodes_to_start.append(([str(ZYRE_C / "zyre_agent")], ZYRE_C_START, '"id":2,"ok":true'))
+        for argv, commands, ready in nodes_to_start:
+            proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=env)
+            procs.append(proc)
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(commands)
+            proc.stdin.flush()
+            for _ in range(5):  # the ready line comes within the first few
+                line = proc.stdout.readline()
+                if ready in line or not line:
+                    break
+            assert ready in line, proc.stderr.read() if proc.stderr else ""
+        done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "zre_ref.cli",
+                               "doctor", "--json", "--duration", "2.5"], capture_output=True,
+                              text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        nodes = {n["looks_like"]: n for n in json.loads(done.stdout)["nodes"]}
+        want = ["pyre", "zyre or zre-ref", "zyre.js"] if with_zyre_c else ["pyre", "zyre.js"]
+        assert sorted(nodes) == want, done.stdout
+        assert nodes["pyre"]["hello"]["headers"] == {"X-P": "1"}
+        assert nodes["zyre.js"]["hello"]["headers"] == {"X-J": "2"}
+        for node in nodes.values():
+            assert node["hello"]["groups"] == ["CHAT"] and node["interfaces"] == ["lo"]
+        for name in ("pyre", "zyre.js"):
+            assert nodes[name]["endpoint_agrees"] is True and nodes[name]["reachable"] is True
+            assert any("65535" in issue for issue in nodes[name]["issues"])
+        if with_zyre_c:  # ZSYS_INTERFACE=*: zyre puts its host name in HELLO, not an address
+            zyre = nodes["zyre or zre-ref"]
+            assert zyre["hello"]["headers"] == {"X-Z": "3"} and zyre["endpoint_agrees"] is False
+            assert not zyre["hello"]["endpoint"].startswith("tcp://127.")
+            assert any("advertises" in issue for issue in zyre["issues"])
+    finally:
+        for proc in procs:
+            with_stdin = proc.stdin
+            if with_stdin is not None:
+                with_stdin.close()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)

@@ -1,0 +1,176 @@
+"""`zre-ref doctor` in network namespaces made here: the doctor's namespace has two veth links,
+one to a namespace with an honest node, one to a namespace with a node whose HELLO advertises an
+address nobody can reach. Nothing leaves the namespaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid as uuid_mod
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_aio_zre import free_udp_port
+from zre_ref.doctor import Heard, Report, _diagnose, interface_notes, looks_like, render_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LIAR = """
+import asyncio, contextlib, sys
+from zre_ref.aio.zre import ZreNode
+async def main():
+    iface, port, mailbox = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    async with ZreNode("liar", port=port, interface=iface, beacon_interval=0.2,
+                       bind=f"tcp://10.71.2.2:{mailbox}", advertise=f"tcp://10.9.9.9:{mailbox}") as n:
+        print("READY", n.endpoint, flush=True)
+        with contextlib.suppress(asyncio.TimeoutError):  # lives at most 30 s
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, sys.stdin.read), 30)
+asyncio.run(main())
+"""
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0 or shutil.which("ip") is None or not sys.platform.startswith("linux"):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the doctor test needs root and iproute2 under CI")
+        pytest.skip("needs root and iproute2 (it creates network namespaces)")
+
+
+def _sh(*cmd: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0, f"{' '.join(cmd)}: {done.stderr.strip()}"
+
+
+@pytest.fixture
+def network() -> Iterator[dict[str, str]]:
+    """Namespaces D (doctor), A (10.71.1.2, honest) and B (10.71.2.2, liar), veth D-A and D-B."""
+    _need_root()
+    tag = f"{os.getpid() % 10000}{uuid_mod.uuid4().hex[:3]}"
+    ns = {k: f"zdoc{k}{tag}" for k in "DAB"}
+    links = {"DA": f"zd{tag}a", "AD": f"za{tag}d", "DB": f"zd{tag}b", "BD": f"zb{tag}d"}
+    try:
+        for name in ns.values():
+            _sh("ip", "netns", "add", name)
+            _sh("ip", "-n", name, "link", "set", "lo", "up")
+        for far, subnet in (("A", 1), ("B", 2)):
+            near_if, far_if = links["D" + far], links[far + "D"]
+            _sh("ip", "-n", ns["D"], "link", "add", near_if, "type", "veth", "peer", "name", far_if,
+                "netns", ns[far])
+            _sh("ip", "-n", ns["D"], "addr", "add", f"10.71.{subnet}.1/24", "brd", "+", "dev", near_if)
+            _sh("ip", "-n", ns[far], "addr", "add", f"10.71.{subnet}.2/24", "brd", "+", "dev", far_if)
+            _sh("ip", "-n", ns["D"], "link", "set", near_if, "up")
+            _sh("ip", "-n", ns[far], "link", "set", far_if, "up")
+        yield {**ns, **links}
+    finally:
+        for name in ns.values():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+def _start(ns: str, argv: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, *argv], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _line(proc: subprocess.Popen[str], want: str, timeout: float = 15.0) -> str:
+    """The first stdout line containing ``want`` (the process must print it within ``timeout``;
+    a read cannot block longer than the process lives, at most 30 s)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if want in line:
+            return line
+    raise AssertionError(f"no {want!r} from {proc.args}: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def _doctor(ns: str, *args: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "zre_ref.cli", "doctor",
+                           "--json", *args], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, object] = json.loads(done.stdout)
+    return doc
+
+
+def test_doctor_finds_the_liar_and_the_second_interface(network: dict[str, str]) -> None:
+    port = free_udp_port()
+    mailbox = str(free_udp_port())
+    honest = _start(network["A"], ["-m", "zre_ref.cli", "listen", "--json", "--name", "honest",
+                                   "--interface", network["AD"], "--port", str(port),
+                                   "--beacon-interval", "0.2", "--group", "G", "--header", "K=V",
+                                   "--timeout", "30"])
+    liar = _start(network["B"], ["-c", LIAR, network["BD"], str(port), mailbox])
+    try:
+        _line(honest, '"READY"')
+        _line(liar, "READY")
+        doc = _doctor(network["D"], "--port", str(port), "--duration", "1.5")
+        nodes = {n["hello"]["name"]: n for n in doc["nodes"]}  # type: ignore[attr-defined]
+        assert sorted(nodes) == ["honest", "liar"], doc
+        good, bad = nodes["honest"], nodes["liar"]
+        assert good["interfaces"] == [network["DA"]] and good["sources"] == ["10.71.1.2"]
+        assert good["beacon_version"] == "plain" and good["beacon_size"] == 22
+        assert good["hello"]["groups"] == ["G"] and good["hello"]["headers"] == {"K": "V"}
+        assert good["endpoint_agrees"] is True and good["reachable"] is True
+        assert good["issues"] == [] and good["looks_like"] == "unknown"
+        assert bad["interfaces"] == [network["DB"]] and bad["sources"] == ["10.71.2.2"]
+        assert bad["hello"]["endpoint"] == f"tcp://10.9.9.9:{mailbox}"
+        assert bad["endpoint_agrees"] is False and bad["reachable"] is False
+        assert any("advertises tcp://10.9.9.9" in i for i in bad["issues"])
+        assert any("not reachable" in i for i in bad["issues"])
+        # the honest node saw exactly what the doctor promises: its HELLO, then its leaving beacon
+        entered = json.loads(_line(honest, '"ENTER"'))
+        assert entered["peer_name"] == "zre-ref-doctor"
+        exited = json.loads(_line(honest, '"EXIT"'))
+        assert exited["peer_uuid"] == entered["peer_uuid"]
+        # one interface only
+        only_b = _doctor(network["D"], "--port", str(port), "--duration", "1",
+                         "--interface", network["DB"])
+        assert [n["hello"]["name"] for n in only_b["nodes"]] == ["liar"]  # type: ignore[attr-defined]
+    finally:
+        for proc in (honest, liar):
+            proc.kill()
+            proc.wait(10)
+
+
+def test_looks_like_and_known_issues() -> None:
+    uuid = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
+    assert looks_like(uuid, "0a1b2c") == "pyre"
+    assert looks_like(uuid, "0a1b2c3d4e5f") == "zyre.js"
+    assert looks_like(uuid, "0A1B2C") == "zyre or zre-ref"
+    assert looks_like(uuid, "alice") == "unknown"
+    report = Report([5670], None, 1.0)
+    pyre = Heard("0A1B2C3D4E5F60718293A4B5C6D7E8F9", 5670, 1, 22, mailbox_port=50000, beacons=3,
+                 sources=["10.0.0.2"], interfaces=["eth0"],
+                 hello={"name": "0a1b2c", "endpoint": "tcp://10.0.0.2:50000", "groups": [],
+                        "headers": {}, "status": 0, "sequence": 1})
+    curve = Heard("FFEEDDCCBBAA99887766554433221100", 5670, 3, 54, mailbox_port=40000,
+                  sources=["10.0.0.3", "10.0.1.3"], interfaces=["eth0", "eth1"])
+    other_port = Heard("11111111111111111111111111111111", 5671, 1, 22, mailbox_port=1,
+                       sources=["10.0.0.4"], interfaces=["eth0"])
+    report.nodes = {("a", 5670): pyre, ("b", 5670): curve, ("c", 5671): other_port}
+    _diagnose(report)
+    assert pyre.looks_like == "pyre" and any("65535" in i for i in pyre.issues)
+    assert any("54-byte" in i for i in curve.issues) and any("several interfaces" in i for i in curve.issues)
+    assert any("pyre nodes will stop" in n for n in report.notes)
+    assert any("different ports" in n for n in report.notes)
+    text = render_text(report)
+    assert "CURVE (54 bytes, v3)" in text and "looks like pyre" in text
+
+
+def test_interface_notes_name_vpn_like_links() -> None:
+    up, bcast, lo, p2p = 0x1, 0x2, 0x8, 0x10
+    found = [("lo", up | lo, "127.0.0.1", None), ("eth0", up | bcast, "10.0.0.2", "10.0.0.255"),
+             ("tun0", up | p2p, "10.8.0.6", None), ("wg0", up, "10.9.0.2", None),
+             ("down0", p2p, "10.7.0.1", None)]
+    notes = interface_notes(found)
+    assert [n.split(" ")[0] for n in notes] == ["tun0", "wg0"]
+    assert interface_notes(found, only="eth0") == []
