@@ -30,6 +30,7 @@ void zyre_set_interval (zyre_t *self, size_t interval);
 void zyre_set_evasive_timeout (zyre_t *self, int interval);
 void zyre_set_expired_timeout (zyre_t *self, int interval);
 int zyre_start (zyre_t *self);
+void zyre_set_contest_in_group (zyre_t *self, char *group);   //  draft API, exported by 2.0.1
 void zyre_stop (zyre_t *self);
 int zyre_join (zyre_t *self, const char *group);
 int zyre_leave (zyre_t *self, const char *group);
@@ -143,7 +144,8 @@ static const char *forward_event (void)
         const char *addr = zyre_event_peer_addr (event);
         json_object_set_new (obj, "endpoint", json_string (addr ? addr : ""));
     }
-    if (streq (type, "JOIN") || streq (type, "LEAVE") || streq (type, "SHOUT"))
+    if (streq (type, "JOIN") || streq (type, "LEAVE") || streq (type, "SHOUT")
+    ||  streq (type, "LEADER"))
         json_object_set_new (obj, "group", json_string (zyre_event_group (event)));
     if (streq (type, "SHOUT") || streq (type, "WHISPER")) {
         json_t *content = json_array ();
@@ -157,10 +159,7 @@ static const char *forward_event (void)
         json_object_set_new (obj, "content", content);
     }
     const char *known = streq (type, "STOP")? "STOP": "";
-    if (streq (type, "LEADER"))         //  not in agent protocol v1
-        json_decref (obj);
-    else
-        emit (obj);
+    emit (obj);
     zyre_event_destroy (&event);
     return known;
 }
@@ -191,6 +190,8 @@ static void cmd_start (json_int_t id, json_t *msg)
         zyre_set_expired_timeout (node, (int) json_integer_value (json_object_get (msg, "expired_ms")));
     size_t index;
     json_t *group;
+    json_array_foreach (json_object_get (msg, "contest"), index, group)
+        zyre_set_contest_in_group (node, (char *) json_string_value (group));
     json_array_foreach (json_object_get (msg, "groups"), index, group)
         zyre_join (node, json_string_value (group));
     if (zyre_start (node)) {
@@ -245,10 +246,10 @@ static void handle_line (const char *line)
         snprintf (version, sizeof (version), "%d.%d.%d", (int) (v / 10000), (int) (v / 100 % 100),
                   (int) (v % 100));
         json_t *out = json_pack (
-            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
+            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
             "implementation", "zyre", "version", version, "protocol", 1, "protocols", "zre/2",
             "capabilities", "beacon", "beacon-interval", "beacon-stop", "timers", "headers",
-            "peers", "evasive-events", "stop-event",
+            "peers", "evasive-events", "stop-event", "election",
             "timers", "evasive_ms", 5000, "expired_ms", 30000, "beacon_interval_ms", 1000,
             "reap_interval_ms", 1000);
         reply_ok (id, out);
