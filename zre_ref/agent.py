@@ -318,7 +318,8 @@ class Agent:
         return {"implementation": "zre_ref", "version": __version__, "protocol": PROTOCOL_VERSION,
                 "protocols": ["zre/2"],
                 "capabilities": ["beacon", "beacon-interval", "beacon-stop", "timers", "headers",
-                                 "peers", "connect", "evasive-events", "stop-event", "election"],
+                                 "peers", "connect", "evasive-events", "stop-event", "election",
+                                 "gossip"],
                 "timers": {"evasive_ms": 5000, "expired_ms": 30000, "beacon_interval_ms": 1000,
                            "reap_interval_ms": 1000},
                 "fault": self.fault}
@@ -344,6 +345,11 @@ class Agent:
             wanted["expired"] = msg["expired_ms"] / 1000 / shrink
         if msg.get("bind"):
             wanted["bind"] = msg["bind"]
+        gossip = msg.get("gossip") or {}
+        if gossip.get("bind"):
+            wanted["gossip_bind"] = gossip["bind"]
+        if gossip.get("connect"):
+            wanted["gossip_connect"] = list(gossip["connect"])
         accepted = inspect.signature(ZreNode).parameters
         kwargs = {k: v for k, v in wanted.items() if k in accepted}
         dropped = sorted(set(wanted) - set(kwargs))
