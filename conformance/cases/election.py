@@ -3,6 +3,10 @@ node taking part in elections answers (spec/conformance.md#cases)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
 from zre_ref.zre import messages as zm
 
 from ..verdicts import Level
@@ -67,3 +71,50 @@ async def elect_contest(ctx: Ctx) -> None:
     ev = await ctx.expect_event("LEADER", iut.uuid_hex, since=mark_ev,
                                 what=f"no LEADER event within {ctx.t_react:.1f} s")
     ctx.check(ev.data.get("group") == group, f"LEADER event group {ev.data.get('group')!r}")
+
+
+async def _run_wave(ctx: Ctx, iut_uuid: str, group: str, relay: Any, mark: int) -> None:
+    """The IUT's ELECT reaches ``relay``; the relay echoes it, passes the LEADER on."""
+    await ctx.expect_msg(relay, "ELECT", since=mark, what=f"no ELECT to {relay.label}")
+    mark = relay.mark()
+    await relay.send(zm.Elect(sequence=relay.next_seq(), group=group, challenger_id=iut_uuid))
+    await ctx.expect_msg(relay, "LEADER", since=mark, what=f"no LEADER to {relay.label}")
+    await relay.send(zm.Leader(sequence=relay.next_seq(), group=group, leader_id=iut_uuid))
+
+
+@case("elect.member-crash", Level.SHOULD, "spec/election.md#triggers",
+      "a member that crashes in the middle of an election does not leave the group without a "
+      "leader: once it has expired, the contesting IUT runs the election again and leads it",
+      needs=("election",), expired_budget=1.5)
+async def elect_member_crash(ctx: Ctx) -> None:
+    group = ctx.random_name("mc")
+    iut = await ctx.start_iut(groups=[group], contest=[group])
+    p1, p2 = await ctx.new_peer(), await ctx.new_peer()
+    await ctx.meet(p1)
+    await ctx.meet(p2)
+    await p1.join(group)
+    mark_ev = ctx.agent.mark()
+    await p2.join(group)  # the IUT stands: ELECT to P1 and P2
+    await ctx.expect_msg(p2, "ELECT", since=0, what="no ELECT to P2 after its JOIN")
+    await p2.close()  # P2 crashes without answering
+    mark = p1.mark()
+    await p1.send(zm.Elect(sequence=p1.next_seq(), group=group, challenger_id=iut.uuid_hex))
+    alive = asyncio.create_task(_answer_pings(ctx, p1))  # P1 stays, P2 expires
+    try:
+        await ctx.expect_event("EXIT", p2.uuid_hex, ctx.t_expired, mark_ev,
+                               what=f"no EXIT of the crashed P2 within {ctx.t_expired:.1f} s")
+        await _run_wave(ctx, iut.uuid_hex, group, p1, mark)
+        await ctx.expect_event("LEADER", iut.uuid_hex, since=mark_ev,
+                               what="no LEADER event: the election never finished")
+    finally:
+        alive.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await alive
+
+
+async def _answer_pings(ctx: Ctx, peer: Any) -> None:
+    """Answer every PING the IUT sends ``peer`` (until cancelled)."""
+    since = peer.mark()
+    while (ping := await peer.wait_msg(ctx.from_iut("PING"), 3600.0, since)) is not None:
+        since = peer.inbox.index(ping) + 1
+        await peer.send(zm.PingOk(sequence=peer.next_seq()))
