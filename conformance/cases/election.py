@@ -82,7 +82,7 @@ async def _run_wave(ctx: Ctx, iut_uuid: str, group: str, relay: Any, mark: int) 
     await relay.send(zm.Leader(sequence=relay.next_seq(), group=group, leader_id=iut_uuid))
 
 
-@case("elect.member-crash", Level.SHOULD, "spec/election.md#triggers",
+@case("elect.member-crash", Level.SHOULD, "spec/election.md#when-an-election-starts",
       "a member that crashes in the middle of an election does not leave the group without a "
       "leader: once it has expired, the contesting IUT runs the election again and leads it",
       needs=("election",), expired_budget=1.5)
