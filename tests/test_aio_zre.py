@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import socket
@@ -492,4 +493,73 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
                         await asyncio.sleep(0.01)  # a slow reader now and then
                         assert len(a._events) <= 8
             assert got == list(range(300))
+    run(main)
+
+
+def test_zyre_api_names(caplog: Any) -> None:
+    """zyre's setters and queries under their zyre names (README, "zyre's API"); times are
+    seconds where zyre takes milliseconds."""
+    async def main() -> None:
+        port = free_udp_port()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            fixed = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        a = ZreNode()
+        a.set_name("alice")
+        a.set_header("X-K", "v")
+        a.set_port(port)
+        a.set_interface("lo")
+        a.set_interval(0.2)
+        a.set_evasive_timeout(0.5)
+        a.set_expired_timeout(3.0)
+        a.set_endpoint(fixed)
+        a.set_advertised_endpoint(fixed)
+        a.set_verbose()
+        b = ZreNode("bob", interface="lo", port=port, beacon_interval=0.2)
+        async with a, b:
+            assert (a.name, a.port, a.endpoint) == ("alice", port, fixed)
+            assert (a.core.beacon_interval, a.core.evasive, a.core.expired) == (0.2, 0.5, 3.0)
+            enter = await expect(b, PeerEntered, lambda e: e.peer_uuid == a.uuid)
+            assert (enter.peer_name, enter.headers, enter.endpoint) == ("alice", {"X-K": "v"}, fixed)
+            await expect(a, PeerEntered, lambda e: e.peer_uuid == b.uuid)
+            await b.join("G")
+            await expect(a, PeerJoined, lambda e: e.group == "G")
+            assert a.peers() == [b.uuid] and a.peers_by_group("G") == [b.uuid]
+            assert a.peer_groups() == ["G"] and b.own_groups() == ["G"] and a.own_groups() == []
+            assert b.peer_header_value(a.uuid, "X-K") == "v" and b.peer_address(a.uuid) == fixed
+            await a.shouts("G", "hi all")
+            assert (await expect(b, ShoutReceived)).content == (b"hi all",)
+            await b.whispers(a.uuid, "psst")
+            assert (await expect(a, WhisperReceived)).content == (b"psst",)
+            for setter, arg in [(a.set_name, "x"), (a.set_port, 1), (a.set_interface, "lo"),
+                                (a.set_evasive_timeout, 1.0), (a.set_expired_timeout, 1.0),
+                                (a.set_endpoint, fixed), (a.set_advertised_endpoint, fixed)]:
+                with pytest.raises(RuntimeError):
+                    setter(arg)  # type: ignore[operator]
+        assert any("SendToPeer" in r.getMessage() and "alice" in r.getMessage()
+                   for r in caplog.records)  # set_verbose: every effect logged
+        assert ZreNode(uuid=a.uuid).uuid == a.uuid  # a UUID is given as 32 hex (or 16 bytes)
+    with caplog.at_level(logging.INFO, logger="zre_ref.aio.zre"):
+        run(main)
+
+
+def test_a_burst_of_beacons_is_read_in_few_loop_turns() -> None:
+    """asyncio's datagram transport reads one datagram per loop turn; the beacon socket drains
+    up to READ_BATCH per turn, so a flood does not overflow the kernel buffer while the loop is
+    busy (and drop real peers' beacons with the forged ones)."""
+    from zre_ref.aio.beacon import READ_BATCH
+    from zre_ref.zre.beacon import Beacon, encode_beacon
+
+    async def main() -> None:
+        port = free_udp_port()
+        async with ZreNode("v", interface="lo", port=port, beacon_interval=5.0) as node:
+            await asyncio.sleep(0)
+            before = node.beacons_heard
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                for _ in range(READ_BATCH):
+                    udp.sendto(encode_beacon(Beacon(uuid=os.urandom(16), port=9)),
+                               ("127.0.0.1", port))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert READ_BATCH <= node.beacons_heard - before <= READ_BATCH + 2  # + our own
     run(main)

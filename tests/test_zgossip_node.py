@@ -3,6 +3,8 @@ loopback, without UDP beacons. Every wait is bounded."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.test_aio_zre import expect, run
 from zre_ref.aio.zre import ZreNode
 from zre_ref.zre.events import (
@@ -118,14 +120,17 @@ def test_cli_listen_as_gossip_hub() -> None:
         assert listen.stdout is not None
         assert json.loads(listen.stdout.readline())["event"] == "READY"
 
-        async def main() -> None:
+        async def main() -> str:
             async with ZreNode("me", gossip_connect=[gossip]) as me:
                 enter = await expect(me, PeerEntered)
                 assert enter.endpoint.startswith("tcp://127.0.0.1:")
+                assert listen.stdout is not None  # the listener's ENTER, read while we are there
+                line: str = await asyncio.wait_for(asyncio.to_thread(listen.stdout.readline), 15)
+                return line
 
         try:
-            run(main)
-            out, _ = listen.communicate(timeout=15)  # --timeout 15 bounds the listener too
+            out = run(main)
+            listen.wait(timeout=15)  # --count 1: it exits after that line
         except BaseException:
             listen.kill()
             raise

@@ -1,4 +1,4 @@
-"""Sans-IO ZRE node core: one table-driven test per rule (spec/zre.md#node; wire-facts §2-§4)."""
+"""Sans-IO ZRE node core: one table-driven test per rule (spec/zre.md#node, #harmony, #limits)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zre_ref.errors import DecodeError
+from zre_ref.zre import fastpath
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
 from zre_ref.zre.events import (
     NodeStopped,
@@ -38,6 +39,10 @@ from zre_ref.zre.messages import (
     ZreMessage,
 )
 from zre_ref.zre.node import (
+    MAX_DATA_FRAME,
+    MAX_GROUP_NAME,
+    MAX_HEADERS,
+    MAX_PEER_GROUPS,
     ConnectPeer,
     DisconnectPeer,
     Effect,
@@ -46,6 +51,7 @@ from zre_ref.zre.node import (
     SendToPeer,
     SendToPeers,
     decode_fast,
+    endpoint_problem,
 )
 
 ME = bytes(range(16))
@@ -228,18 +234,205 @@ def test_hello_from_ready_peer_exits_and_rebuilds() -> None:
     assert [(lk, m.sequence) for lk, m in sent(out)] == [(new, 1)]
 
 
-def test_new_uuid_at_known_endpoint_purges_old_connection_without_exit() -> None:
+def _claim_by(node: NodeCore, how: str, now: float) -> list[Effect]:
+    """Peer 8 names peer 7's endpoint, by beacon or by HELLO."""
+    if how == "beacon":
+        return node.handle_beacon(Beacon(uuid=uid(8), port=6000), "127.0.0.7", now)
+    return node.handle_message(ident(8), msg(Hello(sequence=1, endpoint=ep(7), groups=(), status=0,
+                                                   name="p8", headers={})), now)
+
+
+@pytest.mark.parametrize("how", ["beacon", "hello"])
+def test_new_uuid_at_a_live_peers_endpoint_asks_that_peer_first(how: str) -> None:
+    """spec/zre.md#endpoint-claims: the holder gets a PING and nothing else happens to it; a
+    HELLO claimant is ready but parked (no link); a beacon claimant is not created yet."""
     node = make()
     ready(node, 7)
     old = link_of(node, 7)
-    out = node.handle_beacon(Beacon(uuid=uid(8), port=6000), "127.0.0.7", 1.0)  # same endpoint
-    assert out[0] == DisconnectPeer(old)
-    assert events(out) == []
+    out = _claim_by(node, how, 1.0)
+    assert [(lk, type(m)) for lk, m in sent(out)] == [(old, Ping)]
+    assert not any(isinstance(e, (ConnectPeer, DisconnectPeer)) for e in out)
     peer7 = node.peer(hexid(7))
-    assert peer7 is not None and not peer7.connected
-    # the old peer stays until it expires
-    out = node.handle_timer(30.0)
+    assert peer7 is not None and peer7.connected
+    peer8 = node.peer(hexid(8))
+    if how == "beacon":
+        assert events(out) == [] and peer8 is None
+    else:
+        assert events(out) == [PeerEntered(hexid(8), "p8", {}, ep(7))]
+        assert peer8 is not None and peer8.parked and not peer8.connected
+    assert node.stats.claims == 1
+
+
+@pytest.mark.parametrize("how", ["beacon", "hello"])
+def test_claim_refused_when_the_holder_answers(how: str) -> None:
+    node = make()
+    ready(node, 7)
+    _claim_by(node, how, 1.0)
+    node.handle_message(ident(7), msg(PingOk(sequence=2)), 1.1)  # 7 is alive
+    out = node.handle_timer(node.claim_timeout + 1.5)
+    assert node.stats.claims_refused == 1 and node.stats.purges == 0
+    assert node.peer(hexid(8)) is None
+    assert events(out) == ([PeerExited(hexid(8), "p8")] if how == "hello" else [])
+    assert not any(isinstance(e, ConnectPeer) for e in out)
+    # beacons from other UUIDs naming that endpoint are ignored for claim_holdoff
+    again = node.handle_beacon(Beacon(uuid=uid(9), port=6000), "127.0.0.7", 4.0)
+    assert again == [] and node.stats.claims == 1
+    later = node.handle_beacon(Beacon(uuid=uid(9), port=6000), "127.0.0.7", 4.0 + node.claim_holdoff)
+    assert [type(m) for _, m in sent(later)] == [Ping] and node.stats.claims == 2
+
+
+@pytest.mark.parametrize("how", ["beacon", "hello"])
+def test_claim_granted_when_the_holder_stays_silent(how: str) -> None:
+    """A restarted peer (new UUID, same port): the old one never answers, so after
+    claim_timeout it is removed with EXIT and the newcomer gets a link and our HELLO."""
+    node = make()
+    ready(node, 7)
+    old = link_of(node, 7)
+    _claim_by(node, how, 1.0)
+    node.handle_timer(1.0 + node.claim_timeout - 0.5)  # a reap tick before the timeout
+    assert node.peer(hexid(7)) is not None and node.stats.purges == 0
+    out = node.handle_timer(1.0 + node.claim_timeout + 0.5)
+    assert node.peer(hexid(7)) is None and node.stats.purges == 1
     assert PeerExited(hexid(7), "p7") in events(out)
+    connects = [e for e in out if isinstance(e, ConnectPeer)]
+    assert DisconnectPeer(old) in out and [c.endpoint for c in connects] == [ep(7)]
+    new = link_of(node, 8)
+    assert (new, Hello) in [(lk, type(m)) for lk, m in sent(out)]
+    peer8 = node.peer(hexid(8))
+    assert peer8 is not None and peer8.connected and not peer8.parked
+
+
+def test_claim_granted_at_once_when_the_holder_goes_away() -> None:
+    node = make()
+    ready(node, 7)
+    _claim_by(node, "hello", 1.0)
+    out = node.handle_beacon(Beacon(uuid=uid(7), port=0), "127.0.0.7", 1.2)  # 7 leaves
+    assert events(out) == [PeerExited(hexid(7), "p7")]
+    out = node.handle_timer(2.0)
+    assert [e.endpoint for e in out if isinstance(e, ConnectPeer)] == [ep(7)]
+
+
+@pytest.mark.parametrize("when", ["before-the-claim", "during-the-claim"])
+def test_claim_granted_at_once_when_the_holders_connection_closed(when: str) -> None:
+    """Its connection to our ROUTER closed after the last message we had from it: that is the
+    proof (a crashed or restarted process), no need to wait for claim_timeout."""
+    node = make()
+    ready(node, 7)
+    if when == "before-the-claim":
+        assert node.handle_peer_disconnected(ident(7), 0.5) == []
+        out = _claim_by(node, "beacon", 1.0)
+    else:
+        _claim_by(node, "beacon", 1.0)
+        out = node.handle_peer_disconnected(ident(7), 1.1)
+    assert events(out) == [PeerExited(hexid(7), "p7")]
+    assert [e.endpoint for e in out if isinstance(e, ConnectPeer)] == [ep(7)]
+    assert node.peer(hexid(8)) is not None and node.stats.purges == 1
+
+
+def test_a_connection_that_closed_and_came_back_is_not_proof() -> None:
+    node = make()
+    ready(node, 7)
+    node.handle_peer_disconnected(ident(7), 0.5)
+    node.handle_message(ident(7), msg(PingOk(sequence=2)), 0.6)  # it reconnected and spoke
+    out = _claim_by(node, "beacon", 1.0)
+    assert [type(m) for _, m in sent(out)] == [Ping] and node.stats.purges == 0
+
+
+def test_whispers_and_shouts_to_a_parked_peer_wait_for_its_link() -> None:
+    """Nothing sent to a parked peer is lost: it goes out after our HELLO once the link opens;
+    JOIN/LEAVE are not held (the HELLO carries our groups)."""
+    node = make()
+    ready(node, 7)
+    node.handle_message(ident(8), msg(Hello(sequence=1, endpoint=ep(7), groups=("G",), status=1,
+                                            name="p8", headers={})), 1.0)
+    assert node.whisper(hexid(8), [b"one"]) == [] and node.shout("G", [b"two"]) == []
+    node.join("H")
+    out = node.handle_timer(1.0 + node.claim_timeout + 0.5)
+    link8 = link_of(node, 8)
+    assert [(m.__class__.__name__, m.sequence) for lk, m in sent(out) if lk == link8] == [
+        ("Hello", 1), ("Whisper", 2), ("Shout", 3)]
+    hello8 = next(m for lk, m in sent(out) if lk == link8)
+    assert isinstance(hello8, Hello) and hello8.groups == ("H",) and hello8.status == 1
+
+
+def test_hello_answering_our_rebuild_is_not_a_restart() -> None:
+    """spec/zre.md#restarts: within restart_holdoff of our rebuild of a peer, its next HELLO
+    answers our greeting: no EXIT/ENTER, no new link, no HELLO back; its groups and status are
+    taken (JOIN/LEAVE for changes) and its sequence starts again at 1."""
+    node = make()
+    ready(node, 7, groups=("A",), status=1)
+    restart = node.handle_message(ident(7), hello(7, groups=("A",), status=1), 5.0)
+    assert [type(e).__name__ for e in events(restart)][:2] == ["PeerExited", "PeerEntered"]
+    out = node.handle_message(ident(7), hello(7, groups=("B",), status=2), 5.5)
+    assert events(out) == [PeerLeft(hexid(7), "p7", "A"), PeerJoined(hexid(7), "p7", "B")]
+    assert not any(isinstance(e, (ConnectPeer, DisconnectPeer, SendToPeer)) for e in out)
+    assert node.stats.regreetings == 1 and node.stats.hello_rebuilds == 1
+    assert events(node.handle_message(ident(7), msg(Whisper(sequence=2, content=(b"x",))), 5.6))
+    # after the holdoff, a HELLO is a restart again
+    later = node.handle_message(ident(7), hello(7), 5.0 + node.restart_holdoff)
+    assert isinstance(events(later)[0], PeerExited) and node.stats.hello_rebuilds == 2
+
+
+@pytest.mark.parametrize("endpoint", [
+    "garbage", "tcp://*:5", "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999", "tcp://127.0.0.1",
+    "ipc:///tmp/zre", "udp://127.0.0.1:5670", "tcp://:5670", "tcp://[::1:5670", ENDPOINT,
+])
+def test_hello_with_an_unusable_endpoint_only_affects_that_peer(endpoint: str) -> None:
+    node = make()
+    ready(node, 7)
+    bad = msg(Hello(sequence=1, endpoint=endpoint, groups=("G",), status=1, name="bad", headers={}))
+    assert node.handle_message(ident(9), bad, 1.0) == []
+    assert node.peer(hexid(9)) is None and node.stats.refused_peers == 1
+    # a ready peer that restarts with such an endpoint is dropped
+    out = node.handle_message(ident(7), bad, 5.0)
+    assert events(out) == [PeerExited(hexid(7), "p7")] and node.peer(hexid(7)) is None
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:1", "tcp://[::1]:65535", "tcp://host-a.lan:5670",
+                                      "tcp://[fe80::1%eth0]:5670"])
+def test_usable_endpoints(endpoint: str) -> None:
+    assert endpoint_problem(endpoint) is None
+
+
+@pytest.mark.parametrize("case", ["groups", "group-name", "headers", "big-frame", "join"])
+def test_limits_on_what_one_peer_can_make_us_hold(case: str) -> None:
+    """spec/zre.md#limits: over a limit, that peer is refused or dropped; others are served."""
+    node = make()
+    ready(node, 8)
+    if case == "join":
+        ready(node, 7)
+        for i in range(MAX_PEER_GROUPS):
+            node.handle_message(ident(7), msg(Join(sequence=2 + i, group=f"g{i}", status=(i + 1) % 256)), 1.0)
+        out = node.handle_message(ident(7), msg(Join(sequence=2 + MAX_PEER_GROUPS, group="one-more",
+                                                     status=(MAX_PEER_GROUPS + 1) % 256)), 1.0)
+        assert PeerExited(hexid(7), "p7") in events(out)
+    else:
+        groups: tuple[str, ...] = ()
+        headers: dict[str, str] = {}
+        if case == "groups":
+            groups = tuple(str(i) for i in range(MAX_PEER_GROUPS + 1))
+        elif case == "group-name":
+            groups = ("x" * (MAX_GROUP_NAME + 1),)
+        elif case == "headers":
+            headers = {str(i): "" for i in range(MAX_HEADERS + 1)}
+        else:
+            headers = {"big": "x" * MAX_DATA_FRAME}
+        frames = msg(Hello(sequence=1, endpoint=ep(7), groups=groups, status=0, name="p7",
+                           headers=headers))
+        assert node.handle_message(ident(7), frames, 1.0) == []
+    assert node.peer(hexid(7)) is None
+    assert events(node.handle_message(ident(8), msg(Whisper(sequence=2, content=(b"ok",))), 1.0))
+
+
+def test_not_ready_peers_are_capped_ready_ones_still_come_in() -> None:
+    node = make(max_unready_peers=3)
+    for n in range(10, 15):
+        node.handle_beacon(Beacon(uuid=uid(n), port=6000), f"127.0.0.{n}", 0.0)
+    assert len(node.peers) == 3 and node.stats.refused_peers == 2
+    assert isinstance(events(node.handle_message(ident(20), hello(20), 0.1))[0], PeerEntered)
+    node.handle_message(ident(10), hello(10), 0.2)  # one of them becomes ready: room again
+    node.handle_beacon(Beacon(uuid=uid(14), port=6000), "127.0.0.14", 0.3)
+    assert node.peer(hexid(14)) is not None
 
 
 @pytest.mark.parametrize("seqs,exits", [
@@ -557,8 +750,9 @@ def test_beacon_interval_is_configurable_first_beacon_at_once(
 
 @pytest.mark.parametrize("case", ["own-uuid", "own-endpoint-not-ready", "other-not-ready"])
 def test_hello_edge_cases(case: str) -> None:
-    """zyre_node_recv_peer: a HELLO with our own UUID is ignored; a HELLO for a not-ready peer
-    whose endpoint is our own endpoint is ignored; any other not-ready peer becomes ready."""
+    """zyre_node_recv_peer: a HELLO with our own UUID is ignored; a beacon naming our own
+    endpoint under another UUID creates no peer (zyre creates one and then ignores its HELLO;
+    spec/zre.md#harmony); any other not-ready peer becomes ready."""
     node = make()
     if case == "own-uuid":
         out = node.handle_message(b"\x01" + ME, hello(7), 0.0)
@@ -566,14 +760,14 @@ def test_hello_edge_cases(case: str) -> None:
         return
     source = "127.0.0.1" if case == "own-endpoint-not-ready" else "127.0.0.7"
     port = 5000 if case == "own-endpoint-not-ready" else 6000
-    node.handle_beacon(Beacon(uuid=uid(7), port=port), source, 0.0)
+    created = node.handle_beacon(Beacon(uuid=uid(7), port=port), source, 0.0)
+    if case == "own-endpoint-not-ready":
+        assert created == [] and node.peer(hexid(7)) is None
+        return
     out = node.handle_message(ident(7), hello(7), 0.1)
     peer = node.peer(hexid(7))
     assert peer is not None
-    if case == "own-endpoint-not-ready":
-        assert out == [] and not peer.ready
-    else:
-        assert peer.ready and isinstance(events(out)[0], PeerEntered)
+    assert peer.ready and isinstance(events(out)[0], PeerEntered)
 
 
 @pytest.mark.parametrize("message", [
@@ -692,20 +886,48 @@ _batch_msg = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+def _state(node: NodeCore) -> dict[str, Any]:
+    return {u: (p.want_sequence, p.evasive_at, p.heard_at, p.ready, sorted(p.groups), p.status)
+            for u, p in node.peers.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_batch_msg, max_size=12), st.one_of(st.none(), st.integers(0, 12)))
+def test_fastpath_equals_the_readable_path_with_a_budget(batch: list[list[bytes]],
+                                                         budget: int | None) -> None:
+    """Both stop taking messages at the same place once their effects reach the budget."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        ready(node, 7, groups=("G",))
+        ready(node, 8)
+    left_r, left_f = iter(batch), iter(batch)
+    expected = readable.handle_messages(left_r, 3.0, budget)
+    assert fastpath.handle_messages(fast, left_f, 3.0, budget) == expected
+    assert list(left_r) == list(left_f)
+    assert _state(fast) == _state(readable) and fast.stats == readable.stats
+    if budget is not None and len(batch) > 0 and len(expected) < budget:
+        assert list(iter(left_r)) == []  # it only stops early when the budget is reached
+
+
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_batch_msg, max_size=12))
-def test_handle_messages_equals_handle_message_one_by_one(batch: list[list[bytes]]) -> None:
-    one, many = make(), make()
-    for node in (one, many):
+def test_fastpath_equals_the_readable_path(batch: list[list[bytes]]) -> None:
+    """fastpath.handle_messages against NodeCore.handle_messages (which is handle_message on
+    each message in turn): same effects, same events, same peer state, same counters."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
         ready(node, 7, groups=("G",))
         ready(node, 8)
     expected: list[Effect] = []
     for m in batch:
-        if len(m) >= 2:
-            expected += one.handle_message(m[0], m[1:], 3.0)
-    assert many.handle_messages(batch, 3.0) == expected
-    assert {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in one.peers.items()} == \
-        {u: (p.want_sequence, p.evasive_at, p.ready) for u, p in many.peers.items()}
+        expected += readable.handle_message(m[0] if m else b"", list(m[1:]), 3.0)
+    assert fast.handle_messages(batch, 3.0) == expected  # NodeCore's own batch entry
+    fast2 = make()
+    ready(fast2, 7, groups=("G",))
+    ready(fast2, 8)
+    assert fastpath.handle_messages(fast2, batch, 3.0) == expected
+    assert _state(fast2) == _state(readable)
+    assert fast2.stats == readable.stats
 
 
 @pytest.mark.parametrize("datagram,source,known,expect", [

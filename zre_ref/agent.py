@@ -136,16 +136,12 @@ class ReceiveFaults:
     def install(self) -> None:
         """Wrap this node's core (instance attributes only: other nodes are untouched)."""
         core = self.node.core
-        handle_messages = core.handle_messages
         handle_beacon = core.handle_beacon_datagram
-
-        def messages(batch: Any, now: float) -> Any:
-            return handle_messages([m for m in batch if self.keep(m)], now)
 
         def beacon(data: bytes, host: str, now: float) -> Any:
             return handle_beacon(data, host, now) if self.keep_beacon(bytes(data), host) else []
 
-        core.handle_messages = messages
+        self.node.inbox_filter = lambda batch: [m for m in batch if self.keep(m)]
         core.handle_beacon_datagram = beacon
         if self.fault == "deaf-after-huge-frame":
             self.watch = asyncio.create_task(self._watch_connections())

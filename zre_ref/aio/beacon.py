@@ -3,7 +3,7 @@
 One UDP socket per process and port, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT
 so that many nodes on a host share the port (as czmq's zbeacon does); the nodes of one process
 share the socket, each datagram being read once and given to all of them. Where a beacon goes
-(wire-facts §2.4, §10):
+(spec/zre.md#node-discovery, rules D2-D5):
 
 * an interface with a broadcast address: its subnet broadcast (zyre's default);
 * loopback (``interface="lo"``/``"127.0.0.1"``, or no usable interface at all): both
@@ -26,17 +26,21 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-#: IPv4 multicast group pyre and zyre use on loopback-only hosts (wire-facts §10)
+#: IPv4 multicast group pyre and zyre use on loopback-only hosts (spec/zre.md#node-discovery, D3)
 MULTICAST_GROUP = "225.25.25.25"
-#: czmq's default IPv6 beacon group: link-local all-nodes (wire-facts §2.4)
+#: czmq's default IPv6 beacon group: link-local all-nodes (spec/zre.md#node-discovery, D4)
 IPV6_GROUP = "ff02::1"
 LOOPBACK_BROADCAST = "127.255.255.255"
-#: zbeacon's largest datagram (UDP_FRAME_MAX) (wire-facts §2.3)
+#: zbeacon's largest datagram (czmq UDP_FRAME_MAX)
 MAX_DATAGRAM = 255
 #: a datagram equal to the one just before it, from the same address, within this many seconds,
 #: is the same beacon again (on loopback we send each to a broadcast and a multicast address);
-#: dropping it changes nothing, since a beacon from a known peer is a no-op (wire-facts §2.2)
+#: dropping it changes nothing, since a beacon from a known peer is a no-op (spec/zre.md#node-discovery, D9)
 DUPLICATE_WINDOW = 0.05
+#: datagrams read per readiness callback: asyncio's datagram transport reads one per loop turn,
+#: so a busy loop under a beacon flood would leave the kernel buffer to overflow (and drop the
+#: beacons of real peers with the forged ones)
+READ_BATCH = 64
 
 # Linux ioctl numbers (linux/sockios.h), used to read an interface's address without extra packages
 _SIOCGIFFLAGS = 0x8913
@@ -110,7 +114,7 @@ def _loopback_plan(notes: list[str]) -> BeaconPlan:
 
 
 def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
-    """Choose addresses the way czmq does, with the loopback fallback of wire-facts §10."""
+    """Choose addresses the way czmq does, with the loopback fallback (spec/zre.md#node-discovery)."""
     notes: list[str] = []
     if ipv6:
         name = interface or "lo"
@@ -146,7 +150,7 @@ def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
 
 def _ipv6_address(name: str) -> str:
     """The interface's IPv6 address, preferring a global (or ULA) one; a link-local one comes
-    with its zone (``fe80::1%eth0``) so it can be bound (wire-facts §3.5)."""
+    with its zone (``fe80::1%eth0``) so it can be bound (spec/zre.md#node-discovery, D7)."""
     found: dict[str, str] = {}
     try:
         with open("/proc/net/if_inet6") as f:
@@ -166,7 +170,7 @@ def _ipv6_address(name: str) -> str:
 
 def link_local_zone(endpoint: str, interface: str) -> str:
     """``tcp://[fe80::1]:port`` -> ``tcp://[fe80::1%interface]:port``: a link-local peer address
-    without a zone cannot be reached (zyre adds its interface the same way; wire-facts §3.5)."""
+    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7)."""
     head, sep, rest = endpoint.partition("://[")
     if not sep or not interface or not rest.lower().startswith("fe80") or "%" in rest.split("]")[0]:
         return endpoint
@@ -184,11 +188,24 @@ class _Hub(asyncio.DatagramProtocol):
         self.members: tuple[UdpBeacon, ...] = ()  # replaced, never changed in place
         self.transport: asyncio.DatagramTransport | None = None
         self.opened: asyncio.Future[None] = key[0].create_future()
+        self.sock: socket.socket | None = None  # ours: read directly to drain a backlog
         self.last = b""  # the last datagram handed out, from where, and when
         self.last_addr: tuple[str | object, ...] = ()
         self.last_at = 0.0
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self._hand_out(data, addr)
+        sock = self.sock
+        for _ in range(READ_BATCH - 1):  # whatever else already waits, in this same turn
+            if sock is None or not self.members:
+                return
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+            except OSError:  # BlockingIOError: nothing more waits
+                return
+            self._hand_out(data, addr)
+
+    def _hand_out(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
             return
         now = self.key[0].time()
@@ -277,7 +294,8 @@ class UdpBeacon:
         elif hub is None or hub.transport is None or hub.transport.is_closing():
             hub = _hubs[key] = _Hub(key)
             try:
-                transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=self._socket())
+                hub.sock = self._socket()
+                transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=hub.sock)
             except BaseException as exc:
                 if _hubs.get(key) is hub:
                     del _hubs[key]

@@ -18,15 +18,21 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from itertools import chain
 from typing import Any
 
+from ..lograte import RateLimitedLog
+from ..zre import fastpath
 from ..zre.beacon import DISCOVERY_PORT
 from ..zre.events import ZreEvent
 from ..zre.node import (
     BEACON_INTERVAL,
+    CLAIM_TIMEOUT,
     EVASIVE_TIMEOUT,
     EXPIRED_TIMEOUT,
+    MAX_PEERS,
+    MAX_UNREADY_PEERS,
     REAP_INTERVAL,
     ConnectPeer,
     DisconnectPeer,
@@ -38,7 +44,7 @@ from ..zre.node import (
 )
 from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
 from .zgossip import Gossip
-from .zmtp import Socket, SocketClosed, WouldBlock
+from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zrelog import LogPublisher
 
 __all__ = ["ZreNode"]
@@ -47,7 +53,13 @@ log = logging.getLogger(__name__)
 
 #: events waiting for the application before we stop reading the ROUTER (back-pressure)
 MAX_PENDING_EVENTS = 10_000
-#: ROUTER receive HWM (czmq's default) (wire-facts §3.1)
+#: ... and their bytes (content frames, plus EVENT_BYTES each): the same back-pressure, in bytes
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+#: what one pending event is counted as, on top of its content and headers (the objects)
+EVENT_BYTES = 256
+#: ROUTER messages taken in one go (one clock read, one core call, one wake-up)
+INBOX_BATCH = 1024
+#: ROUTER receive HWM (czmq's default; spec/zre.md#hwm)
 INBOX_RCVHWM = 1000
 #: messages queued by shout/whisper between two yields to the loop (so they get written); fewer
 #: messages waiting at once also keeps the garbage collector's full passes short
@@ -62,6 +74,22 @@ def _run_now(coro: Coroutine[Any, Any, None]) -> None:
         return
     coro.close()
     raise RuntimeError("Socket.connect was expected to return without suspending")
+
+
+def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
+    """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
+    at least one, so that a message bigger than the room still gets through alone), and the
+    bytes of their frames."""
+    total = sum(map(len, chain.from_iterable(batch)))
+    if total + EVENT_BYTES * len(batch) < room_bytes:
+        return len(batch), total  # the common case, in one pass at C speed
+    spent = 0
+    for i, msg in enumerate(batch):
+        size = sum(map(len, msg))
+        spent += size
+        if spent + EVENT_BYTES * (i + 1) >= room_bytes:
+            return i + 1, spent
+    return len(batch), spent
 
 
 def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
@@ -95,10 +123,15 @@ class ZreNode:
         advertise: str | None = None,
         connect: Iterable[str] = (),
         ipv6: bool = False,
-        uuid: bytes | None = None,
+        uuid: bytes | str | None = None,
         sndhwm: int | None = None,
         goodbye: bool | None = None,
         max_pending_events: int = MAX_PENDING_EVENTS,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        claim_timeout: float = CLAIM_TIMEOUT,
+        max_peers: int = MAX_PEERS,
+        max_unready_peers: int = MAX_UNREADY_PEERS,
+        reconnect_ivl_max: float = RECONNECT_IVL_MAX,
         log_publishing: bool = False,
         log_verbose: bool = False,
         gossip_bind: str | None = None,
@@ -107,10 +140,14 @@ class ZreNode:
         # gossip discovery turns UDP beacons off, as zyre_gossip_bind/connect do (spec/zgossip.md#zyre)
         gossiping = gossip_bind is not None or bool(list(gossip_connect))
         beaconing = beacon and beacon_interval is not None and not gossiping
+        if isinstance(uuid, str):
+            uuid = bytes.fromhex(uuid)
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
                               reap_interval=reap_interval,
                               beacon_interval=beacon_interval if beaconing else None,
-                              sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye)
+                              sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye,
+                              claim_timeout=claim_timeout, max_peers=max_peers,
+                              max_unready_peers=max_unready_peers)
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
@@ -118,6 +155,20 @@ class ZreNode:
         self._advertise = advertise
         self._connect = list(connect)
         self._max_pending = max_pending_events
+        self._max_pending_bytes = max_pending_bytes
+        #: each peer DEALER retries its connect after 0.1 s, doubling up to this (seconds)
+        self.reconnect_ivl_max = reconnect_ivl_max
+        #: what the events waiting hold: EVENT_BYTES each, plus the frames of the messages
+        #: they came from; released when the last event of a batch is read
+        self._pending_bytes = 0
+        self._charges: deque[tuple[int, int]] = deque()  # (events emitted up to, bytes) per batch
+        self._emitted = 0  # events ever emitted to the application
+        self._consumed = 0  # ... and read by it
+        self._backlog: list[list[bytes]] = []  # ROUTER messages taken but not yet handled
+        self._applying = False  # _apply is running: effects from inside it wait in _deferred
+        self._deferred: list[Effect] = []
+        #: what peers can trigger here (a link that cannot be used) is logged through this
+        self.warnings = RateLimitedLog(log)
         self._plan: BeaconPlan | None = None
         self._router: Socket | None = None
         self._beacon: UdpBeacon | None = None
@@ -142,6 +193,11 @@ class ZreNode:
         self._gossip_connect = list(gossip_connect)
         self._gossip: Gossip | None = None
         self._gossip_goodbye = goodbye
+        #: set_verbose(): log every effect at INFO
+        self.verbose = False
+        #: a hook for test agents (fault injection): each batch of ROUTER messages
+        #: (``[identity, frames...]``) goes through it before the core sees it
+        self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -163,9 +219,89 @@ class ZreNode:
         """The sans-IO core (read it; change it only through this class)."""
         return self._core
 
+    # -- zyre's setters (zyre_set_*; times in seconds, not zyre's milliseconds) ----------------
+    def _before_start(self, what: str) -> None:
+        if self._running or self._stopped:
+            raise RuntimeError(f"{what} must be called before start()")
+
     def set_header(self, key: str, value: str) -> None:
-        """Set a header (before start, so that every HELLO carries it)."""
+        """zyre_set_header: a header every HELLO carries (set it before start)."""
         self._core.set_header(key, value)
+
+    def set_name(self, name: str) -> None:
+        """zyre_set_name: our public name (before start)."""
+        self._before_start("set_name")
+        self._core.name = name
+
+    def set_verbose(self, on: bool = True) -> None:
+        """zyre_set_verbose: log every effect this node carries out (messages sent, links opened
+        and closed, events) at INFO on the ``zre_ref.aio.zre`` logger."""
+        self.verbose = on
+
+    def set_port(self, port: int) -> None:
+        """zyre_set_port: the UDP beacon port (before start)."""
+        self._before_start("set_port")
+        self.port = port
+
+    def set_interface(self, interface: str) -> None:
+        """zyre_set_interface: the network interface (name or address) for beacons (before start)."""
+        self._before_start("set_interface")
+        self.interface = interface
+
+    def set_interval(self, seconds: float) -> None:
+        """zyre_set_interval: the beacon interval (zyre takes milliseconds; we take seconds)."""
+        if not seconds > 0:
+            raise ValueError("the beacon interval must be positive")
+        if self._core.beaconing:
+            self._core.beacon_interval = float(seconds)
+
+    def set_evasive_timeout(self, seconds: float) -> None:
+        """zyre_set_evasive_timeout: silence after which a peer gets PINGs and EVASIVE (before start)."""
+        self._before_start("set_evasive_timeout")
+        self._set_timers(seconds, self._core.expired)
+
+    def set_expired_timeout(self, seconds: float) -> None:
+        """zyre_set_expired_timeout: silence after which a peer is removed (before start)."""
+        self._before_start("set_expired_timeout")
+        self._set_timers(self._core.evasive, seconds)
+
+    def _set_timers(self, evasive: float, expired: float) -> None:
+        if not evasive > 0 or not expired > 0:
+            raise ValueError("timers must be positive")
+        core = self._core
+        core.evasive, core.expired = float(evasive), float(expired)
+        core.reap_interval = min(REAP_INTERVAL, core.evasive, core.expired)
+
+    def set_endpoint(self, endpoint: str) -> None:
+        """zyre_set_endpoint: bind the ROUTER here instead of an ephemeral port (before start)."""
+        self._before_start("set_endpoint")
+        self._bind = endpoint
+
+    def set_advertised_endpoint(self, endpoint: str) -> None:
+        """zyre_set_advertised_endpoint: the endpoint HELLO and the beacon announce (before start)."""
+        self._before_start("set_advertised_endpoint")
+        self._advertise = endpoint
+
+    @property
+    def pending_events(self) -> int:
+        """Events waiting for the application (at most ``max_pending_events`` + one message's)."""
+        return len(self._events)
+
+    @property
+    def pending_bytes(self) -> int:
+        """What those events count against ``max_pending_bytes``: EVENT_BYTES each, plus the
+        frames of the messages they came from (released when the last event of a batch is read)."""
+        return self._pending_bytes
+
+    @property
+    def beacons_heard(self) -> int:
+        """UDP beacon datagrams handed to this node so far."""
+        return self._beacon.received if self._beacon is not None else 0
+
+    @property
+    def link_count(self) -> int:
+        """DEALERs open towards peers (at most one per peer in the table, plus direct links)."""
+        return len(self._links)
 
     # -- ZRE/LOG publishing (spec/zrelog.md#publishing) ------------------------------------------
     @property
@@ -197,7 +333,7 @@ class ZreNode:
                 pub.learn_peer(peer.uuid, peer.endpoint, peer.headers)
 
     def _peer_of_link(self, link: str) -> str | None:
-        peer = self._core._by_link.get(link)  # the shell reads its own core's link table
+        peer = self._core.peer_of_link(link)
         return peer.uuid if peer is not None else None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -247,11 +383,13 @@ class ZreNode:
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._router.on_readable = self._on_readable
-        self._apply(core.start(self._now()))
-        await self._gossip_start()
+        self._router.on_peer_disconnect = self._on_peer_disconnect
+        effects = core.start(self._now())
         for endpoint in self._connect:
-            self._apply(core.connect_peer(endpoint))
+            effects += core.connect_peer(endpoint)
+        self._apply(effects)
         self._on_inbox()  # anything that arrived while we were starting
+        await self._gossip_start()
 
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
@@ -289,7 +427,8 @@ class ZreNode:
 
     # -- effects ---------------------------------------------------------------------------------
     def _send(self, link: str, frames: list[bytes]) -> None:
-        """One message on one DEALER; a full queue (HWM) goes back to the core."""
+        """One message on one DEALER; a full queue (HWM) goes back to the core, whose effects
+        run after the current ones (never from in here)."""
         sock = self._links.get(link)
         if sock is None:
             log.error("(%s) send on unknown link %s", self.name, link)
@@ -297,48 +436,100 @@ class ZreNode:
         try:
             sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
         except WouldBlock:
-            self._apply(self._core.handle_send_blocked(link, self._now()))
+            self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
         except SocketClosed:
             log.debug("(%s) link %s already closed", self.name, link)
+        except Exception as exc:  # only this link is affected
+            self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
         else:
             if self._zrelog is not None and self._zrelog.verbose:
                 self._zrelog.record_send(link, frames)
 
-    def _apply(self, effects: list[Effect]) -> None:
+    def _apply(self, effects: list[Effect], message_bytes: int = 0) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
-        link's creation and its first send); a blocked send goes back to the core."""
+        link's creation and its first send). Effects the core returns meanwhile (a blocked
+        send, a failed link) run after these, in the same call: this never re-enters itself.
+        An effect that fails only affects its own link: logged (rate-limited), that peer is
+        dropped, and every later effect still runs; the timer is re-armed and the application
+        woken in any case (spec/zre.md#limits). Events are charged EVENT_BYTES each, plus
+        ``message_bytes`` (the frames they came from) for the lot."""
+        if self._applying:
+            self._deferred.extend(effects)
+            return
+        if self.verbose:
+            for eff in effects:
+                log.info("(%s) %r", self.name, eff)
+        self._applying = True
+        events = self._events
+        emitted = len(events)
+        try:
+            while True:
+                for eff in effects:
+                    try:
+                        if isinstance(eff, SendToPeers):
+                            for link, frames in zip(eff.links, eff.messages, strict=True):
+                                self._send(link, frames)
+                        elif isinstance(eff, SendToPeer):
+                            self._send(eff.link, eff.frames)
+                        elif isinstance(eff, ZreEvent):
+                            events.append(eff)
+                            if self._zrelog is not None:
+                                self._zrelog.handle_event_nowait(eff)
+                        else:
+                            self._apply_link_effect(eff)
+                    except Exception as exc:  # isolated per effect, see above
+                        self._effect_failed(eff, exc)
+                if not self._deferred:
+                    break
+                effects, self._deferred = self._deferred, []
+        finally:
+            self._applying = False
+            emitted = len(events) - emitted
+            if emitted > 0:
+                self._emitted += emitted
+                charge = emitted * EVENT_BYTES + message_bytes
+                self._charges.append((self._emitted, charge))
+                self._pending_bytes += charge
+                self._wake_events()
+            self._arm()
+
+    def _apply_link_effect(self, eff: Effect) -> None:
         links = self._links
-        emitted = False
-        for eff in effects:
-            if isinstance(eff, SendToPeers):
-                for link, frames in zip(eff.links, eff.messages, strict=True):
-                    self._send(link, frames)
-            elif isinstance(eff, SendToPeer):
-                self._send(eff.link, eff.frames)
-            elif isinstance(eff, ZreEvent):
-                self._events.append(eff)
-                emitted = True
-                if self._zrelog is not None:
-                    self._zrelog.handle_event_nowait(eff)
-            elif isinstance(eff, SendBeacon):
-                if self._beacon is not None:
-                    self._beacon.send(eff.data)
-            elif isinstance(eff, ConnectPeer):
-                sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm)
-                links[eff.link] = sock
-                endpoint = eff.endpoint
-                if self._plan is not None and self._plan.ipv6:
-                    endpoint = link_local_zone(endpoint, self._plan.interface)
-                _run_now(sock.connect(endpoint))
-            elif isinstance(eff, DisconnectPeer):
-                old = links.pop(eff.link, None)
-                if old is not None:
-                    old.close()
-        if emitted:
-            w = self._event_waiter
-            if w is not None and not w.done():
-                w.set_result(None)
-        self._arm()
+        if isinstance(eff, SendBeacon):
+            if self._beacon is not None:
+                self._beacon.send(eff.data)
+        elif isinstance(eff, ConnectPeer):
+            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
+                          reconnect_ivl_max=self.reconnect_ivl_max)
+            links[eff.link] = sock
+            endpoint = eff.endpoint
+            if self._plan is not None and self._plan.ipv6:
+                endpoint = link_local_zone(endpoint, self._plan.interface)
+            _run_now(sock.connect(endpoint))
+        elif isinstance(eff, DisconnectPeer):
+            old = links.pop(eff.link, None)
+            if old is not None:
+                old.close()
+
+    def _effect_failed(self, eff: Effect, exc: Exception) -> None:
+        """One effect raised: drop the peer whose link it was for (or just log it)."""
+        link = getattr(eff, "link", None)
+        why = f"{type(eff).__name__}: {type(exc).__name__}: {exc}"
+        if isinstance(link, str):
+            self._link_failed(link, why)
+        else:
+            self.warnings.warning(self._now(), ("effect", type(eff).__name__), "(%s) %s failed",
+                                  self.name, why)
+
+    def _link_failed(self, link: str, why: str) -> None:
+        """Log (rate-limited), close the link, and let the core drop its peer (EXIT)."""
+        now = self._now()
+        self.warnings.warning(now, ("link", why.split(":", 1)[0]), "(%s) link %s failed (%s): "
+                              "dropping its peer", self.name, link, why)
+        sock = self._links.pop(link, None)
+        if sock is not None:
+            sock.close()
+        self._deferred.extend(self._core.handle_link_failed(link, now, why))
 
     def _arm(self) -> None:
         deadline = self._core.next_deadline()
@@ -356,6 +547,7 @@ class ZreNode:
         self._timer_at = None
         if self._running:
             self._apply(self._core.handle_timer(self._now()))
+            self.warnings.flush(self._now())
 
     # -- input -----------------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, host: str) -> None:
@@ -365,6 +557,11 @@ class ZreNode:
         if effects:
             self._apply(effects)
 
+    def _on_peer_disconnect(self, identity: bytes) -> None:
+        """A peer's connection to our ROUTER closed: evidence for endpoint claims."""
+        if self._running:
+            self._apply(self._core.handle_peer_disconnected(identity, self._now()))
+
     def _on_readable(self) -> None:
         """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,
         no task), so the messages of every connection read in this turn form one batch."""
@@ -373,35 +570,64 @@ class ZreNode:
             self._loop.call_soon(self._on_inbox)
 
     def _on_inbox(self) -> None:
-        """Everything the ROUTER holds goes to the core in one call (one clock read, one timer
-        check, one wake-up of the application), while events have room."""
+        """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
+        one wake-up each) while pending events have room, counted in events and in bytes: a
+        batch is cut where its messages' bytes would pass max_pending_bytes, and the core stops
+        taking messages once their effects fill the room left, so the events waiting never
+        exceed the limits by more than one message's worth (spec/zre.md#limits)."""
         self._inbox_scheduled = False
         router = self._router
         if not self._running or router is None or self._inbox_full:
             return
         room = self._max_pending - len(self._events)
-        if room <= 0:
+        room_bytes = self._max_pending_bytes - self._pending_bytes
+        if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
-        try:
-            batch = router.recv_many_nowait(room)
-        except SocketClosed:
-            return
-        if not batch:
-            return
-        if len(batch) == room:
-            self._inbox_full = True  # maybe more wait: recv() calls us again
+        from_backlog = bool(self._backlog)  # then the ROUTER was not read: look again after
+        if from_backlog:
+            batch, self._backlog = self._backlog[:room], self._backlog[room:]
+        else:
+            try:
+                batch = router.recv_many_nowait(min(room, INBOX_BATCH))
+            except SocketClosed:
+                return
+            if self.inbox_filter is not None:
+                batch = self.inbox_filter(batch)
+            if not batch:
+                return
+        fits, batch_bytes = _cut(batch, room_bytes)
+        if fits < len(batch):
+            self._backlog[:0] = batch[fits:]
+            del batch[fits:]
+        if from_backlog or self._backlog or len(batch) in (room, INBOX_BATCH):
+            self._inbox_full = True  # maybe more wait: recv() (or the call below) resumes
         if self._zrelog is not None and self._zrelog.verbose:
             for one in batch:  # keep RECV records and the events they cause in order
                 if len(one) >= 2:
                     self._zrelog.record_recv(one[0], one[1:])
-                self._apply(self._core.handle_messages((one,), self._now()))
+                self._apply(fastpath.handle_messages(self._core, (one,), self._now()),
+                            sum(map(len, one)))
         else:
-            self._apply(self._core.handle_messages(batch, self._now()))
+            # a HELLO can fan out into many events: the core stops taking messages once the
+            # effects reach the room left, and the rest waits in the backlog
+            left = iter(batch)
+            effects = fastpath.handle_messages(self._core, left, self._now(),
+                                               min(room, room_bytes // EVENT_BYTES + 1))
+            rest = list(left)
+            if rest:
+                self._backlog[:0] = rest
+                self._inbox_full = True
+                batch_bytes -= sum(map(len, chain.from_iterable(rest)))
+            self._apply(effects, batch_bytes)
+        if self._inbox_full:
+            self._room_again()
 
     def _room_again(self) -> None:
-        """An event was read: if the inbox waits for room and there is enough, resume it."""
-        if self._inbox_full and len(self._events) < self._max_pending // 2 + 1:
+        """An event was read (or a batch handled): if the inbox waits for room and there is
+        enough, in events and in bytes, resume it."""
+        if (self._inbox_full and len(self._events) < self._max_pending // 2 + 1
+                and self._pending_bytes < self._max_pending_bytes // 2 + 1):
             self._inbox_full = False
             if self._running:
                 self._on_readable()
@@ -429,10 +655,10 @@ class ZreNode:
         if self._sent(effects):
             await asyncio.sleep(0)
 
-    async def whisper(self, peer: str, *frames: bytes | str) -> None:
+    async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         self._check()
-        effects = self._core.whisper(peer, _as_frames(frames))
+        effects = self._core.whisper(peer_uuid, _as_frames(frames))
         self._apply(effects)
         if self._sent(effects):
             await asyncio.sleep(0)
@@ -451,6 +677,14 @@ class ZreNode:
             self._unflushed = self._unflushed_messages = 0
             return True
         return False
+
+    async def shouts(self, group: str, text: str) -> None:
+        """zyre_shouts: SHOUT one string (UTF-8) to a group."""
+        await self.shout(group, text)
+
+    async def whispers(self, peer_uuid: str, text: str) -> None:
+        """zyre_whispers: WHISPER one string (UTF-8) to a peer."""
+        await self.whisper(peer_uuid, text)
 
     async def connect_peer(self, endpoint: str) -> None:
         """Direct mode: connect to a peer's ROUTER endpoint without UDP (spec/zre.md#direct)."""
@@ -472,6 +706,9 @@ class ZreNode:
                 w = self._event_waiter = asyncio.get_running_loop().create_future()
             await w
         ev = self._events.popleft()
+        self._consumed += 1
+        if self._charges[0][0] <= self._consumed:
+            self._pending_bytes -= self._charges.popleft()[1]
         if self._inbox_full:
             self._room_again()
         return ev
@@ -481,6 +718,9 @@ class ZreNode:
         if not self._events:
             return None
         ev = self._events.popleft()
+        self._consumed += 1
+        if self._charges[0][0] <= self._consumed:
+            self._pending_bytes -= self._charges.popleft()[1]
         if self._inbox_full:
             self._room_again()
         return ev
@@ -515,21 +755,24 @@ class ZreNode:
         """UUIDs of the peers in ``group``."""
         return self._core.peers_by_group(group)
 
-    def peer_name(self, peer: str) -> str | None:
-        p = self._core.peer(peer)
+    def peer_name(self, peer_uuid: str) -> str | None:
+        """The name a peer gave in its HELLO."""
+        p = self._core.peer(peer_uuid)
         return p.name if p is not None else None
 
-    def peer_header_value(self, peer: str, key: str) -> str | None:
-        p = self._core.peer(peer)
+    def peer_header_value(self, peer_uuid: str, key: str) -> str | None:
+        """One header a peer gave in its HELLO (zyre_peer_header_value)."""
+        p = self._core.peer(peer_uuid)
         return p.headers.get(key) if p is not None else None
 
-    def peer_headers(self, peer: str) -> dict[str, str] | None:
-        p = self._core.peer(peer)
+    def peer_headers(self, peer_uuid: str) -> dict[str, str] | None:
+        """Every header a peer gave in its HELLO."""
+        p = self._core.peer(peer_uuid)
         return dict(p.headers) if p is not None else None
 
-    def peer_address(self, peer: str) -> str | None:
+    def peer_address(self, peer_uuid: str) -> str | None:
         """The endpoint our link to this peer connects to (zyre_peer_address)."""
-        p = self._core.peer(peer)
+        p = self._core.peer(peer_uuid)
         return p.endpoint if p is not None else None
 
     # -- gossip discovery (spec/zgossip.md#zyre) ------------------------------------------------

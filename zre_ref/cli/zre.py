@@ -30,6 +30,7 @@ from ..zre.events import (
     WhisperReceived,
     ZreEvent,
 )
+from ..zre.node import EVASIVE_TIMEOUT, EXPIRED_TIMEOUT
 from .common import (
     check_endpoints,
     check_interface,
@@ -56,8 +57,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="serve gossip discovery here; turns beacons off (spec/zgossip.md#zyre)")
     p.add_argument("--gossip-connect", action="append", default=[], metavar="ENDPOINT",
                    help="discover peers through this gossip service (repeatable); beacons off")
-    p.add_argument("--evasive", type=float, default=5.0, metavar="SECONDS")
-    p.add_argument("--expired", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..aio import cancel_and_wait
 from ..zre.beacon import DISCOVERY_PORT
+from ..zre.node import EVASIVE_TIMEOUT, EXPIRED_TIMEOUT
 from ..zrelog.collector import LEVEL_NAMES
 from ..zrelog.publisher import ZRELOG_HEADER
 from .common import check_endpoints, check_interface, headers_from_args
@@ -51,8 +52,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-beacon", action="store_true", help="no UDP discovery (direct mode)")
     p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
                    help="connect directly to this peer ROUTER endpoint (repeatable)")
-    p.add_argument("--evasive", type=float, default=5.0, metavar="SECONDS")
-    p.add_argument("--expired", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
     p.add_argument("--no-zre", action="store_true",
                    help="only bind the SUB socket (publishers are pointed at it by hand)")
     p.add_argument("-v", "--verbose", action="store_true", help="log node activity to stderr")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError
-from ..zre.beacon import decode_beacon
+from ..zre.beacon import Beacon, decode_beacon
 from ..zre.events import ShoutReceived, WhisperReceived, ZreEvent
 from ..zre.node import (
     ConnectPeer,
@@ -72,6 +72,9 @@ class SimNode:
     received: dict[str, set[bytes]] = field(default_factory=dict)
     timer_gen: int = 0
     timer_at: float | None = None
+    #: effects are applied in order, never re-entered: an event hook's effects wait here
+    applying: bool = False
+    deferred: list[Effect] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,13 +149,16 @@ class Simulation:
         headers: Mapping[str, str] | None = None,
         segment: int = 0,
         on_event: EventHook | None = None,
+        uuid: bytes | None = None,
         **core_kwargs: Any,
     ) -> SimNode:
-        """Create a node core with a seeded UUID, listen on its endpoint and start it."""
+        """Create a node core (with a seeded UUID unless ``uuid`` is given), listen on its
+        endpoint and start it."""
         index = len(self.nodes)
         ip = ip or f"10.{segment % 256}.{index // 250 % 256}.{index % 250 + 1}"
         port = port or 49152 + self.rng.randrange(16384)
-        uuid = self.rng.getrandbits(128).to_bytes(16, "big")
+        seeded = self.rng.getrandbits(128).to_bytes(16, "big")
+        uuid = uuid if uuid is not None else seeded
         core = NodeCore(uuid, name, headers, endpoint=f"tcp://{ip}:{port}", **core_kwargs)
         node = SimNode(index, core, ip, segment, on_event=on_event,
                        events=[] if self.record_events else None)
@@ -173,13 +179,21 @@ class Simulation:
             del self.listeners[node.endpoint]
 
     def crash_node(self, node: SimNode) -> None:
-        """Take the host off the network without a word (no port-0 beacon)."""
+        """Take the host off the network without a word (no port-0 beacon); the connections
+        its links had open close, which their receivers notice (a TCP reset)."""
         node.alive = False
         node.timer_gen += 1
         for conn in node.links.values():
             conn.open = False
+            target = self.listeners.get(conn.endpoint)
+            if target is not None and target.alive and not self._blocked(node, target):
+                self.at(self.now + self._delay(), self._disconnected, target, conn.identity)
         if self.listeners.get(node.endpoint) is node:
             del self.listeners[node.endpoint]
+
+    def _disconnected(self, node: SimNode, identity: bytes) -> None:
+        if node.alive:
+            self.apply(node, node.core.handle_peer_disconnected(identity, self.now))
 
     def live_nodes(self) -> list[SimNode]:
         return [n for n in self.nodes if n.alive]
@@ -198,27 +212,59 @@ class Simulation:
     def _blocked(self, x: SimNode, y: SimNode) -> bool:
         return bool(self._cut) and frozenset((x.index, y.index)) in self._cut
 
+    # -- forged input (hostile-peer tests) -------------------------------------------------------
+    def forge_beacon(self, node: SimNode, beacon: Beacon, source_ip: str) -> None:
+        """Deliver a beacon nobody in the simulation sent (spec/zre.md#endpoint-claims)."""
+        self.at(self.now + self._delay(), self._deliver_forged_beacon, node, beacon, source_ip)
+
+    def _deliver_forged_beacon(self, node: SimNode, beacon: Beacon, source_ip: str) -> None:
+        if node.alive:
+            self.apply(node, node.core.handle_beacon(beacon, source_ip, self.now))
+
+    def forge_message(self, node: SimNode, identity: bytes, frames: list[bytes]) -> None:
+        """Deliver ``frames`` to ``node``'s ROUTER as if a DEALER with ``identity`` sent them."""
+        self.at(self.now + self._delay(), self._deliver_forged, node, identity, frames)
+
+    def _deliver_forged(self, node: SimNode, identity: bytes, frames: list[bytes]) -> None:
+        if node.alive:
+            self.apply(node, node.core.handle_message(identity, frames, self.now))
+
     # -- effects ---------------------------------------------------------------------------------
     def apply(self, node: SimNode, effects: list[Effect]) -> None:
-        """Carry out a core's effects, in order, on the virtual network."""
-        for eff in effects:
-            if isinstance(eff, SendToPeer):
-                self._send(node, eff.link, eff.frames)
-            elif isinstance(eff, SendToPeers):
-                for link, frames in zip(eff.links, eff.messages, strict=True):
-                    self._send(node, link, frames)
-            elif isinstance(eff, ZreEvent):
-                self._event(node, eff)
-            elif isinstance(eff, SendBeacon):
-                self._beacon(node, eff.data)
-            elif isinstance(eff, ConnectPeer):
-                node.links[eff.link] = Conn(node, eff.link, eff.endpoint, eff.identity,
-                                            last_at=self.now)
-            elif isinstance(eff, DisconnectPeer):
-                conn = node.links.pop(eff.link, None)
-                if conn is not None:
-                    conn.open = False
+        """Carry out a core's effects, in order, on the virtual network. Effects an event hook
+        causes meanwhile run after these, as ZreNode does (never re-entered)."""
+        if node.applying:
+            node.deferred.extend(effects)
+            return
+        node.applying = True
+        try:
+            while True:
+                for eff in effects:
+                    self._apply_one(node, eff)
+                if not node.deferred:
+                    break
+                effects, node.deferred = node.deferred, []
+        finally:
+            node.applying = False
         self._arm(node)
+
+    def _apply_one(self, node: SimNode, eff: Effect) -> None:
+        if isinstance(eff, SendToPeer):
+            self._send(node, eff.link, eff.frames)
+        elif isinstance(eff, SendToPeers):
+            for link, frames in zip(eff.links, eff.messages, strict=True):
+                self._send(node, link, frames)
+        elif isinstance(eff, ZreEvent):
+            self._event(node, eff)
+        elif isinstance(eff, SendBeacon):
+            self._beacon(node, eff.data)
+        elif isinstance(eff, ConnectPeer):
+            node.links[eff.link] = Conn(node, eff.link, eff.endpoint, eff.identity,
+                                        last_at=self.now)
+        elif isinstance(eff, DisconnectPeer):
+            conn = node.links.pop(eff.link, None)
+            if conn is not None:
+                conn.open = False
 
     def _arm(self, node: SimNode) -> None:
         if not node.alive:

@@ -1,13 +1,14 @@
 """Events a ZRE node hands to its application, mirroring zyre's (spec/zre.md#events).
 
-Peers are named by their UUID as 32 upper-case hex characters, as zyre does. Every event is a
-frozen dataclass with a ``type`` (zyre's event name), ``to_json()`` (plain data for the CLI and
-agents) and ``to_frames()`` (the frames zyre puts on its application socket).
+Peers are named by their UUID as 32 upper-case hex characters (``peer_uuid``), as zyre does.
+Every event is a slotted dataclass with a ``type`` (zyre's event name), ``to_json()`` (plain data for
+the CLI and agents) and ``to_frames()`` (the frames zyre puts on its application socket). Events are
+values: equal when their fields are, hashable, and to be treated as read-only (they are not frozen
+only because a frozen dataclass costs twice as much to build, and a node builds one per message).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,7 +53,7 @@ def content_to_json(content: tuple[bytes, ...]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ZreEvent:
     """Common shape: which peer (32 upper-case hex UUID) and its name."""
 
@@ -77,7 +78,7 @@ class ZreEvent:
                 *self._extra_frames()]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerEntered(ZreEvent):
     """ENTER: a peer's HELLO arrived (spec/zre.md#events)."""
 
@@ -92,14 +93,14 @@ class PeerEntered(ZreEvent):
         return [pack_headers(self.headers), self.endpoint.encode("utf-8")]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerExited(ZreEvent):
     """EXIT: a peer left, expired, or was dropped (spec/zre.md#events)."""
 
     type: ClassVar[str] = "EXIT"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class _GroupEvent(ZreEvent):
     """A peer's group change: JOIN or LEAVE, with the group's name."""
 
@@ -112,28 +113,28 @@ class _GroupEvent(ZreEvent):
         return [self.group.encode("utf-8")]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerJoined(_GroupEvent):
     """JOIN: a peer joined a group (spec/zre.md#events)."""
 
     type: ClassVar[str] = "JOIN"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerLeft(_GroupEvent):
     """LEAVE: a peer left a group (spec/zre.md#events)."""
 
     type: ClassVar[str] = "LEAVE"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LeaderElected(_GroupEvent):
     """LEADER: the election in ``group`` is over; the leader's UUID and name (spec/election.md)."""
 
     type: ClassVar[str] = "LEADER"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class WhisperReceived(ZreEvent):
     """WHISPER: a message for us alone (spec/zre.md#events)."""
 
@@ -147,7 +148,7 @@ class WhisperReceived(ZreEvent):
         return list(self.content)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ShoutReceived(ZreEvent):
     """SHOUT: a message to a group we are in (spec/zre.md#events)."""
 
@@ -162,67 +163,34 @@ class ShoutReceived(ZreEvent):
         return [self.group.encode("utf-8"), *self.content]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerEvasive(ZreEvent):
     """EVASIVE: the peer has been silent longer than the evasive timeout (spec/zre.md#presence)."""
 
     type: ClassVar[str] = "EVASIVE"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PeerSilent(ZreEvent):
     """SILENT: still silent one reap tick after going evasive (spec/zre.md#presence)."""
 
     type: ClassVar[str] = "SILENT"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NodeStopped(ZreEvent):
     """STOP: our own node stopped; peer_uuid/peer_name are our own (spec/zre.md#events)."""
 
     type: ClassVar[str] = "STOP"
 
 
-# -- fast constructors for the two per-message events -----------------------------------------------
-# A frozen dataclass's __init__ sets each field through object.__setattr__; setting the slots
-# directly builds the same (still frozen, equal) object in about half the time. The node uses
-# these once per SHOUT/WHISPER delivered.
-_new = object.__new__
-
-
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    for klass in cls.__mro__:  # the slot's member descriptor, wherever it is declared
-        if name in vars(klass):
-            setter: Callable[[Any, Any], None] = vars(klass)[name].__set__
-            return setter
-    raise AttributeError(name)
-
-
-_shout_uuid = _setter(ShoutReceived, "peer_uuid")
-_shout_name = _setter(ShoutReceived, "peer_name")
-_shout_group = _setter(ShoutReceived, "group")
-_shout_content = _setter(ShoutReceived, "content")
-_whisper_uuid = _setter(WhisperReceived, "peer_uuid")
-_whisper_name = _setter(WhisperReceived, "peer_name")
-_whisper_content = _setter(WhisperReceived, "content")
-
-
 def new_shout_received(peer_uuid: str, peer_name: str, group: str,
                        content: tuple[bytes, ...]) -> ShoutReceived:
-    """``ShoutReceived(peer_uuid, peer_name, group, content)``, built faster."""
-    ev: ShoutReceived = _new(ShoutReceived)
-    _shout_uuid(ev, peer_uuid)
-    _shout_name(ev, peer_name)
-    _shout_group(ev, group)
-    _shout_content(ev, content)
-    return ev
+    """``ShoutReceived(peer_uuid, peer_name, group, content)`` (kept for older callers)."""
+    return ShoutReceived(peer_uuid, peer_name, group, content)
 
 
 def new_whisper_received(peer_uuid: str, peer_name: str,
                          content: tuple[bytes, ...]) -> WhisperReceived:
-    """``WhisperReceived(peer_uuid, peer_name, content)``, built faster."""
-    ev: WhisperReceived = _new(WhisperReceived)
-    _whisper_uuid(ev, peer_uuid)
-    _whisper_name(ev, peer_name)
-    _whisper_content(ev, content)
-    return ev
+    """``WhisperReceived(peer_uuid, peer_name, content)`` (kept for older callers)."""
+    return WhisperReceived(peer_uuid, peer_name, content)

@@ -6,30 +6,39 @@
 :meth:`~NodeCore.shout` ...); each call returns a list of *effects* for the shell to carry out in
 order, and :meth:`~NodeCore.next_deadline` says when to call ``handle_timer`` next.
 
-Theory of operation (zyre src/zyre_node.c; wire-facts §2-§4):
+Theory of operation (zyre src/zyre_node.c; spec/zre.md#harmony):
 
 * Every peer gets one DEALER from us (a *link*, identity 0x01 + our UUID) to its ROUTER, and the
   first thing on it is our HELLO (sequence 1). The peer is *ready* once its HELLO reaches our
   ROUTER; anything else it sends before that is dropped.
-* A HELLO from a peer that is already ready means it restarted: EXIT, then build it again.
-* A new UUID at an endpoint some other peer uses disconnects that older peer (it expires later).
+* A new UUID at an endpoint a connected peer holds does not disturb that peer: we PING it, and
+  only if it stays silent for ``claim_timeout`` is it removed and the newcomer connected
+  (spec/zre.md#endpoint-claims).
+* A HELLO from a ready peer means it restarted: EXIT, then build it again -- unless we rebuilt
+  it less than ``restart_holdoff`` ago: then it answers our HELLO (spec/zre.md#restarts).
 * Sequence numbers run per direction, u16; a gap drops the peer (EXIT). The group status counts
   JOIN/LEAVE (u8); a mismatch drops the peer (zyre aborts the process instead).
 * Presence: each reap tick, a peer silent past ``evasive`` gets a PING (and EVASIVE, then
   SILENT); past ``expired`` it is removed (EXIT). Beacons do not refresh a peer; messages do.
 * Direct mode (:meth:`~NodeCore.connect_peer`): a link to an endpoint whose UUID we do not know
   yet sends HELLO at once and is adopted by the peer whose HELLO or beacon names that endpoint.
+* Input is bounded: peers, not-ready peers, groups, headers and HELLO size have named limits
+  (spec/zre.md#limits); whatever breaks one only affects the peer that sent it.
+
+:mod:`zre_ref.zre.fastpath` holds the accelerations (the batch receive path, sequence splicing),
+beside this readable path and checked against it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import DecodeError
-from ..wire import pack_u16
+from ..lograte import RateLimitedLog
 from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, Beacon, decode_beacon, encode_beacon
 from .election import ElectionEffect, Elections, LeaderDecided, SendElect
 from .events import (
@@ -44,9 +53,8 @@ from .events import (
     ShoutReceived,
     WhisperReceived,
     ZreEvent,
-    new_shout_received,
-    new_whisper_received,
 )
+from .fastpath import decode_fast, with_sequence
 from .group import Group
 from .messages import (
     IDENTITY_SIZE,
@@ -63,37 +71,65 @@ from .messages import (
     Whisper,
     ZreMessage,
     encode_identity,
+    next_sequence,
+    next_status,
 )
-from .peer import SEQUENCE_MASK, STATUS_MASK, Peer
+from .peer import Peer
 
 log = logging.getLogger(__name__)
 
-#: zyre's default timers, in seconds (spec/zre.md#presence; zyre_node_new, s_reap_interval)
+#: zyre's default timers, in seconds (spec/zre.md#presence; zyre_node_new, s_reap_interval).
+#: Every other default in zre_ref refers to these.
 EVASIVE_TIMEOUT = 5.0
 EXPIRED_TIMEOUT = 30.0
 REAP_INTERVAL = 1.0
 BEACON_INTERVAL = 1.0
 #: DEALER send high-water mark per second of ``expired`` (RFC 36: 100 msg/s x 30 s = 3000)
 SNDHWM_PER_SECOND = 100
-#: Offset of the u16 sequence in every ZRE data frame: AA A1 id version | seq (spec/zre.md#message-layout)
-_SEQ_AT = 4
-#: The 4 bytes before the sequence, for the messages :func:`decode_fast` handles
-_HEAD_WHISPER = b"\xaa\xa1\x02\x02"
-_HEAD_SHOUT = b"\xaa\xa1\x03\x02"
-_HEAD_PING = b"\xaa\xa1\x06\x02"
-_HEAD_PING_OK = b"\xaa\xa1\x07\x02"
-#: PING and PING-OK data frames with sequence 0 (patched per peer) (spec/zre.md#ping)
-_PING_DATA = _HEAD_PING + b"\x00\x00"
-_PING_OK_DATA = _HEAD_PING_OK + b"\x00\x00"
+
+#: A connected peer whose endpoint a new UUID claims must answer within this many seconds, or
+#: it is taken for gone (spec/zre.md#endpoint-claims)
+CLAIM_TIMEOUT = 2.0
+#: After a claim was refused (the holder answered), beacons naming that endpoint from other
+#: UUIDs are ignored for this long (spec/zre.md#endpoint-claims)
+CLAIM_HOLDOFF = 10.0
+#: A HELLO from a ready peer less than this long after we rebuilt it (for its last restart)
+#: answers our HELLO; it is not a restart again (spec/zre.md#restarts)
+RESTART_HOLDOFF = 2.0
+
+#: Limits on what peers can make us hold (spec/zre.md#limits); far above what zyre sends
+MAX_PEERS = 10_000
+"""peers in the table at once, ready or not"""
+MAX_UNREADY_PEERS = 256
+"""peers created from a beacon whose HELLO has not arrived yet (each has a DEALER connecting)"""
+MAX_DATA_FRAME = 64 * 1024
+"""bytes in a ZRE data frame (a HELLO is the only big one); larger ones are dropped undecoded"""
+MAX_PEER_GROUPS = 4096
+"""groups one peer can be in (HELLO and JOIN)"""
+MAX_HEADERS = 256
+"""headers in one HELLO"""
+MAX_GROUP_NAME = 255
+"""bytes of a group name (JOIN's group is a u8-length string; HELLO's could be longer)"""
+
 #: a plain (version 1) beacon: "ZRE" 01 | UUID | port (spec/zre.md#beacon)
 _BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
 _BEACON_V1_SIZE = BEACON_SIZE
+_NEVER = -math.inf
 
 __all__ = [
     "BEACON_INTERVAL",
+    "CLAIM_HOLDOFF",
+    "CLAIM_TIMEOUT",
     "EVASIVE_TIMEOUT",
     "EXPIRED_TIMEOUT",
+    "MAX_DATA_FRAME",
+    "MAX_GROUP_NAME",
+    "MAX_HEADERS",
+    "MAX_PEERS",
+    "MAX_PEER_GROUPS",
+    "MAX_UNREADY_PEERS",
     "REAP_INTERVAL",
+    "RESTART_HOLDOFF",
     "ConnectPeer",
     "DisconnectPeer",
     "Effect",
@@ -102,6 +138,7 @@ __all__ = [
     "SendToPeer",
     "SendToPeers",
     "decode_fast",
+    "endpoint_problem",
     "uuid_hex",
 ]
 
@@ -111,45 +148,18 @@ def uuid_hex(uuid: bytes) -> str:
     return uuid.hex().upper()
 
 
-#: stands for "no peer yet" in NodeCore.handle_messages
-_NOBODY = Peer(uuid="", endpoint="", link="")
-
-
-def _group_of(data: bytes) -> str | None:
-    """The group of a SHOUT data frame (u8 length + UTF-8 after the sequence), else None."""
-    if len(data) < 7:
-        return None
-    end = 7 + data[6]
-    if len(data) < end:
-        return None
-    try:
-        return data[7:end].decode("utf-8")
-    except UnicodeDecodeError:  # the codec will say why
-        return None
-
-
-def decode_fast(frames: list[bytes]) -> ZreMessage | None:
-    """The hot messages (WHISPER, SHOUT, PING, PING-OK) decoded without the generic codec.
-
-    Returns exactly what ``ZRE.decode(frames, strict=False)`` would, or None for anything else
-    (other messages, or input the codec must judge); tests check the two agree.
-    """
-    data = frames[0] if frames else b""
-    if len(data) < 6 or type(data) is not bytes:
-        return None
-    head = data[:4]
-    seq = (data[4] << 8) | data[5]
-    if head == _HEAD_WHISPER:
-        return Whisper(sequence=seq, content=tuple(frames[1:]))
-    if head == _HEAD_SHOUT:
-        group = _group_of(data)
-        if group is None:
-            return None
-        return Shout(sequence=seq, group=group, content=tuple(frames[1:]))
-    if head == _HEAD_PING:
-        return Ping(sequence=seq)
-    if head == _HEAD_PING_OK:
-        return PingOk(sequence=seq)
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why a peer's advertised endpoint cannot be connected to, or None if it can: it must be
+    ``tcp://host:port`` with a concrete host and a port in 1..65535 (spec/zre.md#limits)."""
+    if not endpoint.startswith("tcp://"):
+        return "not a tcp:// endpoint"
+    host, sep, port = endpoint[6:].rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) <= 0xFFFF:
+        return "no port in 1..65535"
+    if host.startswith("["):
+        host = host[1:-1] if host.endswith("]") else ""
+    if not host or host == "*" or any(c in host for c in "/[]* "):
+        return "no concrete host"
     return None
 
 
@@ -217,6 +227,18 @@ class _Probe:
     connected: bool = True
 
 
+@dataclass(slots=True, eq=False)
+class _Claim:
+    """A new UUID names an endpoint a connected peer holds (spec/zre.md#endpoint-claims)."""
+
+    endpoint: str
+    holder: Peer
+    claimant: str
+    since: float
+    parked: Peer | None = None
+    """the claimant, if its HELLO arrived: ready, but without a link until the claim settles"""
+
+
 @dataclass(slots=True)
 class _Stats:
     """Counters for tests and benchmarks."""
@@ -227,8 +249,12 @@ class _Stats:
     status_mismatches: int = 0
     send_blocked: int = 0
     hello_rebuilds: int = 0
+    regreetings: int = 0
     purges: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    claims: int = 0
+    claims_refused: int = 0
+    refused_peers: int = 0
+    link_failures: int = 0
 
 
 class NodeCore:
@@ -236,6 +262,9 @@ class NodeCore:
 
     ``beacon_interval=None`` turns UDP discovery off (direct mode only). ``endpoint`` is our
     ROUTER's advertised endpoint; it must be set (here or via :attr:`endpoint`) before start.
+    ``claim_timeout``, ``claim_holdoff`` and ``restart_holdoff`` are the Harmony guards of
+    spec/zre.md#endpoint-claims and #restarts; ``max_peers`` and ``max_unready_peers`` bound
+    the peer table (spec/zre.md#limits).
     """
 
     def __init__(
@@ -251,6 +280,11 @@ class NodeCore:
         beacon_interval: float | None = BEACON_INTERVAL,
         sndhwm: int | None = None,
         goodbye: bool = False,
+        claim_timeout: float = CLAIM_TIMEOUT,
+        claim_holdoff: float = CLAIM_HOLDOFF,
+        restart_holdoff: float = RESTART_HOLDOFF,
+        max_peers: int = MAX_PEERS,
+        max_unready_peers: int = MAX_UNREADY_PEERS,
     ) -> None:
         self.uuid = bytes(uuid) if uuid is not None else os.urandom(16)
         if len(self.uuid) != 16:
@@ -269,6 +303,11 @@ class NodeCore:
         self.beacon_interval = beacon_interval
         self.sndhwm = sndhwm if sndhwm is not None else max(1, int(self.expired * SNDHWM_PER_SECOND))
         self.goodbye = goodbye
+        self.claim_timeout = float(claim_timeout)
+        self.claim_holdoff = float(claim_holdoff)
+        self.restart_holdoff = float(restart_holdoff)
+        self.max_peers = max_peers
+        self.max_unready_peers = max_unready_peers
         self.status = 0
         self.own_groups: dict[str, None] = {}
         self.peers: dict[str, Peer] = {}
@@ -277,6 +316,10 @@ class NodeCore:
         self.started = False
         self.stopped = False
         self._by_link: dict[str, Peer] = {}
+        self._holders: dict[str, Peer] = {}  # endpoint -> the peer our open link there belongs to
+        self._claims: dict[str, _Claim] = {}  # endpoint -> claim in progress
+        self._refused: dict[str, float] = {}  # endpoint -> beacon claims ignored until then
+        self._unready = 0  # peers in the table that are not ready
         self._probes: dict[str, _Probe] = {}  # endpoint -> probe
         self._direct: dict[str, None] = {}  # endpoints we keep connecting to
         self._reap_at: float | None = None
@@ -284,6 +327,11 @@ class NodeCore:
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
         self._shout_heads: dict[str, bytes] = {}
+        self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
+        self._ping = ZRE.encode(Ping(sequence=0))
+        self._ping_ok = ZRE.encode(PingOk(sequence=0))
+        #: what peers can trigger is logged through this, rate-limited (spec/zre.md#limits)
+        self.warnings = RateLimitedLog(log)
         #: leader elections per group (spec/election.md); ``_clock``: the last ``now`` seen
         self.elections = Elections(self.uuid_hex)
         self._clock = 0.0
@@ -311,18 +359,18 @@ class NodeCore:
         return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
                      status=self.status, name=self.name, headers=dict(self.headers))
 
-    @staticmethod
-    def _with_sequence(frames: list[bytes], sequence: int) -> list[bytes]:
-        data = frames[0]
-        out = [data[:_SEQ_AT] + pack_u16(sequence) + data[_SEQ_AT + 2:]]
-        if len(frames) > 1:
-            out.extend(frames[1:])
-        return out
-
     def _send(self, peer: Peer, frames: list[bytes], out: list[Effect]) -> None:
         """zyre_peer_send: only while connected; the sequence is bumped first."""
         if peer.connected:
-            out.append(SendToPeer(peer.link, self._with_sequence(frames, peer.next_sequence())))
+            out.append(SendToPeer(peer.link, with_sequence(frames, peer.next_sequence())))
+
+    def _hold(self, peer: Peer, frames: list[bytes]) -> None:
+        """A WHISPER or SHOUT for a parked peer waits for its link, up to sndhwm of them
+        (spec/zre.md#endpoint-claims); JOIN/LEAVE need not: its HELLO will carry our groups."""
+        if len(peer.held) < self.sndhwm:
+            peer.held.append(frames)
+        else:
+            self.stats.send_blocked += 1
 
     def _send_all(self, frames: list[bytes], out: list[Effect]) -> None:
         """To every peer, and to every direct link whose peer has not said HELLO yet (so the
@@ -331,15 +379,15 @@ class NodeCore:
             self._send(peer, frames, out)
         for probe in self._probes.values():
             if probe.connected:
-                probe.sent_sequence = (probe.sent_sequence + 1) & SEQUENCE_MASK
-                out.append(SendToPeer(probe.link, self._with_sequence(frames, probe.sent_sequence)))
+                probe.sent_sequence = next_sequence(probe.sent_sequence)
+                out.append(SendToPeer(probe.link, with_sequence(frames, probe.sent_sequence)))
 
     def _new_link(self, base: str) -> str:
         self._link_serial += 1
         return f"{base}#{self._link_serial}"
 
-    def _emit(self, out: list[Effect], event: ZreEvent) -> None:
-        out.append(event)
+    def _warn(self, now: float, key: object, fmt: str, *args: object) -> None:
+        self.warnings.warning(now, key, "(%s) " + fmt, self.name, *args)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, now: float) -> list[Effect]:
@@ -370,17 +418,22 @@ class NodeCore:
             for peer in self.peers.values():
                 self._send(peer, frames, out)
         for peer in self.peers.values():
-            out.append(DisconnectPeer(peer.link))
+            if peer.connected:
+                out.append(DisconnectPeer(peer.link))
         for probe in self._probes.values():
             out.append(DisconnectPeer(probe.link))
         self.peers.clear()
         self._by_link.clear()
+        self._holders.clear()
+        self._claims.clear()
+        self._refused.clear()
+        self._unready = 0
         self._probes.clear()
         self.groups.clear()
         self.started = False
         self.stopped = True
         self._reap_at = self._beacon_at = None
-        self._emit(out, NodeStopped(self.uuid_hex, self.name))
+        out.append(NodeStopped(self.uuid_hex, self.name))
         return out
 
     def next_deadline(self) -> float | None:
@@ -397,7 +450,7 @@ class NodeCore:
         out: list[Effect] = []
         if group in self.own_groups:
             return out
-        status = (self.status + 1) & STATUS_MASK
+        status = next_status(self.status)
         frames = ZRE.encode(Join(sequence=0, group=group, status=status))  # validates first
         self.status = status
         self.own_groups[group] = None
@@ -409,7 +462,7 @@ class NodeCore:
         out: list[Effect] = []
         if group not in self.own_groups:
             return out
-        status = (self.status + 1) & STATUS_MASK
+        status = next_status(self.status)
         frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
         self.status = status
         del self.own_groups[group]
@@ -438,17 +491,14 @@ class NodeCore:
         g = self.groups.get(group)
         if g is None:
             return out
-        data = frames[0]
-        head, tail, body = data[:_SEQ_AT], data[_SEQ_AT + 2:], frames[1:]
-        one = body[0] if len(body) == 1 else None
         links: list[str] = []
         messages: list[list[bytes]] = []
         for peer in g.peers.values():
             if peer.connected:
-                seq = peer.sent_sequence = (peer.sent_sequence + 1) & SEQUENCE_MASK
-                first = head + seq.to_bytes(2, "big") + tail
                 links.append(peer.link)
-                messages.append([first, one] if one is not None else [first, *body])
+                messages.append(with_sequence(frames, peer.next_sequence()))
+            elif peer.parked:
+                self._hold(peer, frames)
         if links:
             out.append(SendToPeers(links, messages))
         return out
@@ -459,10 +509,12 @@ class NodeCore:
         if any(type(c) is not bytes for c in body):
             frames = ZRE.encode(Whisper(sequence=0, content=body))  # validates
         else:
-            frames = [_HEAD_WHISPER + b"\x00\x00", *body]
+            frames = [self._whisper_head, *body]
         out: list[Effect] = []
         peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
-        if peer is not None:
+        if peer is not None and peer.parked:
+            self._hold(peer, frames)
+        elif peer is not None:
             self._send(peer, frames, out)
         return out
 
@@ -491,7 +543,7 @@ class NodeCore:
         self._probes[endpoint] = probe
         out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
         probe.sent_sequence = 1
-        out.append(SendToPeer(probe.link, self._with_sequence(ZRE.encode(self._hello()), 1)))
+        out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
 
     def _take_probe(self, endpoint: str) -> _Probe | None:
         probe = self._probes.pop(endpoint, None)
@@ -513,7 +565,7 @@ class NodeCore:
         if (not self.started or key == self.uuid_hex or endpoint == self.endpoint
                 or len(key) != 32 or not all(c in "0123456789ABCDEF" for c in key)):
             return out
-        self._require_peer(key, endpoint, now, out)
+        self._require_peer(key, endpoint, now, out, hello=False)  # as a beacon
         return out
 
     # -- elections (spec/election.md) ------------------------------------------------------------
@@ -535,7 +587,7 @@ class NodeCore:
             if isinstance(e, LeaderDecided):
                 peer = self.peers.get(e.leader)
                 name = self.name if e.leader == self.uuid_hex else (peer.name if peer else "")
-                self._emit(out, LeaderElected(e.leader, name, e.group))
+                out.append(LeaderElected(e.leader, name, e.group))
                 continue
             msg = (Elect(sequence=0, group=e.group, challenger_id=e.challenger)
                    if isinstance(e, SendElect) else
@@ -568,6 +620,22 @@ class NodeCore:
         """The peer with this 32-hex UUID, if known."""
         return self.peers.get(peer_uuid.upper())
 
+    def peer_of_link(self, link: str) -> Peer | None:
+        """The peer whose DEALER is ``link`` (the id in Connect/Send effects), if any."""
+        return self._by_link.get(link)
+
+    def peer_of_identity(self, identity: bytes) -> Peer | None:
+        """The peer that sends with this ROUTER identity (0x01 + UUID), if known."""
+        peer_uuid = self._uuid_cache.get(identity)
+        if peer_uuid is None:
+            if len(identity) != IDENTITY_SIZE:
+                return None
+            peer_uuid = uuid_hex(identity[1:])
+            if len(self._uuid_cache) >= 4096:
+                self._uuid_cache.clear()
+            self._uuid_cache[identity] = peer_uuid
+        return self.peers.get(peer_uuid)
+
     # -- discovery -----------------------------------------------------------------------------------
     def handle_beacon(self, beacon: Beacon, source_ip: str, now: float) -> list[Effect]:
         """A decoded UDP beacon from ``source_ip`` (spec/zre.md#beacon; zyre_node_recv_beacon)."""
@@ -579,25 +647,30 @@ class NodeCore:
             return out
         if beacon.uuid == self.uuid:
             return out
-        peer_id = uuid_hex(beacon.uuid)
+        peer_uuid = uuid_hex(beacon.uuid)
         if beacon.port:
             host = f"[{source_ip}]" if ":" in source_ip else source_ip
-            self._require_peer(peer_id, f"tcp://{host}:{beacon.port}", now, out)
+            endpoint = f"tcp://{host}:{beacon.port}"
+            if endpoint == self.endpoint:  # another UUID with our endpoint: forged, or a clone
+                self._warn(now, ("own-endpoint", peer_uuid), "beacon from %s names our own "
+                           "endpoint: ignored", peer_uuid)
+                return out
+            self._require_peer(peer_uuid, endpoint, now, out, hello=False)
         else:
-            peer = self.peers.get(peer_id)
+            peer = self.peers.get(peer_uuid)
             if peer is not None:
                 self._remove_peer(peer, out, "port-0 beacon")
         return out
 
     def handle_beacon_datagram(self, data: bytes, source_ip: str, now: float) -> list[Effect]:
         """A raw UDP datagram: decoded, then :meth:`handle_beacon`. A plain beacon (22 bytes,
-        port != 0) from ourselves or from a peer we know changes nothing (wire-facts §2.2), so
-        that common case is answered without decoding (spec/zre.md#beacon)."""
+        port != 0) from ourselves or from a peer we know changes nothing, so that common case is
+        answered without decoding (spec/zre.md#beacon)."""
         if len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0":
             if data[4:20] == self.uuid:
                 return []
-            peer_id = self._uuid_cache.get(data[3:20])  # 01 + UUID: the identity form
-            if peer_id is not None and peer_id in self.peers:
+            peer_uuid = self._uuid_cache.get(data[3:20])  # 01 + UUID: the identity form
+            if peer_uuid is not None and peer_uuid in self.peers:
                 return []
         try:
             beacon = decode_beacon(data)
@@ -606,39 +679,72 @@ class NodeCore:
             return []
         return self.handle_beacon(beacon, source_ip, now)
 
-    def _require_peer(self, peer_id: str, endpoint: str, now: float, out: list[Effect]) -> Peer:
-        """zyre_node_require_peer: find, or create + connect + HELLO (spec/zre.md#harmony)."""
-        peer = self.peers.get(peer_id)
+    def _require_peer(self, peer_uuid: str, endpoint: str, now: float, out: list[Effect], *,
+                      hello: bool) -> Peer | None:
+        """zyre_node_require_peer: find, or create + connect + HELLO (spec/zre.md#harmony).
+
+        Returns None when the peer is refused: a limit is reached (spec/zre.md#limits) or its
+        endpoint belongs to a live peer (spec/zre.md#endpoint-claims). ``hello``: the peer's
+        own HELLO asks (else a beacon or a claim that settled)."""
+        peer = self.peers.get(peer_uuid)
         if peer is not None:
             return peer
-        for other in self.peers.values():
-            if other.endpoint == endpoint and other.connected:
-                log.info("(%s) new peer %s at %s: disconnecting %s", self.name, peer_id,
-                         endpoint, other.uuid)
-                self.stats.purges += 1
-                other.connected = False
-                out.append(DisconnectPeer(other.link))
-                del self._by_link[other.link]
-        probe = self._take_probe(endpoint)
+        if len(self.peers) >= self.max_peers or (
+                not hello and self._unready >= self.max_unready_peers):
+            self.stats.refused_peers += 1
+            self._warn(now, "peer-limit", "peer table full (%d peers, %d not ready): %s at %s "
+                       "ignored", len(self.peers), self._unready, peer_uuid, endpoint)
+            return None
+        parked = False
+        holder = self._holders.get(endpoint)
+        if holder is not None:
+            verdict = self._claim(endpoint, holder, peer_uuid, now, out, hello=hello)
+            if verdict == "refused" or (verdict == "pending" and not hello):
+                return None
+            parked = verdict == "pending"
+        probe = None if parked else self._take_probe(endpoint)
         if probe is not None:
-            peer = Peer(uuid=peer_id, endpoint=probe.endpoint, link=probe.link,
+            peer = Peer(uuid=peer_uuid, endpoint=probe.endpoint, link=probe.link,
                         sent_sequence=probe.sent_sequence, connected=probe.connected)
+            if peer.connected:
+                self._holders[peer.endpoint] = peer
         else:
-            peer = Peer(uuid=peer_id, endpoint=endpoint, link=self._new_link(peer_id))
-            out.append(ConnectPeer(peer.link, endpoint, self.identity, self.sndhwm))
-        self.peers[peer_id] = peer
+            peer = Peer(uuid=peer_uuid, endpoint=endpoint, link=self._new_link(peer_uuid),
+                        connected=False, parked=parked)
+        self.peers[peer_uuid] = peer
         self._by_link[peer.link] = peer
-        if probe is None:
-            self._send(peer, ZRE.encode(self._hello()), out)
-        peer.refresh(now, self.evasive, self.expired)
+        self._unready += 1
+        peer.start_timers(now, self.evasive, self.expired)
+        if parked:
+            self._claims[endpoint].parked = peer
+        elif probe is None:
+            self._open_link(peer, now, out)
         return peer
+
+    def _open_link(self, peer: Peer, now: float, out: list[Effect]) -> None:
+        """Connect our DEALER to the peer and greet it (spec/zre.md#harmony)."""
+        out.append(ConnectPeer(peer.link, peer.endpoint, self.identity, self.sndhwm))
+        peer.connected = True
+        peer.parked = False
+        self._holders[peer.endpoint] = peer
+        self._send(peer, ZRE.encode(self._hello()), out)
+        held, peer.held = peer.held, []
+        for frames in held:
+            self._send(peer, frames, out)
+
+    def _close_link(self, peer: Peer, out: list[Effect]) -> None:
+        if peer.connected:
+            peer.connected = False
+            out.append(DisconnectPeer(peer.link))
+        if self._holders.get(peer.endpoint) is peer:
+            del self._holders[peer.endpoint]
 
     def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
         """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
         log.info("(%s) removing peer %s (%s): %s", self.name, peer.name or peer.uuid,
                  peer.endpoint, why)
         if peer.entered:
-            self._emit(out, PeerExited(peer.uuid, peer.name))
+            out.append(PeerExited(peer.uuid, peer.name))
         was_in = list(peer.groups)
         for name in was_in:
             g = self.groups.get(name)
@@ -652,10 +758,72 @@ class NodeCore:
                                                    now=self._clock), out)
         if self._by_link.get(peer.link) is peer:
             del self._by_link[peer.link]
-        if peer.connected:
-            peer.connected = False
-            out.append(DisconnectPeer(peer.link))
+        self._close_link(peer, out)
+        claim = self._claims.get(peer.endpoint)
+        if claim is not None and claim.parked is peer:
+            claim.parked = None
+        if not peer.ready:
+            self._unready -= 1
         del self.peers[peer.uuid]
+
+    # -- endpoint claims (spec/zre.md#endpoint-claims) ---------------------------------------------
+    def _claim(self, endpoint: str, holder: Peer, claimant: str, now: float, out: list[Effect], *,
+               hello: bool) -> str:
+        """``claimant`` names ``endpoint``, where our link to ``holder`` goes: "free" (the holder
+        is gone and removed), "pending" (we asked it; wait) or "refused" (it is alive)."""
+        claim = self._claims.get(endpoint)
+        if claim is None:
+            if holder.dropped_at > holder.heard_at:  # its connection to us closed: gone
+                self.stats.purges += 1
+                self._remove_peer(holder, out, f"its connection closed and {claimant} claims "
+                                  "its endpoint")
+                return "free"
+            if not hello and self._refused.get(endpoint, _NEVER) > now:
+                return "refused"
+            claim = self._claims[endpoint] = _Claim(endpoint, holder, claimant, now)
+            self.stats.claims += 1
+            self._warn(now, ("claim", endpoint), "%s claims %s, where %s is: asking that one",
+                       claimant, endpoint, holder.name or holder.uuid)
+            self._send(holder, self._ping, out)
+            return "pending"
+        if claim.claimant != claimant:
+            if not (hello and claim.parked is None):
+                return "refused"  # one claim per endpoint at a time; a HELLO beats a beacon
+            claim.claimant = claimant
+        return self._settle(claim, now, out)
+
+    def _settle(self, claim: _Claim, now: float, out: list[Effect]) -> str:
+        """Decide a claim if its holder answered, or went away, or stayed silent too long."""
+        holder = claim.holder
+        if self.peers.get(holder.uuid) is holder and holder.connected:
+            if holder.heard_at >= claim.since:
+                del self._claims[claim.endpoint]
+                self._refused[claim.endpoint] = now + self.claim_holdoff
+                self.stats.claims_refused += 1
+                self._warn(now, ("claim-refused", claim.endpoint), "%s answered: claim of %s "
+                           "on %s refused", holder.name or holder.uuid, claim.claimant,
+                           claim.endpoint)
+                if claim.parked is not None:
+                    self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
+                return "refused"
+            if now < claim.since + self.claim_timeout and holder.dropped_at <= holder.heard_at:
+                return "pending"
+            self.stats.purges += 1
+            self._remove_peer(holder, out, f"silent while {claim.claimant} claims its endpoint")
+        del self._claims[claim.endpoint]
+        if claim.parked is not None:
+            self._open_link(claim.parked, now, out)
+        return "free"
+
+    def _settle_claims(self, now: float, out: list[Effect]) -> None:
+        for claim in list(self._claims.values()):
+            claimant, endpoint = claim.claimant, claim.endpoint
+            was_parked = claim.parked is not None
+            if self._settle(claim, now, out) == "free" and not was_parked:
+                self._require_peer(claimant, endpoint, now, out, hello=False)
+        for endpoint, until in list(self._refused.items()):
+            if until <= now:
+                del self._refused[endpoint]
 
     # -- Harmony -----------------------------------------------------------------------------------
     def handle_message(self, identity: bytes, frames: list[bytes], now: float) -> list[Effect]:
@@ -668,65 +836,47 @@ class NodeCore:
             log.debug("(%s) identity of %d bytes dropped", self.name, len(identity))
             self.stats.dropped_malformed += 1
             return out
+        if frames and len(frames[0]) > MAX_DATA_FRAME:  # refused before any decoding
+            self.stats.dropped_malformed += 1
+            self._warn(now, ("big", identity), "data frame of %d bytes from %s dropped (limit "
+                       "%d)", len(frames[0]), identity[1:].hex().upper(), MAX_DATA_FRAME)
+            return out
         try:
-            msg = decode_fast(frames) or ZRE.decode(frames, strict=False)
+            msg = ZRE.decode(frames, strict=False)
         except DecodeError as exc:
-            log.info("(%s) malformed message dropped: %s", self.name, exc)
+            self._warn(now, ("malformed", identity), "malformed message dropped: %s", exc)
             self.stats.dropped_malformed += 1
             return out
-        peer_id = self._uuid_cache.get(identity)
-        if peer_id is None:
-            peer_id = uuid_hex(identity[1:])
-            if len(self._uuid_cache) > 4096:
-                self._uuid_cache.clear()
-            self._uuid_cache[identity] = peer_id
-        peer = self.peers.get(peer_id)
-        is_hello = isinstance(msg, Hello)
+        peer_uuid = uuid_hex(identity[1:])
+        peer = self.peers.get(peer_uuid)
         if isinstance(msg, Hello):
-            if peer is not None:
-                if peer.ready:
-                    self.stats.hello_rebuilds += 1
-                    self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
-                    peer = None
-                elif peer.endpoint == self.endpoint:
-                    return out
-            if peer_id == self.uuid_hex:
-                return out
-            peer = self._require_peer(peer_id, msg.endpoint, now, out)
-            peer.ready = True
+            self._on_hello(peer_uuid, peer, msg, now, out)
+            return out
         if peer is None or not peer.ready:
             self.stats.dropped_not_ready += 1
             return out
-        if not peer.sequence_ok(msg.sequence, is_hello):
-            log.warning("(%s) sequence gap from %s: expected %d, got %d", self.name,
-                        peer.name or peer.uuid, peer.want_sequence, msg.sequence)
-            self.stats.sequence_gaps += 1
-            self._remove_peer(peer, out, "messages lost")
+        if not peer.sequence_ok(msg.sequence, False):
+            self._sequence_gap(peer, msg.sequence, now, out)
             return out
         if isinstance(msg, Shout):
-            self._emit(out, ShoutReceived(peer_id, peer.name, msg.group, msg.content))
+            out.append(ShoutReceived(peer_uuid, peer.name, msg.group, msg.content))
         elif isinstance(msg, Whisper):
-            self._emit(out, WhisperReceived(peer_id, peer.name, msg.content))
+            out.append(WhisperReceived(peer_uuid, peer.name, msg.content))
         elif isinstance(msg, Ping):
-            self._send(peer, [_PING_OK_DATA], out)
+            self._send(peer, self._ping_ok, out)
         elif isinstance(msg, PingOk):
             pass
-        elif isinstance(msg, Hello):
-            peer.name = msg.name
-            peer.headers = dict(msg.headers)
-            peer.entered = True
-            self._emit(out, PeerEntered(peer_id, peer.name, dict(msg.headers), msg.endpoint))
-            for name in msg.groups:
-                self._peer_join(peer, name, out)
-            peer.status = msg.status & STATUS_MASK
         elif isinstance(msg, (Join, Leave)):
             if isinstance(msg, Join):
+                if msg.group not in peer.groups and len(peer.groups) >= MAX_PEER_GROUPS:
+                    self._refuse(peer, now, out, f"more than {MAX_PEER_GROUPS} groups")
+                    return out
                 self._peer_join(peer, msg.group, out)
             else:
                 self._peer_leave(peer, msg.group, out)
             if msg.status != peer.status:
-                log.warning("(%s) status mismatch from %s: expected %d, got %d", self.name,
-                            peer.name, peer.status, msg.status)
+                self._warn(now, ("status", peer.uuid), "status mismatch from %s: expected %d, "
+                           "got %d", peer.name, peer.status, msg.status)
                 self.stats.status_mismatches += 1
                 self._remove_peer(peer, out, "group status mismatch")
                 return out
@@ -740,76 +890,116 @@ class NodeCore:
                 return out
         elif isinstance(msg, Elect):
             self._elect(self.elections.on_elect(
-                msg.group, peer_id, msg.challenger_id, self._members(msg.group), now,
+                msg.group, peer_uuid, msg.challenger_id, self._members(msg.group), now,
                 in_group=msg.group in self.own_groups), out)
         elif isinstance(msg, Leader):
             self._elect(self.elections.on_leader(
-                msg.group, peer_id, msg.leader_id, self._members(msg.group), now,
+                msg.group, peer_uuid, msg.leader_id, self._members(msg.group), now,
                 in_group=msg.group in self.own_groups), out)
         peer.refresh(now, self.evasive, self.expired)
         return out
 
-    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float) -> list[Effect]:
+    def _on_hello(self, peer_uuid: str, peer: Peer | None, msg: Hello, now: float,
+                  out: list[Effect]) -> None:
+        """A HELLO: a new peer, the answer to our greeting, or a restart (spec/zre.md#restarts)."""
+        if peer_uuid == self.uuid_hex:
+            return
+        problem = self._hello_problem(msg)
+        if problem is not None:
+            self.stats.refused_peers += 1
+            self._warn(now, ("hello", peer_uuid), "HELLO from %s refused: %s", peer_uuid, problem)
+            if peer is not None:
+                self._remove_peer(peer, out, problem)
+            return
+        if peer is not None:
+            if peer.ready and (peer.parked or now - peer.rebuilt_at < self.restart_holdoff):
+                # it answers the HELLO of our rebuild, or we have not greeted it yet (parked):
+                # not a restart
+                self.stats.regreetings += 1
+                if not peer.sequence_ok(msg.sequence, True):
+                    self._sequence_gap(peer, msg.sequence, now, out)
+                    return
+                self._take_hello(peer, msg, out)
+                peer.refresh(now, self.evasive, self.expired)
+                return
+            if peer.ready:
+                self.stats.hello_rebuilds += 1
+                self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
+                rebuilt = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
+                if rebuilt is not None:
+                    rebuilt.rebuilt_at = now
+                peer = rebuilt
+            elif peer.endpoint == self.endpoint:
+                return
+        else:
+            peer = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
+        if peer is None:
+            return
+        peer.ready = True
+        self._unready -= 1
+        if not peer.sequence_ok(msg.sequence, True):
+            self._sequence_gap(peer, msg.sequence, now, out)
+            return
+        peer.name = msg.name
+        peer.headers = dict(msg.headers)
+        peer.entered = True
+        out.append(PeerEntered(peer_uuid, peer.name, dict(msg.headers), msg.endpoint))
+        for name in msg.groups:
+            self._peer_join(peer, name, out)
+        peer.status = msg.status
+        peer.refresh(now, self.evasive, self.expired)
+
+    def _hello_problem(self, msg: Hello) -> str | None:
+        """Why we cannot take this HELLO's peer (spec/zre.md#limits), or None."""
+        problem = endpoint_problem(msg.endpoint)
+        if problem is not None:
+            return f"endpoint {msg.endpoint!r}: {problem}"
+        if msg.endpoint == self.endpoint:
+            return "it names our own endpoint"
+        if len(msg.groups) > MAX_PEER_GROUPS:
+            return f"{len(msg.groups)} groups (limit {MAX_PEER_GROUPS})"
+        if any(len(g.encode("utf-8")) > MAX_GROUP_NAME for g in msg.groups):
+            return f"a group name over {MAX_GROUP_NAME} bytes"
+        if len(msg.headers) > MAX_HEADERS:
+            return f"{len(msg.headers)} headers (limit {MAX_HEADERS})"
+        return None
+
+    def _take_hello(self, peer: Peer, msg: Hello, out: list[Effect]) -> None:
+        """A second HELLO from a ready peer that is not a restart: take its name, headers,
+        groups (JOIN/LEAVE for what changed) and status; no EXIT/ENTER."""
+        peer.name = msg.name
+        peer.headers = dict(msg.headers)
+        wanted = dict.fromkeys(msg.groups)
+        for name in sorted(peer.groups - wanted.keys()):
+            self._peer_leave(peer, name, out)
+        for name in wanted:
+            if name not in peer.groups:
+                self._peer_join(peer, name, out)
+        peer.status = msg.status
+
+    def _sequence_gap(self, peer: Peer, got: int, now: float, out: list[Effect]) -> None:
+        self._warn(now, ("gap", peer.uuid), "sequence gap from %s: expected %d, got %d",
+                   peer.name or peer.uuid, peer.expected_sequence(False), got)
+        self.stats.sequence_gaps += 1
+        self._remove_peer(peer, out, "messages lost")
+
+    def _refuse(self, peer: Peer, now: float, out: list[Effect], why: str) -> None:
+        self.stats.refused_peers += 1
+        self._warn(now, ("refuse", peer.uuid), "dropping %s: %s", peer.name or peer.uuid, why)
+        self._remove_peer(peer, out, why)
+
+    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float,
+                        budget: int | None = None) -> list[Effect]:
         """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
-        the same effects as :meth:`handle_message` on each in turn, with a short path for the
-        common cases, a SHOUT, WHISPER, PING or PING-OK in sequence from a ready peer
-        (spec/zre.md#harmony). This runs once per message received: keep it lean."""
+        :meth:`handle_message` on each in turn. With a ``budget``, stop taking messages once the
+        effects reach it: pass an iterator, and what it still holds was not handled (one HELLO
+        can fan out into up to 2 + MAX_PEER_GROUPS effects; spec/zre.md#limits).
+        (:func:`zre_ref.zre.fastpath.handle_messages` does the same, faster.)"""
         out: list[Effect] = []
-        if not self.started:
-            return out
-        append = out.append
-        slow = self.handle_message
-        ids = self._uuid_cache
-        peers = self.peers
-        evasive_at = now + self.evasive
-        expired_at = now + self.expired
-        head_shout, head_whisper = _HEAD_SHOUT, _HEAD_WHISPER
-        new_shout, new_whisper = new_shout_received, new_whisper_received
-        group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
-        group = ""
-        last: bytes | None = None  # identity object of the peer below (ROUTERs reuse it)
-        peer = _NOBODY
-        peer_id = ""
         for msg in messages:
-            if len(msg) < 2:
-                continue
-            identity = msg[0]
-            if identity is not last:
-                found = ids.get(identity)
-                if found is None or (p := peers.get(found)) is None or not p.ready:
-                    last = None
-                    out.extend(slow(identity, list(msg[1:]), now))
-                    continue
-                last, peer, peer_id = identity, p, found
-            data = msg[1]
-            want = (peer.want_sequence + 1) & SEQUENCE_MASK
-            if len(data) < 6 or ((data[4] << 8) | data[5]) != want or type(data) is not bytes:
-                last = None  # the slow path may change or remove any peer
-                out.extend(slow(identity, list(msg[1:]), now))
-                continue
-            if data.startswith(head_shout):
-                if not (group_raw and data.startswith(group_raw, 6)):
-                    name = _group_of(data)
-                    if name is None:
-                        last = None
-                        out.extend(slow(identity, list(msg[1:]), now))
-                        continue
-                    group, group_raw = name, data[6:7 + data[6]]
-                append(new_shout(peer_id, peer.name, group,
-                                 (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
-            elif data.startswith(head_whisper):
-                append(new_whisper(peer_id, peer.name, tuple(msg[2:])))
-            elif data.startswith(_HEAD_PING_OK):
-                pass
-            elif data.startswith(_HEAD_PING):
-                self._send(peer, [_PING_OK_DATA], out)
-            else:
-                last = None
-                out.extend(slow(identity, list(msg[1:]), now))
-                continue
-            peer.want_sequence = want
-            peer.evasive_at = evasive_at
-            peer.expired_at = expired_at
+            out.extend(self.handle_message(msg[0] if msg else b"", list(msg[1:]), now))
+            if budget is not None and len(out) >= budget:
+                break
         return out
 
     def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
@@ -818,7 +1008,7 @@ class NodeCore:
             g = self.groups[name] = Group(name)
         g.join(peer)
         peer.bump_status()
-        self._emit(out, PeerJoined(peer.uuid, peer.name, name))
+        out.append(PeerJoined(peer.uuid, peer.name, name))
 
     def _peer_leave(self, peer: Peer, name: str, out: list[Effect]) -> None:
         g = self.groups.get(name)
@@ -828,7 +1018,23 @@ class NodeCore:
                 del self.groups[name]
         peer.groups.discard(name)
         peer.bump_status()
-        self._emit(out, PeerLeft(peer.uuid, peer.name, name))
+        out.append(PeerLeft(peer.uuid, peer.name, name))
+
+    def handle_peer_disconnected(self, identity: bytes, now: float) -> list[Effect]:
+        """The connection a peer opened to our ROUTER closed (and no newer one took over its
+        identity): if another UUID claims its endpoint, that claim is granted now
+        (spec/zre.md#endpoint-claims). Nothing else changes: the peer may reconnect."""
+        out: list[Effect] = []
+        peer = self.peer_of_identity(identity)
+        if peer is None:
+            return out
+        peer.dropped_at = now
+        claim = self._claims.get(peer.endpoint)
+        if claim is not None and claim.holder is peer:
+            claimant, was_parked = claim.claimant, claim.parked is not None
+            if self._settle(claim, now, out) == "free" and not was_parked:
+                self._require_peer(claimant, claim.endpoint, now, out, hello=False)
+        return out
 
     def handle_send_blocked(self, link: str, now: float) -> list[Effect]:
         """A send on ``link`` hit the HWM: disconnect that peer; it expires later (spec/zre.md#hwm)."""
@@ -836,16 +1042,31 @@ class NodeCore:
         self.stats.send_blocked += 1
         peer = self._by_link.pop(link, None)
         if peer is not None and peer.connected:
-            log.warning("(%s) send to %s would block: disconnecting", self.name, peer.name)
-            peer.connected = False
-            out.append(DisconnectPeer(link))
+            self._warn(now, ("blocked", peer.uuid), "send to %s would block: disconnecting",
+                       peer.name or peer.uuid)
+            self._close_link(peer, out)
         else:
-            for endpoint, probe in list(self._probes.items()):
-                if probe.link == link:
-                    probe.connected = False
-                    del self._probes[endpoint]
-                    out.append(DisconnectPeer(link))
+            self._drop_probe(link, out)
         return out
+
+    def handle_link_failed(self, link: str, now: float, why: str) -> list[Effect]:
+        """The shell could not carry out an effect for ``link`` (e.g. its endpoint cannot be
+        connected): remove that peer (EXIT if it entered) or direct link; nothing else changes."""
+        out: list[Effect] = []
+        self.stats.link_failures += 1
+        peer = self._by_link.get(link)
+        if peer is not None and self.peers.get(peer.uuid) is peer:
+            self._remove_peer(peer, out, f"link failed: {why}")
+        else:
+            self._drop_probe(link, out)
+        return out
+
+    def _drop_probe(self, link: str, out: list[Effect]) -> None:
+        for endpoint, probe in list(self._probes.items()):
+            if probe.link == link:
+                probe.connected = False
+                del self._probes[endpoint]
+                out.append(DisconnectPeer(link))
 
     # -- presence ---------------------------------------------------------------------------------
     def handle_timer(self, now: float) -> list[Effect]:
@@ -864,17 +1085,17 @@ class NodeCore:
         return out
 
     def _reap(self, now: float, out: list[Effect]) -> None:
-        """zyre_node_ping_peer for every peer, then re-open lost direct links."""
-        ping = [_PING_DATA]
+        """zyre_node_ping_peer for every peer, settle endpoint claims, re-open direct links."""
         for peer in list(self.peers.values()):
             if now >= peer.expired_at:
                 self._remove_peer(peer, out, "expired")
             elif now >= peer.evasive_at:
-                self._send(peer, ping, out)
+                self._send(peer, self._ping, out)
                 if peer.entered:
-                    self._emit(out, PeerEvasive(peer.uuid, peer.name))
+                    out.append(PeerEvasive(peer.uuid, peer.name))
                     if now >= peer.evasive_at + self.reap_interval:
-                        self._emit(out, PeerSilent(peer.uuid, peer.name))
+                        out.append(PeerSilent(peer.uuid, peer.name))
+        self._settle_claims(now, out)
         for endpoint in self._direct:
             self._open_probe(endpoint, out)
-
+        self.warnings.flush(now)  # "N more like: ..." lines for what was held back

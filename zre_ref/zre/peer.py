@@ -6,12 +6,16 @@ A peer is created from a beacon, a HELLO or a direct endpoint; we connect one DE
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-#: Sequence numbers are u16 and wrap 65535 -> 0 (spec/zre.md#sequence)
-SEQUENCE_MASK = 0xFFFF
-#: Group status is a u8 that wraps 255 -> 0 (spec/zre.md#status)
-STATUS_MASK = 0xFF
+from .messages import SEQUENCE_MODULUS, STATUS_MODULUS, next_sequence, next_status
+
+#: Deprecated spellings of the wrap moduli (use messages.SEQUENCE_MODULUS / STATUS_MODULUS)
+SEQUENCE_MASK = SEQUENCE_MODULUS - 1
+STATUS_MASK = STATUS_MODULUS - 1
+
+_NEVER = -math.inf
 
 
 @dataclass(slots=True, eq=False)
@@ -30,30 +34,54 @@ class Peer:
     ready: bool = False
     entered: bool = False
     """ENTER was emitted, so EXIT will be"""
+    parked: bool = False
+    """its endpoint is held by another live peer: no link yet (spec/zre.md#endpoint-claims)"""
     status: int = 0
     sent_sequence: int = 0
     want_sequence: int = 0
     evasive_at: float = 0.0
     expired_at: float = 0.0
+    heard_at: float = _NEVER
+    """when the last accepted message from this peer arrived"""
+    rebuilt_at: float = _NEVER
+    """when we last rebuilt this peer after it restarted (spec/zre.md#restarts)"""
+    dropped_at: float = _NEVER
+    """when its connection to our ROUTER last closed (spec/zre.md#endpoint-claims)"""
+    held: list[list[bytes]] = field(default_factory=list)
+    """messages for a parked peer, sent (numbered then) once its link opens"""
     groups: set[str] = field(default_factory=set)
     """groups this peer is in, as far as we know"""
 
     def next_sequence(self) -> int:
         """Bump and return the sequence of our next message to this peer (spec/zre.md#sequence)."""
-        self.sent_sequence = (self.sent_sequence + 1) & SEQUENCE_MASK
+        self.sent_sequence = next_sequence(self.sent_sequence)
         return self.sent_sequence
 
+    def expected_sequence(self, is_hello: bool) -> int:
+        """The sequence the next message must carry: 1 for HELLO, else one more than the last."""
+        return 1 if is_hello else next_sequence(self.want_sequence)
+
     def sequence_ok(self, sequence: int, is_hello: bool) -> bool:
-        """Check a received sequence: HELLO must carry 1, then +1 each (spec/zre.md#sequence)."""
-        self.want_sequence = 1 if is_hello else (self.want_sequence + 1) & SEQUENCE_MASK
-        return sequence == self.want_sequence
+        """Check a received sequence and, if it is the expected one, count it
+        (spec/zre.md#sequence). A wrong one changes nothing: the peer is dropped anyway."""
+        want = 1 if is_hello else next_sequence(self.want_sequence)
+        if sequence != want:
+            return False
+        self.want_sequence = want
+        return True
+
+    def start_timers(self, now: float, evasive: float, expired: float) -> None:
+        """A new peer gets the full presence timers before anything is heard from it."""
+        self.evasive_at = now + evasive
+        self.expired_at = now + expired
 
     def refresh(self, now: float, evasive: float, expired: float) -> None:
         """Any accepted message resets the presence timers (spec/zre.md#presence)."""
+        self.heard_at = now
         self.evasive_at = now + evasive
         self.expired_at = now + expired
 
     def bump_status(self) -> int:
         """JOIN/LEAVE each add one to the peer's status, wrapping at 256 (spec/zre.md#status)."""
-        self.status = (self.status + 1) & STATUS_MASK
+        self.status = next_status(self.status)
         return self.status

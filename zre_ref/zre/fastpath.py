@@ -1,0 +1,173 @@
+"""The ZRE node's accelerations, beside the readable path (spec/zre.md#message-layout).
+
+:class:`~zre_ref.zre.node.NodeCore` is the executable spec: every message goes through
+``ZRE.decode`` and :meth:`~zre_ref.zre.node.NodeCore.handle_message`. This module holds the
+shortcuts a busy node takes, each with the same interface as the readable code it stands for,
+and each checked against it by the property tests in tests/test_zre_node.py:
+
+* :func:`handle_messages` is :meth:`NodeCore.handle_messages` (same arguments, same effects,
+  same peer state afterwards) with SHOUT and WHISPER from a ready peer handled without the
+  generic codec; everything else goes through ``core.handle_message``.
+* :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
+* :func:`with_sequence` re-numbers an encoded message (encode once, send to many).
+
+Nothing is typed by hand: the header bytes and field offsets below are computed from the ZRE
+message declarations in :mod:`zre_ref.zre.messages`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ..codec import STRING, U16
+from .events import ShoutReceived, WhisperReceived
+from .messages import ZRE, Ping, PingOk, Shout, Whisper, ZreMessage
+
+if TYPE_CHECKING:  # pragma: no cover - typing only (node imports this module)
+    from .node import Effect, NodeCore
+
+__all__ = [
+    "SEQUENCE_AT",
+    "SHOUT_GROUP_AT",
+    "decode_fast",
+    "group_of",
+    "handle_messages",
+    "header",
+    "with_sequence",
+]
+
+
+def header(cls: type[ZreMessage]) -> bytes:
+    """The bytes every ``cls`` data frame starts with: signature, id, version."""
+    spec = ZRE.by_class[cls]
+    assert ZRE.version is not None  # ZRE v2 declares its version byte
+    return ZRE.signature_bytes + bytes((spec.id, ZRE.version))
+
+
+def _field_offset(cls: type[ZreMessage], name: str) -> int:
+    """Where field ``name`` of ``cls`` starts, for the fixed-size fields before it."""
+    at = len(header(cls))
+    for f in ZRE.by_class[cls].fields:
+        if f.name == name:
+            return at
+        size = getattr(f.kind, "size", None)  # the unsigned integer types
+        if not isinstance(size, int):
+            raise TypeError(f"{cls.__name__}.{f.name} has no fixed size")
+        at += size
+    raise LookupError(f"{cls.__name__} has no field {name}")
+
+
+#: Offset of the u16 sequence number in every ZRE data frame
+SEQUENCE_AT = _field_offset(Whisper, "sequence")
+_SEQUENCE_END = SEQUENCE_AT + U16.size
+#: Offset of SHOUT's group (a ``string``: u8 length, then UTF-8) in its data frame
+SHOUT_GROUP_AT = _field_offset(Shout, "group")
+assert [f.kind for f in ZRE.by_class[Shout].fields] == [U16, STRING]
+assert all(_field_offset(cls, "sequence") == SEQUENCE_AT for cls in ZRE.by_class)
+
+HEAD_WHISPER = header(Whisper)
+HEAD_SHOUT = header(Shout)
+HEAD_PING = header(Ping)
+HEAD_PING_OK = header(PingOk)
+
+
+def with_sequence(frames: Sequence[bytes], sequence: int) -> list[bytes]:
+    """``frames`` (an encoded ZRE message) with its sequence number set to ``sequence``."""
+    data = frames[0]
+    out = [data[:SEQUENCE_AT] + sequence.to_bytes(2, "big") + data[_SEQUENCE_END:]]
+    if len(frames) > 1:
+        out.extend(frames[1:])
+    return out
+
+
+def group_of(data: bytes) -> str | None:
+    """The group of a SHOUT data frame, else None (let the codec say what is wrong)."""
+    if len(data) <= SHOUT_GROUP_AT:
+        return None
+    end = SHOUT_GROUP_AT + 1 + data[SHOUT_GROUP_AT]
+    if len(data) < end:
+        return None
+    try:
+        return data[SHOUT_GROUP_AT + 1:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_fast(frames: Sequence[bytes]) -> ZreMessage | None:
+    """``ZRE.decode(frames, strict=False)`` for WHISPER, SHOUT, PING and PING-OK; None for
+    anything else (other messages, or input the codec must judge)."""
+    data = frames[0] if frames else b""
+    if len(data) < _SEQUENCE_END or type(data) is not bytes:
+        return None
+    head = data[:SEQUENCE_AT]
+    seq = int.from_bytes(data[SEQUENCE_AT:_SEQUENCE_END], "big")
+    if head == HEAD_WHISPER:
+        return Whisper(sequence=seq, content=tuple(frames[1:]))
+    if head == HEAD_SHOUT:
+        group = group_of(data)
+        if group is None:
+            return None
+        return Shout(sequence=seq, group=group, content=tuple(frames[1:]))
+    if head == HEAD_PING:
+        return Ping(sequence=seq)
+    if head == HEAD_PING_OK:
+        return PingOk(sequence=seq)
+    return None
+
+
+def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: float,
+                    budget: int | None = None) -> list[Effect]:
+    """:meth:`NodeCore.handle_messages`, faster: a SHOUT or WHISPER in sequence from a ready
+    peer becomes its event here; anything else goes to ``core.handle_message``. Same arguments
+    (``budget`` included), same effects. This runs once per message a node receives: keep it
+    lean."""
+    out: list[Effect] = []
+    if not core.started:
+        return out
+    append = out.append
+    slow = core.handle_message
+    peer_of_identity = core.peer_of_identity
+    evasive, expired = core.evasive, core.expired
+    head_shout, head_whisper = HEAD_SHOUT, HEAD_WHISPER
+    seq_at, group_at, min_size = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END
+    limit = budget if budget is not None else sys.maxsize
+    group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
+    group = ""
+    last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
+    peer = None
+    for msg in messages:
+        identity = msg[0] if msg else b""
+        if identity is not last or peer is None:
+            peer = peer_of_identity(identity)
+            last = identity if peer is not None and peer.ready else None
+        data = msg[1] if last is not None and len(msg) > 1 else None
+        if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
+            pass  # the slow path below
+        elif data.startswith(head_shout):
+            if not (group_raw and data.startswith(group_raw, group_at)):
+                name = group_of(data)
+                if name is not None:
+                    group, group_raw = name, data[group_at:group_at + 1 + data[group_at]]
+                else:
+                    group_raw = b""
+            if group_raw and peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
+                append(ShoutReceived(peer.uuid, peer.name, group,
+                                     (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
+                peer.refresh(now, evasive, expired)
+                if len(out) >= limit:
+                    break
+                continue
+        elif data.startswith(head_whisper) and peer.sequence_ok(
+                (data[seq_at] << 8) | data[seq_at + 1], False):
+            append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
+            peer.refresh(now, evasive, expired)
+            if len(out) >= limit:
+                break
+            continue
+        last = peer = None  # the slow path may change or remove any peer
+        out.extend(slow(identity, list(msg[1:]), now))
+        if len(out) >= limit:
+            break
+    return out
