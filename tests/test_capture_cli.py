@@ -45,6 +45,8 @@ def test_capture_a_live_node(tmp_path: Path) -> None:
     parsed = read_pcap(out.read_bytes())
     beacons = {p.payload[4:20] for p in parsed if p.proto == "udp" and p.payload.startswith(b"ZRE\x01")}
     assert len(beacons) == 2  # the other node's and the capturing node's own, heard back
+    # each with its real destination (the loopback plan: broadcast and multicast)
+    assert {p.dst for p in parsed if p.proto == "udp"} <= {"127.255.255.255", "225.25.25.25"}
     got = b"".join(streams(parsed).values())
     assert got.count(b"\xff") >= 2  # greetings
     assert b"\xaa\xa1\x01\x02\x00\x01" in got and b"\x05other" in got  # its HELLO (name other)

@@ -288,14 +288,14 @@ def event_to_json(event: Any) -> dict[str, Any] | None:
     if kind == "ENTER":
         out["headers"] = dict(data.get("headers", {}))
         out["endpoint"] = data.get("endpoint", "")
-    elif kind in ("JOIN", "LEAVE"):
+    elif kind in ("JOIN", "LEAVE", "LEADER"):
         out["group"] = data.get("group", "")
     elif kind in ("SHOUT", "WHISPER"):
         if kind == "SHOUT":
             out["group"] = data.get("group", "")
         out["content"] = list(data.get("content_hex", []))
     elif kind not in ("EXIT", "EVASIVE", "SILENT", "STOP"):
-        return None  # LEADER and other extensions are not part of agent protocol v1
+        return None  # other extensions are not part of agent protocol v1
     return out
 
 
@@ -314,7 +314,8 @@ class Agent:
         return {"implementation": "zre_ref", "version": __version__, "protocol": PROTOCOL_VERSION,
                 "protocols": ["zre/2"],
                 "capabilities": ["beacon", "beacon-interval", "beacon-stop", "timers", "headers",
-                                 "peers", "connect", "evasive-events", "stop-event"],
+                                 "peers", "connect", "evasive-events", "stop-event", "election",
+                                 "gossip"],
                 "timers": {"evasive_ms": 5000, "expired_ms": 30000, "beacon_interval_ms": 1000,
                            "reap_interval_ms": 1000},
                 "fault": self.fault}
@@ -340,6 +341,11 @@ class Agent:
             wanted["expired"] = msg["expired_ms"] / 1000 / shrink
         if msg.get("bind"):
             wanted["bind"] = msg["bind"]
+        gossip = msg.get("gossip") or {}
+        if gossip.get("bind"):
+            wanted["gossip_bind"] = gossip["bind"]
+        if gossip.get("connect"):
+            wanted["gossip_connect"] = list(gossip["connect"])
         accepted = inspect.signature(ZreNode).parameters
         kwargs = {k: v for k, v in wanted.items() if k in accepted}
         dropped = sorted(set(wanted) - set(kwargs))
@@ -350,6 +356,8 @@ class Agent:
         if self.fault in RECEIVE_FAULTS:
             self.receive_faults = ReceiveFaults(self.fault, node)
             self.receive_faults.install()
+        for group in msg.get("contest", []):
+            node.set_contest_in_group(group)
         await _maybe(node.start())
         # ZreNode joins only once running; no peer can have met us yet, so every HELLO lists these
         for group in msg.get("groups", []):

@@ -200,8 +200,10 @@ class LoopCapture:
 
     _PATCHED = ("create_connection", "create_server", "create_datagram_endpoint")
 
-    def __init__(self, pcap: PcapWriter) -> None:
+    def __init__(self, pcap: PcapWriter, *, datagrams: bool = True) -> None:
         self.pcap = pcap
+        #: record what datagram endpoints hear (off when the caller listens on its own socket)
+        self.datagrams = datagrams
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open: dict[frozenset[Address], TcpStream] = {}
 
@@ -237,7 +239,8 @@ class LoopCapture:
 
         loop.create_connection = create_connection  # type: ignore[method-assign]
         loop.create_server = create_server  # type: ignore[method-assign]
-        loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
+        if self.datagrams:
+            loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
         """Stop recording new sockets; close the streams still open in the pcap."""

@@ -148,7 +148,10 @@ def _ifname(index: int) -> str:
         return f"if{index}"
 
 
-def _listen_socket(port: int) -> socket.socket:
+def listen_socket(port: int) -> socket.socket:
+    """A non-blocking UDP socket on ``port`` beside any ZRE node (SO_REUSEADDR/SO_REUSEPORT: every
+    such socket gets each broadcast and multicast beacon), in the loopback multicast group too,
+    reporting each datagram's interface and destination (IP_PKTINFO)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -168,6 +171,24 @@ def _listen_socket(port: int) -> socket.socket:
     return s
 
 
+def receive_batch(s: socket.socket, limit: int = 64) -> list[tuple[bytes, tuple[str, int], str, str]]:
+    """Up to ``limit`` waiting datagrams of a :func:`listen_socket`: (data, source, interface
+    name, destination address); the last two are "" where IP_PKTINFO is not available."""
+    out = []
+    for _ in range(limit):
+        try:
+            data, anc, _flags, addr = s.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(12))
+        except OSError:  # BlockingIOError: nothing more waits
+            break
+        ifname = destination = ""
+        for level, kind, cdata in anc:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= 12:
+                ifname = _ifname(struct.unpack("I", cdata[:4])[0])  # struct in_pktinfo
+                destination = socket.inet_ntoa(cdata[8:12])
+        out.append((bytes(data), (str(addr[0]), int(addr[1])), ifname, destination))
+    return out
+
+
 class _Listener:
     """Reads every datagram on the ports into ``report`` (bounded)."""
 
@@ -178,7 +199,7 @@ class _Listener:
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         for port in self.report.ports:
-            s = _listen_socket(port)
+            s = listen_socket(port)
             self.socks.append(s)
             loop.add_reader(s.fileno(), self._readable, s, port)
 
@@ -189,18 +210,8 @@ class _Listener:
         self.socks = []
 
     def _readable(self, s: socket.socket, port: int) -> None:
-        for _ in range(64):  # bounded per wake-up
-            try:
-                data, anc, _flags, addr = s.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(12))
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            ifname = ""
-            for level, kind, cdata in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= 4:
-                    ifname = _ifname(struct.unpack("I", cdata[:4])[0])
-            self.on_datagram(bytes(data), (str(addr[0]), int(addr[1])), port, ifname)
+        for data, source, ifname, _destination in receive_batch(s):
+            self.on_datagram(data, source, port, ifname)
 
     def on_datagram(self, data: bytes, source: tuple[str, int], port: int, ifname: str) -> None:
         r = self.report

@@ -30,6 +30,10 @@ void zyre_set_interval (zyre_t *self, size_t interval);
 void zyre_set_evasive_timeout (zyre_t *self, int interval);
 void zyre_set_expired_timeout (zyre_t *self, int interval);
 int zyre_start (zyre_t *self);
+void zyre_set_contest_in_group (zyre_t *self, char *group);   //  draft API, exported by 2.0.1
+int zyre_set_endpoint (zyre_t *self, const char *format, ...);
+void zyre_gossip_bind (zyre_t *self, const char *format, ...);
+void zyre_gossip_connect (zyre_t *self, const char *format, ...);
 void zyre_stop (zyre_t *self);
 int zyre_join (zyre_t *self, const char *group);
 int zyre_leave (zyre_t *self, const char *group);
@@ -55,6 +59,25 @@ void zyre_set_zcert (zyre_t *self, zcert_t *zcert);
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+//  A TCP port nobody listens on now (loopback), or 0
+static int free_tcp_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof (addr);
+    int port = 0;
+    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
+    &&  getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
+        port = ntohs (addr.sin_port);
+    if (fd >= 0)
+        close (fd);
+    return port;
+}
 
 static zyre_t *node = NULL;
 static zpoller_t *poller = NULL;
@@ -146,7 +169,8 @@ static const char *forward_event (void)
         const char *addr = zyre_event_peer_addr (event);
         json_object_set_new (obj, "endpoint", json_string (addr ? addr : ""));
     }
-    if (streq (type, "JOIN") || streq (type, "LEAVE") || streq (type, "SHOUT"))
+    if (streq (type, "JOIN") || streq (type, "LEAVE") || streq (type, "SHOUT")
+    ||  streq (type, "LEADER"))
         json_object_set_new (obj, "group", json_string (zyre_event_group (event)));
     if (streq (type, "SHOUT") || streq (type, "WHISPER")) {
         json_t *content = json_array ();
@@ -160,10 +184,7 @@ static const char *forward_event (void)
         json_object_set_new (obj, "content", content);
     }
     const char *known = streq (type, "STOP")? "STOP": "";
-    if (streq (type, "LEADER"))         //  not in agent protocol v1
-        json_decref (obj);
-    else
-        emit (obj);
+    emit (obj);
     zyre_event_destroy (&event);
     return known;
 }
@@ -175,7 +196,8 @@ static void cmd_start (json_int_t id, json_t *msg)
         return;
     }
     json_t *beacon = json_object_get (msg, "beacon");
-    if (!json_is_object (beacon)) {
+    json_t *gossip = json_object_get (msg, "gossip");
+    if (!json_is_object (beacon) && !json_is_object (gossip)) {
         reply_err (id, "beacon", true);
         return;
     }
@@ -200,16 +222,34 @@ static void cmd_start (json_int_t id, json_t *msg)
         zyre_set_zcert (node, cert);
         zcert_destroy (&cert);
     }
-    zyre_set_port (node, (int) json_integer_value (json_object_get (beacon, "port")));
-    json_t *interval = json_object_get (beacon, "interval_ms");
-    if (json_is_integer (interval))
-        zyre_set_interval (node, (size_t) json_integer_value (interval));
+    char endpoint [64] = "tcp://127.0.0.1:0";
+    if (json_is_object (gossip)) {
+        //  zyre in gossip mode advertises tcp://<hostname>:<port> unless given an endpoint; it
+        //  turns beacons off itself (spec/zgossip.md#how-zyre-uses-it)
+        snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", free_tcp_port ());
+        zyre_set_endpoint (node, "%s", endpoint);
+        json_t *bind = json_object_get (gossip, "bind");
+        if (json_is_string (bind))
+            zyre_gossip_bind (node, "%s", json_string_value (bind));
+        size_t i;
+        json_t *remote;
+        json_array_foreach (json_object_get (gossip, "connect"), i, remote)
+            zyre_gossip_connect (node, "%s", json_string_value (remote));
+    }
+    else {
+        zyre_set_port (node, (int) json_integer_value (json_object_get (beacon, "port")));
+        json_t *interval = json_object_get (beacon, "interval_ms");
+        if (json_is_integer (interval))
+            zyre_set_interval (node, (size_t) json_integer_value (interval));
+    }
     if (json_is_integer (json_object_get (msg, "evasive_ms")))
         zyre_set_evasive_timeout (node, (int) json_integer_value (json_object_get (msg, "evasive_ms")));
     if (json_is_integer (json_object_get (msg, "expired_ms")))
         zyre_set_expired_timeout (node, (int) json_integer_value (json_object_get (msg, "expired_ms")));
     size_t index;
     json_t *group;
+    json_array_foreach (json_object_get (msg, "contest"), index, group)
+        zyre_set_contest_in_group (node, (char *) json_string_value (group));
     json_array_foreach (json_object_get (msg, "groups"), index, group)
         zyre_join (node, json_string_value (group));
     if (zyre_start (node)) {
@@ -221,8 +261,8 @@ static void cmd_start (json_int_t id, json_t *msg)
     json_t *out = json_object ();
     json_object_set_new (out, "uuid", json_string (zyre_uuid (node)));
     //  zyre's API has no getter for its own endpoint: port 0 tells the runner to take it from
-    //  the node's first beacon (spec/conformance.md#start)
-    json_object_set_new (out, "endpoint", json_string ("tcp://127.0.0.1:0"));
+    //  the node's first beacon (spec/conformance.md#start); in gossip mode we set it ourselves
+    json_object_set_new (out, "endpoint", json_string (endpoint));
     reply_ok (id, out);
 }
 
@@ -264,10 +304,10 @@ static void handle_line (const char *line)
         snprintf (version, sizeof (version), "%d.%d.%d", (int) (v / 10000), (int) (v / 100 % 100),
                   (int) (v % 100));
         json_t *out = json_pack (
-            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
+            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
             "implementation", "zyre", "version", version, "protocol", 1, "protocols", "zre/2",
             "capabilities", "beacon", "beacon-interval", "beacon-stop", "timers", "headers",
-            "peers", "evasive-events", "stop-event", "curve",
+            "peers", "evasive-events", "stop-event", "election", "gossip", "curve",
             "timers", "evasive_ms", 5000, "expired_ms", 30000, "beacon_interval_ms", 1000,
             "reap_interval_ms", 1000);
         reply_ok (id, out);

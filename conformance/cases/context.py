@@ -225,12 +225,17 @@ class Ctx:
 
     async def start_iut(self, *, name: str | None = None, headers: dict[str, str] | None = None,
                         groups: Sequence[str] = (), beacon: bool = True,
-                        timers: Timers | None = None) -> Iut:
+                        timers: Timers | None = None, contest: Sequence[str] = (),
+                        gossip: dict[str, Any] | None = None) -> Iut:
         """`start` the IUT node on the case's beacon port, loopback only (spec/conformance.md#start)."""
         await self.open_beacons()
         name = name or self.random_name("iut")
         headers = {"X-CASE": self.random_name("h")} if headers is None else headers
         args: dict[str, Any] = {"name": name, "headers": headers, "groups": list(groups)}
+        if contest:
+            args["contest"] = list(contest)
+        if gossip is not None:
+            args["gossip"] = gossip
         t = timers or self.timers
         if beacon:
             args["beacon"] = {"port": self.cfg.beacon_port, "interface": self.cfg.beacon_interface,

@@ -79,13 +79,21 @@ async def still_served(ctx: Ctx, peer: WirePeer, why: str, mark_ev: int,
         await settle(ctx, peer, busy)  # the clock of the checks starts once the IUT caught up
     if watch:
         await ctx.no_event("EXIT", peer.uuid_hex, watch, mark_ev)
-    dropped = ctx.agent.find_events(lambda e: e.kind == "EXIT" and e.peer == peer.uuid_hex, mark_ev)
-    ctx.check(not dropped, f"after {why}, the IUT dropped the well-behaved {peer.label} (EXIT) "
-              f"although it kept beaconing and its connection stayed up")
+
+    def drop_check() -> None:
+        dropped = ctx.agent.find_events(lambda e: e.kind == "EXIT" and e.peer == peer.uuid_hex,
+                                        mark_ev)
+        ctx.check(not dropped, f"after {why}, the IUT dropped the well-behaved {peer.label} "
+                  f"(EXIT) although it kept beaconing and its connection stayed up")
+
+    drop_check()
     await ping_roundtrip(ctx, peer, why)
     m = peer.mark()
     body = ctx.random_name("still").encode()
+    # an agent round trip: events the IUT reported before it are now in (the agent's stdout is
+    # one ordered stream)
     await ctx.agent.request("whisper", peer=peer.uuid_hex, content=hexframes([body]))
+    drop_check()
     await ctx.expect_msg(peer, "WHISPER", since=m,
                          what=f"after {why}, the IUT's WHISPER no longer reached {peer.label}")
     churn = ctx.agent.find_events(lambda e: e.kind in ("ENTER", "EXIT") and e.peer != peer.uuid_hex,
@@ -140,6 +148,10 @@ async def hostile_unconnectable_endpoint(ctx: Ctx) -> None:
             await q.hello()
         await peer.whisper([body])
     await settle(ctx, peer, ctx.t_react)
+    # the events come through the agent, behind the IUT's wire answers: wait for the last one
+    last = bodies[-1].hex()
+    await ctx.agent.wait_event(lambda e: e.kind == "WHISPER" and e.peer == peer.uuid_hex
+                               and e.data.get("content") == [last], ctx.t_react, mark_ev)
     got = [bytes.fromhex(e.data["content"][0]) if e.data.get("content") else b""
            for e in ctx.agent.find_events(
                lambda e: e.kind == "WHISPER" and e.peer == peer.uuid_hex, mark_ev)]

@@ -44,6 +44,7 @@ from ..zre.node import (
     SendToPeers,
 )
 from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
+from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zrelog import LogPublisher
 
@@ -134,10 +135,14 @@ class ZreNode:
         reconnect_ivl_max: float = RECONNECT_IVL_MAX,
         log_publishing: bool = False,
         log_verbose: bool = False,
+        gossip_bind: str | None = None,
+        gossip_connect: Iterable[str] = (),
         curve_publickey: bytes | str | None = None,
         curve_secretkey: bytes | str | None = None,
     ) -> None:
-        beaconing = beacon and beacon_interval is not None
+        # gossip discovery turns UDP beacons off, as zyre_gossip_bind/connect do (spec/zgossip.md#zyre)
+        gossiping = gossip_bind is not None or bool(list(gossip_connect))
+        beaconing = beacon and beacon_interval is not None and not gossiping
         # CURVE mode like zyre's zyre_set_zcert (spec/zre.md#curve-mode-zyre)
         self._curve: tuple[bytes, SecretKey] | None = None
         if curve_publickey is not None or curve_secretkey is not None:
@@ -197,6 +202,11 @@ class ZreNode:
         #: ZRE/LOG publisher while log publishing is on (spec/zrelog.md#publishing)
         self._zrelog: LogPublisher | None = None
         self._zrelog_want = (log_publishing, log_verbose)
+        #: gossip discovery (spec/zgossip.md#zyre): endpoints to bind/connect at start, the service
+        self._gossip_bind = gossip_bind
+        self._gossip_connect = list(gossip_connect)
+        self._gossip: Gossip | None = None
+        self._gossip_goodbye = goodbye
         #: set_verbose(): log every effect at INFO
         self.verbose = False
         #: a hook for test agents (fault injection): each batch of ROUTER messages
@@ -405,10 +415,13 @@ class ZreNode:
             effects += core.connect_peer(endpoint)
         self._apply(effects)
         self._on_inbox()  # anything that arrived while we were starting
+        await self._gossip_start()
 
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""
         if not self._running:
+            if self._gossip is not None:  # set up by gossip_bind/connect, never started
+                await self._gossip.close()
             return
         self._running = False
         self._stopped = True
@@ -434,6 +447,8 @@ class ZreNode:
         if self._zrelog is not None:
             self._zrelog.close()
             self._zrelog = None
+        if self._gossip is not None:  # zyre publishes nothing on stop (spec/zgossip.md#zyre)
+            await self._gossip.close()
         self._wake_events()
 
     # -- effects ---------------------------------------------------------------------------------
@@ -786,3 +801,51 @@ class ZreNode:
         """The endpoint our link to this peer connects to (zyre_peer_address)."""
         p = self._core.peer(peer_uuid)
         return p.endpoint if p is not None else None
+
+    # -- gossip discovery (spec/zgossip.md#zyre) ------------------------------------------------
+    @property
+    def gossip(self) -> Gossip | None:
+        """The gossip service once gossip discovery is on, else None."""
+        return self._gossip
+
+    def _gossip_service(self) -> Gossip:
+        """Create the service on first use and turn beacons off (zyre_node_gossip_start)."""
+        if self._gossip is None:
+            if self._running and self._core.beaconing:
+                raise RuntimeError("gossip discovery must be set up before a beaconing node starts")
+            self._core.beacon_interval = None
+            if self._gossip_goodbye is None:
+                self._core.goodbye = True
+            self._gossip = Gossip(on_delivered=self._on_gossip)
+            if self._running:
+                self._gossip.publish(self.uuid, self.endpoint)
+        return self._gossip
+
+    async def gossip_bind(self, endpoint: str) -> str:
+        """Serve gossip on ``endpoint`` (``tcp://host:*`` picks a port); return the real endpoint."""
+        return await self._gossip_service().bind(endpoint)
+
+    async def gossip_connect(self, endpoint: str) -> None:
+        """Take part in the gossip network through the service at ``endpoint``."""
+        await self._gossip_service().connect(endpoint)
+
+    async def _gossip_start(self) -> None:
+        if self._gossip_bind is not None:
+            self._gossip_bind = await self.gossip_bind(self._gossip_bind)
+        for endpoint in self._gossip_connect:
+            await self.gossip_connect(endpoint)
+        if self._gossip is not None:  # our tuple: UUID = endpoint, as zyre_node_start publishes it
+            self._gossip.publish(self.uuid, self.endpoint)
+
+    def _on_gossip(self, key: str, value: str) -> None:
+        if self._running:
+            self._apply(self._core.discover(key, value, self._now()))
+
+    # -- elections (spec/election.md) --------------------------------------------------------------
+    def set_contest_in_group(self, group: str) -> None:
+        """Stand for leader in ``group``; a LeaderElected event reports each election's winner."""
+        self._core.set_contest_in_group(group)
+
+    def leader(self, group: str) -> str | None:
+        """UUID of ``group``'s last elected leader still present (maybe ours), or None."""
+        return self._core.leader(group)

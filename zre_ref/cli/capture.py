@@ -5,7 +5,8 @@
 
 What is recorded, honestly: this runs an ordinary ZRE node (named ``zre-ref-capture`` unless
 ``--name``) and records its own traffic (zre_ref/capture.py): every beacon heard on the port (its
-own included), and both directions of every TCP connection it has with the other nodes — their
+own included; read from a socket of its own beside the node's, with each datagram's real
+destination), and both directions of every TCP connection it has with the other nodes — their
 HELLO, JOIN/LEAVE, PING and GOODBYE, the SHOUTs to the groups given with ``--group`` and any
 WHISPER to it. Other nodes see it as a peer (ENTER/EXIT). It does not see traffic between two
 other nodes; for that, capture with tcpdump/dumpcap on a host in the path and open the file with
@@ -19,7 +20,8 @@ import asyncio
 import sys
 from typing import Any
 
-from ..capture import LoopCapture
+from ..capture import UNKNOWN_DESTINATION, LoopCapture
+from ..doctor import listen_socket, receive_batch
 from ..pcap import PcapWriter
 from ..zre.beacon import DISCOVERY_PORT
 from .common import UsageError, check_interface, events_until, stop_on_signals
@@ -45,24 +47,44 @@ def add_commands(sub: Any) -> None:
 async def capture(output: str, *, interface: str | None, port: int, groups: list[str],
                   name: str, timeout: float, count: int) -> tuple[int, int]:
     """Run the capturing node until ``timeout`` / ``count`` / a signal; (packets, events)."""
-    from ..aio.zre import ZreNode
-
     stop = asyncio.Event()
     stop_on_signals(stop)
     events = 0
+    loop = asyncio.get_running_loop()
     with open(output, "wb") as fh:
         writer = PcapWriter(fh)
-        with LoopCapture(writer).installed():
-            async with ZreNode(name, port=port, interface=interface) as node:
-                for group in groups:
-                    await node.join(group)
-                print(f"capturing as {node.name} {node.uuid} on {node.endpoint} "
-                      f"(beacon port {port}) into {output}", file=sys.stderr, flush=True)
-                async for _event in events_until(node, stop, timeout):
-                    events += 1
-                    if count and events >= count:
-                        break
+        beacons = listen_socket(port)
+
+        def record_beacons() -> None:
+            for data, source, _ifname, destination in receive_batch(beacons):
+                writer.udp(source, (destination or UNKNOWN_DESTINATION, port), data)
+
+        loop.add_reader(beacons.fileno(), record_beacons)
+        try:
+            with LoopCapture(writer, datagrams=False).installed():
+                events = await _run_node(name, port, interface, groups, stop, timeout, count)
+        finally:
+            loop.remove_reader(beacons.fileno())
+            beacons.close()
         return writer.packets, events
+
+
+async def _run_node(name: str, port: int, interface: str | None, groups: list[str],
+                    stop: asyncio.Event, timeout: float, count: int) -> int:
+    """The capturing node: join ``groups``, count events until stop/timeout/count."""
+    from ..aio.zre import ZreNode
+
+    events = 0
+    async with ZreNode(name, port=port, interface=interface) as node:
+        for group in groups:
+            await node.join(group)
+        print(f"capturing as {node.name} {node.uuid} on {node.endpoint} (beacon port {port})",
+              file=sys.stderr, flush=True)
+        async for _event in events_until(node, stop, timeout):
+            events += 1
+            if count and events >= count:
+                break
+    return events
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:

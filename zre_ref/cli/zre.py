@@ -4,6 +4,8 @@
     zre-ref chat --group CHAT --name alice        # shout stdin lines, print what arrives
     zre-ref shout CHAT "hello" --interface lo     # wait for a peer in CHAT, shout once, exit
     zre-ref listen --no-beacon --connect tcp://127.0.0.1:40000    # direct mode, no UDP
+    zre-ref listen --gossip-bind tcp://127.0.0.1:5670              # gossip discovery hub
+    zre-ref chat --group CHAT --gossip-connect tcp://127.0.0.1:5670   # a node on that hub
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from ..zre.beacon import DISCOVERY_PORT
 from ..zre.events import (
+    LeaderElected,
     PeerEntered,
     PeerExited,
     PeerJoined,
@@ -51,6 +54,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
                    help="connect directly to this peer ROUTER endpoint (repeatable)")
     p.add_argument("--bind", metavar="ENDPOINT", help="ROUTER endpoint (default tcp://<interface>:*)")
+    p.add_argument("--gossip-bind", metavar="ENDPOINT",
+                   help="serve gossip discovery here; turns beacons off (spec/zgossip.md#zyre)")
+    p.add_argument("--gossip-connect", action="append", default=[], metavar="ENDPOINT",
+                   help="discover peers through this gossip service (repeatable); beacons off")
     p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
     p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
     p.add_argument("--curve-keyfile", metavar="FILE",
@@ -83,7 +90,8 @@ def _node(args: argparse.Namespace) -> Any:
     from ..aio.zre import ZreNode
 
     check_endpoints([args.bind] if args.bind else [], bind=True)
-    check_endpoints(args.connect, bind=False)
+    check_endpoints(args.connect + args.gossip_connect, bind=False)
+    check_endpoints([args.gossip_bind] if args.gossip_bind else [], bind=True)
     check_interface(args.interface)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -92,7 +100,9 @@ def _node(args: argparse.Namespace) -> Any:
                    interface=args.interface,
                    beacon_interval=args.beacon_interval, beacon=not args.no_beacon,
                    connect=args.connect, bind=args.bind, evasive=args.evasive,
-                   expired=args.expired, curve_publickey=public, curve_secretkey=secret)
+                   expired=args.expired, gossip_bind=args.gossip_bind,
+                   gossip_connect=args.gossip_connect, curve_publickey=public,
+                   curve_secretkey=secret)
 
 
 def format_event(event: ZreEvent) -> str:
@@ -100,7 +110,7 @@ def format_event(event: ZreEvent) -> str:
     who = f"{event.peer_name} ({event.peer_uuid[:8]})"
     if isinstance(event, PeerEntered):
         return f"{event.type} {who} {event.endpoint} {json.dumps(event.headers)}"
-    if isinstance(event, (PeerJoined, PeerLeft)):
+    if isinstance(event, (PeerJoined, PeerLeft, LeaderElected)):
         return f"{event.type} {who} {event.group}"
     if isinstance(event, ShoutReceived):
         return f"{event.type} {who} {event.group}: " + " | ".join(_text(c) for c in event.content)

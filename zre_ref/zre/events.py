@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from ..wire import pack_u32
 
 __all__ = [
+    "LeaderElected",
     "NodeStopped",
     "PeerEntered",
     "PeerEvasive",
@@ -124,6 +125,13 @@ class PeerLeft(_GroupEvent):
     """LEAVE: a peer left a group (spec/zre.md#events)."""
 
     type: ClassVar[str] = "LEAVE"
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class LeaderElected(_GroupEvent):
+    """LEADER: the election in ``group`` is over; the leader's UUID and name (spec/election.md)."""
+
+    type: ClassVar[str] = "LEADER"
 
 
 @dataclass(slots=True, unsafe_hash=True)

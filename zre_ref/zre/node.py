@@ -49,7 +49,9 @@ from .beacon import (
     decode_beacon,
     encode_beacon,
 )
+from .election import ElectionEffect, Elections, LeaderDecided, SendElect
 from .events import (
+    LeaderElected,
     NodeStopped,
     PeerEntered,
     PeerEvasive,
@@ -350,6 +352,9 @@ class NodeCore:
         self._ping_ok = ZRE.encode(PingOk(sequence=0))
         #: what peers can trigger is logged through this, rate-limited (spec/zre.md#limits)
         self.warnings = RateLimitedLog(log)
+        #: leader elections per group (spec/election.md); ``_clock``: the last ``now`` seen
+        self.elections = Elections(self.uuid_hex)
+        self._clock = 0.0
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -487,6 +492,7 @@ class NodeCore:
         frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
         self.status = status
         del self.own_groups[group]
+        self.elections.left(group)
         self._send_all(frames, out)
         return out
 
@@ -575,6 +581,48 @@ class NodeCore:
         if len(same) == 1:
             return self._probes.pop(same[0].endpoint)
         return None
+
+    def discover(self, peer_uuid: str, endpoint: str, now: float) -> list[Effect]:
+        """A peer learned by gossip, ``uuid = endpoint``: connect and say HELLO, as for a beacon
+        (zyre_node_recv_gossip; spec/zgossip.md#zyre). ``endpoint|key`` (CURVE) keeps the endpoint."""
+        out: list[Effect] = []
+        endpoint = endpoint.split("|", 1)[0]
+        key = peer_uuid.upper()
+        if (not self.started or key == self.uuid_hex or endpoint == self.endpoint
+                or len(key) != 32 or not all(c in "0123456789ABCDEF" for c in key)):
+            return out
+        self._require_peer(key, endpoint, now, out, hello=False)  # as a beacon
+        return out
+
+    # -- elections (spec/election.md) ------------------------------------------------------------
+    def set_contest_in_group(self, group: str) -> None:
+        """Stand for leader in ``group`` (zyre_set_contest_in_group)."""
+        self.elections.set_contest(group)
+
+    def leader(self, group: str) -> str | None:
+        """UUID of ``group``'s elected leader (maybe ours), or None."""
+        return self.elections.leader(group)
+
+    def _members(self, group: str) -> set[str]:
+        g = self.groups.get(group)
+        return set(g.peers) if g is not None else set()
+
+    def _elect(self, effects: list[ElectionEffect], out: list[Effect]) -> None:
+        """Carry out the election core's effects: ELECT/LEADER to peers, the LEADER event."""
+        for e in effects:
+            if isinstance(e, LeaderDecided):
+                peer = self.peers.get(e.leader)
+                name = self.name if e.leader == self.uuid_hex else (peer.name if peer else "")
+                out.append(LeaderElected(e.leader, name, e.group))
+                continue
+            msg = (Elect(sequence=0, group=e.group, challenger_id=e.challenger)
+                   if isinstance(e, SendElect) else
+                   Leader(sequence=0, group=e.group, leader_id=e.leader))
+            frames = ZRE.encode(msg)
+            for uuid in e.to:
+                peer = self.peers.get(uuid)
+                if peer is not None:
+                    self._send(peer, frames, out)
 
     # -- queries -----------------------------------------------------------------------------------
     def peer_uuids(self) -> list[str]:
@@ -737,12 +785,17 @@ class NodeCore:
                  peer.endpoint, why)
         if peer.entered:
             out.append(PeerExited(peer.uuid, peer.name))
-        for name in list(peer.groups):
+        was_in = list(peer.groups)
+        for name in was_in:
             g = self.groups.get(name)
             if g is not None:
                 g.leave(peer)
                 if not g.peers:
                     del self.groups[name]
+        for name in was_in:
+            self._elect(self.elections.peer_exited(name, peer.uuid, self._members(name),
+                                                   in_group=name in self.own_groups,
+                                                   now=self._clock), out)
         if self._by_link.get(peer.link) is peer:
             del self._by_link[peer.link]
         self._close_link(peer, out)
@@ -818,6 +871,7 @@ class NodeCore:
         out: list[Effect] = []
         if not self.started:
             return out
+        self._clock = now
         if len(identity) != IDENTITY_SIZE:
             log.debug("(%s) identity of %d bytes dropped", self.name, len(identity))
             self.stats.dropped_malformed += 1
@@ -866,13 +920,22 @@ class NodeCore:
                 self.stats.status_mismatches += 1
                 self._remove_peer(peer, out, "group status mismatch")
                 return out
+            hook = (self.elections.peer_joined if isinstance(msg, Join)
+                    else self.elections.peer_left)
+            self._elect(hook(msg.group, peer.uuid, self._members(msg.group),
+                             in_group=msg.group in self.own_groups, now=now), out)
         elif isinstance(msg, Goodbye):
             if not self.beaconing:
                 self._remove_peer(peer, out, "GOODBYE")
                 return out
-        elif isinstance(msg, (Elect, Leader)):
-            log.debug("(%s) %s from %s ignored (no elections here)", self.name,
-                      type(msg).__name__, peer.name)
+        elif isinstance(msg, Elect):
+            self._elect(self.elections.on_elect(
+                msg.group, peer_uuid, msg.challenger_id, self._members(msg.group), now,
+                in_group=msg.group in self.own_groups), out)
+        elif isinstance(msg, Leader):
+            self._elect(self.elections.on_leader(
+                msg.group, peer_uuid, msg.leader_id, self._members(msg.group), now,
+                in_group=msg.group in self.own_groups), out)
         peer.refresh(now, self.evasive, self.expired)
         return out
 
@@ -1052,16 +1115,18 @@ class NodeCore:
 
     # -- presence ---------------------------------------------------------------------------------
     def handle_timer(self, now: float) -> list[Effect]:
-        """Run whatever is due: the beacon and the reap tick (spec/zre.md#presence)."""
+        """Run whatever is due: the beacon, the reap tick and election restarts (spec/zre.md#presence)."""
         out: list[Effect] = []
         if not self.started:
             return out
+        self._clock = now
         if self._beacon_at is not None and self.beacon_interval is not None and now >= self._beacon_at:
             out.append(SendBeacon(self.beacon()))
             self._beacon_at = max(self._beacon_at + self.beacon_interval, now)
         if self._reap_at is not None and now >= self._reap_at:
             self._reap_at = now + self.reap_interval
             self._reap(now, out)
+            self._elect(self.elections.tick(now, self._members), out)
         return out
 
     def _reap(self, now: float, out: list[Effect]) -> None:
