@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_aio_zre import expect, free_udp_port, run
+from tests.test_aio_zre import cli_listen_and_shout, expect, free_udp_port, run
 from zre_ref.aio.zre import ZreNode
 from zre_ref.curve import curve_keypair, z85_decode
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
@@ -117,10 +117,6 @@ def test_zre_node_curve_options_are_checked() -> None:
 
 
 def test_cli_listen_and_shout_with_curve_keyfiles(tmp_path: Any) -> None:
-    import json
-    import subprocess
-    import sys
-
     from zre_ref.cli import main
 
     files = []
@@ -128,26 +124,8 @@ def test_cli_listen_and_shout_with_curve_keyfiles(tmp_path: Any) -> None:
         path = tmp_path / f"{name}.key"
         assert main(["keygen", "--out", str(path)]) == 0
         files.append(str(path))
-    port = str(free_udp_port())
-    common = ["--interface", "lo", "--port", port, "--beacon-interval", "0.2"]
-    listen = subprocess.Popen(
-        [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--group", "G", "--count", "2",
-         "--timeout", "15", "--curve-keyfile", files[0], *common], stdout=subprocess.PIPE,
-        text=True)
-    try:
-        assert listen.stdout is not None
-        assert json.loads(listen.stdout.readline())["event"] == "READY"
-        shout = subprocess.run(
-            [sys.executable, "-m", "zre_ref.cli", "shout", "G", "sealed", "--name", "cli",
-             "--wait", "10", "--curve-keyfile", files[1], *common],
-            capture_output=True, text=True, timeout=20)
-        assert shout.returncode == 0, shout.stderr
-        out, _ = listen.communicate(timeout=15)
-    finally:
-        if listen.poll() is None:
-            listen.kill()
-            listen.wait()
-    events = [json.loads(line) for line in out.splitlines()]
+    events = cli_listen_and_shout(2, "sealed", ("--curve-keyfile", files[0]),
+                                  ("--curve-keyfile", files[1]))
     assert [e["event"] for e in events] == ["ENTER", "SHOUT"]
     assert "X-PUBLICKEY" in dict(events[0]["headers"]) and events[1]["content"] == ["sealed"]
 
