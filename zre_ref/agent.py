@@ -103,7 +103,7 @@ class ReceiveFaults:
         self.watch: asyncio.Task[None] | None = None
 
     def install(self) -> None:
-        """Wrap this node's core (instance attributes only: other nodes are untouched)."""
+        """Filter this node's inbox and beacons (this node only: other nodes are untouched)."""
         core = self.node.core
         handle_beacon = core.handle_beacon_datagram
 
