@@ -131,7 +131,7 @@ def test_transcript_replay(case: dict[str, Any], bytewise: bool) -> None:
     assert received == expect
 
 
-# -- staging (wire-facts §7.4) ----------------------------------------------------------------------
+# -- staging (spec/zmtp.md#staging) ----------------------------------------------------------------------
 def test_greeting_staged_like_libzmq() -> None:
     c = Connection("DEALER")
     assert c.data_to_send() == bytes.fromhex("ff00000000000000017f")  # signature only
@@ -151,7 +151,7 @@ def test_zmtp_3_0_peer_gets_old_style_subscriptions() -> None:
     pump(sub, pub)
     assert sub.peer_version == (3, 0) and pub.peer_version == (3, 1)
     sub.send_subscribe(b"AB")
-    assert sub.data_to_send() == bytes.fromhex("0003014142")  # wire-facts §7.7
+    assert sub.data_to_send() == bytes.fromhex("0003014142")  # spec/zmtp.md#subscriptions
     sub.send_cancel(b"AB")
     assert sub.data_to_send() == bytes.fromhex("0003004142")
     sub2, pub2 = Connection("SUB"), Connection("PUB")
@@ -219,7 +219,7 @@ def test_ping_answered_with_context() -> None:
     a, b = Connection("DEALER"), Connection("ROUTER")
     pump(a, b)
     b.receive_data(bytes.fromhex("040d0450494e470000") + b"ctx123")
-    assert b.data_to_send() == bytes.fromhex("040b04") + b"PONGctx123"  # wire-facts §7.8
+    assert b.data_to_send() == bytes.fromhex("040b04") + b"PONGctx123"  # spec/zmtp.md#heartbeats
     b.receive_data(bytes.fromhex("041a0450494e470000") + b"c" * 20)
     assert b.data_to_send() == bytes.fromhex("041504") + b"PONG" + b"c" * 16  # truncated to 16
 

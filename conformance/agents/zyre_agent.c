@@ -10,7 +10,7 @@
     Commands arrive as JSON lines on stdin; replies and events leave as JSON lines on stdout;
     logs go to stderr. One zyre node at a time; `stop` destroys it, `start` makes a new one.
     zyre beacons on ZSYS_INTERFACE; inside the runner's lo-only namespace the agent sets
-    ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (wire-facts section 10).
+    ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (spec/deviations.md#one-host).
 */
 
 #if !defined (ZYRE_AGENT_OWN_DECLS) && __has_include (<zyre.h>)
