@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from zre_ref.aio import cancel_and_wait
+from zre_ref.curve import z85_encode
 from zre_ref.errors import DecodeError
 from zre_ref.zre import messages as zm
-from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
+from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, decode_beacon, encode_beacon
 
 from .waiting import first_match
 
@@ -201,14 +202,20 @@ class WirePeer:
     def __init__(self, *, uuid: bytes, name: str, logfn: LogFn, alive: AliveFn,
                  beacons: BeaconChannel | None, host: str = "127.0.0.1",
                  groups: Sequence[str] = (), headers: dict[str, str] | None = None,
-                 label: str = "P") -> None:
+                 label: str = "P", curve: tuple[bytes, bytes] | None = None) -> None:
         self.uuid = uuid
+        #: CURVE mode (spec/zre.md#curve-mode-zyre): our (public, secret) key, raw 32 bytes each
+        self.curve = curve
+        #: the IUT's public key: our DEALER's CURVE server key (CURVE mode only)
+        self.curve_serverkey: bytes | None = None
         self.uuid_hex = uuid.hex().upper()
         self.identity = zm.encode_identity(uuid)
         self.name = name
         self.host = host
         self.groups = list(groups)
         self.headers = dict(headers or {})
+        if curve is not None:
+            self.headers["X-PUBLICKEY"] = z85_encode(curve[0]).decode()
         self.status = 0
         self.seq = 0
         self.label = label
@@ -233,7 +240,11 @@ class WirePeer:
         """Bind the ROUTER inbox on the loopback host (a given port, or any)."""
         from zre_ref.aio.zmtp import Socket  # imported late: only the wire needs it
 
-        router = Socket("ROUTER", max_message_size=RUNNER_MAX_MESSAGE, rcvhwm=100_000)
+        keys: dict[str, Any] = {}
+        if self.curve is not None:
+            keys = {"curve_server": True, "curve_publickey": self.curve[0],
+                    "curve_secretkey": self.curve[1]}
+        router = Socket("ROUTER", max_message_size=RUNNER_MAX_MESSAGE, rcvhwm=100_000, **keys)
         try:
             self.endpoint = await _bind(router, f"tcp://{self.host}:{port or '*'}")
         except OSError:
@@ -280,6 +291,10 @@ class WirePeer:
 
     # -- beacons --------------------------------------------------------------------------
     def beacon_bytes(self, port: int | None = None) -> bytes:
+        if self.curve is not None:
+            return encode_beacon(Beacon(version=BEACON_VERSION_CURVE, uuid=self.uuid,
+                                        port=self.port if port is None else port,
+                                        public_key=self.curve[0]))
         return encode_beacon(Beacon(uuid=self.uuid, port=self.port if port is None else port))
 
     def start_beacon(self, interval: float) -> None:
@@ -317,8 +332,12 @@ class WirePeer:
         if self._dealer is not None:
             with contextlib.suppress(Exception):
                 await _close(self._dealer)
+        keys: dict[str, Any] = {}
+        if self.curve is not None and self.curve_serverkey is not None:
+            keys = {"curve_serverkey": self.curve_serverkey, "curve_publickey": self.curve[0],
+                    "curve_secretkey": self.curve[1]}
         dealer = Socket("DEALER", identity=self.identity if identity is None else identity,
-                        sndhwm=100_000, max_message_size=RUNNER_MAX_MESSAGE)
+                        sndhwm=100_000, max_message_size=RUNNER_MAX_MESSAGE, **keys)
         await _connect(dealer, endpoint)
         self._dealer = dealer
         self.seq = 0
@@ -441,3 +460,44 @@ async def raw_tcp(host: str, port: int, data: bytes, *, linger: float = 0.2) -> 
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
     return got
+
+
+async def raw_curve_client(host: str, port: int, server_key: bytes, keys: tuple[bytes, bytes],
+                           *, tamper: bool, timeout: float) -> bool:
+    """A hand-driven CURVE DEALER (spec/curve.md#message): handshake, then one MESSAGE box with
+    its last byte flipped if ``tamper``. True if the server closed the connection within
+    ``timeout`` seconds of that MESSAGE; raises ConnectionError/TimeoutError if the handshake fails."""
+    from zre_ref.zmtp import curve as zc
+    from zre_ref.zmtp.commands import encode_metadata
+    from zre_ref.zmtp.frames import COMMAND, frame_header
+    from zre_ref.zmtp.greeting import Greeting, encode_greeting
+
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        writer.write(encode_greeting(Greeting(mechanism="CURVE")))
+        await asyncio.wait_for(reader.readexactly(64), timeout)
+        hs = zc.CurveClientHandshake(zc.CurveClient.from_keys(server_key, keys[0], keys[1]),
+                                     encode_metadata({"Socket-Type": b"DEALER"}))
+
+        async def command() -> bytes:
+            _flags, size = await asyncio.wait_for(reader.readexactly(2), timeout)
+            return await asyncio.wait_for(reader.readexactly(size), timeout)
+
+        hello = hs.hello()
+        writer.write(frame_header(COMMAND, len(hello)) + hello)
+        initiate = hs.on_command(await command())
+        writer.write(frame_header(COMMAND, len(initiate)) + initiate)
+        hs.on_ready(await command())
+        box = hs.cipher().seal(0, b"\xaa\xa1\x09\x02\x00\x01")  # a PING-sized frame
+        if tamper:
+            box = box[:-1] + bytes([box[-1] ^ 1])
+        writer.write(frame_header(0, len(box)) + box)
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(1), timeout) == b""
+        except (asyncio.TimeoutError, ConnectionError):
+            return False
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -52,6 +52,10 @@ FAULTS = [
     ("deaf-after-huge-hello", ["hostile.huge-hello"], ["ping.reply"]),
     ("deaf-after-huge-frame", ["hostile.huge-frame-header"], ["ping.reply"]),
     ("deaf-after-beacon-flood", ["hostile.beacon-flood"], ["ping.reply"]),
+    ("curve-wrong-beacon-key", ["curve.handshake"], ["ping.reply"]),
+    ("curve-accept-null", ["curve.plaintext-refused"], ["ping.reply"]),
+    ("deaf-after-bad-box", ["curve.tampered-box"], ["curve.handshake"]),
+    ("deaf-after-bad-handshake", ["curve.handshake-garbage"], ["curve.handshake"]),
 ]
 
 

@@ -3,7 +3,8 @@
 Every relative link in spec/*.md, vectors/README.md and README.md names a file or folder that
 exists and, for ``file.md#anchor``, an anchor in that file (a GitHub heading anchor or an explicit
 ``<a id=...>``). Every vector id that spec/*.md cites in backticks (``zre.hello.minimal``, or a
-pattern such as ``zre.invalid.cut.hello-*``) names at least one case in vectors/. Every
+pattern such as ``zre.invalid.cut.hello-*``) names at least one case in vectors/ (or a conformance
+case id: ``curve.handshake`` is both). Every
 ``spec/<name>.md#anchor`` cited in code, vectors or prose names a real section.
 """
 
@@ -139,10 +140,18 @@ def test_relative_links_resolve(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+@cache
+def case_ids() -> frozenset[str]:
+    """Conformance case ids: `curve.*` cases share their prefix with the `curve.` vectors."""
+    from zre_conformance.cases import all_cases
+
+    return frozenset(c.id for c in all_cases())
+
+
 @pytest.mark.parametrize("path", SPECS, ids=_rel)
 def test_cited_vector_ids_exist(path: Path) -> None:
     missing = [f"{_rel(path)}:{n}: `{cited}`" for n, cited in cited_ids(path)
-               if not names_a_vector(cited, vector_ids())]
+               if not names_a_vector(cited, vector_ids() | case_ids())]
     assert not missing, "vector ids cited but not in vectors/:\n" + "\n".join(missing)
 
 

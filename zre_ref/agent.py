@@ -42,12 +42,23 @@ FAULTS: dict[str, str] = {
     "deaf-after-huge-hello": "stop reading messages after a HELLO over 64 KiB",
     "deaf-after-huge-frame": "stop reading messages once a connection sends no message after its handshake",
     "deaf-after-beacon-flood": "stop reading messages once 200 unknown UUIDs have beaconed",
+    "curve-wrong-beacon-key": "CURVE mode: the beacon carries a key other than the node's",
+    "curve-accept-null": "CURVE mode: the ROUTER takes plaintext (NULL) connections",
+    "deaf-after-bad-box": "stop reading messages once a connection sent a MESSAGE box that does not open",
+    "deaf-after-bad-handshake": "stop reading messages once a CURVE handshake failed",
 }
 
 #: Faults applied to what the node receives (ReceiveFaults), not to what it sends
 RECEIVE_FAULTS = frozenset({
     "gap-stall", "short-beacon-exit", "deaf-after-forged-endpoint", "deaf-after-bad-endpoint",
-    "deaf-after-huge-hello", "deaf-after-huge-frame", "deaf-after-beacon-flood"})
+    "deaf-after-huge-hello", "deaf-after-huge-frame", "deaf-after-beacon-flood",
+    "deaf-after-bad-box", "deaf-after-bad-handshake"})
+#: What the ZMTP layer logs that makes a log-triggered fault go deaf: fault -> (words, why)
+_DEAF_ON_LOG: dict[str, tuple[tuple[str, ...], str]] = {
+    "deaf-after-huge-frame": (("limit", "size"), "a connection declared a frame over the size limit"),
+    "deaf-after-bad-box": (("message-box",), "a MESSAGE box did not open"),
+    "deaf-after-bad-handshake": (("closed connection",), "a connection failed its handshake"),
+}
 #: Size of a HELLO that `deaf-after-huge-hello` goes deaf on, bytes
 _HUGE_HELLO = 64 * 1024
 #: Unknown beacon UUIDs that make `deaf-after-beacon-flood` go deaf
@@ -114,7 +125,8 @@ class ReceiveFaults:
         core.handle_beacon_datagram = beacon
         if self.fault == "deaf-after-huge-frame":
             self.watch = asyncio.create_task(self._watch_connections())
-            self.log_trigger = _DeafOnOversize(self)
+        if self.fault in _DEAF_ON_LOG:
+            self.log_trigger = _DeafOnLog(self, *_DEAF_ON_LOG[self.fault])
             logging.getLogger("zre_ref.aio.zmtp").addHandler(self.log_trigger)
 
     def _go_deaf(self, why: str) -> None:
@@ -205,17 +217,34 @@ class ReceiveFaults:
             logging.getLogger("zre_ref.aio.zmtp").removeHandler(self.log_trigger)
 
 
-class _DeafOnOversize(logging.Handler):
-    """deaf-after-huge-frame: the ZMTP layer closed a connection for a frame over its limit."""
+class _DeafOnLog(logging.Handler):
+    """Log-triggered faults: the ZMTP layer logged a line holding every one of ``words``."""
 
-    def __init__(self, faults: ReceiveFaults) -> None:
+    def __init__(self, faults: ReceiveFaults, words: tuple[str, ...], why: str) -> None:
         super().__init__(logging.INFO)
         self.faults = faults
+        self.words = words
+        self.why = why
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if "limit" in text and "size" in text:
-            self.faults._go_deaf("a connection declared a frame over the size limit")
+        if all(w in text for w in self.words):
+            self.faults._go_deaf(self.why)
+
+
+def curve_fault(fault: str, node: Any) -> None:
+    """The CURVE faults (spec/conformance.md#agents): a wrong key in the beacon, or a ROUTER
+    that takes plaintext connections."""
+    if fault == "curve-wrong-beacon-key":
+        core, beacon = node.core, node.core.beacon
+
+        def wrong_key(port: int | None = None) -> bytes:
+            data: bytes = beacon(port)
+            return data[:22] + bytes(b ^ 0x55 for b in data[22:])
+        core.beacon = wrong_key
+    elif fault == "curve-accept-null":
+        options = node._curve_options
+        node._curve_options = lambda key: {} if key is None else options(key)
 
 
 def _connectable(hello_frame: bytes) -> bool:
@@ -284,7 +313,7 @@ class Agent:
                 "protocols": ["zre/2"],
                 "capabilities": ["beacon", "beacon-interval", "beacon-stop", "timers", "headers",
                                  "peers", "connect", "evasive-events", "stop-event", "election",
-                                 "gossip"],
+                                 "gossip", "curve"],
                 "timers": {"evasive_ms": 5000, "expired_ms": 30000, "beacon_interval_ms": 1000,
                            "reap_interval_ms": 1000},
                 "fault": self.fault}
@@ -315,6 +344,10 @@ class Agent:
             wanted["gossip_bind"] = gossip["bind"]
         if gossip.get("connect"):
             wanted["gossip_connect"] = list(gossip["connect"])
+        curve = msg.get("curve")
+        if curve is not None:
+            wanted["curve_publickey"] = curve["public"]
+            wanted["curve_secretkey"] = curve["secret"]
         accepted = inspect.signature(ZreNode).parameters
         kwargs = {k: v for k, v in wanted.items() if k in accepted}
         dropped = sorted(set(wanted) - set(kwargs))
@@ -323,6 +356,7 @@ class Agent:
         if "send_filter" in accepted:  # --fault: every DEALER of the node applies it
             kwargs["send_filter"] = fault_transform(self.fault)
         node = ZreNode(**kwargs)
+        curve_fault(self.fault, node)
         self.receive_faults = None
         if self.fault in RECEIVE_FAULTS:
             self.receive_faults = ReceiveFaults(self.fault, node)
@@ -439,6 +473,9 @@ _ARGS: dict[str, dict[str, tuple[bool, str, Callable[[Any], bool]]]] = {
         "bind": (False, "a string or null", lambda v: v is None or isinstance(v, str)),
         "evasive_ms": (False, "a positive integer", _positive_int),
         "expired_ms": (False, "a positive integer", _positive_int),
+        "curve": (False, "{public, secret} as 40 Z85 characters each",
+                  lambda v: isinstance(v, dict) and all(
+                      isinstance(v.get(k), str) and len(v[k]) == 40 for k in ("public", "secret"))),
     },
     "connect": {"endpoint": (True, "a tcp:// endpoint",
                              lambda v: isinstance(v, str) and v.startswith("tcp://"))},

@@ -22,7 +22,7 @@ CaseFunc = Callable[["Ctx"], Awaitable[None]]
 #: Modules holding cases, in run order
 CASE_MODULES: tuple[str, ...] = (
     "beacon", "hello", "sequence", "groups", "messages", "liveness", "robustness", "peers",
-    "hostile", "election", "gossip",
+    "hostile", "election", "gossip", "curve",
 )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from zre_ref.curve import curve_keypair, z85_decode, z85_encode
 from zre_ref.zre import messages as zm
 from zre_ref.zre.node import BEACON_INTERVAL, EVASIVE_TIMEOUT, EXPIRED_TIMEOUT, REAP_INTERVAL
 
@@ -229,7 +230,8 @@ class Ctx:
     async def start_iut(self, *, name: str | None = None, headers: dict[str, str] | None = None,
                         groups: Sequence[str] = (), beacon: bool = True,
                         timers: Timers | None = None, contest: Sequence[str] = (),
-                        gossip: dict[str, Any] | None = None) -> Iut:
+                        gossip: dict[str, Any] | None = None,
+                        curve: tuple[bytes, bytes] | None = None) -> Iut:
         """`start` the IUT node on the case's beacon port, loopback only (spec/conformance.md#start)."""
         await self.open_beacons()
         name = name or self.random_name("iut")
@@ -239,6 +241,9 @@ class Ctx:
             args["contest"] = list(contest)
         if gossip is not None:
             args["gossip"] = gossip
+        if curve is not None:  # CURVE mode: (public, secret) raw keys, sent as Z85
+            args["curve"] = {"public": z85_encode(curve[0]).decode(),
+                             "secret": z85_encode(curve[1]).decode()}
         t = timers or self.timers
         if beacon:
             args["beacon"] = {"port": self.cfg.beacon_port, "interface": self.cfg.beacon_interface,
@@ -314,13 +319,17 @@ class Ctx:
     # -- wire peers -----------------------------------------------------------------------
     async def new_peer(self, *, name: str | None = None, groups: Sequence[str] = (),
                        headers: dict[str, str] | None = None, uuid: bytes | None = None,
-                       port: int = 0, label: str | None = None) -> WirePeer:
-        """A fresh runner peer with a seeded UUID and its ROUTER bound on loopback."""
+                       port: int = 0, label: str | None = None,
+                       curve_serverkey: bytes | None = None) -> WirePeer:
+        """A fresh runner peer with a seeded UUID and its ROUTER bound on loopback; with
+        ``curve_serverkey`` (the IUT's public key) a CURVE peer with a key pair of its own."""
         beacons = await self.open_beacons()
         peer = WirePeer(uuid=uuid or self.random_uuid(), name=name or self.random_name("runner"),
                         logfn=self.note, alive=self.alive, beacons=beacons, groups=groups,
                         headers=headers if headers is not None else {"X-RUNNER": "zre-conformance"},
-                        label=label or f"P{len(self.peers) + 1}")
+                        label=label or f"P{len(self.peers) + 1}",
+                        curve=None if curve_serverkey is None else curve_pair())
+        peer.curve_serverkey = curve_serverkey
         await peer.open(port)
         self.peers.append(peer)
         self.note("note", f"{peer.label} is uuid={peer.uuid_hex} endpoint={peer.endpoint}")
@@ -414,6 +423,12 @@ class Ctx:
         if self.beacons is not None:
             self.beacons.close()
             self.beacons = None
+
+
+def curve_pair() -> tuple[bytes, bytes]:
+    """A fresh CURVE key pair, (public, secret) as raw 32 bytes each (spec/curve.md#keys)."""
+    public, secret = curve_keypair()
+    return z85_decode(public), z85_decode(secret)
 
 
 def hexframes(frames: Sequence[bytes]) -> list[str]:
