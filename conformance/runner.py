@@ -334,7 +334,7 @@ class Runner:
                                f"needed): {exc}") from exc
         try:
             _sh([ip, "-n", name, "link", "set", "lo", "up"])
-            # multicast beacons (pyre's fallback) need a route on an lo-only host (wire-facts §10)
+            # multicast beacons (pyre's fallback) need a route on an lo-only host (spec/deviations.md#one-host)
             _sh([ip, "-n", name, "route", "add", "224.0.0.0/4", "dev", "lo", "src", "127.0.0.1"])
             with tempfile.TemporaryDirectory() as tmp:
                 report = os.path.join(tmp, "case.json")

@@ -239,29 +239,36 @@ def test_many_nodes_full_mesh_direct() -> None:
     run(main)
 
 
-def test_cli_listen_json_and_shout() -> None:
+def cli_listen_and_shout(count: int, message: str, listen_extra: tuple[str, ...] = (),
+                         shout_extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`zre-ref listen --json --group G --count N` in a subprocess, then `zre-ref shout G MESSAGE`
+    from another; returns the listener's events after READY (beacons on loopback)."""
     import json
     import subprocess
 
     port = str(free_udp_port())
     common = ["--interface", "lo", "--port", port, "--beacon-interval", "0.2"]
     listen = subprocess.Popen(
-        [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--group", "G", "--count", "3",
-         "--timeout", "15", *common], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "zre_ref.cli", "listen", "--json", "--group", "G", "--count",
+         str(count), "--timeout", "15", *listen_extra, *common], stdout=subprocess.PIPE, text=True)
     try:
         assert listen.stdout is not None
         ready = json.loads(listen.stdout.readline())
         assert ready["event"] == "READY"
         shout = subprocess.run(
-            [sys.executable, "-m", "zre_ref.cli", "shout", "G", "hi there", "--name", "cli",
-             "--wait", "10", *common], capture_output=True, text=True, timeout=20)
+            [sys.executable, "-m", "zre_ref.cli", "shout", "G", message, "--name", "cli",
+             "--wait", "10", *shout_extra, *common], capture_output=True, text=True, timeout=20)
         assert shout.returncode == 0, shout.stderr
         out, _ = listen.communicate(timeout=15)
     finally:
         if listen.poll() is None:
             listen.kill()
             listen.wait()
-    events = [json.loads(line) for line in out.splitlines()]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_cli_listen_json_and_shout() -> None:
+    events = cli_listen_and_shout(3, "hi there")
     assert [e["event"] for e in events] == ["ENTER", "SHOUT", "EXIT"]
     assert events[1]["content"] == ["hi there"] and events[0]["peer_name"] == "cli"
 

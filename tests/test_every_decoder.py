@@ -1,6 +1,6 @@
 """Every protocol `zre-ref decode` knows takes arbitrary bytes: fields or DecodeError, nothing else.
 
-An umbrella over the per-protocol tests (design.md §6 shape 3), so a protocol added to
+An umbrella over the per-protocol tests (arbitrary bytes give a value or a DecodeError), so a protocol added to
 zre_ref/registry.py is covered the day it lands.
 """
 

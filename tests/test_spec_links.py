@@ -4,7 +4,7 @@ Every relative link in spec/*.md, vectors/README.md and README.md names a file o
 exists and, for ``file.md#anchor``, an anchor in that file (a GitHub heading anchor or an explicit
 ``<a id=...>``). Every vector id that spec/*.md cites in backticks (``zre.hello.minimal``, or a
 pattern such as ``zre.invalid.cut.hello-*``) names at least one case in vectors/. Every
-``spec/<name>.md#anchor`` cited in code, vectors or prose names a real section (design.md §1).
+``spec/<name>.md#anchor`` cited in code, vectors or prose names a real section.
 """
 
 from __future__ import annotations

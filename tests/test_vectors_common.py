@@ -1,6 +1,6 @@
 """Every golden vector file: valid against vectors/schema.json, ids unique and stable, no drift.
 
-Ids are never renumbered or reused (design.md §4): vectors/ids.lock lists every id ever published.
+Ids are never renumbered or reused (vectors/README.md): vectors/ids.lock lists every id ever published.
 A removed or renamed id fails here; a new id must be added to the lock on purpose::
 
     python tests/test_vectors_common.py --add-new-ids

@@ -1,4 +1,4 @@
-"""ZGOSSIP codec: the four decoder shapes (design.md §6) over vectors/zgossip/ and Hypothesis."""
+"""ZGOSSIP codec: golden vectors, whole / byte by byte / with trailing bytes, arbitrary bytes, round trip, over vectors/zgossip/ and Hypothesis."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -14,10 +15,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from zre_ref.aio.zmtp import Socket, SocketClosed, WouldBlock, parse_endpoint
+from zre_ref.aio.zmtp import (
+    SUBSCRIPTION_OVERHEAD,
+    Socket,
+    SocketClosed,
+    WouldBlock,
+    parse_endpoint,
+)
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
+from zre_ref.zmtp.receiver import FRAME_OVERHEAD, ReceiveBudget
+from zre_ref.zmtp.routing import Subscriptions, routing_for
 
 pytestmark = pytest.mark.net
 T = TypeVar("T")
@@ -177,7 +186,7 @@ def test_router_peer_disconnect_callback() -> None:
     async def main() -> None:
         async with Socket("ROUTER") as r:
             gone: list[tuple[bytes, int]] = []
-            r.on_peer_disconnect = lambda ident: gone.append((ident, len(r._rx)))
+            r.on_peer_disconnect = lambda ident: gone.append((ident, r.stats()["received"]))
             ep = await r.bind("tcp://127.0.0.1:*")
             d1 = Socket("DEALER", identity=b"same")
             d2 = Socket("DEALER", identity=b"same")
@@ -195,7 +204,7 @@ def test_router_peer_disconnect_callback() -> None:
                 await d3.connect(ep)
                 d3.send_multipart_nowait([b"last words"])
                 await until(lambda: len(r.peers()) == 2)
-                await until(lambda: len(r._rx) == 1)
+                await until(lambda: r.stats()["received"] == 1)
                 d3.close()
                 await until(lambda: bool(gone))
                 assert gone == [(b"other", 1)]  # its message was queued before the callback
@@ -228,7 +237,7 @@ def test_on_readable_recv_many_and_send_frames() -> None:
             await d.connect(ep)
             for i in range(10):
                 d.send_frames_nowait([b"m", str(i).encode()])
-            await until(lambda: len(r._rx) + len(taken) == 10)
+            await until(lambda: r.stats()["received"] + len(taken) == 10)
             r.on_readable = readable
             d.send_frames_nowait([b"m", b"10"])
             await until(lambda: calls >= 1)
@@ -504,7 +513,7 @@ def test_slow_reader_bounded_memory() -> None:
                         await d.send_multipart([b"x" * 100_000])
                 await asyncio.wait_for(flood(), 1.0)
             assert d.queued() <= 50
-            assert len(r._rx) <= 10 + 50  # one read's worth over the mark at most
+            assert r.stats()["received"] <= 10 + 50  # one read's worth over the mark at most
             for _ in range(20):
                 await recv(r)
 
@@ -558,5 +567,252 @@ def test_zero_copy_frame_reused_only_after_drop() -> None:
             rest = [await asyncio.wait_for(r.recv_multipart(copy=False), 3.0) for _ in "bc"]
             assert first[1] == b"a" * 200_000  # still intact after later reads
             assert [m[1] for m in rest] == [b"b" * 200_000, b"c" * 200_000]
+
+    run(main())
+
+
+# -- subscriptions indexed (issue: hostile peers, item 6) ----------------------------------------------
+class _CountingTopic(bytes):
+    """A topic that counts how often it is sliced (the work Subscriptions.matches does)."""
+
+    slices = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        _CountingTopic.slices += 1
+        return bytes.__getitem__(self, key)
+
+
+def test_a_million_prefixes_cost_one_lookup_per_length() -> None:
+    """One subscriber with 1,000,000 prefixes: matching a topic slices it once per distinct
+    subscribed length up to its own length (here 1 or 2), not once per prefix."""
+    subs = Subscriptions()
+    for i in range(1_000_000):
+        subs.add(b"%08d" % i)
+    for topic, want, most in ((b"00123456-rest", True, 1), (b"x0123456-rest", False, 1),
+                              (b"0012", False, 0)):
+        _CountingTopic.slices = 0
+        assert subs.matches(_CountingTopic(topic)) is want
+        assert _CountingTopic.slices <= most
+    subs.add(b"")
+    _CountingTopic.slices = 0
+    assert subs.matches(_CountingTopic(b"anything"))
+    assert _CountingTopic.slices == 1
+    # counted like libzmq's trie: two subscribes need two cancels
+    assert subs.add(b"T") and not subs.add(b"T")
+    assert not subs.remove(b"T") and subs.remove(b"T") and not subs.remove(b"T")
+    assert subs.matches(bytearray(b"00000001")) and not subs.remove(b"nope")
+
+
+def test_pub_with_many_prefixes_delivers_by_prefix() -> None:
+    """A PUB serving a SUB with 20,000 prefixes (and one a second time, cancelled once)
+    delivers exactly the matching messages."""
+    async def main() -> None:
+        async with Socket("PUB") as pub, Socket("SUB") as sub:
+            ep = await pub.bind("tcp://127.0.0.1:*")
+            for i in range(20_000):
+                sub.subscribe(b"p%05d" % i)
+            sub.subscribe(b"p00007")
+            sub.unsubscribe(b"p00007")
+            await sub.connect(ep)
+            await until(lambda: bool(pub.peers()) and len(pub.peers()[0]["subscriptions"])
+                        == 20_000, 10.0)
+            for topic in (b"q00001", b"p00007x", b"p1", b"p19999-last"):
+                await pub.send_multipart([topic])
+            assert await recv(sub) == [b"p00007x"]
+            assert await recv(sub) == [b"p19999-last"]
+
+    run(main(), 30)
+
+
+# -- pyzmq conventions (issue 16, item 1; README "ZMTP sockets") -----------------------------------------
+def test_sndhwm_zero_means_no_limit() -> None:
+    """pyzmq: a high-water mark of 0 is no limit. 5,000 messages queue for a peer that is not
+    there yet; send_multipart does not wait."""
+    async def main() -> None:
+        async with Socket("DEALER", sndhwm=0) as d, Socket("ROUTER", sndhwm=0) as r:
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect("tcp://127.0.0.1:1")  # nobody listens there
+            for i in range(5_000):
+                d.send_multipart_nowait([b"%d" % i])
+            await asyncio.wait_for(d.send_multipart([b"more"]), 1.0)
+            assert d.queued() == 5_001
+            d.disconnect("tcp://127.0.0.1:1")
+            await d.connect(ep)
+            await d.send_multipart([b"after"])
+            _ident, first = await recv(r)
+            assert first == b"after" and d.queued() == 0  # the old queue went with its pipe
+    run(main())
+
+
+def test_rcvhwm_zero_means_no_limit_by_count() -> None:
+    """rcvhwm=0: reading never pauses by message count (rcvhwm_bytes still applies)."""
+    async def main() -> None:
+        async with Socket("ROUTER", rcvhwm=0) as r, Socket("DEALER", identity=b"d",
+                                                          sndhwm=0) as d:
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            for i in range(3_000):
+                d.send_multipart_nowait([b"%d" % i])
+            await until(lambda: r.stats()["received"] == 3_000, 10.0)
+            assert (await recv(r))[1] == b"0"
+    run(main(), 20)
+
+
+def test_reconnect_ivl_negative_means_no_reconnect() -> None:
+    """pyzmq's reconnect_ivl=-1: a lost connection is not made again."""
+    async def main() -> None:
+        async with Socket("DEALER", identity=b"d", reconnect_ivl=-1) as d:
+            r = Socket("ROUTER")
+            ep = await r.bind("tcp://127.0.0.1:*")
+            await d.connect(ep)
+            await d.send_multipart([b"one"])
+            assert await recv(r) == [b"d", b"one"]
+            r.close()
+            r2 = Socket("ROUTER")
+            try:
+                await r2.bind(ep)
+                await until(lambda: not d.peers()[0]["ready"])
+                d.send_multipart_nowait([b"two"])  # queued; never delivered
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(r2.recv_multipart(), 0.5)
+            finally:
+                r2.close()
+    run(main())
+
+
+def test_heartbeat_options_follow_pyzmq() -> None:
+    """heartbeat_ivl=0 turns heartbeats off; heartbeat_timeout=-1 means the interval."""
+    assert Socket("DEALER", heartbeat_ivl=0).heartbeat is None
+    hb = Socket("DEALER", heartbeat_ivl=2.0, heartbeat_timeout=-1).heartbeat
+    assert hb is not None and hb.timeout is None and hb.interval == 2.0
+
+
+def test_close_linger_zero_discards_queued_messages() -> None:
+    """close(linger=0) drops what is still queued, like pyzmq's; close() writes it first."""
+    async def main(linger: int | None) -> int:
+        async with Socket("ROUTER") as r:
+            d = Socket("DEALER", identity=b"d")
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            await d.send_multipart([b"first"])
+            assert await recv(r) == [b"d", b"first"]
+            for i in range(10):  # the first goes out at once, the rest wait for the flush
+                d.send_multipart_nowait([b"%d" % i])
+            d.close(linger=linger)
+            got = 0
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    await recv(r, 0.5)
+                    got += 1
+            return got
+    assert run(main(None)) == 10
+    assert run(main(0)) < 10
+
+
+def test_identity_over_255_bytes_is_refused() -> None:
+    """As in libzmq, an identity is at most 255 bytes (ValueError here, EINVAL in pyzmq)."""
+    with pytest.raises(ValueError):
+        Socket("DEALER", identity=b"x" * 256)
+
+
+def test_subscriptions_bounded_in_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    """A subscriber whose topics would take the PUB past max_subscription_bytes loses its
+    link (and its subscriptions' bytes are given back); another subscriber is served."""
+    cost = 5 + SUBSCRIPTION_OVERHEAD
+
+    async def main() -> None:
+        async with Socket("PUB", max_subscription_bytes=10 * cost) as pub, \
+                Socket("SUB", reconnect_ivl=-1) as greedy, Socket("SUB") as fair:
+            ep = await pub.bind("tcp://127.0.0.1:*")
+            fair.subscribe(b"fair!")
+            await fair.connect(ep)
+            await until(lambda: pub.stats()["subscription_bytes"] == cost)
+            for i in range(20):
+                greedy.subscribe(b"g%04d" % i)
+            await greedy.connect(ep)
+            await until(lambda: "max_subscription_bytes" in caplog.text)
+            await until(lambda: len(pub.peers()) == 1)
+            assert pub.stats()["subscription_bytes"] == cost
+            await pub.send_multipart([b"fair!", b"x"])
+            assert await recv(fair) == [b"fair!", b"x"]
+
+    run(main())
+
+
+# -- routing policies, sans-IO (zre_ref.zmtp.routing) ---------------------------------------------------
+class _FakePipe:
+    def __init__(self, name: str, ready: bool = True, persistent: bool = False) -> None:
+        self.name = name
+        self.identity = b""
+        self.ready = ready
+        self.persistent = persistent
+        self.subs = Subscriptions()
+        self.queue: list[list[bytes]] = []
+
+
+def _enqueue(pipe: _FakePipe, frames: list[bytes]) -> None:
+    pipe.queue.append(frames)
+
+
+def test_routing_policies_without_sockets() -> None:
+    """The four policies decide alone: DEALER round-robins over pipes with room (a connect()
+    pipe may queue before its handshake) and reports none; ROUTER routes by the first frame,
+    hands identities over and names the one that is gone; PUB fans out by prefix and reports
+    full subscribers; SUB filters and cannot send."""
+    a, b, c = _FakePipe("a"), _FakePipe("b", ready=False), _FakePipe("c", ready=False,
+                                                                      persistent=True)
+    dealer = routing_for("DEALER")
+    for i in range(4):
+        assert dealer.send([b"%d" % i], [a, b, c], 2, _enqueue) is None
+    assert a.queue == [[b"0"], [b"2"]] and c.queue == [[b"1"], [b"3"]] and not b.queue
+    assert dealer.send([b"x"], [a, b, c], 2, _enqueue) == [a, b, c] and dealer.waits
+    assert dealer.send([b"x"], [], 2, _enqueue) == []  # no peer: the sender waits
+
+    router = routing_for("ROUTER")
+    assert router.opened(a, b"id") is None and a.identity == b"id"
+    frames: list[bytes | bytearray] = [b"body"]
+    assert router.received(a, frames) and frames == [b"id", b"body"]
+    assert router.send([b"id", b"reply"], [], 3, _enqueue) is None and a.queue[-1] == [b"reply"]
+    assert router.send([b"nobody", b"x"], [], 3, _enqueue) is None  # dropped by rule
+    assert router.send([b"id", b"y"], [], 3, _enqueue) == (a,)  # full
+    assert router.opened(c, b"id") is a and a.identity == b"" and c.identity == b"id"
+    assert router.closed(a) == b"" and router.closed(c) == b"id"
+    with pytest.raises(ValueError):
+        router.send([b"id"], [], 3, _enqueue)
+
+    pub = routing_for("PUB")
+    p1, p2 = _FakePipe("p1"), _FakePipe("p2")
+    p1.subs.add(b"news")
+    p2.subs.add(b"")
+    p2.queue = [[b"old"]]
+    assert pub.send([b"news!"], [p1, p2], 1, _enqueue) == [p2] and p1.queue == [[b"news!"]]
+    assert pub.send([b"sport"], [p1], 1, _enqueue) is None and not pub.waits
+
+    sub = routing_for("SUB")
+    assert sub.wanted is not None and sub.wanted.add(b"T")
+    assert sub.received(a, [b"Topic"]) and not sub.received(a, [b"other"])
+    with pytest.raises(TypeError):
+        sub.send([b"x"], [a], 1, _enqueue)
+
+
+def test_sockets_can_share_one_receive_budget() -> None:
+    """Two DEALERs sharing a ReceiveBudget: unfinished messages on either count against it."""
+    budget = ReceiveBudget(10 * 1024 * 1024)
+
+    async def main() -> None:
+        async with Socket("DEALER", receive_budget=budget) as d1, \
+                Socket("DEALER", receive_budget=budget) as d2:
+            ep1, ep2 = await d1.bind("tcp://127.0.0.1:*"), await d2.bind("tcp://127.0.0.1:*")
+            writers = []
+            for ep in (ep1, ep2):
+                host, port = ep[len("tcp://"):].rsplit(":", 1)
+                _reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"".join(greeting_stages())
+                             + _ready(b"ROUTER") + b"\x01\x05hello")  # a frame with MORE
+                writers.append(writer)
+            await until(lambda: d1.stats()["unfinished_bytes"] == budget.used > 0
+                        and d2.stats()["unfinished_bytes"] == budget.used
+                        and budget.used == 2 * (5 + FRAME_OVERHEAD))
+            for w in writers:
+                w.close()
+            await until(lambda: budget.used == 0)
 
     run(main())

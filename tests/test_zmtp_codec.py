@@ -1,4 +1,4 @@
-"""ZMTP greeting, frame and command codecs: golden vectors and the four decoder shapes (design.md §6)."""
+"""ZMTP greeting, frame and command codecs: golden vectors and whole, byte by byte, with trailing bytes, arbitrary bytes and round trips."""
 
 from __future__ import annotations
 

@@ -4,8 +4,10 @@ Hypothesis rule-based test over its transition table (spec/zmtp.md#state-machine
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +20,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from zre_ref.curve import curve_keypair
 from zre_ref.errors import ProtocolError
 from zre_ref.zmtp.commands import (
     Cancel,
@@ -28,10 +31,13 @@ from zre_ref.zmtp.commands import (
     Ready,
     Subscribe,
     UnknownCommand,
+    decode_command,
     encode_command,
 )
 from zre_ref.zmtp.connection import (
+    MAX_HANDSHAKE_COMMAND,
     MAX_MESSAGE_SIZE,
+    MAX_METADATA_PROPERTIES,
     TRANSITIONS,
     Connection,
     ConnectionClosed,
@@ -41,13 +47,17 @@ from zre_ref.zmtp.connection import (
     Input,
     MessageReceived,
     PongReceived,
+    ReadBuffer,
+    ReceiveBudget,
     State,
     Subscribed,
     Unsubscribed,
 )
-from zre_ref.zmtp.frames import encode_frame
+from zre_ref.zmtp.curve import CurveClient, CurveServer
+from zre_ref.zmtp.frames import COMMAND, encode_frame, frame_header
 from zre_ref.zmtp.greeting import greeting_stages
 from zre_ref.zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+from zre_ref.zmtp.receiver import BODY_CHUNK, BODY_GROWTH, FRAME_OVERHEAD
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "zmtp"
 TRANSCRIPTS = [c for c in json.loads((VECTORS / "handshake.json").read_text())["cases"]
@@ -121,7 +131,7 @@ def test_transcript_replay(case: dict[str, Any], bytewise: bool) -> None:
     assert received == expect
 
 
-# -- staging (wire-facts §7.4) ----------------------------------------------------------------------
+# -- staging (spec/zmtp.md#staging) ----------------------------------------------------------------------
 def test_greeting_staged_like_libzmq() -> None:
     c = Connection("DEALER")
     assert c.data_to_send() == bytes.fromhex("ff00000000000000017f")  # signature only
@@ -141,7 +151,7 @@ def test_zmtp_3_0_peer_gets_old_style_subscriptions() -> None:
     pump(sub, pub)
     assert sub.peer_version == (3, 0) and pub.peer_version == (3, 1)
     sub.send_subscribe(b"AB")
-    assert sub.data_to_send() == bytes.fromhex("0003014142")  # wire-facts §7.7
+    assert sub.data_to_send() == bytes.fromhex("0003014142")  # spec/zmtp.md#subscriptions
     sub.send_cancel(b"AB")
     assert sub.data_to_send() == bytes.fromhex("0003004142")
     sub2, pub2 = Connection("SUB"), Connection("PUB")
@@ -209,7 +219,7 @@ def test_ping_answered_with_context() -> None:
     a, b = Connection("DEALER"), Connection("ROUTER")
     pump(a, b)
     b.receive_data(bytes.fromhex("040d0450494e470000") + b"ctx123")
-    assert b.data_to_send() == bytes.fromhex("040b04") + b"PONGctx123"  # wire-facts §7.8
+    assert b.data_to_send() == bytes.fromhex("040b04") + b"PONGctx123"  # spec/zmtp.md#heartbeats
     b.receive_data(bytes.fromhex("041a0450494e470000") + b"c" * 20)
     assert b.data_to_send() == bytes.fromhex("041504") + b"PONG" + b"c" * 16  # truncated to 16
 
@@ -316,7 +326,7 @@ def test_large_frames_split_anywhere(zero_copy: bool) -> None:
     a.send_message(frames)
     data = a.data_to_send()
     want = [frames, second, frames]
-    shared = bytearray(4096)
+    shared = ReadBuffer(4096)
 
     def check(got: list[Event]) -> None:
         assert [ev.frames for ev in got if isinstance(ev, MessageReceived)] == want
@@ -357,28 +367,26 @@ def test_large_frames_split_anywhere(zero_copy: bool) -> None:
         check(got)
 
 
-def test_zero_copy_buffer_reused_only_when_dropped() -> None:
-    """A handed-over bytearray the application dropped is refilled for the next large frame
-    of the same size; one it still holds is left alone."""
+def test_zero_copy_buffers_are_handed_over_never_reused() -> None:
+    """A large frame's bytearray belongs to the receiver once handed over: the connection
+    keeps no reference to it and reads every later frame into a new buffer."""
     a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=True)
     pump(a, b)
 
-    def feed(body: bytes) -> MessageReceived:
+    def feed(body: bytes) -> bytearray:
         a.send_message([body])
         data = a.data_to_send()
         events = [ev for i in range(0, len(data), 1000) for ev in b.receive_data(data[i : i + 1000])]
         assert len(events) == 1 and isinstance(events[0], MessageReceived)
-        assert events[0].buffers and type(events[0].frames[0]) is bytearray
-        return events[0]
+        frame = events[0].frames[0]
+        assert events[0].buffers and type(frame) is bytearray
+        return frame
 
-    kept = feed(b"x" * 20_000).frames[0]
-    second = feed(b"y" * 20_000).frames[0]
-    assert second is not kept
-    ident = id(second)
-    del second
-    third = feed(b"z" * 20_000).frames[0]
-    assert third == b"z" * 20_000 and id(third) == ident
-    assert kept == b"x" * 20_000
+    first = feed(b"x" * 20_000)
+    ids = {id(first)}
+    second = feed(b"y" * 20_000)
+    first.extend(b"!")  # ours to resize: no view of it is left anywhere
+    assert first[:3] == b"xxx" and second == b"y" * 20_000 and id(second) not in ids
 
 
 def test_output_chunks_keep_big_bodies() -> None:
@@ -399,24 +407,35 @@ def test_buffered_reads_any_sizes(messages: list[list[bytes]], reads: list[int],
     """get_buffer/buffer_updated with reads of any size (each at most what get_buffer offers,
     cycling through ``reads``) give the messages receive_data gives, in order."""
     a, b = Connection("DEALER"), Connection(
-        "ROUTER", zero_copy=zero_copy, receive_buffer=bytearray(600) if small_buffer else None)
+        "ROUTER", zero_copy=zero_copy, receive_buffer=ReadBuffer(600) if small_buffer else None)
     pump(a, b)
     for m in messages:
         a.send_message(m)
-    data = a.data_to_send()
     got: list[list[bytes | bytearray]] = []
+    for ev in _feed_buffered(b, a.data_to_send(), reads):
+        assert isinstance(ev, MessageReceived)
+        got.append(ev.frames)
+    assert got == messages
+    assert b.is_open
+
+
+def _feed_buffered(conn: Connection, data: bytes, reads: list[int],
+                   after_read: Callable[[int], None] | None = None) -> list[Event]:
+    """``data`` into ``conn`` through get_buffer/buffer_updated, each read at most what
+    get_buffer offers, cycling through the sizes in ``reads``; ``after_read(bytes so far)``."""
+    events: list[Event] = []
     pos = i = 0
     while pos < len(data):
-        buf = b.get_buffer()
+        buf = conn.get_buffer()
         n = min(len(buf), reads[i % len(reads)], len(data) - pos)
         i += 1
         buf[:n] = data[pos : pos + n]
+        buf.release()
         pos += n
-        for ev in b.buffer_updated(n):
-            assert isinstance(ev, MessageReceived)
-            got.append(ev.frames)
-    assert got == messages
-    assert b.is_open
+        events += conn.buffer_updated(n)
+        if after_read is not None:
+            after_read(pos)
+    return events
 
 
 @settings(max_examples=200, deadline=None)
@@ -467,8 +486,7 @@ COVERED: set[tuple[State, Input]] = set()
 
 def _at_frame_boundary(conn: Connection) -> bool:
     """Nothing half-parsed: an injected whole frame cannot split one of the peer's frames."""
-    return not conn._rest and conn._big is None and conn.state not in (
-        State.SIGNATURE, State.MAJOR, State.GREETING)
+    return conn.at_frame_boundary
 
 
 class ConnectionPair(RuleBasedStateMachine):
@@ -781,3 +799,204 @@ def test_spec_table_matches_code() -> None:
             else:
                 want.add((state.value, inp.value, new.value))
     assert rows == want
+
+
+# -- limits (spec/zmtp.md#limits) ---------------------------------------------------------------------
+def _greeted(socket_type: str = "ROUTER", **kw: Any) -> Connection:
+    """A connection that has our peer's greeting and waits for READY."""
+    c = Connection(socket_type, **kw)
+    sig, major, rest = greeting_stages()
+    c.receive_data(sig + major + rest)
+    assert c.state is State.EXPECT_READY
+    return c
+
+
+def _ready_frame(props: bytes) -> bytes:
+    body = b"\x05READY" + props
+    return frame_header(COMMAND, len(body)) + body
+
+
+def _tiny_properties(n: int) -> bytes:
+    return b"".join(b"\x01" + bytes([97 + i % 26]) + b"\x00\x00\x00\x00" for i in range(n))
+
+
+class _CountingDecoder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, body: bytes, base: int = 0) -> Command:
+        self.calls += 1
+        return decode_command(body, base)
+
+
+def test_ready_in_open_state_is_refused_before_it_is_decoded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A READY that the state table cannot accept is never decoded: 100,000 tiny properties
+    (600 kB) cost one table lookup, not a metadata decode."""
+    a, b = Connection("DEALER"), Connection("ROUTER")
+    pump(a, b)
+    counter = _CountingDecoder()
+    monkeypatch.setattr("zre_ref.zmtp.connection.decode_command", counter)
+    events = b.receive_data(_ready_frame(_tiny_properties(100_000)))
+    assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "protocol-error"
+    assert "READY is not expected in state open" in events[-1].reason
+    assert counter.calls == 0
+
+
+def test_metadata_property_count_is_capped_before_decoding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One property over MAX_METADATA_PROPERTIES is refused without decoding; at the cap
+    (Socket-Type included) the handshake completes."""
+    counter = _CountingDecoder()
+    monkeypatch.setattr("zre_ref.zmtp.connection.decode_command", counter)
+    socket_type = b"\x0bSocket-Type\x00\x00\x00\x06DEALER"
+    over = _greeted().receive_data(
+        _ready_frame(socket_type + _tiny_properties(MAX_METADATA_PROPERTIES)))
+    closed = over[-1]
+    assert isinstance(closed, ConnectionClosed) and closed.code == "decode-error"
+    assert closed.error is not None
+    assert closed.error.field == f"properties[{MAX_METADATA_PROPERTIES}].key"
+    # where that property starts: greeting, 9-byte frame header, name, Socket-Type, 1,023 more
+    assert closed.error.offset == 64 + 9 + 6 + len(socket_type) + 6 * (MAX_METADATA_PROPERTIES - 1)
+    assert counter.calls == 0
+    ok = _greeted().receive_data(
+        _ready_frame(socket_type + _tiny_properties(MAX_METADATA_PROPERTIES - 1)))
+    assert isinstance(ok[-1], HandshakeCompleted) and counter.calls == 1
+
+
+def test_oversized_handshake_command_is_refused_from_its_header() -> None:
+    """A 60 MB READY is refused on its 9-byte header, before any of its body arrives; so is a
+    message frame before the handshake (it could never be accepted)."""
+    for header in (b"\x06" + (60_000_000).to_bytes(8, "big"),
+                   b"\x02" + (1_000).to_bytes(8, "big")):
+        c = _greeted()
+        events = c.receive_data(header)
+        assert isinstance(events[-1], ConnectionClosed), header
+        assert events[-1].code in ("decode-error", "protocol-error")
+        assert c.held_bytes == 0
+    c = _greeted()
+    c.receive_data(b"\x06" + (MAX_HANDSHAKE_COMMAND + 1).to_bytes(8, "big"))
+    assert c.closed and c.closed_event is not None and c.closed_event.error is not None
+    assert c.closed_event.error.field == "body"  # a size that claims too much
+
+
+def test_large_body_grows_with_the_bytes_received() -> None:
+    """A header declaring 64 MiB makes the connection hold one BODY_CHUNK; the buffer then
+    grows BODY_GROWTH-fold as bytes arrive, never past what arrived times BODY_GROWTH."""
+    a, b = Connection("DEALER"), Connection("ROUTER", max_message_size=1 << 40)
+    pump(a, b)
+    size = 64 << 20
+    assert b.receive_data(b"\x02" + size.to_bytes(8, "big")) == []
+    assert b.held_bytes == BODY_CHUNK
+    received = 0
+    for step in (BODY_CHUNK, BODY_CHUNK, 3 * BODY_CHUNK, 10 * BODY_CHUNK):
+        assert b.receive_data(b"x" * step) == []
+        received += step
+        assert received <= b.held_bytes <= max(BODY_CHUNK, received) * BODY_GROWTH
+    # and through get_buffer: a full buffer grows by BODY_GROWTH to offer more room
+    b.receive_data(b"x" * (b.held_bytes - received))
+    received = b.held_bytes
+    view = b.get_buffer()
+    assert len(view) == received * (BODY_GROWTH - 1)
+    view[:1] = b"x"
+    view.release()
+    assert b.buffer_updated(1) == [] and b.held_bytes == received * BODY_GROWTH
+
+
+def test_unfinished_messages_share_the_budget_and_give_it_back() -> None:
+    """Connections sharing a ReceiveBudget: what an unfinished message holds is taken from
+    it and given back when the message completes or the connection closes; a connection
+    that would go over is closed with code over-budget."""
+    budget = ReceiveBudget(100_000)
+    a1, b1 = Connection("DEALER"), Connection("ROUTER", budget=budget)
+    a2, b2 = Connection("DEALER"), Connection("ROUTER", budget=budget)
+    pump(a1, b1)
+    pump(a2, b2)
+    more = b"\x01\x64" + b"m" * 100  # one 100-byte frame with MORE
+    b1.receive_data(more * 300)  # 300 frames: 300 * (100 + FRAME_OVERHEAD) bytes
+    assert budget.used == b1.held_bytes == 300 * (100 + FRAME_OVERHEAD)
+    events = b2.receive_data(more * 300)
+    assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "over-budget"
+    assert budget.used == b1.held_bytes
+    events = b1.receive_data(b"\x00\x01!")  # the last frame: the message is complete
+    assert isinstance(events[0], MessageReceived) and len(events[0].frames) == 301
+    assert events[0].nbytes == 300 * 100 + 1
+    assert budget.used == 0 and b1.held_bytes == 0
+    b1.receive_data(more)
+    assert budget.used > 0
+    b1.close()
+    assert budget.used == 0
+
+
+def test_partial_message_timeout() -> None:
+    """A message left unfinished from one partial_timeout deadline to the next closes the
+    connection (partial-timeout); messages that keep completing do not."""
+    a, b = Connection("DEALER"), Connection("ROUTER", partial_timeout=10.0)
+    pump(a, b)
+    b.handle_timer(0.0)
+    b.receive_data(b"\x01\x01x")  # an unfinished message
+    assert b.wants_timer
+    b.handle_timer(1.0)
+    assert b.next_deadline() == 11.0
+    b.receive_data(b"\x00\x01y\x01\x01z")  # it completes; the next one starts
+    b.handle_timer(11.0)  # a different unfinished message: the clock starts again
+    assert not b.closed and b.next_deadline() == 21.0
+    events = b.handle_timer(21.0)
+    assert isinstance(events[-1], ConnectionClosed) and events[-1].code == "partial-timeout"
+    # a stream of messages that each span reads arms one timer per interval, not per message
+    c, d = Connection("DEALER"), Connection("ROUTER", partial_timeout=10.0)
+    pump(c, d)
+    d.handle_timer(0.0)
+    d.receive_data(b"\x01\x01x")
+    d.handle_timer(0.5)
+    for _ in range(100):
+        d.receive_data(b"\x00\x01y")  # completes
+        assert d.held_bytes == 0
+        d.receive_data(b"\x01\x01x")  # the next one starts
+        assert not d.wants_timer and d.next_deadline() == 10.5
+    assert d.handle_timer(10.5) == [] and d.next_deadline() == 20.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([b"s" * 5, b"L" * 17_000, b"X" * 40_000, b"Y" * 70_000]),
+                min_size=1, max_size=5),
+       st.lists(st.integers(1, 9_000), min_size=1, max_size=6), st.booleans())
+def test_growing_bodies_any_read_sizes(frames: list[bytes], reads: list[int],
+                                       zero_copy: bool) -> None:
+    """With a tiny BODY_CHUNK every large body grows several times while reads of any size
+    arrive through get_buffer/buffer_updated; the frames come out intact and what the
+    connection holds never exceeds BODY_GROWTH times what arrived (or one chunk)."""
+    with patch("zre_ref.zmtp.receiver.BODY_CHUNK", 1024):
+        a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy)
+        pump(a, b)
+        a.send_message(frames)
+
+        def bounded(received: int) -> None:
+            if b.held_bytes:
+                assert b.held_bytes <= (max(1024, received) * BODY_GROWTH + 16 * 1024
+                                        + FRAME_OVERHEAD * 5)
+
+        got = _feed_buffered(b, a.data_to_send(), reads, bounded)
+        assert len(got) == 1 and isinstance(got[0], MessageReceived)
+        assert got[0].frames == frames and b.held_bytes == 0
+
+
+def test_curve_sealed_bytes_count_against_the_budget() -> None:
+    """After a CURVE handshake, an incomplete MESSAGE held by the sealed stream is charged to
+    the budget like a partial frame, and given back once the MESSAGE is complete."""
+    server_public, server_secret = curve_keypair()
+    client_public, client_secret = curve_keypair()
+    budget = ReceiveBudget(None)
+    a = Connection("DEALER", mechanism=CurveClient.from_keys(server_public, client_public,
+                                                              client_secret))
+    b = Connection("ROUTER", mechanism=CurveServer.from_keys(server_public, server_secret, None),
+                   budget=budget)
+    pump(a, b)
+    assert a.is_open and b.is_open
+    a.send_message([b"m" * 5000])
+    data = a.data_to_send()
+    assert b.receive_data(data[:3000]) == []
+    assert budget.used == b.held_bytes >= 3000
+    events = b.receive_data(data[3000:])
+    assert isinstance(events[0], MessageReceived) and events[0].frames == [b"m" * 5000]
+    assert budget.used == 0

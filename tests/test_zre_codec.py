@@ -1,4 +1,4 @@
-"""ZRE v2 message codec: the four decoder shapes of design.md §6 for every message (spec/zre.md)."""
+"""ZRE v2 message codec: vectors, whole / byte by byte / trailing bytes, arbitrary bytes and round trips for every message (spec/zre.md)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_vectors_cover_every_type_and_edge() -> None:
     assert len({c["error"]["offset"] for c in INVALID if c["error"]["error"] == "truncated"}) >= 8
 
 
-def test_wire_facts_captured_bytes() -> None:
+def test_captured_zyre_bytes() -> None:
     """The zyre HELLO captured in spec/deviations.md#evidence, field by field."""
     hello = decode([bytes.fromhex(next(c for c in MESSAGES
                                        if c["id"] == "zre.hello.zyre-captured")["frames"][0])])

@@ -1,4 +1,4 @@
-"""ZRE UDP beacon codec: the four decoder shapes of design.md §6 (spec/zre.md#beacon)."""
+"""ZRE UDP beacon codec: vectors, arbitrary bytes and round trips (spec/zre.md#beacon)."""
 
 from __future__ import annotations
 

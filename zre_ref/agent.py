@@ -85,37 +85,6 @@ def fault_transform(fault: str) -> Callable[[Frames], Frames | None] | None:
     return None
 
 
-def install_wire_fault(fault: str) -> None:
-    """Make every DEALER in this process apply ``fault`` to what it sends (agent process only)."""
-    transform = fault_transform(fault)
-    if transform is None:
-        return
-    from .aio import zmtp
-
-    orig_async = zmtp.Socket.send_multipart
-    orig_nowait = zmtp.Socket.send_multipart_nowait
-    orig_frames = zmtp.Socket.send_frames_nowait
-
-    async def send_multipart(self: zmtp.Socket, frames: Sequence[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else list(frames)
-        if out is not None:
-            await orig_async(self, out)
-
-    def send_multipart_nowait(self: zmtp.Socket, frames: Sequence[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else list(frames)
-        if out is not None:
-            orig_nowait(self, out)
-
-    def send_frames_nowait(self: zmtp.Socket, frames: list[bytes]) -> None:
-        out = transform(list(frames)) if self.socket_type == "DEALER" else frames
-        if out is not None:
-            orig_frames(self, out)
-
-    zmtp.Socket.send_multipart = send_multipart  # type: ignore[method-assign]
-    zmtp.Socket.send_frames_nowait = send_frames_nowait  # type: ignore[method-assign]
-    zmtp.Socket.send_multipart_nowait = send_multipart_nowait  # type: ignore[method-assign]
-
-
 class ReceiveFaults:
     """Receive-side faults of the built-in agent (spec/conformance.md#agents): a filter in front
     of the node's core that drops messages (``deaf`` drops everything from then on) and may add
@@ -134,7 +103,7 @@ class ReceiveFaults:
         self.watch: asyncio.Task[None] | None = None
 
     def install(self) -> None:
-        """Wrap this node's core (instance attributes only: other nodes are untouched)."""
+        """Filter this node's inbox and beacons (this node only: other nodes are untouched)."""
         core = self.node.core
         handle_beacon = core.handle_beacon_datagram
 
@@ -351,6 +320,8 @@ class Agent:
         dropped = sorted(set(wanted) - set(kwargs))
         if dropped:
             log.info("ZreNode takes no %s; using its defaults", dropped)
+        if "send_filter" in accepted:  # --fault: every DEALER of the node applies it
+            kwargs["send_filter"] = fault_transform(self.fault)
         node = ZreNode(**kwargs)
         self.receive_faults = None
         if self.fault in RECEIVE_FAULTS:
@@ -496,7 +467,6 @@ def bad_argument(msg: dict[str, Any]) -> str | None:
 
 async def serve(fault: str) -> int:
     """Read commands until stdin closes (spec/conformance.md#transport)."""
-    install_wire_fault(fault)
     agent = Agent(fault)
     handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
         "hello": agent.hello, "start": agent.start, "connect": agent.connect, "join": agent.join,

@@ -198,7 +198,8 @@ class LoopCapture:
     A connection whose both ends are in this process is recorded once (by the first end seen).
     """
 
-    _PATCHED = ("create_connection", "create_server", "create_datagram_endpoint")
+    _PATCHED = ("create_connection", "create_server", "connect_accepted_socket",
+                "create_datagram_endpoint")
 
     def __init__(self, pcap: PcapWriter, *, datagrams: bool = True) -> None:
         self.pcap = pcap
@@ -226,6 +227,7 @@ class LoopCapture:
             raise RuntimeError("a capture is already installed on this loop")
         self._loop = loop
         real_connect, real_serve = loop.create_connection, loop.create_server
+        real_accepted = loop.connect_accepted_socket  # a ZMTP Socket's own accept loop
         real_datagram = loop.create_datagram_endpoint
 
         async def create_connection(protocol_factory: Any, *args: Any, **kw: Any) -> Any:
@@ -234,11 +236,15 @@ class LoopCapture:
         async def create_server(protocol_factory: Any, *args: Any, **kw: Any) -> Any:
             return await real_serve(_tap_factory(self, protocol_factory, True), *args, **kw)
 
+        async def connect_accepted_socket(protocol_factory: Any, *args: Any, **kw: Any) -> Any:
+            return await real_accepted(_tap_factory(self, protocol_factory, True), *args, **kw)
+
         async def create_datagram_endpoint(protocol_factory: Any, *args: Any, **kw: Any) -> Any:
             return await real_datagram(lambda: _DatagramTap(self, protocol_factory()), *args, **kw)
 
         loop.create_connection = create_connection  # type: ignore[method-assign]
         loop.create_server = create_server  # type: ignore[method-assign]
+        loop.connect_accepted_socket = connect_accepted_socket  # type: ignore[method-assign]
         if self.datagrams:
             loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
 

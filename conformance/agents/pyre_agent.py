@@ -31,7 +31,7 @@ def emit(obj: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
-#: pyre's own expired timeout; its DEALER SNDHWM is expired x 100 = 3000 (wire-facts §8.2)
+#: pyre's own expired timeout; its DEALER SNDHWM is expired x 100 = 3000 (spec/deviations.md#one-host)
 _PYRE_EXPIRED = 30.0
 
 

@@ -10,7 +10,7 @@
     Commands arrive as JSON lines on stdin; replies and events leave as JSON lines on stdout;
     logs go to stderr. One zyre node at a time; `stop` destroys it, `start` makes a new one.
     zyre beacons on ZSYS_INTERFACE; inside the runner's lo-only namespace the agent sets
-    ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (wire-facts section 10).
+    ZSYS_INTERFACE=* and ZSYS_IPV4_MCAST_ADDRESS=225.25.25.25 (spec/deviations.md#one-host).
 */
 
 #if !defined (ZYRE_AGENT_OWN_DECLS) && __has_include (<zyre.h>)
@@ -52,6 +52,9 @@ const char *zyre_event_group (zyre_event_t *self);
 zmsg_t *zyre_event_get_msg (zyre_event_t *self);
 uint64_t zyre_version (void);         //  major * 10000 + minor * 100 + patch
 #endif
+//  zyre_set_zcert is zyre's draft API (CURVE); declared here in case zyre.h hides it
+void zyre_set_zcert (zyre_t *self, zcert_t *zcert);
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,6 +206,22 @@ static void cmd_start (json_int_t id, json_t *msg)
     json_t *value;
     json_object_foreach (json_object_get (msg, "headers"), key, value)
         zyre_set_header (node, key, "%s", json_string_value (value));
+    json_t *curve = json_object_get (msg, "curve");
+    if (json_is_object (curve)) {
+        //  CURVE mode (zyre_set_zcert): {"public": Z85, "secret": Z85}
+        const char *pub_txt = json_string_value (json_object_get (curve, "public"));
+        const char *sec_txt = json_string_value (json_object_get (curve, "secret"));
+        byte pub [32], sec [32];
+        if (!pub_txt || !sec_txt || strlen (pub_txt) != 40 || strlen (sec_txt) != 40
+        ||  !zmq_z85_decode (pub, pub_txt) || !zmq_z85_decode (sec, sec_txt)) {
+            zyre_destroy (&node);
+            reply_err (id, "curve", false);
+            return;
+        }
+        zcert_t *cert = zcert_new_from (pub, sec);
+        zyre_set_zcert (node, cert);
+        zcert_destroy (&cert);
+    }
     char endpoint [64] = "tcp://127.0.0.1:0";
     if (json_is_object (gossip)) {
         //  zyre in gossip mode advertises tcp://<hostname>:<port> unless given an endpoint; it
@@ -285,10 +304,10 @@ static void handle_line (const char *line)
         snprintf (version, sizeof (version), "%d.%d.%d", (int) (v / 10000), (int) (v / 100 % 100),
                   (int) (v % 100));
         json_t *out = json_pack (
-            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
+            "{s:s, s:s, s:i, s:[s], s:[s,s,s,s,s,s,s,s,s,s,s], s:{s:i, s:i, s:i, s:i}}",
             "implementation", "zyre", "version", version, "protocol", 1, "protocols", "zre/2",
             "capabilities", "beacon", "beacon-interval", "beacon-stop", "timers", "headers",
-            "peers", "evasive-events", "stop-event", "election", "gossip",
+            "peers", "evasive-events", "stop-event", "election", "gossip", "curve",
             "timers", "evasive_ms", 5000, "expired_ms", 30000, "beacon_interval_ms", 1000,
             "reap_interval_ms", 1000);
         reply_ok (id, out);

@@ -187,7 +187,7 @@ def test_pyre_encodes_valid_vector(case: dict[str, Any]) -> None:
     assert frames == want
 
 
-def test_non_ascii_model_matches_wire_facts() -> None:
+def test_non_ascii_model_matches_pyre_on_the_wire() -> None:
     """spec/deviations.md#pyre-non-ascii-length: pyre writes 'grü' as 03 67 72 C3."""
     assert _pyre_string("grü") == bytes.fromhex("036772c3")
     assert pyre_encode({"type": "JOIN", "sequence": 1, "group": "grü", "status": 1})[0][6:10] \

@@ -1,4 +1,4 @@
-"""ZreNode against pyre (zeromq-pyre) and zyre.js, over real UDP beacons and TCP (wire-facts §10).
+"""ZreNode against pyre (zeromq-pyre) and zyre.js, over real UDP beacons and TCP (spec/deviations.md#one-host).
 
 Each test makes a network namespace that holds only ``lo`` (plus the multicast route pyre
 needs), runs our node and the other implementation in it as two processes, and checks: ENTER

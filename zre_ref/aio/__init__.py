@@ -1,4 +1,4 @@
-"""zre_ref.aio: the asyncio shell over the sans-IO cores (design.md §2)."""
+"""zre_ref.aio: the asyncio shell over the sans-IO cores (README.md, "Rules the code keeps")."""
 
 from __future__ import annotations
 

@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import os
 import socket as _socket
+import sys
 import tempfile
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, cast, overload
 
+from ..lograte import RateLimitedLog
 from ..zmtp.connection import (
-    BIG_FRAME,
     HANDSHAKE_TIMEOUT,
+    MAX_IDENTITY,
+    MAX_MESSAGE_FRAMES,
     MAX_MESSAGE_SIZE,
-    RECEIVE_BUFFER,
+    PARTIAL_TIMEOUT,
     Connection,
     ConnectionClosed,
     HandshakeCompleted,
@@ -39,13 +43,39 @@ from ..zmtp.connection import (
 )
 from ..zmtp.curve import curve_mechanism
 from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
-from ..zmtp.routing import IdentityTable, SocketClosed, Subscriptions, WouldBlock
+from ..zmtp.receiver import BIG_FRAME, FRAME_OVERHEAD, ReadBuffer, ReceiveBudget
+from ..zmtp.routing import (
+    ASYNCIO_SOCKET_TYPES,
+    Routing,
+    SocketClosed,
+    Subscriptions,
+    WouldBlock,
+    routing_for,
+)
 
 __all__ = ["Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
 
 log = logging.getLogger("zre_ref.aio.zmtp")
 
-SOCKET_TYPES = ("ROUTER", "DEALER", "PUB", "SUB")
+SOCKET_TYPES = ASYNCIO_SOCKET_TYPES
+#: default bytes of received messages waiting for the application before reading pauses
+RCVHWM_BYTES = 64 * 1024 * 1024
+#: default bytes the unfinished messages of all of a socket's connections may hold together
+MAX_UNFINISHED_BYTES = 128 * 1024 * 1024
+#: default bytes the subscriptions of all of a PUB's subscribers may hold together
+MAX_SUBSCRIPTION_BYTES = 256 * 1024 * 1024
+#: what one subscription costs beyond its topic (dict and set entries, the bytes object),
+#: counted against max_subscription_bytes (about 108 bytes traced in CPython 3.11)
+SUBSCRIPTION_OVERHEAD = 128
+#: seconds accepting pauses when the process is out of file descriptors (EMFILE/ENFILE)
+ACCEPT_RETRY_IVL = 1.0
+#: accept errors that mean "out of a resource": pause accepting, retry later
+_ACCEPT_PAUSE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: connections accepted per readiness event of a listening socket, and the listen backlog
+_ACCEPT_BATCH = 64
+_LISTEN_BACKLOG = 128
+#: a high-water mark of 0 means "no limit", as in libzmq and pyzmq
+_NO_LIMIT = sys.maxsize
 #: default first reconnect delay (s) and the backoff ceiling (libzmq: 100 ms, no ceiling)
 RECONNECT_IVL = 0.1
 RECONNECT_IVL_MAX = 2.0
@@ -55,7 +85,7 @@ _FLUSH_CHUNK = 256 * 1024
 _WRITE_HIGH_WATER = 1024 * 1024
 
 _pipe_ids = itertools.count(1)
-_NO_SUBS: frozenset[bytes] = frozenset()  # a pipe's subscriptions until the first one (PUB)
+_NO_SUBS = Subscriptions()  # a pipe's subscriptions until the first one (PUB); never added to
 
 
 class _Unused(deque[Any]):
@@ -73,18 +103,18 @@ class _Unused(deque[Any]):
 _UNUSED: deque[Any] = _Unused()
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
 
-#: One receive buffer per event loop, shared by every connection of every socket on it: asyncio
+#: One read buffer per event loop, shared by every connection of every socket on it: asyncio
 #: calls buffer_updated right after the same protocol's get_buffer, so reads never interleave,
-#: and a node with hundreds of DEALERs holds one RECEIVE_BUFFER instead of one per socket.
-_RECEIVE_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, memoryview] = (
+#: and a node with hundreds of DEALERs holds one read buffer instead of one per socket.
+_READ_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadBuffer] = (
     weakref.WeakKeyDictionary())
 
 
-def _loop_receive_buffer() -> memoryview:
+def _loop_read_buffer() -> ReadBuffer:
     loop = asyncio.get_running_loop()
-    buf = _RECEIVE_BUFFERS.get(loop)
+    buf = _READ_BUFFERS.get(loop)
     if buf is None:
-        buf = _RECEIVE_BUFFERS[loop] = memoryview(bytearray(RECEIVE_BUFFER))
+        buf = _READ_BUFFERS[loop] = ReadBuffer()
     return buf
 
 
@@ -152,19 +182,13 @@ class _Pipe:
         self.draining = False
         self.identity = b""
         self.peer = ""
-        self.subs: set[bytes] | frozenset[bytes] = _NO_SUBS  # PUB: a set once one arrives
+        self.subs = _NO_SUBS  # PUB: its own Subscriptions once one arrives
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = -1.0
         self.lost: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<pipe {self.id} {self.peer or self.endpoint}>"
-
-    def pub_matches(self, topic: bytes) -> bool:
-        for t in self.subs:  # noqa: SIM110 - a plain loop is faster here
-            if topic.startswith(t):
-                return True
-        return False
 
 
 class _ZmtpProtocol(asyncio.BufferedProtocol):
@@ -217,10 +241,85 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
                 self.sock._mark_dirty(pipe)
 
 
+class _Listener:
+    """A listening socket whose accepts pause while the process is out of file descriptors.
+
+    asyncio's own accept loop reports every EMFILE through the loop's exception handler, with a
+    traceback; this one stops watching the socket for ``ACCEPT_RETRY_IVL`` s, logs once per
+    interval (a RateLimitedLog line, then counts) and resumes (spec/zmtp.md#limits).
+    """
+
+    __slots__ = ("_retry", "_watching", "endpoint", "loop", "owner", "sock", "unlink")
+
+    def __init__(self, owner: Socket, sock: _socket.socket, endpoint: str,
+                 unlink: str | None) -> None:
+        self.owner = owner
+        self.sock = sock
+        self.endpoint = endpoint
+        self.unlink = unlink
+        self.loop = owner._get_loop()
+        self._retry: asyncio.TimerHandle | None = None
+        self._watching = False
+        sock.setblocking(False)
+        sock.listen(_LISTEN_BACKLOG)
+        self._watch()
+
+    def _watch(self) -> None:
+        self._retry = None
+        self.loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._watching = True
+
+    def _on_readable(self) -> None:
+        owner = self.owner
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                now = self.loop.time()
+                if exc.errno in _ACCEPT_PAUSE_ERRNOS:
+                    self.loop.remove_reader(self.sock.fileno())
+                    self._watching = False
+                    self._retry = self.loop.call_later(ACCEPT_RETRY_IVL, self._watch)
+                    owner._log.warning(now, ("accept-paused", self.endpoint),
+                                       "zmtp %s: accept on %s failed (%s); not accepting for "
+                                       "%.1f s", owner.socket_type, self.endpoint,
+                                       exc.strerror, ACCEPT_RETRY_IVL)
+                else:
+                    owner._log.warning(now, ("accept-failed", self.endpoint, exc.errno),
+                                       "zmtp %s: accept on %s failed: %s", owner.socket_type,
+                                       self.endpoint, exc)
+                return
+            conn.setblocking(False)
+            owner._accepted(conn)
+
+    def close(self) -> None:
+        if self._watching:
+            self.loop.remove_reader(self.sock.fileno())
+            self._watching = False
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self.sock.close()
+        if self.unlink:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unlink)
+
+
 class Socket:
     """A ZMTP socket: ``ROUTER``, ``DEALER``, ``PUB`` or ``SUB`` (spec/zmtp.md#sockets).
 
-    Times are in seconds. ``sndhwm``/``rcvhwm`` count messages per peer / per socket.
+    Times are in seconds. ``sndhwm``/``rcvhwm`` count messages per peer / per socket (0 = no
+    limit, as in pyzmq). Receive memory is bounded in bytes too (README "Bounds"):
+    ``rcvhwm_bytes`` for messages waiting to be received, ``max_unfinished_bytes`` for the
+    unfinished messages of all connections together, ``max_message_size`` and
+    ``max_message_frames`` per message, ``partial_timeout`` for how long one may stay unfinished
+    (``receive_budget``: a ReceiveBudget shared with other sockets instead of
+    ``max_unfinished_bytes``). ``send_filter(frames) -> frames | None`` sees every message sent (None drops it): a hook for
+    fault injection.
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
@@ -232,12 +331,13 @@ class Socket:
 
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
-        "__weakref__", "_closed", "_connectors", "_dirty", "_flush_scheduled", "_is_router",
-        "_is_sub", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routes", "_rr", "_rx",
-        "_rx_waiter", "_servers", "_subs", "_tx_waiter", "_zero_copy", "handshake_timeout",
-        "heartbeat", "identity", "max_message_size", "mechanism", "metadata",
-        "on_peer_disconnect", "on_readable", "rcvhwm", "reconnect_ivl", "reconnect_ivl_max",
-        "sndhwm", "socket_type",
+        "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_enqueue_to",
+        "_flush_scheduled", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing",
+        "_rx", "_rx_bytes", "_rx_sizes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy",
+        "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
+        "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
+        "send_filter", "sndhwm", "socket_type",
     )
 
     def __init__(
@@ -264,20 +364,42 @@ class Socket:
         heartbeat_timeout: float | None = None,
         handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
         metadata: dict[str, bytes] | None = None,
+        rcvhwm_bytes: int = RCVHWM_BYTES,
+        max_unfinished_bytes: int = MAX_UNFINISHED_BYTES,
+        max_subscription_bytes: int = MAX_SUBSCRIPTION_BYTES,
+        max_message_frames: int = MAX_MESSAGE_FRAMES,
+        partial_timeout: float | None = PARTIAL_TIMEOUT,
+        send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
+        receive_budget: ReceiveBudget | None = None,
     ) -> None:
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"socket type must be one of {SOCKET_TYPES}, not {socket_type!r}")
-        if len(identity) > 255:
-            raise ValueError("identity is at most 255 bytes")
+        if len(identity) > MAX_IDENTITY:
+            raise ValueError(f"identity is at most {MAX_IDENTITY} bytes")
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.sndhwm = sndhwm
         self.rcvhwm = rcvhwm
+        self.rcvhwm_bytes = rcvhwm_bytes
         self.max_message_size = max_message_size
+        self.max_message_frames = max_message_frames
+        self.partial_timeout = partial_timeout
+        self.send_filter = send_filter
+        self.max_subscription_bytes = max_subscription_bytes
+        self._sub_bytes = 0  # PUB: what every pipe's subscriptions cost together
+        #: what the unfinished messages of all connections hold together (0 = no limit);
+        #: ``receive_budget`` shares one between sockets (a ZRE node's DEALERs), replacing
+        #: max_unfinished_bytes
+        self._budget = (receive_budget if receive_budget is not None
+                        else ReceiveBudget(max_unfinished_bytes or None))
+        #: peer-triggered warnings: one line per kind, then a count per interval
+        self._log = RateLimitedLog(log)
         self.reconnect_ivl = reconnect_ivl
         self.reconnect_ivl_max = reconnect_ivl_max
         self.handshake_timeout = handshake_timeout
         self.metadata = dict(metadata or {})
+        if heartbeat_timeout is not None and heartbeat_timeout < 0:
+            heartbeat_timeout = None  # pyzmq's -1: the heartbeat interval
         self.heartbeat = (
             Heartbeat(heartbeat_ivl, heartbeat_ttl, heartbeat_timeout) if heartbeat_ivl else None
         )
@@ -301,22 +423,25 @@ class Socket:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pipes: list[_Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
-        self._rr = 0
-        self._routes: IdentityTable[_Pipe] = IdentityTable()
-        self._subs = Subscriptions()  # SUB: what we asked for
+        #: this type's rules: where sent messages go, what received ones become
+        self._routing: Routing[_Pipe] = routing_for(socket_type)
+        self._enqueue_to = self._enqueue  # bound once: the policies call it per message
         self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
-        #: large frames are read into buffers handed over as they are (the last recv call
-        #: asked for copy=False), else into a reused buffer and copied out as bytes
+        #: what each message in _rx costs (its bytes, FRAME_OVERHEAD per frame and one for the
+        #: message), and the sum of those
+        self._rx_sizes: deque[int] = _UNUSED
+        self._rx_bytes = 0
+        #: large frames are handed over in the bytearray they were read into (the last recv
+        #: call asked for copy=False), else copied out as bytes
         self._zero_copy = False
         self._rx_waiter: asyncio.Future[None] | None = None
         self._tx_waiter: asyncio.Future[None] | None = None
         self._dirty: list[_Pipe] = []
         self._flush_scheduled = False
-        self._servers: dict[str, tuple[asyncio.AbstractServer, str | None]] = {}
+        self._servers: dict[str, _Listener] = {}
+        self._accepting: set[asyncio.Task[Any]] = set()  # accepted, transport being made
         self._connectors: dict[str, tuple[_Pipe, asyncio.Task[None]]] = {}
         self._reading_paused: list[_Pipe] = []
-        self._is_router = socket_type == "ROUTER"
-        self._is_sub = socket_type == "SUB"
         #: a message arrived since the last unscheduled write: the next send may go out at once
         #: without scheduling a flush (request/reply latency: no extra loop turn per message)
         self._reply_ok = False
@@ -355,28 +480,57 @@ class Socket:
             if path == "*":
                 path = os.path.join(tempfile.gettempdir(), f"zre-ref-{os.getpid()}-{id(self):x}-"
                                     f"{len(self._servers)}.ipc")
-            server = await loop.create_unix_server(lambda: _ZmtpProtocol(self, None), path)
+            lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                lsock.bind(path)
+            except OSError:
+                lsock.close()
+                raise
             real = f"ipc://{path}"
             unlink = path
         else:
-            server = await loop.create_server(
-                lambda: _ZmtpProtocol(self, None), host, port, reuse_address=True,
-            )
-            name = server.sockets[0].getsockname()
+            infos = await loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
+                                           flags=_socket.AI_PASSIVE)
+            family, _type, _proto, _name, addr = infos[0]
+            lsock = _socket.socket(family, _socket.SOCK_STREAM)
+            try:
+                lsock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                if family == _socket.AF_INET6:
+                    lsock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+                lsock.bind(addr)
+            except OSError:
+                lsock.close()
+                raise
+            name = lsock.getsockname()
             real = _format_tcp(name[0], name[1])
-        self._servers[real] = (server, unlink)
+        self._servers[real] = _Listener(self, lsock, real, unlink)
         log.debug("zmtp %s: bound %s", self.socket_type, real)
         return real
 
+    def _accepted(self, conn: _socket.socket) -> None:
+        """A connection our listener accepted: give it a transport and a protocol."""
+        if self._closed:
+            conn.close()
+            return
+        loop = self._get_loop()
+        task = loop.create_task(
+            loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
+        self._accepting.add(task)
+        task.add_done_callback(self._accept_done)
+
+    def _accept_done(self, task: asyncio.Task[Any]) -> None:
+        self._accepting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._log.warning(self._get_loop().time(), ("accept-transport",),
+                              "zmtp %s: an accepted connection failed: %s", self.socket_type,
+                              task.exception())
+
     def unbind(self, endpoint: str) -> None:
         """Stop listening on an endpoint returned by bind (live connections stay)."""
-        entry = self._servers.pop(endpoint, None)
-        if entry is None:
+        listener = self._servers.pop(endpoint, None)
+        if listener is None:
             raise ValueError(f"not bound to {endpoint!r}")
-        entry[0].close()
-        if entry[1]:
-            with contextlib.suppress(OSError):
-                os.unlink(entry[1])
+        listener.close()
 
     async def connect(self, endpoint: str) -> None:
         """Connect in the background (returns at once); reconnects with backoff. Messages sent
@@ -420,6 +574,10 @@ class Socket:
                 else:
                     await loop.create_connection(lambda: _ZmtpProtocol(self, pipe), host, port)
             except OSError as exc:
+                if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
+                    log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
+                              self.socket_type, pipe.endpoint, exc)
+                    return
                 log.debug("zmtp %s: connect %s failed: %s; retry in %.2fs",
                           self.socket_type, pipe.endpoint, exc, ivl)
                 await asyncio.sleep(ivl)
@@ -427,6 +585,8 @@ class Socket:
                 continue
             await pipe.lost
             ivl = self.reconnect_ivl
+            if ivl < 0:
+                return
             await asyncio.sleep(ivl)
 
     # -- connection life --------------------------------------------------------------------------
@@ -441,7 +601,7 @@ class Socket:
         pipe.proto = proto
         pipe.paused = False
         pipe.ready = False
-        pipe.subs = _NO_SUBS
+        self._forget_subscriptions(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
         with contextlib.suppress(Exception):
@@ -452,12 +612,17 @@ class Socket:
                 sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         pipe.conn = Connection(
             self.socket_type, identity=self.identity, mechanism=self.mechanism,
-            max_message_size=self.max_message_size, heartbeat=self.heartbeat,
-            handshake_timeout=self.handshake_timeout, metadata=self.metadata,
-            zero_copy=self._zero_copy, receive_buffer=_loop_receive_buffer(),
+            max_message_size=self.max_message_size, max_message_frames=self.max_message_frames,
+            heartbeat=self.heartbeat, handshake_timeout=self.handshake_timeout,
+            partial_timeout=self.partial_timeout, metadata=self.metadata,
+            zero_copy=self._zero_copy, receive_buffer=_loop_read_buffer(), budget=self._budget,
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
+        if self._rx_full():  # the application is behind: this one waits too
+            pipe.reading_paused = True
+            transport.pause_reading()
+            self._reading_paused.append(pipe)
         return pipe
 
     def _detach(self, pipe: _Pipe, proto: _ZmtpProtocol, exc: Exception | None) -> None:
@@ -477,13 +642,10 @@ class Socket:
         pipe.transport = None
         pipe.proto = None
         pipe.ready = False
+        self._forget_subscriptions(pipe)
         if pipe.reading_paused:
             pipe.reading_paused = False
-        gone = b""
-        if self._is_router and pipe.identity:
-            if self._routes.get(pipe.identity) is pipe:
-                gone = pipe.identity
-            self._routes.remove(pipe.identity, pipe)
+        gone = self._routing.closed(pipe)
         if not pipe.persistent:
             self._drop_pipe(pipe)
         if pipe.lost is not None and not pipe.lost.done():
@@ -499,8 +661,7 @@ class Socket:
     def _drop_pipe(self, pipe: _Pipe) -> None:
         with contextlib.suppress(ValueError):
             self._pipes.remove(pipe)
-        if self._is_router and pipe.identity:
-            self._routes.remove(pipe.identity, pipe)
+        self._routing.closed(pipe)
         pipe.queue.clear()
 
     def _rearm(self, pipe: _Pipe) -> None:
@@ -532,7 +693,7 @@ class Socket:
         self._mark_dirty(pipe)
         if events:
             self._on_events(pipe, events)
-        else:
+        if pipe.conn is conn and not conn.closed:
             self._rearm(pipe)
 
     def _on_events(self, pipe: _Pipe, events: list[Any]) -> None:
@@ -540,30 +701,29 @@ class Socket:
         conn = pipe.conn
         rx = self._rx
         got = False
+        routing = self._routing
         for ev in events:
             if type(ev) is MessageReceived:
                 frames = ev.frames
                 if ev.buffers:
                     frames = _Buffers(frames)
-                if self._is_router:
-                    frames.insert(0, pipe.identity)
-                elif self._is_sub and not self._subs.matches(frames[0]):
+                if not routing.received(pipe, frames):
                     continue
                 if rx is _UNUSED:
                     rx = self._rx = deque()
+                    self._rx_sizes = deque()
                 rx.append(frames)
+                cost = ev.nbytes + FRAME_OVERHEAD * (len(frames) + 1)  # + the message's list
+                self._rx_sizes.append(cost)
+                self._rx_bytes += cost
                 got = True
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
             elif isinstance(ev, Subscribed):
-                subs = pipe.subs
-                if type(subs) is not set:
-                    subs = pipe.subs = set()
-                subs.add(ev.topic)
+                self._subscribed(pipe, ev.topic)
             elif isinstance(ev, Unsubscribed):
-                subs = pipe.subs
-                if type(subs) is set:
-                    subs.discard(ev.topic)
+                if pipe.subs.remove(ev.topic):
+                    self._sub_bytes -= len(ev.topic) + SUBSCRIPTION_OVERHEAD
             elif isinstance(ev, ConnectionClosed):
                 self._on_closed(pipe, ev)
                 return
@@ -578,14 +738,48 @@ class Socket:
                     cb()
                 except Exception:
                     log.exception("zmtp %s: on_readable failed", self.socket_type)
-            if len(rx) >= self.rcvhwm and pipe.transport is not None and not pipe.reading_paused:
-                pipe.reading_paused = True
-                pipe.transport.pause_reading()
-                self._reading_paused.append(pipe)
-        if conn is not None and conn._out:
+            if self._rx_full():
+                self._pause_reading()
+        if conn is not None and conn.wants_flush:
             self._mark_dirty(pipe)
-        if conn is not None and (conn._arm or pipe.timer is not None):
+        if conn is not None and conn.wants_timer:  # else only handle_timer moves deadlines
             self._rearm(pipe)
+
+    def _subscribed(self, pipe: _Pipe, topic: bytes) -> None:
+        """PUB: a subscriber's new topic, within max_subscription_bytes (else its link closes)."""
+        cost = len(topic) + SUBSCRIPTION_OVERHEAD
+        limit = self.max_subscription_bytes
+        if limit and self._sub_bytes + cost > limit:
+            self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
+                              "zmtp %s: closed connection %s: its subscriptions are over the "
+                              "socket's max_subscription_bytes (%d)", self.socket_type,
+                              pipe.peer, limit)
+            self._forget_subscriptions(pipe)
+            if pipe.transport is not None:
+                pipe.transport.close()
+            return
+        subs = pipe.subs
+        if subs is _NO_SUBS:
+            subs = pipe.subs = Subscriptions()
+        if subs.add(topic):
+            self._sub_bytes += cost
+
+    def _forget_subscriptions(self, pipe: _Pipe) -> None:
+        subs = pipe.subs
+        self._sub_bytes -= subs.nbytes + len(subs) * SUBSCRIPTION_OVERHEAD
+        pipe.subs = _NO_SUBS
+
+    def _rx_full(self) -> bool:
+        """Reading pauses: rcvhwm messages or rcvhwm_bytes bytes wait to be received."""
+        hwm = self.rcvhwm
+        return bool((hwm and len(self._rx) >= hwm)
+                    or (self.rcvhwm_bytes and self._rx_bytes >= self.rcvhwm_bytes))
+
+    def _rx_drained(self) -> bool:
+        """Reading resumes: under half of rcvhwm messages and of rcvhwm_bytes bytes."""
+        hwm, hwm_bytes = self.rcvhwm, self.rcvhwm_bytes
+        return (not hwm or len(self._rx) < hwm // 2 + 1) and (
+            not hwm_bytes or self._rx_bytes < hwm_bytes // 2 + 1)
 
     def _on_handshake(self, pipe: _Pipe, ev: HandshakeCompleted) -> None:
         conn = pipe.conn
@@ -594,26 +788,28 @@ class Socket:
         pipe.ready = True
         log.debug("zmtp %s: handshake with %s (%s, identity %r, ZMTP %d.%d)", self.socket_type,
                   pipe.peer, ev.peer_socket_type, ev.peer_identity, *ev.version)
-        if self._is_router:
-            ident, displaced = self._routes.register(ev.peer_identity, pipe)
-            pipe.identity = ident
-            if displaced is not None:
-                log.info("zmtp ROUTER: identity %r handed over from %s to %s",
-                         ident, displaced.peer, pipe.peer)
-                displaced.identity = b""
-                if displaced.transport is not None:
-                    displaced.transport.close()
-        elif self._is_sub:
-            for topic in self._subs:
+        displaced = self._routing.opened(pipe, ev.peer_identity)
+        if displaced is not None:
+            log.info("zmtp %s: identity %r handed over from %s to %s", self.socket_type,
+                     pipe.identity, displaced.peer, pipe.peer)
+            if displaced.transport is not None:
+                displaced.transport.close()
+        wanted = self._routing.wanted
+        if wanted is not None:
+            for topic in wanted:
                 conn.send_subscribe(topic)
         self._mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()
 
     def _on_closed(self, pipe: _Pipe, ev: ConnectionClosed) -> None:
-        level = logging.DEBUG if ev.code in ("eof", "local") else logging.WARNING
-        log.log(level, "zmtp %s: closing connection %s: %s (%s)", self.socket_type,
-                pipe.peer or pipe.endpoint, ev.reason, ev.code)
+        log.debug("zmtp %s: closing connection %s: %s (%s)", self.socket_type,
+                  pipe.peer or pipe.endpoint, ev.reason, ev.code)
+        if ev.code not in ("eof", "local"):
+            # a peer can cause these as often as it likes: one line per kind and interval
+            self._log.warning(self._get_loop().time(), ("closed", ev.code),
+                              "zmtp %s: closed connection %s: %s (%s)", self.socket_type,
+                              pipe.peer or pipe.endpoint, ev.reason, ev.code)
         transport = pipe.transport
         conn = pipe.conn
         if transport is not None:
@@ -727,101 +923,61 @@ class Socket:
             q = pipe.queue = deque()
         q.append(frames)
 
-    def _try_send(self, frames: list[bytes]) -> bool:
-        """Queue ``frames`` by the socket's rule; False if a DEALER has no room (HWM)."""
-        st = self.socket_type
-        if st == "DEALER":
-            pipes = self._pipes
-            n = len(pipes)
-            hwm = self.sndhwm
-            if n == 1:  # the common case (ZRE: one DEALER per peer)
-                p = pipes[0]
-                if len(p.queue) < hwm and (p.persistent or p.ready):
-                    if p.dirty or not p.ready:
-                        q = p.queue
-                        if q is _UNUSED:
-                            q = p.queue = deque()
-                        q.append(frames)
-                    else:
-                        self._enqueue(p, frames)
-                    return True
-                return False
-            for i in range(n):
-                idx = (self._rr + i) % n
-                p = pipes[idx]
-                if len(p.queue) < hwm and (p.persistent or p.ready):
-                    self._rr = idx + 1
-                    self._enqueue(p, frames)
-                    return True
-            return False
-        if st == "ROUTER":
-            if len(frames) < 2:
-                raise ValueError("a ROUTER message needs an identity frame and a body")
-            target = self._routes.get(bytes(frames[0]))
-            if target is None:
-                log.debug("zmtp ROUTER: no peer %r, message dropped", frames[0])
-                return True
-            if len(target.queue) >= self.sndhwm:
-                return False
-            self._enqueue(target, frames[1:])
-            return True
-        if st == "PUB":
-            return not self._pub_send(frames, self._pipes)
-        raise TypeError(f"a {st} socket cannot send messages")
-
-    def _pub_send(self, frames: list[bytes], pipes: Iterable[_Pipe]) -> list[_Pipe]:
-        """PUB: queue for every matching subscriber; returns those at their HWM."""
-        topic = frames[0]
-        full = []
-        hwm = self.sndhwm
-        for p in pipes:
-            if p.ready and p.subs and p.pub_matches(topic):
-                if len(p.queue) < hwm:
-                    self._enqueue(p, frames)
-                else:
-                    full.append(p)
-        return full
+    def _route(self, frames: list[bytes], pipes: Sequence[_Pipe] | None = None
+               ) -> Sequence[_Pipe] | None:
+        """Queue ``frames`` by the socket type's rule: None, or the peers that had no room."""
+        return self._routing.send(frames, self._pipes if pipes is None else pipes,
+                                  self.sndhwm or _NO_LIMIT, self._enqueue_to)
 
     def send_frames_nowait(self, frames: list[bytes]) -> None:
         """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list of
         ``bytes`` that the socket keeps as it is (not copied, not checked; do not change it)."""
         if self._closed:
             raise SocketClosed(f"{self.socket_type} socket is closed")
-        if not self._try_send(frames) and self.socket_type == "DEALER":
-            raise WouldBlock(f"DEALER: no peer below sndhwm={self.sndhwm}")
+        if self.send_filter is not None:
+            filtered = self._filtered(frames)
+            if filtered is None:
+                return
+            frames = filtered
+        routing = self._routing
+        if routing.send(frames, self._pipes, self.sndhwm or _NO_LIMIT,
+                        self._enqueue_to) is not None and routing.waits:
+            raise WouldBlock(f"{self.socket_type}: no peer below sndhwm={self.sndhwm}")
 
     def send_multipart_nowait(self, frames: Sequence[bytes]) -> None:
         """Send without waiting. DEALER: raises WouldBlock when every peer is at sndhwm (or
         there is none). ROUTER drops messages for unknown or full peers, PUB for full subscribers."""
         self._check_open()
-        msg = _frames(frames)
-        if not self._try_send(msg) and self.socket_type == "DEALER":
-            raise WouldBlock(f"DEALER: no peer below sndhwm={self.sndhwm}")
+        msg = self._filtered(_frames(frames))
+        if msg is not None and self._route(msg) is not None and self._routing.waits:
+            raise WouldBlock(f"{self.socket_type}: no peer below sndhwm={self.sndhwm}")
 
     async def send_multipart(self, frames: Sequence[bytes]) -> None:
         """Send, waiting while a DEALER has no room. ROUTER/PUB give a full peer one loop turn
         to drain, then drop the message for it (libzmq's rule)."""
         self._check_open()
-        msg = _frames(frames)
-        if self.socket_type == "PUB":
-            full = self._pub_send(msg, self._pipes)
-            if full:
-                await asyncio.sleep(0)
-                self._check_open()
-                self._pub_send(msg, full)  # subscribers still full miss this message
+        msg = self._filtered(_frames(frames))
+        if msg is None:
             return
-        if self._try_send(msg):
+        full = self._route(msg)
+        if full is None:
             return
-        if self.socket_type == "ROUTER":
-            await asyncio.sleep(0)
+        if not self._routing.waits:
+            await asyncio.sleep(0)  # full peers get one loop turn to drain, then miss it
             self._check_open()
-            self._try_send(msg)  # still full: dropped
+            self._route(msg, full)
             return
-        while True:
+        while full is not None:
             await self._wait_tx()
             self._check_open()
-            if self._try_send(msg):
-                return
+            full = self._route(msg)
+
+    def _filtered(self, frames: list[bytes]) -> list[bytes] | None:
+        """``frames`` through send_filter (None: drop the message)."""
+        if self.send_filter is None:
+            return frames
+        out = self.send_filter(frames)
+        return None if out is None else _frames(out)
 
     async def _wait_tx(self) -> None:
         w = self._tx_waiter
@@ -866,15 +1022,26 @@ class Socket:
         if limit is None or limit >= len(rx):
             out = list(rx)
             rx.clear()
+            self._rx_sizes.clear()
+            self._rx_bytes = 0
         else:
-            pop = rx.popleft
+            pop, pop_size = rx.popleft, self._rx_sizes.popleft
             out = [pop() for _ in range(max(0, limit))]
-        if self._reading_paused and len(rx) < self.rcvhwm // 2 + 1:
+            self._rx_bytes -= sum(pop_size() for _ in out)
+        if self._reading_paused and self._rx_drained():
             self._resume_reading()
         if copy:
             return cast(list[list[bytes]],
                         [[bytes(f) for f in msg] if type(msg) is _Buffers else msg for msg in out])
         return out
+
+    def _pause_reading(self) -> None:
+        """The receive queue is full: stop reading from every connection until it drains."""
+        for p in self._pipes:
+            if p.transport is not None and not p.reading_paused:
+                p.reading_paused = True
+                p.transport.pause_reading()
+                self._reading_paused.append(p)
 
     def _resume_reading(self) -> None:
         for p in self._reading_paused:
@@ -891,7 +1058,8 @@ class Socket:
 
     def _pop(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
         msg = self._rx.popleft()
-        if self._reading_paused and len(self._rx) < self.rcvhwm // 2 + 1:
+        self._rx_bytes -= self._rx_sizes.popleft()
+        if self._reading_paused and self._rx_drained():
             self._resume_reading()
         if type(msg) is _Buffers:
             if copy:
@@ -927,10 +1095,11 @@ class Socket:
     def subscribe(self, prefix: bytes | str) -> None:
         """SUB: receive messages whose first frame starts with ``prefix`` (b"" = everything)."""
         self._check_open()
-        if not self._is_sub:
+        wanted = self._routing.wanted
+        if wanted is None:
             raise TypeError("subscribe() is for SUB sockets")
         topic = _b(prefix)
-        self._subs.add(topic)
+        wanted.add(topic)
         for p in self._pipes:
             if p.ready and p.conn is not None:
                 p.conn.send_subscribe(topic)
@@ -939,10 +1108,11 @@ class Socket:
     def unsubscribe(self, prefix: bytes | str) -> None:
         """SUB: undo one subscribe(prefix)."""
         self._check_open()
-        if not self._is_sub:
+        wanted = self._routing.wanted
+        if wanted is None:
             raise TypeError("unsubscribe() is for SUB sockets")
         topic = _b(prefix)
-        if self._subs.remove(topic):
+        if wanted.remove(topic):
             for p in self._pipes:
                 if p.ready and p.conn is not None:
                     p.conn.send_cancel(topic)
@@ -966,23 +1136,34 @@ class Socket:
             for p in self._pipes
         ]
 
+    def stats(self) -> dict[str, int]:
+        """Counters for logs, tests and the bounds in the README: ``peers`` (pipes),
+        ``queued`` (messages waiting in send queues), ``received`` (messages waiting to be
+        received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame and per
+        message), ``unfinished_bytes`` (what unfinished messages hold)."""
+        return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._rx),
+                "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used,
+                "subscription_bytes": self._sub_bytes}
+
     def queued(self) -> int:
         """Messages waiting in all send queues."""
         return sum(len(p.queue) for p in self._pipes)
 
     # -- close ----------------------------------------------------------------------------------------
-    def close(self, linger: bool = True) -> None:
-        """Close: stop listening and connecting; write what is queued for ready peers when
-        ``linger``, then close every connection. Waiting calls raise SocketClosed."""
+    def close(self, linger: bool | int | None = None) -> None:
+        """Close: stop listening and connecting; write what is queued for ready peers unless
+        ``linger`` is 0 / False (as pyzmq's ``linger=0``: discard), then close every connection.
+        Waiting calls raise SocketClosed. Unlike pyzmq a positive linger is not a wait time:
+        what is queued is handed to the transports at once."""
         if self._closed:
             return
+        linger = linger is None or bool(linger)
         self._closed = True
-        for server, unlink in self._servers.values():
-            server.close()
-            if unlink:
-                with contextlib.suppress(OSError):
-                    os.unlink(unlink)
+        for listener in self._servers.values():
+            listener.close()
         self._servers.clear()
+        for task in list(self._accepting):
+            task.cancel()
         for _pipe, task in self._connectors.values():
             task.cancel()
         self._connectors.clear()

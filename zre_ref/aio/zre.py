@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mappin
 from itertools import chain
 from typing import Any
 
+from ..curve.keys import SecretKey, parse_key
 from ..lograte import RateLimitedLog
 from ..zre import fastpath
 from ..zre.beacon import DISCOVERY_PORT
@@ -136,18 +137,34 @@ class ZreNode:
         log_verbose: bool = False,
         gossip_bind: str | None = None,
         gossip_connect: Iterable[str] = (),
+        curve_publickey: bytes | str | None = None,
+        curve_secretkey: bytes | str | None = None,
+        send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
     ) -> None:
         # gossip discovery turns UDP beacons off, as zyre_gossip_bind/connect do (spec/zgossip.md#zyre)
         gossiping = gossip_bind is not None or bool(list(gossip_connect))
         beaconing = beacon and beacon_interval is not None and not gossiping
+        # CURVE mode like zyre's zyre_set_zcert (spec/zre.md#curve-mode-zyre)
+        self._curve: tuple[bytes, SecretKey] | None = None
+        if curve_publickey is not None or curve_secretkey is not None:
+            if curve_publickey is None or curve_secretkey is None:
+                raise ValueError("CURVE mode needs curve_publickey and curve_secretkey")
+            secret = SecretKey(curve_secretkey)
+            public = parse_key(curve_publickey, "curve_publickey")
+            if public != secret.public():
+                raise ValueError("curve_publickey is not the public key of curve_secretkey")
+            self._curve = (public, secret)
         if isinstance(uuid, str):
             uuid = bytes.fromhex(uuid)
         self._core = NodeCore(uuid, name, headers, evasive=evasive, expired=expired,
                               reap_interval=reap_interval,
                               beacon_interval=beacon_interval if beaconing else None,
                               sndhwm=sndhwm, goodbye=(not beaconing) if goodbye is None else goodbye,
+                              public_key=self._curve[0] if self._curve is not None else None,
                               claim_timeout=claim_timeout, max_peers=max_peers,
                               max_unready_peers=max_unready_peers)
+        #: applied to every message this node's DEALERs send (fault injection; None = none)
+        self._send_filter = send_filter
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
@@ -348,6 +365,18 @@ class ZreNode:
         assert self._loop is not None  # set by start()
         return self._loop.time()
 
+    def _curve_options(self, server_key: bytes | None) -> dict[str, Any]:
+        """Socket options in CURVE mode: the ROUTER (server_key None) is a CURVE server, a
+        DEALER a CURVE client of the peer's key; without the peer's key, a plain DEALER (the
+        peer's CURVE ROUTER then refuses it)."""
+        if self._curve is None:
+            return {}
+        public, secret = self._curve
+        if server_key is None:
+            return {"curve_server": True, "curve_publickey": public, "curve_secretkey": secret.raw}
+        return {"curve_serverkey": server_key, "curve_publickey": public,
+                "curve_secretkey": secret.raw}
+
     async def start(self) -> None:
         """Bind the ROUTER, open the beacon, start beaconing and the timer (spec/zre.md#node)."""
         if self._running or self._stopped:
@@ -364,7 +393,7 @@ class ZreNode:
         if everywhere:
             host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
-        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM)
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **self._curve_options(None))
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:
@@ -500,7 +529,9 @@ class ZreNode:
                 self._beacon.send(eff.data)
         elif isinstance(eff, ConnectPeer):
             sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
-                          reconnect_ivl_max=self.reconnect_ivl_max)
+                          reconnect_ivl_max=self.reconnect_ivl_max,
+                          send_filter=self._send_filter,
+                          **self._curve_options(eff.server_key))
             links[eff.link] = sock
             endpoint = eff.endpoint
             if self._plan is not None and self._plan.ipv6:

@@ -38,6 +38,7 @@ from .common import (
     headers_from_args,
     stop_on_signals,
 )
+from .curve import load_keyfile
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="discover peers through this gossip service (repeatable); beacons off")
     p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
     p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--curve-keyfile", metavar="FILE",
+                   help="CURVE mode like zyre's zyre_set_zcert: the node's key pair, as written "
+                        "by `zre-ref keygen --out FILE` (or a czmq zcert secret file)")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
 
@@ -91,12 +95,14 @@ def _node(args: argparse.Namespace) -> Any:
     check_interface(args.interface)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    public, secret = load_keyfile(args.curve_keyfile) if args.curve_keyfile else (None, None)
     return ZreNode(args.name, headers_from_args(args.header), port=args.port,
                    interface=args.interface,
                    beacon_interval=args.beacon_interval, beacon=not args.no_beacon,
                    connect=args.connect, bind=args.bind, evasive=args.evasive,
                    expired=args.expired, gossip_bind=args.gossip_bind,
-                   gossip_connect=args.gossip_connect)
+                   gossip_connect=args.gossip_connect, curve_publickey=public,
+                   curve_secretkey=secret)
 
 
 def format_event(event: ZreEvent) -> str:

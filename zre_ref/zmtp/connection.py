@@ -1,31 +1,39 @@
 """A sans-IO ZMTP 3.1 connection: feed it bytes, get events; ask it for bytes to send.
 
-Theory of operation (spec/zmtp.md#state-machine):
+Theory of operation (spec/zmtp.md#state-machine), in the order bytes flow:
 
-* ``receive_data(data)`` parses as much as it can and returns events; ``b""`` means EOF.
-  Any decode or protocol error closes the connection and returns a :class:`ConnectionClosed`
-  event carrying the error; nothing else is raised at the receive boundary.
-* ``send_message`` / ``send_subscribe`` / ... queue bytes; ``data_to_send()`` takes them. After a
-  close, ``data_to_send()`` still returns what was queued (a PLAIN server's ERROR).
-* Time is passed in: ``handle_timer(now)`` arms and fires the handshake timeout and heartbeats;
-  ``next_deadline()`` says when to call it next (0.0 = "as soon as you can").
-* Every state change goes through :data:`TRANSITIONS` (state -> input -> next state). A pair
-  missing from the table is a protocol error and closes the connection.
-
-The greeting is staged like libzmq's (spec/zmtp.md#staging): 10 signature bytes at once, the
-major version after the peer's first 10 bytes, the rest after the peer's byte 10.
+* ``receive_data(data)`` (or ``get_buffer`` + ``buffer_updated(n)``, the same path for
+  asyncio's BufferedProtocol) parses as much as it can and returns events; ``b""`` means EOF.
+  Any decode or protocol error, or input over a limit, closes the connection and returns a
+  :class:`ConnectionClosed` event carrying the error; nothing is raised at the receive boundary.
+* The greeting is staged like libzmq's (spec/zmtp.md#staging): 10 signature bytes at once, the
+  major version after the peer's first 10 bytes, the rest after the peer's byte 10.
+* Then frames (spec/zmtp.md#frames): :meth:`_parse_frames` is the one frame loop. Commands go
+  to :meth:`_on_command`, which checks the state table *before* decoding the command (so a
+  READY that cannot be accepted is never decoded), message frames are collected into messages.
+* Every state change goes through :data:`~zre_ref.zmtp.states.TRANSITIONS`
+  (state -> input -> next state); a pair missing from the table closes the connection.
+* Memory: the bytes waiting to be parsed live in a :class:`~zre_ref.zmtp.receiver.Receiver`,
+  which grows buffers with the bytes that arrived, never from a declared size; what an
+  unfinished message holds is bounded per connection (``max_message_size``,
+  ``max_message_frames``), per socket (a shared :class:`~zre_ref.zmtp.receiver.ReceiveBudget`)
+  and in time (``partial_timeout``) (spec/zmtp.md#limits).
+* ``send_message`` / ``send_subscribe`` / ... queue bytes; ``data_to_send()`` takes them
+  (``wants_flush`` says there are some). After a close, ``data_to_send()`` still returns what
+  was queued (a PLAIN server's ERROR).
+* Time is passed in: ``handle_timer(now)`` arms and fires the handshake timeout, heartbeats and
+  the partial-message timeout; ``next_deadline()`` says when to call it next (0.0 = "as soon
+  as you can", also signalled by ``wants_timer``).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..curve.z85 import z85_encode
-from ..errors import DecodeError, EncodeError, ProtocolError, ZreRefError
+from ..errors import DecodeError, EncodeError, LengthOverflow, ProtocolError, ZreRefError
 from ..wire import pack_flags_u64
 from .commands import (
     MAX_PING_CONTEXT,
@@ -38,9 +46,7 @@ from .commands import (
     Pong,
     Ready,
     Subscribe,
-    UnknownCommand,
     Welcome,
-    command_name,
     decode_command,
     decode_metadata,
     encode_command,
@@ -57,6 +63,15 @@ from .curve import (
     CurveTransport,
     PeerError,
 )
+from .events import (
+    ConnectionClosed,
+    Event,
+    HandshakeCompleted,
+    MessageReceived,
+    PongReceived,
+    Subscribed,
+    Unsubscribed,
+)
 from .frames import COMMAND, LONG, MORE, frame_header, parse_header
 from .greeting import (
     GREETING_SIZE,
@@ -68,89 +83,52 @@ from .greeting import (
     greeting_stages,
 )
 from .mechanisms import PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
+from .receiver import (
+    BIG_FRAME,
+    FRAME_OVERHEAD,
+    RECEIVE_BUFFER,
+    ReadBuffer,
+    ReceiveBudget,
+    Receiver,
+)
 from .routing import PUBLISHERS, SENDS_IDENTITY, SOCKET_TYPES, compatible
+from .states import (
+    GREETING_INPUT,
+    GREETING_STATES,
+    TRANSITIONS,
+    Input,
+    State,
+    command_expected,
+)
+
+__all__ = [
+    "BIG_FRAME", "HANDSHAKE_TIMEOUT", "MAX_MESSAGE_FRAMES", "MAX_MESSAGE_SIZE", "PARTIAL_TIMEOUT",
+    "RECEIVE_BUFFER", "TRANSITIONS", "Connection", "ConnectionClosed", "Event",
+    "HandshakeCompleted", "Heartbeat", "Input", "MessageReceived", "PongReceived", "ReadBuffer",
+    "ReceiveBudget", "State", "Subscribed", "Unsubscribed",
+]
 
 log = logging.getLogger("zre_ref.zmtp")
 
 #: default largest message (sum of its frame sizes) we accept (spec/zmtp.md#limits)
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
-#: most frames in one multipart message (spec/zmtp.md#limits)
+#: default most frames in one multipart message (spec/zmtp.md#limits)
 MAX_MESSAGE_FRAMES = 65536
 #: seconds from connection start to a completed handshake; libzmq's ZMQ_HANDSHAKE_IVL default
 HANDSHAKE_TIMEOUT = 30.0
-#: frames at least this large are collected chunk by chunk instead of re-buffered
-BIG_FRAME = 16 * 1024
-#: a large-frame buffer up to this size is kept for the next large frame
-BIG_KEEP = 8 * 1024 * 1024
-#: size of the buffer handed to the socket by get_buffer (asyncio reads 256 KiB at a time)
-RECEIVE_BUFFER = 256 * 1024
-#: after a large frame, the next read is this short, so a following large frame's body is
-#: read straight into its own buffer instead of through the receive buffer
-AFTER_BIG_READ = 64
+#: default seconds one message may stay unfinished (spec/zmtp.md#limits; libzmq has no limit)
+PARTIAL_TIMEOUT = 120.0
+#: largest READY/INITIATE metadata (bytes after the command name) (spec/zmtp.md#limits)
+MAX_METADATA_BYTES = 64 * 1024
+#: most properties in one READY/INITIATE (libzmq sends 2 or 3, plus ZMQ_METADATA ones)
+MAX_METADATA_PROPERTIES = 1024
+#: largest command frame before the handshake is complete (metadata + command name)
+MAX_HANDSHAKE_COMMAND = MAX_METADATA_BYTES + 256
 #: largest Identity libzmq accepts (spec/zmtp.md#metadata)
 MAX_IDENTITY = 255
 
 _SHORT0 = tuple(bytes((0, n)) for n in range(256))
 _SHORT1 = tuple(bytes((1, n)) for n in range(256))
-
-
-# -- events -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HandshakeCompleted:
-    """The peer's READY/INITIATE arrived and its socket type fits ours (spec/zmtp.md#null)."""
-
-    peer_socket_type: str
-    peer_identity: bytes
-    peer_metadata: Mapping[str, bytes]
-    version: tuple[int, int]
-    mechanism: str
-    user_id: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
-    """A complete multipart message (spec/zmtp.md#frames). Frames are bytes, except that a
-    ``zero_copy`` connection hands large frames over as the bytearray they were read into."""
-
-    frames: list[bytes | bytearray]
-    #: True if some frame is a bytearray (only on a zero_copy connection)
-    buffers: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribed:
-    """A subscriber asked for ``topic`` (3.1 SUBSCRIBE or a 3.0 0x01 message)."""
-
-    topic: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribed:
-    """A subscriber cancelled ``topic`` (3.1 CANCEL or a 3.0 0x00 message)."""
-
-    topic: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PongReceived:
-    """The peer answered a PING (spec/zmtp.md#heartbeats)."""
-
-    context: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """The connection is over. ``code`` is stable (eof, decode-error, ...); ``reason`` is prose."""
-
-    code: str
-    reason: str
-    error: ZreRefError | None = field(default=None, compare=False)
-
-
-Event = (
-    HandshakeCompleted | MessageReceived | Subscribed | Unsubscribed | PongReceived
-    | ConnectionClosed
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,99 +141,6 @@ class Heartbeat:
     timeout: float | None = None
 
 
-# -- the transition table ---------------------------------------------------------------------
-class State(enum.Enum):
-    """Where the connection is (spec/zmtp.md#state-machine)."""
-
-    SIGNATURE = "signature"  # waiting for the peer's bytes 0..9
-    MAJOR = "major"  # waiting for the peer's byte 10
-    GREETING = "greeting"  # waiting for the peer's bytes 11..63
-    EXPECT_READY = "expect-ready"  # NULL; PLAIN client after INITIATE
-    EXPECT_WELCOME = "expect-welcome"  # PLAIN client after HELLO
-    EXPECT_HELLO = "expect-hello"  # PLAIN server
-    EXPECT_INITIATE = "expect-initiate"  # PLAIN server after WELCOME
-    OPEN = "open"  # handshake done: messages, heartbeats, subscriptions
-    CLOSED = "closed"
-
-
-class Input(enum.Enum):
-    """What can happen to a connection: peer input, timers, local calls."""
-
-    SIGNATURE = "signature"
-    MAJOR = "major"
-    GREETING_NULL = "greeting/NULL"
-    GREETING_PLAIN_CLIENT = "greeting/PLAIN client"
-    GREETING_PLAIN_SERVER = "greeting/PLAIN server"
-    GREETING_CURVE_CLIENT = "greeting/CURVE client"
-    GREETING_CURVE_SERVER = "greeting/CURVE server"
-    READY = "READY"
-    ERROR = "ERROR"
-    HELLO_ACCEPTED = "HELLO accepted"
-    HELLO_REFUSED = "HELLO refused"
-    WELCOME = "WELCOME"
-    INITIATE = "INITIATE"
-    PING = "PING"
-    PONG = "PONG"
-    SUBSCRIBE = "SUBSCRIBE"
-    CANCEL = "CANCEL"
-    UNKNOWN_COMMAND = "unknown command"
-    MESSAGE = "message"
-    INVALID = "invalid input"  # a DecodeError, bad metadata, wrong socket type ...
-    EOF = "EOF"
-    TIMEOUT = "timeout"
-    CLOSE = "local close"
-
-
-_S, _I = State, Input
-#: state -> input -> next state. Missing pairs are protocol errors (-> CLOSED).
-TRANSITIONS: dict[State, dict[Input, State]] = {
-    _S.SIGNATURE: {_I.SIGNATURE: _S.MAJOR},
-    _S.MAJOR: {_I.MAJOR: _S.GREETING},
-    _S.GREETING: {
-        _I.GREETING_NULL: _S.EXPECT_READY,
-        _I.GREETING_PLAIN_CLIENT: _S.EXPECT_WELCOME,
-        _I.GREETING_PLAIN_SERVER: _S.EXPECT_HELLO,
-        _I.GREETING_CURVE_CLIENT: _S.EXPECT_WELCOME,
-        _I.GREETING_CURVE_SERVER: _S.EXPECT_HELLO,
-    },
-    _S.EXPECT_READY: {_I.READY: _S.OPEN, _I.ERROR: _S.CLOSED},
-    _S.EXPECT_WELCOME: {_I.WELCOME: _S.EXPECT_READY, _I.ERROR: _S.CLOSED},
-    _S.EXPECT_HELLO: {_I.HELLO_ACCEPTED: _S.EXPECT_INITIATE, _I.HELLO_REFUSED: _S.CLOSED},
-    _S.EXPECT_INITIATE: {_I.INITIATE: _S.OPEN, _I.ERROR: _S.CLOSED},
-    _S.OPEN: {
-        _I.MESSAGE: _S.OPEN,
-        _I.PING: _S.OPEN,
-        _I.PONG: _S.OPEN,
-        _I.SUBSCRIBE: _S.OPEN,
-        _I.CANCEL: _S.OPEN,
-        _I.UNKNOWN_COMMAND: _S.OPEN,
-        _I.ERROR: _S.CLOSED,
-    },
-    _S.CLOSED: {},
-}
-for _state, _row in TRANSITIONS.items():
-    if _state is not _S.CLOSED:
-        for _inp in (_I.INVALID, _I.EOF, _I.TIMEOUT, _I.CLOSE):
-            _row[_inp] = _S.CLOSED
-del _state, _row, _inp
-
-#: the input that ends the greeting, by (mechanism name, server role)
-GREETING_INPUT: dict[tuple[str, bool], Input] = {
-    ("NULL", False): _I.GREETING_NULL,
-    ("NULL", True): _I.GREETING_NULL,
-    ("PLAIN", False): _I.GREETING_PLAIN_CLIENT,
-    ("PLAIN", True): _I.GREETING_PLAIN_SERVER,
-    ("CURVE", False): _I.GREETING_CURVE_CLIENT,
-    ("CURVE", True): _I.GREETING_CURVE_SERVER,
-}
-
-_COMMAND_INPUT: dict[type, Input] = {
-    Ready: _I.READY, Error: _I.ERROR, Welcome: _I.WELCOME, Initiate: _I.INITIATE,
-    Ping: _I.PING, Pong: _I.PONG, Subscribe: _I.SUBSCRIBE, Cancel: _I.CANCEL,
-    UnknownCommand: _I.UNKNOWN_COMMAND,
-}
-
-
 class _Closed(Exception):
     """Internal: unwinds the parser after the connection closed itself."""
 
@@ -265,14 +150,14 @@ class Connection:
 
     #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
     __slots__ = (
-        "_after_big", "_arm", "_big", "_big_buf", "_big_fill", "_big_flags", "_big_obj",
-        "_big_offset", "_big_size", "_consumed", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest", "_handed",
-        "_handshake_deadline", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big", "_parts",
-        "_parts_big", "_pong_deadline", "_prefill", "_publisher", "_rest", "_rview",
-        "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline", "_ttl_pending", "_user_id",
-        "closed_event", "handshake_timeout", "heartbeat", "identity", "max_message_size",
-        "mechanism", "metadata", "peer_greeting", "peer_identity", "peer_metadata",
-        "peer_socket_type", "peer_version", "socket_type", "state", "trace", "zero_copy",
+        "_arm", "_budget", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest",
+        "_handshake_deadline", "_held", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big",
+        "_partial_asked", "_partial_deadline", "_partial_mark", "_parts", "_parts_big",
+        "_pong_deadline", "_publisher", "_rx", "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline",
+        "_ttl_pending", "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
+        "max_message_frames", "max_message_size", "mechanism", "metadata", "partial_timeout",
+        "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type", "peer_version",
+        "socket_type", "state", "trace", "zero_copy",
     )
 
     def __init__(
@@ -282,27 +167,35 @@ class Connection:
         identity: bytes = b"",
         mechanism: Mechanism | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_message_frames: int = MAX_MESSAGE_FRAMES,
         heartbeat: Heartbeat | None = None,
         handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
+        partial_timeout: float | None = PARTIAL_TIMEOUT,
         metadata: Mapping[str, bytes] | None = None,
         zero_copy: bool = False,
-        receive_buffer: bytearray | memoryview | None = None,
+        receive_buffer: ReadBuffer | None = None,
+        budget: ReceiveBudget | None = None,
     ) -> None:
-        """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as a
-        bytearray of exactly its size, read straight from the socket and never copied.
-        ``receive_buffer``: the buffer get_buffer hands out, shareable between connections whose
-        buffer_updated always follows their own get_buffer at once (one event loop)."""
+        """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as the
+        bytearray it was read into, handed over (never reused, never copied).
+        ``receive_buffer``: the read buffer get_buffer hands out, shareable between
+        connections whose buffer_updated always follows their own get_buffer at once.
+        ``budget``: bytes the unfinished messages of this and other connections may hold
+        together; a connection that would go over it is closed (code ``over-budget``)."""
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"unknown socket type {socket_type!r}")
         if len(identity) > MAX_IDENTITY:
-            raise ValueError("an identity is at most 255 bytes")
+            raise ValueError(f"an identity is at most {MAX_IDENTITY} bytes")
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.mechanism: Mechanism = mechanism if mechanism is not None else Null()
         self.max_message_size = max_message_size
+        self.max_message_frames = max_message_frames
         self.heartbeat = heartbeat
         self.handshake_timeout = handshake_timeout
+        self.partial_timeout = partial_timeout
         self.metadata = dict(metadata or {})
+        self.zero_copy = zero_copy
         self.state = State.SIGNATURE
         #: set to a list to record every (state, input, next state) step (tests)
         self.trace: list[tuple[State, Input, State]] | None = None
@@ -320,30 +213,18 @@ class Connection:
         self._publisher = socket_type in PUBLISHERS
         self._out: list[bytes] = []
         self._out_big = False  # a body of BIG_FRAME bytes or more is queued
-        self._rest = b""  # unparsed bytes (a partial greeting stage or frame)
-        self._consumed = 0  # stream offset of the first byte of _rest
+        self._rx = Receiver(receive_buffer)
         self._parts: list[bytes | bytearray] = []  # frames of the message being received
-        self._msg_bytes = 0
+        self._msg_bytes = 0  # their sizes summed
         self._parts_big = False  # some frame in _parts is a bytearray (zero_copy)
-        # a large frame body is received straight into a buffer (spec/zmtp.md#frames): a
-        # reusable one whose contents are copied out, or (zero_copy) one of exactly its size
-        self.zero_copy = zero_copy
-        self._big: memoryview | None = None  # view of the body buffer while a body is pending
-        self._big_obj: bytearray | None = None  # zero_copy: the body buffer itself
-        self._handed: bytearray | None = None  # zero_copy: the last body handed over
-        self._big_buf: bytearray | None = None
-        self._big_fill = 0
-        self._big_size = 0
-        self._big_flags = 0
-        self._big_offset = 0
-        self._after_big = False
-        self._prefill = 0  # get_buffer put this many bytes of _rest in front of the read
-        self._rview = (receive_buffer if type(receive_buffer) is memoryview  # shared as it is
-                       else memoryview(receive_buffer if receive_buffer is not None
-                                       else bytearray(RECEIVE_BUFFER)))
+        self._budget = budget
+        self._held = 0  # bytes taken from the budget for the unfinished message
         # timers: None = not armed; _arm = "call handle_timer soon"
         self._arm = handshake_timeout is not None
         self._handshake_deadline: float | None = None
+        self._partial_deadline: float | None = None
+        self._partial_asked = False  # _account saw an unfinished message: start the interval
+        self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
         self._next_ping: float | None = None
         self._pong_deadline: float | None = None
         self._ttl_pending: float | None = None
@@ -365,6 +246,27 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self.state is State.CLOSED
+
+    @property
+    def wants_flush(self) -> bool:
+        """Bytes are queued for the peer (take them with data_to_send or output_chunks)."""
+        return bool(self._out) or (self._curve is not None and self._curve.queued > 0)
+
+    @property
+    def wants_timer(self) -> bool:
+        """handle_timer should be called soon (a timer must be armed or re-armed). Otherwise
+        next_deadline() changes only in handle_timer and when the handshake completes."""
+        return self._arm
+
+    @property
+    def at_frame_boundary(self) -> bool:
+        """Past the greeting, and no frame is half-received."""
+        return self.state not in GREETING_STATES and self._rx.at_frame_boundary
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes the unfinished message holds (as counted against the budget)."""
+        return self._held
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (b"" if nothing)."""
@@ -426,87 +328,142 @@ class Connection:
         if self.state is State.CLOSED:
             return
         self._step(inp)
-        self._rest = b""
-        self._big = None
-        self._big_obj = None
-        self._handed = None
-        self._big_buf = None
+        self._rx.clear()
         self._parts = []
         self._parts_big = False
+        self._msg_bytes = 0
+        if self._held and self._budget is not None:
+            self._budget.give(self._held)
+        self._held = 0
         ev = ConnectionClosed(code, reason, error)
         self.closed_event = ev
         events.append(ev)
 
     def _close_invalid(self, events: list[Event], exc: DecodeError | ProtocolError) -> None:
         """Bad input from the peer closes the connection (spec/zmtp.md#state-machine)."""
-        if isinstance(exc, DecodeError):
-            log.info("zmtp: closing: %s", exc)
-            code = "decode-error"
-        else:
-            log.info("zmtp: closing: protocol error: %s", exc)
-            code = "protocol-error"
+        code = "decode-error" if isinstance(exc, DecodeError) else "protocol-error"
+        log.debug("zmtp: closing (%s): %s", code, exc)
         self._close(events, Input.INVALID, code, str(exc), exc)
 
-    # -- receiving ----------------------------------------------------------------------------
+    # -- receiving: one path for receive_data and get_buffer/buffer_updated -------------------
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer (b"" = EOF); returns the events they complete."""
+        if not data:
+            return self._eof()
+        return self._receive(data)
+
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes from the socket should be written (then call buffer_updated)."""
+        return self._rx.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> list[Event]:
+        """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
+        if self.state is State.CLOSED or nbytes <= 0:
+            return []
+        rx = self._rx
+        data = rx.buffer_updated(nbytes)
+        if data is None and not rx.regrown and not rx.body_complete:
+            # more of a large body, into the buffer it already had: nothing else changes
+            self._rx_since_ping = self._rx_since_ttl = True
+            return []
+        return self._receive(b"" if data is None else data)
+
+    def _eof(self) -> list[Event]:
         events: list[Event] = []
         if self.state is State.CLOSED:
             return events
-        if not data:
-            if self.state in _GREETING_STATES:
-                where = " during the greeting"
-            elif self.state is not State.OPEN:
-                where = f" during the handshake (state {self.state.value})"
-            elif self._rest or self._big is not None or self._parts:
-                where = " inside a message"
-            else:
-                where = ""
-            self._close(events, Input.EOF, "eof", f"the peer closed the connection{where}")
+        if self.state in GREETING_STATES:
+            where = " during the greeting"
+        elif self.state is not State.OPEN:
+            where = f" during the handshake (state {self.state.value})"
+        elif not self._rx.at_frame_boundary or self._parts:
+            where = " inside a message"
+        else:
+            where = ""
+        self._close(events, Input.EOF, "eof", f"the peer closed the connection{where}")
+        return events
+
+    def _receive(self, data: bytes) -> list[Event]:
+        """Parse ``data`` (new bytes; b"" when they went into a large body) after the rest."""
+        events: list[Event] = []
+        if self.state is State.CLOSED:
             return events
         self._rx_since_ping = True
         self._rx_since_ttl = True
+        rx = self._rx
         try:
-            pos = 0
-            if self._big is not None:
-                pos = self._feed_big(data, events)
-                if pos < 0:
-                    return events
-                self._consumed += pos
-                if pos == len(data):
-                    return events
-                data = data[pos:]
-                pos = 0
-            if self._rest:
-                data = self._rest + data
-                self._rest = b""
-            if self.state in _GREETING_STATES:
-                pos = self._parse_greeting(data, events)
             if self._curve is not None:  # CURVE after READY: every byte is sealed
-                self._receive_sealed(data[pos:] if pos else data, events)
+                self._receive_sealed(data, events)
+                self._account(events)
                 return events
-            if not self.closed and self.state not in _GREETING_STATES:
-                pos = self._parse_frames(data, pos, events)
-                if self._curve is not None and not self.closed and pos < len(data):
-                    self._receive_sealed(data[pos:], events)  # READY and MESSAGEs in one read
+            body: tuple[int, bytes | bytearray, int] | None = None
+            if rx.body_pending:
+                used = rx.feed_body(data) if data else 0
+                if not rx.body_complete:
+                    self._account(events)
+                    return events
+                body = self._take_body()
+                data = data[used:] if used else data
+            if rx.rest:
+                data = rx.rest + data
+                rx.rest = b""
+            pos = 0
+            state = self.state  # (identity tests first: an Enum's hash is a Python call)
+            if state is not State.OPEN and state in GREETING_STATES:
+                pos = self._parse_greeting(data, events)
+                state = self.state
+            if state is State.OPEN or (state not in GREETING_STATES and not self.closed):
+                pos = self._parse_frames(data, pos, events, body)
+                if self._curve is not None and not self.closed:  # READY, then sealed bytes
+                    self._receive_sealed(data[pos:], events)
+                    self._account(events)
                     return events
             if self.closed:
                 return events
-            if self._big is not None:
-                self._consumed += len(data)
+            if rx.body_pending:  # a large body started: all of data is taken
+                rx.offset += len(data)
             else:
-                self._consumed += pos
+                rx.offset += pos
                 if pos < len(data):
-                    self._rest = data[pos:]
+                    rx.rest = data[pos:]
+            if self._held or self._parts or not rx.at_frame_boundary:
+                self._account(events)
         except (DecodeError, ProtocolError) as exc:
             self._close_invalid(events, exc)
         except _Closed:
             pass
         return events
 
+    def _take_body(self) -> tuple[int, bytes | bytearray, int]:
+        """The completed large frame: (flags, body, stream offset of the body)."""
+        rx = self._rx
+        buf = rx.take_body()
+        return rx.body_flags, buf if self.zero_copy else bytes(buf), rx.body_offset
+
+    def _account(self, events: list[Event]) -> None:
+        """Charge what the unfinished message holds to the budget (closing the connection if it
+        is over), and make sure the partial-message timer runs while one is unfinished."""
+        self._rx.regrown = False
+        held = (self._msg_bytes + len(self._parts) * FRAME_OVERHEAD + self._rx.held_bytes()
+                + (self._curve.held if self._curve is not None else 0))
+        more = held - self._held
+        budget = self._budget
+        if budget is not None and more:
+            if more > 0 and not budget.take(more):
+                self._close(events, Input.INVALID, "over-budget",
+                            f"an unfinished message of {held} bytes is over the socket's "
+                            f"receive budget ({budget.limit} bytes)")
+                return
+            if more < 0:
+                budget.give(-more)
+        self._held = held
+        if held and self._partial_deadline is None and self.partial_timeout is not None \
+                and self.state is State.OPEN:
+            self._arm = self._partial_asked = True
+
     def _parse_greeting(self, data: bytes, events: list[Event]) -> int:
         pos, end = 0, len(data)
-        base = self._consumed
+        base = self._rx.offset
         if self.state is State.SIGNATURE:
             check_signature(data[: SIGNATURE_SIZE], base)
             if end < SIGNATURE_SIZE:
@@ -551,223 +508,96 @@ class Connection:
                 self._curve_hs = CurveServerHandshake(mechanism)
         return pos
 
-    def _enter_big(self, flags: int, size: int, data: bytes, start: int, base: int) -> None:
-        """Start collecting a large frame body of ``size`` bytes, ``data[start:]`` being its start."""
-        buf = self._big_buf
-        if self.zero_copy:
-            prev = self._handed
-            # reuse the last handed-over buffer if the application dropped it (only our two
-            # references left: the attribute and prev); a fresh one costs page faults
-            if prev is not None and len(prev) == size and _refcount(prev) <= 3:
-                buf = prev
-            else:
-                buf = self._handed = bytearray(size)
-            self._big_obj = buf
-        elif buf is None or len(buf) < size or len(buf) > 4 * size:
-            buf = bytearray(size)
-            self._big_buf = buf if size <= BIG_KEEP else None
-        view = memoryview(buf)
-        have = len(data) - start
-        view[:have] = memoryview(data)[start:]
-        self._big = view
-        self._big_fill = have
-        self._big_size = size
-        self._big_flags = flags
-        self._big_offset = base + start
-
-    def _finish_big(self, events: list[Event]) -> None:
-        view = self._big
-        if view is None:  # pragma: no cover - guarded by the callers
-            return
-        self._big = None
-        self._after_big = True
-        body: bytes | bytearray
-        obj = self._big_obj
-        if obj is not None:
-            view.release()  # the bytearray is the caller's now, resizable
-            self._big_obj = None
-            body = obj
-        else:
-            body = bytes(view[: self._big_size])
-        self._on_frame(self._big_flags, body, self._big_offset, events)
-
-    def _feed_big(self, data: bytes, events: list[Event]) -> int:
-        """Copy into the pending large body; returns bytes of ``data`` used, or -1 if all were."""
-        view = self._big
-        if view is None:  # pragma: no cover - guarded by the caller
-            return 0
-        fill = self._big_fill
-        need = self._big_size - fill
-        n = len(data)
-        if n < need:
-            view[fill : fill + n] = data
-            self._big_fill = fill + n
-            self._consumed += n
-            return -1
-        view[fill : fill + need] = memoryview(data)[:need] if need < n else data
-        self._big_fill = fill + need
-        self._finish_big(events)
-        return need
-
-    # -- receiving into our buffer (asyncio.BufferedProtocol style) -----------------------------
-    def get_buffer(self) -> memoryview:
-        """Where the next bytes from the socket should be written (then call buffer_updated)."""
-        big = self._big
-        if big is not None:
-            return big[self._big_fill : self._big_size]
-        view = self._rview
-        # unparsed bytes (a partial frame, < BIG_FRAME) go first, so the read continues them
-        # and buffer_updated takes one bytes copy instead of a copy plus a concatenation
-        rest = self._rest
-        k = len(rest)
-        if k and k < len(view) // 2:
-            view[:k] = rest
-        else:
-            k = 0
-        self._prefill = k
-        if self._after_big:
-            self._after_big = False
-            return view[k : k + AFTER_BIG_READ]
-        return view[k:] if k else view
-
-    def buffer_updated(self, nbytes: int) -> list[Event]:
-        """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
-        big = self._big
-        if big is None or self.state is State.CLOSED:
-            k = self._prefill
-            if k and nbytes > 0:
-                self._prefill = 0
-                self._rest = b""
-                return self.receive_data(bytes(self._rview[: k + nbytes]))
-            return self.receive_data(bytes(self._rview[:nbytes]))
-        events: list[Event] = []
-        if nbytes <= 0:
-            return events
-        self._rx_since_ping = True
-        self._rx_since_ttl = True
-        self._big_fill += nbytes
-        self._consumed += nbytes
-        if self._big_fill < self._big_size:
-            return events
-        try:
-            self._finish_big(events)
-        except (DecodeError, ProtocolError) as exc:
-            self._close_invalid(events, exc)
-        except _Closed:
-            pass
-        return events
-
-    def _parse_frames(self, data: bytes, pos: int, events: list[Event]) -> int:
-        """Parse frames from ``data[pos:]``: the hot path (spec/zmtp.md#frames)."""
+    def _parse_frames(self, data: bytes, pos: int, events: list[Event],
+                      body: tuple[int, bytes | bytearray, int] | None = None,
+                      base: int | None = None) -> int:
+        """Frames from ``data[pos:]`` (after ``body``, a large frame that just completed);
+        returns where parsing stopped (spec/zmtp.md#frames). ``base``: the stream offset of
+        ``data[0]`` (default: the receiver's; CURVE plaintext counts from 0). Stops where a
+        CURVE handshake ends: what follows READY is sealed."""
         end = len(data)
         parts = self._parts
         mbytes = self._msg_bytes
         parts_big = self._parts_big
-        maxsize = self.max_message_size
         is_open = self.state is State.OPEN
+        limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
+        max_frames = self.max_message_frames
         publisher = self._publisher
         append = events.append
-        base = self._consumed
-        sealed = self._curve is not None  # parsing CURVE plaintext (else: stop where it starts)
+        if base is None:
+            base = self._rx.offset  # stream offset of data[0]
+        sealed = self._curve is not None  # parsing CURVE plaintext already
         try:
-            while end - pos >= 2:
-                flags = data[pos]
-                if flags <= 3 and is_open:
-                    # the common case, inline: a complete message frame within the limits
-                    if flags <= 1:
-                        size = data[pos + 1]
-                        start = pos + 2
-                        if size > maxsize - mbytes:
-                            parse_header(data, pos, maxsize - mbytes, base)  # raises
-                    else:
-                        if end - pos < 9:
-                            break
-                        size = int.from_bytes(data[pos + 1 : pos + 9], "big")
-                        start = pos + 9
-                        if size > maxsize - mbytes or start + size > end:
-                            # over the limit, or incomplete: the general path below decides
-                            head = parse_header(data, pos, maxsize - mbytes, base)
-                            if head is not None and size >= BIG_FRAME:
-                                self._enter_big(flags, size, data, start, base)
-                                pos = end
-                            break
-                    stop = start + size
-                    if stop > end:
+            while True:
+                if body is not None:
+                    flags, frame, offset = body
+                    body = None
+                    size = len(frame)
+                    start = offset - base
+                    if type(frame) is bytearray and not flags & COMMAND:
+                        parts_big = True
+                else:
+                    if end - pos < 2:
                         break
-                    parts.append(data[start:stop])
-                    pos = stop
-                    flags &= MORE
-                    if flags == 0:
-                        if publisher:
-                            self._publisher_message(parts, events)
-                        elif parts_big:  # a large frame of this message came in earlier
-                            append(MessageReceived(parts, True))
-                            parts_big = False
+                    flags = data[pos]
+                    if flags <= (MORE | LONG) and is_open:  # a message frame: the common case
+                        if flags <= MORE:
+                            size = data[pos + 1]
+                            start = pos + 2
+                        elif end - pos < 9:
+                            break
                         else:
-                            append(MessageReceived(parts))
-                        parts = []
-                        mbytes = 0
+                            size = int.from_bytes(data[pos + 1 : pos + 9], "big")
+                            start = pos + 9
+                        if size > limit - mbytes:
+                            parse_header(data, pos, limit - mbytes, base)  # raises
                     else:
-                        mbytes += size
-                        if mbytes > maxsize or len(parts) > MAX_MESSAGE_FRAMES:
-                            self._too_big(base + pos, mbytes, len(parts))
+                        head = parse_header(data, pos, limit - mbytes, base)
+                        if head is None:
+                            break
+                        flags, size, hlen = head
+                        if not is_open and not flags & COMMAND:
+                            raise ProtocolError(
+                                f"a message frame arrived in state {self.state.value}")
+                        start = pos + hlen
+                    stop = start + size
+                    if stop > end:  # incomplete: a large one is collected in a body buffer
+                        if size >= BIG_FRAME:
+                            self._rx.start_body(flags, size, data, start)
+                            pos = end
+                        break
+                    frame = data[start:stop]
+                    pos = stop
+                if flags & COMMAND:
+                    self._on_command(frame, base + start, events)
+                    is_open = self.state is State.OPEN
+                    limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
+                    if self._curve is not None and not sealed:  # the rest of the read is sealed
+                        break
                     continue
-                head = parse_header(data, pos, maxsize - mbytes, base)
-                if head is None:
-                    break
-                flags, size, hlen = head
-                start = pos + hlen
-                stop = start + size
-                if stop > end:
-                    if size >= BIG_FRAME:
-                        self._enter_big(flags, size, data, start, base)
-                        pos = end
-                    break
-                pos = stop
-                self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
-                self._on_frame(flags, data[start:stop], base + start, events)
-                parts, mbytes, parts_big = self._parts, self._msg_bytes, self._parts_big
-                is_open = self.state is State.OPEN
-                if self._curve is not None and not sealed:  # the rest of the read is sealed
-                    break
+                # a message frame (only ever parsed once the connection is open)
+                parts.append(frame)
+                if flags & MORE:
+                    mbytes += size
+                    if len(parts) > max_frames:
+                        self._too_many_frames(base + start, len(parts))
+                    continue
+                if publisher:
+                    self._publisher_message(parts, events)
+                else:
+                    append(MessageReceived(parts, parts_big, mbytes + size))
+                parts = []
+                mbytes = 0
+                parts_big = False
         finally:
-            self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
+            if self.state is not State.CLOSED:
+                self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
         return pos
 
-    def _too_big(self, offset: int, size: int, nframes: int) -> None:
-        from ..errors import LengthOverflow
-
-        what = f"{size} bytes" if size > self.max_message_size else f"{nframes} frames"
-        raise LengthOverflow(f"message of {what} is over the limit", protocol="zmtp-frame",
-                             field="size", offset=offset, spec_anchor="spec/zmtp.md#limits")
-
-    def _on_frame(self, flags: int, body: bytes | bytearray, offset: int,
-                  events: list[Event]) -> None:
-        """One complete frame off the fast path (a command, a long frame, the handshake)."""
-        if flags & COMMAND:
-            if self._curve_hs is not None and self.state is not State.OPEN:
-                self._on_curve_command(bytes(body), events)
-                return
-            self._on_command(decode_command(bytes(body), offset), events)
-            return
-        if self.state is not State.OPEN:
-            raise ProtocolError(f"a message frame arrived in state {self.state.value}")
-        parts = self._parts
-        parts.append(body)
-        if type(body) is not bytes:
-            self._parts_big = True
-        if flags & MORE:
-            self._msg_bytes += len(body)
-            if self._msg_bytes > self.max_message_size or len(parts) > MAX_MESSAGE_FRAMES:
-                self._too_big(offset, self._msg_bytes, len(parts))
-            return
-        self._parts = []
-        self._msg_bytes = 0
-        big, self._parts_big = self._parts_big, False
-        if self._publisher:
-            self._publisher_message(parts, events)
-        else:
-            events.append(MessageReceived(parts, big))
+    def _too_many_frames(self, offset: int, nframes: int) -> None:
+        raise LengthOverflow(f"message of {nframes} frames is over the limit of "
+                             f"{self.max_message_frames}", protocol="zmtp-frame",
+                             field="frames", offset=offset, spec_anchor="spec/zmtp.md#limits")
 
     def _publisher_message(self, parts: list[bytes | bytearray], events: list[Event]) -> None:
         """On PUB/XPUB, a message from a subscriber is a 3.0-style (un)subscription (spec/zmtp.md#subscriptions)."""
@@ -779,50 +609,64 @@ class Connection:
         else:
             log.debug("zmtp: %s dropped a message from its subscriber", self.socket_type)
 
-    def _on_command(self, cmd: Command, events: list[Event]) -> None:
-        state = self.state
-        inp = _COMMAND_INPUT.get(type(cmd))
-        if isinstance(cmd, Hello) and state is State.EXPECT_HELLO:
-            self._on_hello(cmd, events)
+    def _on_command(self, frame: bytes | bytearray, offset: int, events: list[Event]) -> None:
+        """A command frame (spec/zmtp.md#commands): the state table first, then the decoder."""
+        body = bytes(frame)
+        if self._curve_hs is not None and self.state is not State.OPEN:
+            self._on_curve_command(body, events)
             return
-        if inp is None or inp not in TRANSITIONS[state]:
-            raise ProtocolError(f"{command_name(cmd)} is not expected in state {state.value}")
+        name = _command_name(body)
+        if name is None:
+            decode_command(body, offset)  # raises the DecodeError that says what is wrong
+            raise ProtocolError("malformed command")  # pragma: no cover - decode raised
+        state = self.state
+        if not command_expected(state, name):
+            raise ProtocolError(
+                f"{name.decode('latin-1')} is not expected in state {state.value}")
+        if name in (b"READY", b"INITIATE"):
+            _check_metadata_bounds(body, 1 + len(name), offset)
+        cmd = decode_command(body, offset)
         if isinstance(cmd, Error):
             text = cmd.reason.decode("utf-8", "replace")
             self._close(events, Input.ERROR, "peer-error", f"the peer sent ERROR {text!r}")
             raise _Closed
-        if state is State.OPEN:
-            if self.trace is not None:
-                self._step(inp)
-            if isinstance(cmd, Ping):
-                self._send_command(Pong(cmd.context[:MAX_PING_CONTEXT]))
-                if cmd.ttl:
-                    self._ttl_pending = cmd.ttl / 10.0
-                    self._arm = True
-            elif isinstance(cmd, Pong):
-                events.append(PongReceived(cmd.context))
-            elif isinstance(cmd, Subscribe):
-                if self._publisher:
-                    events.append(Subscribed(cmd.topic))
-            elif isinstance(cmd, Cancel):
-                if self._publisher:
-                    events.append(Unsubscribed(cmd.topic))
-            else:
-                log.debug("zmtp: ignoring command %s", command_name(cmd))
-            return
-        if isinstance(cmd, Welcome):
+        if isinstance(cmd, Hello):
+            self._on_hello(cmd, events)
+        elif isinstance(cmd, Welcome):
             self._step(Input.WELCOME)
             self._send_command(Initiate(self._our_metadata()))
-            return
-        if isinstance(cmd, (Ready, Initiate)):
+        elif isinstance(cmd, (Ready, Initiate)):
             if not self._accept_metadata(cmd.properties, events):
                 raise _Closed
             if isinstance(cmd, Initiate):
                 self._send_command(Ready(self._our_metadata()))
-            self._step(inp)
+            self._step(Input.READY if isinstance(cmd, Ready) else Input.INITIATE)
             self._opened(events)
-            return
-        raise ProtocolError(f"{command_name(cmd)} is not expected in state {state.value}")
+        elif isinstance(cmd, Ping):
+            self._trace_open(Input.PING)
+            self._send_command(Pong(cmd.context[:MAX_PING_CONTEXT]))
+            if cmd.ttl:
+                self._ttl_pending = cmd.ttl / 10.0
+                self._arm = True
+        elif isinstance(cmd, Pong):
+            self._trace_open(Input.PONG)
+            events.append(PongReceived(cmd.context))
+        elif isinstance(cmd, Subscribe):
+            self._trace_open(Input.SUBSCRIBE)
+            if self._publisher:
+                events.append(Subscribed(cmd.topic))
+        elif isinstance(cmd, Cancel):
+            self._trace_open(Input.CANCEL)
+            if self._publisher:
+                events.append(Unsubscribed(cmd.topic))
+        else:
+            self._trace_open(Input.UNKNOWN_COMMAND)
+            log.debug("zmtp: ignoring command %s", name.decode("latin-1"))
+
+    def _trace_open(self, inp: Input) -> None:
+        """An input that keeps an open connection open (a step only when tracing)."""
+        if self.trace is not None:
+            self._step(inp)
 
     def _on_hello(self, cmd: Hello, events: list[Event]) -> None:
         mech = self.mechanism
@@ -850,7 +694,7 @@ class Connection:
                     self._send_body(hs.on_command(body))
                     self._step(Input.WELCOME)
                     return
-                props = decode_metadata(hs.on_ready(body), 0, 0)
+                props = _decode_bounded_metadata(hs.on_ready(body))
                 if not self._accept_metadata(props, events):
                     raise _Closed
                 self._step(Input.READY)
@@ -860,7 +704,7 @@ class Connection:
                     self._step(Input.HELLO_ACCEPTED)
                     return
                 client_key, metadata = hs.on_initiate(body)
-                if not self._accept_metadata(decode_metadata(metadata, 0, 0), events):
+                if not self._accept_metadata(_decode_bounded_metadata(metadata), events):
                     raise _Closed
                 self._send_body(hs.ready(encode_metadata(self._our_metadata())))
                 self._user_id = z85_encode(client_key)
@@ -873,7 +717,7 @@ class Connection:
         except CurveRefused as exc:
             self._send_body(exc.error_body)
             self._close(events, Input.INVALID, "auth-failed", str(exc), exc)
-            log.info("zmtp: closing: %s", exc)
+            log.debug("zmtp: closing: %s", exc)
             raise _Closed from None
         self._curve = CurveTransport(hs.cipher(), self.max_message_size)
         self._curve_hs = None
@@ -883,10 +727,9 @@ class Connection:
         """CURVE after READY: open every MESSAGE, then parse the plaintext frames as usual."""
         assert self._curve is not None
         plain, error = self._curve.feed(data)
-        if plain:
-            self._consumed = 0  # offsets of plaintext errors count from this read's plaintext
-            rest = self._parse_frames(plain, 0, events)
-            if rest != len(plain) and not self.closed:  # pragma: no cover - whole frames only
+        if plain:  # offsets of plaintext errors count from this read's plaintext
+            rest = self._parse_frames(plain, 0, events, base=0)
+            if (rest != len(plain) or self._rx.body_pending) and not self.closed:
                 raise ProtocolError("CURVE: a MESSAGE held part of a frame")
         if error is not None and not self.closed:
             raise error
@@ -901,7 +744,7 @@ class Connection:
             raise ProtocolError(f"unknown peer Socket-Type {peer_type!r}")
         identity = props.get("Identity", b"")
         if len(identity) > MAX_IDENTITY:
-            raise ProtocolError(f"peer Identity of {len(identity)} bytes (at most 255)")
+            raise ProtocolError(f"peer Identity of {len(identity)} bytes (at most {MAX_IDENTITY})")
         if not compatible(self.socket_type, peer_type):
             # libzmq closes without an ERROR command (spec/zmtp.md#socket-types)
             self._close(events, Input.INVALID, "socket-type-mismatch",
@@ -1000,11 +843,6 @@ class Connection:
                 raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")
             self._curve.queue(FLAG_MORE if i < last else 0, f)
 
-    def send_messages(self, messages: Iterable[Sequence[bytes]]) -> None:
-        """Queue several messages at once."""
-        for frames in messages:
-            self.send_message(frames)
-
     def send_subscribe(self, topic: bytes) -> None:
         """Subscribe: a SUBSCRIBE command to a 3.1 peer, a 0x01 message to 3.0 (spec/zmtp.md#subscriptions)."""
         self._need_open()
@@ -1040,7 +878,7 @@ class Connection:
         if self._arm:
             return 0.0
         times = [t for t in (self._handshake_deadline, self._next_ping, self._pong_deadline,
-                             self._ttl_deadline) if t is not None]
+                             self._ttl_deadline, self._partial_deadline) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> list[Event]:
@@ -1057,6 +895,8 @@ class Connection:
                     self._close(events, Input.TIMEOUT, "handshake-timeout",
                                 f"no handshake within {self.handshake_timeout} s "
                                 f"(stuck in state {self.state.value})")
+            return events
+        if self.partial_timeout is not None and not self._partial_timer(now, events):
             return events
         hb = self.heartbeat
         if hb is not None:
@@ -1088,10 +928,72 @@ class Connection:
                             "the peer's heartbeat TTL expired")
         return events
 
+    def _partial_timer(self, now: float, events: list[Event]) -> bool:
+        """Close if the same message stayed unfinished from one deadline to the next (at least
+        partial_timeout s); False if it closed (spec/zmtp.md#limits). The deadline stays set
+        until it passes, so a stream of large messages arms one timer per interval, not one
+        per message."""
+        timeout = self.partial_timeout
+        assert timeout is not None
+        unfinished = self._held > 0
+        deadline = self._partial_deadline
+        if deadline is None:
+            if unfinished or self._partial_asked:  # start an interval, even if it completed
+                self._partial_deadline = now + timeout
+                self._partial_mark = self._parts if unfinished else None
+            self._partial_asked = False
+            return True
+        if now < deadline:
+            return True
+        if not unfinished:
+            self._partial_deadline = None
+            self._partial_mark = None
+        elif self._partial_mark is self._parts:
+            self._close(events, Input.TIMEOUT, "partial-timeout",
+                        f"a message stayed unfinished for more than {timeout} s")
+            return False
+        else:  # another message is unfinished now: its own interval starts
+            self._partial_deadline = now + timeout
+            self._partial_mark = self._parts
+        return True
 
-_GREETING_STATES = frozenset({State.SIGNATURE, State.MAJOR, State.GREETING})
-#: CPython's reference count (a buffer nobody else holds may be reused); elsewhere: never reuse
-_refcount = getattr(sys, "getrefcount", lambda obj: 1 << 30)
+
+def _command_name(body: bytes) -> bytes | None:
+    """The name of a command frame body, or None if its name field is malformed."""
+    if not body:
+        return None
+    n = body[0]
+    if n == 0 or 1 + n > len(body):
+        return None
+    return body[1 : 1 + n]
+
+
+def _check_metadata_bounds(body: bytes, pos: int, base: int) -> None:
+    """Refuse READY/INITIATE metadata over MAX_METADATA_BYTES or MAX_METADATA_PROPERTIES
+    before it is decoded; walks at most MAX_METADATA_PROPERTIES + 1 property headers
+    (spec/zmtp.md#limits). Malformed properties are left for the decoder to report."""
+    end = len(body)
+    if end - pos > MAX_METADATA_BYTES:
+        raise LengthOverflow(f"metadata of {end - pos} bytes is over the limit of "
+                             f"{MAX_METADATA_BYTES}", protocol="zmtp-frame", field="body",
+                             offset=base, spec_anchor="spec/zmtp.md#limits")
+    count = 0
+    while pos < end:
+        if count == MAX_METADATA_PROPERTIES:
+            raise LengthOverflow(f"metadata has more than {MAX_METADATA_PROPERTIES} properties",
+                                 protocol="zmtp-frame", field=f"properties[{count}].key",
+                                 offset=base + pos, spec_anchor="spec/zmtp.md#limits")
+        count += 1
+        pos += 1 + body[pos]
+        if pos + 4 > end:
+            return
+        pos += 4 + int.from_bytes(body[pos : pos + 4], "big")
+
+
+def _decode_bounded_metadata(data: bytes) -> dict[str, bytes]:
+    """CURVE's decrypted READY/INITIATE metadata, within the same caps as in clear."""
+    _check_metadata_bounds(data, 0, 0)
+    return decode_metadata(data, 0, 0)
 
 
 def _as_bytes(f: object) -> bytes:

@@ -37,9 +37,18 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..curve.z85 import z85_decode, z85_encode
 from ..errors import DecodeError
 from ..lograte import RateLimitedLog
-from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, Beacon, decode_beacon, encode_beacon
+from .beacon import (
+    BEACON_PREFIX,
+    BEACON_SIZE,
+    BEACON_VERSION,
+    BEACON_VERSION_CURVE,
+    Beacon,
+    decode_beacon,
+    encode_beacon,
+)
 from .election import ElectionEffect, Elections, LeaderDecided, SendElect
 from .events import (
     LeaderElected,
@@ -168,12 +177,14 @@ def endpoint_problem(endpoint: str) -> str | None:
 # -- effects ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ConnectPeer:
-    """Open a DEALER with ``identity`` and SNDHWM ``sndhwm``, connect it to ``endpoint``."""
+    """Open a DEALER with ``identity`` and SNDHWM ``sndhwm``, connect it to ``endpoint``; with
+    ``server_key`` (CURVE mode), as a CURVE client of that key (spec/zre.md#curve-mode-zyre)."""
 
     link: str
     endpoint: str
     identity: bytes
     sndhwm: int
+    server_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +298,7 @@ class NodeCore:
         restart_holdoff: float = RESTART_HOLDOFF,
         max_peers: int = MAX_PEERS,
         max_unready_peers: int = MAX_UNREADY_PEERS,
+        public_key: bytes | None = None,
     ) -> None:
         self.uuid = bytes(uuid) if uuid is not None else os.urandom(16)
         if len(self.uuid) != 16:
@@ -295,6 +307,14 @@ class NodeCore:
         self.identity = encode_identity(self.uuid)
         self.name = name if name is not None else self.uuid_hex[:6]
         self.headers: dict[str, str] = dict(headers or {})
+        #: CURVE mode: our public key, beaconed (version 3) and sent as HELLO's X-PUBLICKEY;
+        #: peers' keys, from their beacons or HELLOs (spec/zre.md#curve-mode-zyre)
+        self.public_key = bytes(public_key) if public_key is not None else None
+        self._peer_keys: dict[str, bytes] = {}
+        if self.public_key is not None:
+            if len(self.public_key) != 32:
+                raise ValueError("public_key must be 32 bytes")
+            self.headers[PUBLICKEY_HEADER] = z85_encode(self.public_key).decode("ascii")
         self.endpoint = endpoint
         if not evasive > 0 or not expired > 0 or not reap_interval > 0:
             raise ValueError("timers must be positive")
@@ -358,8 +378,14 @@ class NodeCore:
 
     def beacon(self, port: int | None = None) -> bytes:
         """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
-        return encode_beacon(Beacon(version=BEACON_VERSION, uuid=self.uuid,
-                                    port=self.port if port is None else port))
+        return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid,
+                                    port=self.port if port is None else port,
+                                    public_key=self.public_key))
+
+    @property
+    def beacon_version(self) -> int:
+        """1, or 3 in CURVE mode; beacons of the other version are ignored, as zyre does."""
+        return BEACON_VERSION if self.public_key is None else BEACON_VERSION_CURVE
 
     def _hello(self) -> ZreMessage:
         return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
@@ -649,7 +675,7 @@ class NodeCore:
         out: list[Effect] = []
         if not self.started:
             return out
-        if beacon.version != BEACON_VERSION:
+        if beacon.version != self.beacon_version:
             log.debug("(%s) beacon version %d ignored", self.name, beacon.version)
             return out
         if beacon.uuid == self.uuid:
@@ -662,7 +688,7 @@ class NodeCore:
                 self._warn(now, ("own-endpoint", peer_uuid), "beacon from %s names our own "
                            "endpoint: ignored", peer_uuid)
                 return out
-            self._require_peer(peer_uuid, endpoint, now, out, hello=False)
+            self._require_keyed(peer_uuid, endpoint, beacon.public_key, now, out, hello=False)
         else:
             peer = self.peers.get(peer_uuid)
             if peer is not None:
@@ -729,9 +755,22 @@ class NodeCore:
             self._open_link(peer, now, out)
         return peer
 
+    def _require_keyed(self, peer_uuid: str, endpoint: str, key: bytes | None, now: float,
+                       out: list[Effect], *, hello: bool) -> Peer | None:
+        """_require_peer, remembering the peer's CURVE key for our DEALER (CURVE mode); a key
+        is kept only for a peer in the table, so spoofed beacons cannot grow the key table."""
+        if self.public_key is None or key is None or peer_uuid in self.peers:
+            return self._require_peer(peer_uuid, endpoint, now, out, hello=hello)
+        self._peer_keys[peer_uuid] = key
+        peer = self._require_peer(peer_uuid, endpoint, now, out, hello=hello)
+        if peer is None:
+            self._peer_keys.pop(peer_uuid, None)
+        return peer
+
     def _open_link(self, peer: Peer, now: float, out: list[Effect]) -> None:
         """Connect our DEALER to the peer and greet it (spec/zre.md#harmony)."""
-        out.append(ConnectPeer(peer.link, peer.endpoint, self.identity, self.sndhwm))
+        out.append(ConnectPeer(peer.link, peer.endpoint, self.identity, self.sndhwm,
+                               self._peer_keys.get(peer.uuid)))
         peer.connected = True
         peer.parked = False
         self._holders[peer.endpoint] = peer
@@ -749,6 +788,7 @@ class NodeCore:
 
     def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
         """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
+        self._peer_keys.pop(peer.uuid, None)
         log.info("(%s) removing peer %s (%s): %s", self.name, peer.name or peer.uuid,
                  peer.endpoint, why)
         if peer.entered:
@@ -934,14 +974,16 @@ class NodeCore:
             if peer.ready:
                 self.stats.hello_rebuilds += 1
                 self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
-                rebuilt = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
+                rebuilt = self._require_keyed(peer_uuid, msg.endpoint, _hello_key(msg), now,
+                                              out, hello=True)
                 if rebuilt is not None:
                     rebuilt.rebuilt_at = now
                 peer = rebuilt
             elif peer.endpoint == self.endpoint:
                 return
         else:
-            peer = self._require_peer(peer_uuid, msg.endpoint, now, out, hello=True)
+            peer = self._require_keyed(peer_uuid, msg.endpoint, _hello_key(msg), now, out,
+                                       hello=True)
         if peer is None:
             return
         peer.ready = True
@@ -971,6 +1013,9 @@ class NodeCore:
             return f"a group name over {MAX_GROUP_NAME} bytes"
         if len(msg.headers) > MAX_HEADERS:
             return f"{len(msg.headers)} headers (limit {MAX_HEADERS})"
+        if self.public_key is not None and _hello_key(msg) is None:
+            # zyre: "ignoring HELLO to avoid security downgrade" (spec/zre.md#curve-mode-zyre)
+            return f"no valid {PUBLICKEY_HEADER} header in CURVE mode"
         return None
 
     def _take_hello(self, peer: Peer, msg: Hello, out: list[Effect]) -> None:
@@ -1108,3 +1153,18 @@ class NodeCore:
         for endpoint in self._direct:
             self._open_probe(endpoint, out)
         self.warnings.flush(now)  # "N more like: ..." lines for what was held back
+
+
+#: the HELLO header carrying a CURVE node's Z85 public key (zyre; spec/zre.md#curve-mode-zyre)
+PUBLICKEY_HEADER = "X-PUBLICKEY"
+
+
+def _hello_key(msg: Hello) -> bytes | None:
+    """The raw 32-byte key in a HELLO's X-PUBLICKEY header, or None (absent or not Z85)."""
+    text = msg.headers.get(PUBLICKEY_HEADER)
+    if text is None or len(text) != 40:
+        return None
+    try:
+        return z85_decode(text)
+    except DecodeError:
+        return None
