@@ -699,13 +699,13 @@ class NodeCore:
         """A raw UDP datagram: decoded, then :meth:`handle_beacon`. A plain beacon (22 bytes,
         port != 0) from ourselves or from a peer we know changes nothing, so that common case is
         answered without decoding, and remembered in ``no_op_beacons`` (spec/zre.md#beacon)."""
-        if len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0":
-            # 01 + UUID is the identity form
-            if data[4:20] == self.uuid or self.peer_of_identity(data[3:20]) is not None:
-                if len(self.no_op_beacons) >= NO_OP_BEACONS_MAX:
-                    self.no_op_beacons.clear()
-                self.no_op_beacons.add(data)
-                return []
+        plain = len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0"
+        # data[3:20], 01 + UUID, is the peer's identity form
+        if plain and (data[4:20] == self.uuid or self.peer_of_identity(data[3:20]) is not None):
+            if len(self.no_op_beacons) >= NO_OP_BEACONS_MAX:
+                self.no_op_beacons.clear()
+            self.no_op_beacons.add(data)
+            return []
         try:
             beacon = decode_beacon(data)
         except DecodeError as exc:
