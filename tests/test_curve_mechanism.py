@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,22 @@ def test_invalid_commands(case: dict[str, Any]) -> None:
         feed(_h(case["input"]["body"]))
     err = info.value
     assert {"error": err.code, "field": err.field, "offset": err.offset} == case["error"]
+
+
+def test_spec_states_every_invalid_error() -> None:
+    """spec/curve.md#errors names the code and field of every refusal in invalid.json, and the
+    offset of each box and clear field (a port derives them from there: check_vectors.js does)."""
+    text = (VECTORS.parent.parent / "spec" / "curve.md").read_text("utf-8")
+    errors = text[text.index("\n## Errors\n"):]
+    for case in INVALID:
+        want = case["error"]
+        assert f"`{want['error']}`" in errors and f"`{want['field']}`" in errors, case["id"]
+        if want["field"] not in ("body", "padding"):  # sizes and padding follow a stated rule
+            rows = [r for r in errors.splitlines()
+                    if f"| `{want['error']}` |" in r and f"`{want['field']}`" in r]
+            assert any(re.search(rf"`{want['field']}` \({want['offset']}\)", r)
+                       or re.search(rf"\| `{want['field']}` \|.*\b{want['offset']}\b", r)
+                       for r in rows), case["id"]
 
 
 def test_refused_client_key_gives_error_400() -> None:

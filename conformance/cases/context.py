@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from zre_ref.zre import messages as zm
+from zre_ref.zre.node import BEACON_INTERVAL, EVASIVE_TIMEOUT, EXPIRED_TIMEOUT, REAP_INTERVAL
 
 from ..agent import AgentClient, AgentCrashed, Event
 from ..peer import BeaconChannel, Received, SeenBeacon, WirePeer
@@ -36,8 +37,10 @@ class Timers:
                 "reap_interval_ms": round(self.reap * 1000)}
 
 
-#: zyre's defaults, assumed when an agent declares nothing (spec/zre.md#presence)
-DEFAULT_TIMERS = Timers(beacon_interval=1.0, evasive=5.0, expired=30.0, reap=1.0)
+#: zyre's defaults (as zre_ref defines them), assumed when an agent declares nothing
+#: (spec/zre.md#presence)
+DEFAULT_TIMERS = Timers(beacon_interval=BEACON_INTERVAL, evasive=EVASIVE_TIMEOUT,
+                        expired=EXPIRED_TIMEOUT, reap=REAP_INTERVAL)
 #: Timers the runner asks for through `start` when the agent has the "timers" capability
 FAST_TIMERS = Timers(beacon_interval=0.1, evasive=0.4, expired=1.2, reap=0.1)
 #: A wait that ran out goes on this many times its window (at most LATE_GRACE_MAX seconds) to tell

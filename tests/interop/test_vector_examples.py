@@ -35,15 +35,6 @@ EXAMPLES = VECTORS / "examples"
 PROTOCOLS = ("zre", "beacon", "zmtp-greeting", "zmtp-frame", "zrelog", "zpipes", "zgossip")
 #: the protocols zre_decoder.c implements
 C_PROTOCOLS = ("zre", "beacon", "zrelog", "zpipes", "zgossip", "zmtp-greeting", "zmtp-frame")
-#: vector file -> why check_vectors.js does not check it yet; any other file it cannot check fails
-#: test_every_file_is_covered
-NOT_YET_COVERED: dict[str, str] = {
-    "curve/invalid.json": "spec/curve.md does not state its error fields and offsets yet (e.g. "
-                          "curve.invalid.hello-padding at offset 40, truncated commands at the end "
-                          "of the input), so a port cannot derive them; zre-ref's own tests check it",
-}
-
-
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
@@ -84,12 +75,15 @@ def test_js_loop_passes_every_case(loop_summary: dict[str, Any]) -> None:
 
 
 def test_every_file_is_covered(loop_summary: dict[str, Any]) -> None:
+    """Every file of every family, curve/invalid.json included (its refusals derived from
+    spec/curve.md#errors)."""
     files = _families()
-    assert set(loop_summary["uncovered"]) == set(NOT_YET_COVERED), (
-        "check_vectors.js cannot check these files; teach it (vectors/examples/) or say why in "
-        f"NOT_YET_COVERED: {sorted(set(loop_summary['uncovered']) - set(NOT_YET_COVERED))}")
-    covered = [f for f in files if f not in NOT_YET_COVERED]
-    assert loop_summary["files"] == len(covered) >= 17
+    assert loop_summary["uncovered"] == [], (
+        f"check_vectors.js cannot check these files; teach it (vectors/examples/): "
+        f"{loop_summary['uncovered']}")
+    covered = list(files)
+    assert "curve/invalid.json" in covered
+    assert loop_summary["files"] == len(covered) >= 18
     total = sum(len(json.loads((VECTORS / f).read_text("utf-8"))["cases"]) for f in covered)
     assert loop_summary["cases"] == total >= 400
     assert len(_present(PROTOCOLS)) >= 7 and len(_present(C_PROTOCOLS)) >= 7

@@ -166,6 +166,43 @@ const FUNCTIONS = {
     return { key: key().toString('hex') };
   },
 };
+// CURVE refusals (curve/invalid.json): replay the named transcript through the mechanism's checks
+// in curve.js up to the named state, then feed the case's body to the side in that state
+// (vectors/README.md#curve; errors from spec/curve.md#errors).
+const TRANSCRIPTS = {};  // id -> transcript case, from every file (filled below)
+const OPENED = { 'server-open': [], 'server-open-after-first': [0], 'server-open-after-second': [1] };
+
+function curveRefusal(i) {
+  const t = TRANSCRIPTS[i.transcript];
+  if (!t) throw new Error(`no transcript ${i.transcript}`);
+  const [client, server] = [t.input.client, t.input.server];
+  const bodies = (from, command) => t.steps.filter((s) => s.from === from && s.command === command)
+    .map((s) => h(s.body));
+  const [clientEphemeral, serverEphemeral] = [h(client.ephemeral_secret), h(server.ephemeral_secret)];
+  const body = h(i.body);
+  const accepted = { accepted: true };
+  if (i.state === 'server-expect-hello') return curve.serverOnHello(body, h(server.secret_key)) && accepted;
+  const hello = curve.serverOnHello(bodies('client', 'HELLO')[0], h(server.secret_key));
+  const welcomeFor = (b) => curve.clientOnWelcome(b, h(client.server_key), clientEphemeral);
+  if (i.state === 'client-expect-welcome') return welcomeFor(body) && accepted;
+  const welcome = welcomeFor(bodies('server', 'WELCOME')[0]);
+  const initiateFor = (b) => curve.serverOnInitiate(b, { cookieKey: h(server.cookie_key),
+    clientEphemeral: hello.clientEphemeral, serverEphemeralSecret: serverEphemeral,
+    serverKey: h(server.public_key), lastNonce: hello.nonce });
+  if (i.state === 'server-expect-initiate') return initiateFor(body) && accepted;
+  const initiate = initiateFor(bodies('client', 'INITIATE')[0]);
+  if (i.state === 'client-expect-ready') {
+    return curve.clientOnReady(body, curve.beforenm(welcome.serverEphemeral, clientEphemeral)) && accepted;
+  }
+  if (!(i.state in OPENED)) throw new Error(`unknown state ${i.state}`);
+  const session = curve.beforenm(hello.clientEphemeral, serverEphemeral);
+  let last = initiate.nonce;
+  const sent = bodies('client', 'MESSAGE');
+  for (const n of OPENED[i.state]) last = curve.onMessage(sent[n], session, last, 'CurveZMQMESSAGEC').nonce;
+  return curve.onMessage(body, session, last, 'CurveZMQMESSAGEC') && accepted;
+}
+FUNCTIONS['zmtp-curve'] = curveRefusal;
+
 // `<protocol>.ids.*`: the message name -> id table of a zproto protocol
 const idTable = (protocol) => Object.fromEntries(
   Object.entries(ZPROTO[protocol].messages).map(([id, [name]]) => [name, Number(id)]));
@@ -236,8 +273,11 @@ function checkCase(protocol, c) {
 // A file counts as covered when every case in it has a check; `uncovered` lists the others.
 const summary = { files: 0, cases: 0, failed: [], uncovered: [] };
 const KNOWN = new Set([...Object.keys(CODECS), 'zmtp-handshake', ...Object.keys(FUNCTIONS), 'zmtp-curve']);
-for (const file of files) {
-  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+const docs = files.map((file) => [file, JSON.parse(fs.readFileSync(file, 'utf8'))]);
+for (const [, doc] of docs) {
+  for (const c of doc.cases || []) if (doc.protocol === 'zmtp-curve' && c.kind === 'transcript') TRANSCRIPTS[c.id] = c;
+}
+for (const [file, doc] of docs) {
   const rel = path.relative(root, file);
   if (!KNOWN.has(doc.protocol)) {
     summary.uncovered.push(rel);

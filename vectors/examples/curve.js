@@ -137,5 +137,99 @@ function beforenm(publicKey, secretKey) {
   return hsalsa20(shared, Buffer.alloc(16));
 }
 
+// ---- The ZMTP CURVE mechanism's checks (spec/curve.md#commands, #errors) ------------------
+// Each function takes a command body as the named side sees it in one state, and returns what that
+// side learns, or throws the refusal: the first failing check, in the order of spec/curve.md#errors.
+const latin1 = (text) => Buffer.from(text, 'latin1');
+const nonce24 = (prefix, tail) => Buffer.concat([latin1(prefix), tail]);
+
+function exactSize(body, size) {
+  if (body.length !== size) throw new VectorError('length-overflow', 'body', 0);
+}
+function minSize(body, size) {
+  if (body.length < size) throw new VectorError('truncated', 'body', body.length);
+}
+function rising(body, offset, last) {  // a short nonce must be strictly above the peer's last one
+  const value = body.readBigUInt64BE(offset);
+  if (value <= last) throw new VectorError('bad-nonce', 'short_nonce', offset);
+  return value;
+}
+// open a box (field = its name in the transcripts), or compute a shared key, refusing at `offset`
+function openAt(box, nonce, key, field, offset) {
+  try { return secretboxOpen(box, nonce, key); } catch (e) {
+    if (e instanceof VectorError) throw new VectorError('bad-box', field, offset);
+    throw e;
+  }
+}
+function sharedAt(publicKey, secretKey, field, offset) {
+  try { return beforenm(publicKey, secretKey); } catch (e) {
+    if (e instanceof VectorError) throw new VectorError('bad-box', field, offset);
+    throw e;
+  }
+}
+function holds(plain, want, field, offset) {
+  if (!plain.equals(want)) throw new VectorError('bad-value', field, offset);
+}
+
+// server in expect-hello, holding its long-term secret s -> { clientEphemeral, nonce }
+function serverOnHello(body, serverSecret) {
+  exactSize(body, 200);
+  if (body[6] !== 1 || body[7] !== 0) throw new VectorError('bad-version', 'version', 6);
+  const nonZero = body.subarray(8, 80).findIndex((b) => b !== 0);
+  if (nonZero >= 0) throw new VectorError('bad-value', 'padding', 8 + nonZero);
+  const clientEphemeral = body.subarray(80, 112);
+  const helloKey = sharedAt(clientEphemeral, serverSecret, 'client_ephemeral', 80);
+  const plain = openAt(body.subarray(120), nonce24('CurveZMQHELLO---', body.subarray(112, 120)),
+    helloKey, 'hello-box', 120);
+  holds(plain, Buffer.alloc(64), 'hello-box', 120);
+  return { clientEphemeral, nonce: body.readBigUInt64BE(112) };
+}
+
+// client in expect-welcome, holding S and its ephemeral secret c' -> { serverEphemeral, cookie }
+function clientOnWelcome(body, serverKey, clientEphemeralSecret) {
+  exactSize(body, 168);
+  const plain = openAt(body.subarray(24), nonce24('WELCOME-', body.subarray(8, 24)),
+    beforenm(serverKey, clientEphemeralSecret), 'welcome-box', 24);
+  const serverEphemeral = plain.subarray(0, 32);
+  sharedAt(serverEphemeral, clientEphemeralSecret, 'server_ephemeral', 24);
+  return { serverEphemeral, cookie: plain.subarray(32, 128) };
+}
+
+// server in expect-initiate: { cookieKey, clientEphemeral, serverEphemeralSecret, serverKey,
+// lastNonce } -> { clientKey, nonce, metadata } (metadata and the allow-list are left to the caller)
+function serverOnInitiate(body, st) {
+  minSize(body, 257);
+  const cookie = openAt(body.subarray(25, 105), nonce24('COOKIE--', body.subarray(9, 25)), st.cookieKey,
+    'cookie', 25);
+  holds(cookie, Buffer.concat([st.clientEphemeral, st.serverEphemeralSecret]), 'cookie', 25);
+  const nonce = rising(body, 105, st.lastNonce);
+  const session = sharedAt(st.clientEphemeral, st.serverEphemeralSecret, 'client_ephemeral', 80);
+  const plain = openAt(body.subarray(113), nonce24('CurveZMQINITIATE', body.subarray(105, 113)), session,
+    'initiate-box', 113);
+  const clientKey = plain.subarray(0, 32);
+  const vouchKey = sharedAt(clientKey, st.serverEphemeralSecret, 'client_key', 113);
+  const vouch = openAt(plain.subarray(48, 128), nonce24('VOUCH---', plain.subarray(32, 48)), vouchKey,
+    'vouch', 113);
+  holds(vouch, Buffer.concat([st.clientEphemeral, st.serverKey]), 'vouch', 113);
+  return { clientKey, nonce, metadata: plain.subarray(128) };
+}
+
+// client in expect-ready, holding the session key -> { nonce, metadata }
+function clientOnReady(body, session) {
+  minSize(body, 30);
+  const metadata = openAt(body.subarray(14), nonce24('CurveZMQREADY---', body.subarray(6, 14)), session,
+    'ready-box', 14);
+  return { nonce: body.readBigUInt64BE(6), metadata };
+}
+
+// either side once open: the session key, the peer's last short nonce and the peer's MESSAGE
+// prefix ('CurveZMQMESSAGEC' from a client) -> { nonce, flags, frame }
+function onMessage(body, session, lastNonce, prefix) {
+  minSize(body, 33);
+  const nonce = rising(body, 8, lastNonce);
+  const plain = openAt(body.subarray(16), nonce24(prefix, body.subarray(8, 16)), session, 'message-box', 16);
+  return { nonce, flags: plain[0], frame: plain.subarray(1) };
+}
+
 module.exports = { z85Encode, z85Decode, x25519, x25519Base, hsalsa20, poly1305, secretbox,
-  secretboxOpen, beforenm };
+  secretboxOpen, beforenm, serverOnHello, clientOnWelcome, serverOnInitiate, clientOnReady, onMessage };
