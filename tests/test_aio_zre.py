@@ -478,6 +478,31 @@ def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once()
     run(main)
 
 
+def test_shared_beacon_socket_skips_what_a_member_declared_no_op() -> None:
+    from zre_ref.aio.beacon import UdpBeacon, plan
+
+    async def main() -> None:
+        port = free_udp_port()
+        heard: dict[str, list[bytes]] = {"a": [], "b": []}
+        known = b"ZRE\x01" + bytes(16) + b"\x17\x70"
+        other = b"ZRE\x01" + bytes([1]) * 16 + b"\x17\x70"
+        a = UdpBeacon(port, plan("lo"), lambda data, host: heard["a"].append(data), {known})
+        b = UdpBeacon(port, plan("lo"), lambda data, host: heard["b"].append(data))
+        await a.open()
+        await b.open()
+        try:
+            hub = a._hub
+            assert hub is not None and hub is b._hub
+            hub.datagram_received(known, ("127.0.0.1", port))
+            hub.datagram_received(other, ("127.0.0.1", port))
+            assert heard == {"a": [other], "b": [known, other]}
+            assert a.received == b.received == 2  # counted as heard all the same
+        finally:
+            a.close()
+            b.close()
+    run(main)
+
+
 def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
     """With max_pending_events=8 the node takes at most 8 events' worth from its ROUTER; the
     rest wait there (and in TCP) until the application reads, and arrive complete and in order."""

@@ -171,6 +171,39 @@ def test_known_uuid_beacon_is_a_no_op_and_does_not_refresh() -> None:
     assert peer.evasive_at == 5.0 and peer.endpoint == ep(7)
 
 
+def test_no_op_beacons_are_remembered_until_a_peer_leaves() -> None:
+    """A shared beacon socket skips what a node has said changes nothing; once a peer leaves,
+    its beacon must reach the node again (and bring the peer back, spec/zre.md D9, P1)."""
+    node = make()
+    ready(node, 7, now=0.0)
+    ours = encode_beacon(Beacon(uuid=ME, port=5000))
+    theirs = encode_beacon(Beacon(uuid=uid(7), port=6000))
+    stranger = encode_beacon(Beacon(uuid=uid(8), port=6000))
+    assert node.handle_beacon_datagram(ours, "127.0.0.1", 1.0) == []
+    assert node.handle_beacon_datagram(theirs, "127.0.0.7", 1.0) == []
+    assert node.no_op_beacons == {ours, theirs}
+    assert any(isinstance(e, ConnectPeer) for e in node.handle_beacon_datagram(stranger, "127.0.0.8", 1.0))
+    assert stranger not in node.no_op_beacons  # it changed something: a new peer
+    node.handle_beacon_datagram(stranger, "127.0.0.8", 1.5)
+    assert stranger in node.no_op_beacons
+    out = node.handle_timer(31.0)  # peer 7 expired (no traffic since 0.0)
+    assert PeerExited(hexid(7), "p7") in events(out) and hexid(7) not in node.peers
+    assert node.no_op_beacons == set()
+    again = node.handle_beacon_datagram(theirs, "127.0.0.7", 31.5)
+    assert [e.endpoint for e in again if isinstance(e, ConnectPeer)] == [ep(7)]
+
+
+def test_no_op_beacons_stay_bounded_under_forged_ports() -> None:
+    from zre_ref.zre.node import NO_OP_BEACONS_MAX
+
+    node = make()
+    ready(node, 7)
+    for port in range(1, NO_OP_BEACONS_MAX + 50):  # a known UUID with ever new ports: all no-ops
+        assert node.handle_beacon_datagram(encode_beacon(Beacon(uuid=uid(7), port=port)),
+                                           "127.0.0.7", 1.0) == []
+    assert 0 < len(node.no_op_beacons) <= NO_OP_BEACONS_MAX
+
+
 def test_port_zero_beacon_removes_peer_with_exit() -> None:
     node = make()
     ready(node, 7, groups=("G",))

@@ -21,7 +21,7 @@ import fcntl
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,8 @@ class _Hub(asyncio.DatagramProtocol):
             host = host.split("%", 1)[0]  # only a link-local address needs its zone
         for member in self.members:
             member.received += 1
-            member.on_beacon(data, host)
+            if data not in member.no_op:  # a datagram this node said changes nothing: skipped
+                member.on_beacon(data, host)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("beacon socket error: %s", exc)
@@ -234,10 +235,14 @@ class UdpBeacon:
     """Send our beacon to the plan's destinations and hand every datagram heard to a callback."""
 
     def __init__(self, port: int, the_plan: BeaconPlan,
-                 on_beacon: Callable[[bytes, str], None]) -> None:
+                 on_beacon: Callable[[bytes, str], None],
+                 no_op: Container[bytes] = frozenset()) -> None:
+        """``no_op``: datagrams the callback would ignore (kept up to date by its owner, e.g.
+        ``NodeCore.no_op_beacons``); the shared socket does not hand them over."""
         self.port = port
         self.plan = the_plan
         self.on_beacon = on_beacon
+        self.no_op = no_op
         self._hub: _Hub | None = None
         self.sent = 0
         self.received = 0

@@ -401,7 +401,7 @@ class ZreNode:
             core.endpoint = self._advertise or bound
             if core.beaconing:
                 assert self._plan is not None  # computed above whenever beaconing
-                self._beacon = UdpBeacon(self.port, self._plan, self._on_datagram)
+                self._beacon = UdpBeacon(self.port, self._plan, self._on_datagram, core.no_op_beacons)
                 await self._beacon.open()
         except BaseException:
             self._router.close(linger=False)

@@ -123,6 +123,8 @@ MAX_GROUP_NAME = 255
 #: a plain (version 1) beacon: "ZRE" 01 | UUID | port (spec/zre.md#beacon)
 _BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
 _BEACON_V1_SIZE = BEACON_SIZE
+#: bound of NodeCore.no_op_beacons: emptied when it reaches this many datagrams
+NO_OP_BEACONS_MAX = 4096
 _NEVER = -math.inf
 
 __all__ = [
@@ -346,6 +348,10 @@ class NodeCore:
         self._beacon_at: float | None = None
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
+        #: beacon datagrams known to change nothing (ours, or a known peer's): a shared beacon
+        #: socket may skip handing them to this node. Emptied whenever a peer leaves the table;
+        #: at most NO_OP_BEACONS_MAX entries (forged ports of a known UUID cannot grow it).
+        self.no_op_beacons: set[bytes] = set()
         self._shout_heads: dict[str, bytes] = {}
         self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
         self._ping = ZRE.encode(Ping(sequence=0))
@@ -449,6 +455,7 @@ class NodeCore:
         for probe in self._probes.values():
             out.append(DisconnectPeer(probe.link))
         self.peers.clear()
+        self.no_op_beacons.clear()
         self._by_link.clear()
         self._holders.clear()
         self._claims.clear()
@@ -691,13 +698,14 @@ class NodeCore:
     def handle_beacon_datagram(self, data: bytes, source_ip: str, now: float) -> list[Effect]:
         """A raw UDP datagram: decoded, then :meth:`handle_beacon`. A plain beacon (22 bytes,
         port != 0) from ourselves or from a peer we know changes nothing, so that common case is
-        answered without decoding (spec/zre.md#beacon)."""
-        if len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0":
-            if data[4:20] == self.uuid:
-                return []
-            peer_uuid = self._uuid_cache.get(data[3:20])  # 01 + UUID: the identity form
-            if peer_uuid is not None and peer_uuid in self.peers:
-                return []
+        answered without decoding, and remembered in ``no_op_beacons`` (spec/zre.md#beacon)."""
+        plain = len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0"
+        # data[3:20], 01 + UUID, is the peer's identity form
+        if plain and (data[4:20] == self.uuid or self.peer_of_identity(data[3:20]) is not None):
+            if len(self.no_op_beacons) >= NO_OP_BEACONS_MAX:
+                self.no_op_beacons.clear()
+            self.no_op_beacons.add(data)
+            return []
         try:
             beacon = decode_beacon(data)
         except DecodeError as exc:
@@ -805,6 +813,7 @@ class NodeCore:
         if not peer.ready:
             self._unready -= 1
         del self.peers[peer.uuid]
+        self.no_op_beacons.clear()  # its beacon means something again
 
     # -- endpoint claims (spec/zre.md#endpoint-claims) ---------------------------------------------
     def _claim(self, endpoint: str, holder: Peer, claimant: str, now: float, out: list[Effect], *,
