@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
+
+from ..zre.beacon import DISCOVERY_PORT
+from ..zre.node import BEACON_INTERVAL
 
 
 class UsageError(Exception):
@@ -75,3 +79,14 @@ async def events_until(node: Any, stop: asyncio.Event, timeout: float = 0.0) -> 
                 await recv
             continue
         yield recv.result()
+
+
+def add_discovery_options(p: argparse.ArgumentParser) -> None:
+    """How a node finds peers: UDP beacons (spec/zre.md#beacon) or direct connections."""
+    p.add_argument("--port", type=int, default=DISCOVERY_PORT,
+                   help="UDP beacon port (default %(default)s)")
+    p.add_argument("--interface", help="interface name or address; 'lo' for loopback, '*' for all")
+    p.add_argument("--beacon-interval", type=float, default=BEACON_INTERVAL, metavar="SECONDS")
+    p.add_argument("--no-beacon", action="store_true", help="no UDP discovery (direct mode)")
+    p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
+                   help="connect directly to this peer ROUTER endpoint (repeatable)")

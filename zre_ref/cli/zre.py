@@ -19,7 +19,6 @@ import sys
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ..zre.beacon import DISCOVERY_PORT
 from ..zre.events import (
     LeaderElected,
     PeerEntered,
@@ -32,6 +31,7 @@ from ..zre.events import (
 )
 from ..zre.node import EVASIVE_TIMEOUT, EXPIRED_TIMEOUT
 from .common import (
+    add_discovery_options,
     check_endpoints,
     check_interface,
     events_until,
@@ -46,13 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--header", action="append", default=[], metavar="KEY=VALUE",
                    help="header sent in HELLO (repeatable)")
     p.add_argument("--group", action="append", default=[], help="join this group (repeatable)")
-    p.add_argument("--port", type=int, default=DISCOVERY_PORT,
-                   help="UDP beacon port (default %(default)s)")
-    p.add_argument("--interface", help="interface name or address; 'lo' for loopback, '*' for all")
-    p.add_argument("--beacon-interval", type=float, default=1.0, metavar="SECONDS")
-    p.add_argument("--no-beacon", action="store_true", help="no UDP discovery (direct mode)")
-    p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
-                   help="connect directly to this peer ROUTER endpoint (repeatable)")
+    add_discovery_options(p)
     p.add_argument("--bind", metavar="ENDPOINT", help="ROUTER endpoint (default tcp://<interface>:*)")
     p.add_argument("--gossip-bind", metavar="ENDPOINT",
                    help="serve gossip discovery here; turns beacons off (spec/zgossip.md#zyre)")

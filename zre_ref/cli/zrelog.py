@@ -17,11 +17,10 @@ import time
 from typing import Any
 
 from ..aio import cancel_and_wait
-from ..zre.beacon import DISCOVERY_PORT
 from ..zre.node import EVASIVE_TIMEOUT, EXPIRED_TIMEOUT
 from ..zrelog.collector import LEVEL_NAMES
 from ..zrelog.publisher import ZRELOG_HEADER
-from .common import check_endpoints, check_interface, headers_from_args
+from .common import add_discovery_options, check_endpoints, check_interface, headers_from_args
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +44,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--name", default="log-collector", help="ZRE node name (default %(default)s)")
     p.add_argument("--header", action="append", default=[], metavar="KEY=VALUE",
                    help="extra header sent in HELLO (repeatable)")
-    p.add_argument("--port", type=int, default=DISCOVERY_PORT,
-                   help="UDP beacon port (default %(default)s)")
-    p.add_argument("--interface", help="interface name or address; 'lo' for loopback, '*' for all")
-    p.add_argument("--beacon-interval", type=float, default=1.0, metavar="SECONDS")
-    p.add_argument("--no-beacon", action="store_true", help="no UDP discovery (direct mode)")
-    p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT",
-                   help="connect directly to this peer ROUTER endpoint (repeatable)")
+    add_discovery_options(p)
     p.add_argument("--evasive", type=float, default=EVASIVE_TIMEOUT, metavar="SECONDS")
     p.add_argument("--expired", type=float, default=EXPIRED_TIMEOUT, metavar="SECONDS")
     p.add_argument("--no-zre", action="store_true",
