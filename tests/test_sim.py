@@ -152,9 +152,9 @@ def test_forged_packets_cannot_make_two_nodes_rebuild_each_other(attack: str) ->
         elif attack == "hello":
             sim.forge_message(a, b"\x01" + FORGED, forged_hello)
         elif attack == "hello-as-b":
-            sim.forge_message(a, b"\x01" + b.core.uuid, forged_hello)
+            sim.forge_message(a, b"\x01" + b.core.uuid_bytes, forged_hello)
         else:  # to b, claiming to be a, naming a's endpoint
-            sim.forge_message(b, b"\x01" + a.core.uuid, ZRE.encode(Hello(
+            sim.forge_message(b, b"\x01" + a.core.uuid_bytes, ZRE.encode(Hello(
                 sequence=1, endpoint=a.endpoint, groups=("G",), status=1, name="a", headers={})))
         sim.run_until(when)
     sim.run_for(5.0)

@@ -680,6 +680,29 @@ def test_default_name_is_first_six_uuid_chars() -> None:
     assert NodeCore(ME).name == ME.hex().upper()[:6]
 
 
+@pytest.mark.parametrize("given", [ME, ME.hex(), ME.hex().upper()], ids=["bytes", "hex", "HEX"])
+def test_uuid_is_32_upper_hex_and_the_bytes_are_uuid_bytes(given: bytes | str) -> None:
+    """One spelling for a UUID in the public API: NodeCore.uuid is the 32-hex string, as
+    ZreNode.uuid, event.peer_uuid and Peer.uuid are; the wire form is uuid_bytes (README)."""
+    node = NodeCore(given, endpoint=ENDPOINT)
+    assert node.uuid == ME.hex().upper() and node.uuid_bytes == ME
+    assert node.identity == b"\x01" + ME and decode_beacon(node.beacon()).uuid == ME
+    node.start(0.0)
+    assert node.stop(1.0)[-1] == NodeStopped(ME.hex().upper(), node.name)
+
+
+def test_old_uuid_hex_spelling_still_works_with_a_deprecation_warning() -> None:
+    node = NodeCore(ME)
+    with pytest.warns(DeprecationWarning, match="NodeCore.uuid_hex is deprecated"):
+        assert node.uuid_hex == node.uuid == ME.hex().upper()
+
+
+@pytest.mark.parametrize("given", [b"\x00" * 15, "00" * 17, "not hex"])
+def test_uuid_of_the_wrong_size_is_refused(given: bytes | str) -> None:
+    with pytest.raises(ValueError):
+        NodeCore(given)
+
+
 # -- direct mode ----------------------------------------------------------------------------------
 def test_connect_peer_probe_is_adopted_by_hello() -> None:
     node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=None)

@@ -220,7 +220,7 @@ class ZreNode:
     @property
     def uuid(self) -> str:
         """Our UUID, 32 upper-case hex characters."""
-        return self._core.uuid_hex
+        return self._core.uuid
 
     @property
     def name(self) -> str:

@@ -79,7 +79,7 @@ class SimNode:
 
     @property
     def uuid(self) -> str:
-        return self.core.uuid_hex
+        return self.core.uuid
 
     @property
     def endpoint(self) -> str:
@@ -149,7 +149,7 @@ class Simulation:
         headers: Mapping[str, str] | None = None,
         segment: int = 0,
         on_event: EventHook | None = None,
-        uuid: bytes | None = None,
+        uuid: bytes | str | None = None,
         **core_kwargs: Any,
     ) -> SimNode:
         """Create a node core (with a seeded UUID unless ``uuid`` is given), listen on its
@@ -158,8 +158,7 @@ class Simulation:
         ip = ip or f"10.{segment % 256}.{index // 250 % 256}.{index % 250 + 1}"
         port = port or 49152 + self.rng.randrange(16384)
         seeded = self.rng.getrandbits(128).to_bytes(16, "big")
-        uuid = uuid if uuid is not None else seeded
-        core = NodeCore(uuid, name, headers, endpoint=f"tcp://{ip}:{port}", **core_kwargs)
+        core = NodeCore(uuid if uuid is not None else seeded, name, headers, endpoint=f"tcp://{ip}:{port}", **core_kwargs)
         node = SimNode(index, core, ip, segment, on_event=on_event,
                        events=[] if self.record_events else None)
         self.nodes.append(node)

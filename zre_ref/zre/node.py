@@ -26,20 +26,37 @@ Theory of operation (zyre src/zyre_node.c; spec/zre.md#harmony):
   (spec/zre.md#limits); whatever breaks one only affects the peer that sent it.
 
 :mod:`zre_ref.zre.fastpath` holds the accelerations (the batch receive path, sequence splicing),
-beside this readable path and checked against it.
+beside this readable path and checked against it. Beside it too, each with its spec section:
+:mod:`~zre_ref.zre.effects` (what the shell is asked to do), :mod:`~zre_ref.zre.admission` (limits
+and HELLO checks), :mod:`~zre_ref.zre.guards` (endpoint claims and restarts),
+:mod:`~zre_ref.zre.direct` (direct-mode links), :mod:`~zre_ref.zre.election_glue` and
+:mod:`~zre_ref.zre.gossip`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..curve.z85 import z85_decode, z85_encode
+from ..curve.z85 import z85_encode
 from ..errors import DecodeError
 from ..lograte import RateLimitedLog
+from .admission import (
+    MAX_DATA_FRAME,
+    MAX_GROUP_NAME,
+    MAX_HEADERS,
+    MAX_PEER_GROUPS,
+    MAX_PEERS,
+    MAX_UNREADY_PEERS,
+    NO_OP_BEACONS_MAX,
+    PUBLICKEY_HEADER,
+    endpoint_problem,
+    hello_key,
+    hello_problem,
+)
 from .beacon import (
     BEACON_PREFIX,
     BEACON_SIZE,
@@ -49,7 +66,10 @@ from .beacon import (
     decode_beacon,
     encode_beacon,
 )
-from .election import ElectionEffect, Elections, LeaderDecided, SendElect
+from .direct import DirectLinks
+from .effects import ConnectPeer, DisconnectPeer, Effect, SendBeacon, SendToPeer, SendToPeers
+from .election import ElectionEffect, Elections, LeaderDecided
+from .election_glue import election_input, election_message
 from .events import (
     LeaderElected,
     NodeStopped,
@@ -61,10 +81,18 @@ from .events import (
     PeerSilent,
     ShoutReceived,
     WhisperReceived,
-    ZreEvent,
 )
 from .fastpath import decode_fast, with_sequence
+from .gossip import gossiped_peer
 from .group import Group
+from .guards import (
+    CLAIM_HOLDOFF,
+    CLAIM_TIMEOUT,
+    RESTART_HOLDOFF,
+    Claim,
+    EndpointClaims,
+    answers_rebuild,
+)
 from .messages import (
     IDENTITY_SIZE,
     ZRE,
@@ -96,36 +124,9 @@ BEACON_INTERVAL = 1.0
 #: DEALER send high-water mark per second of ``expired`` (RFC 36: 100 msg/s x 30 s = 3000)
 SNDHWM_PER_SECOND = 100
 
-#: A connected peer whose endpoint a new UUID claims must answer within this many seconds, or
-#: it is taken for gone (spec/zre.md#endpoint-claims)
-CLAIM_TIMEOUT = 2.0
-#: After a claim was refused (the holder answered), beacons naming that endpoint from other
-#: UUIDs are ignored for this long (spec/zre.md#endpoint-claims)
-CLAIM_HOLDOFF = 10.0
-#: A HELLO from a ready peer less than this long after we rebuilt it (for its last restart)
-#: answers our HELLO; it is not a restart again (spec/zre.md#restarts)
-RESTART_HOLDOFF = 2.0
-
-#: Limits on what peers can make us hold (spec/zre.md#limits); far above what zyre sends
-MAX_PEERS = 10_000
-"""peers in the table at once, ready or not"""
-MAX_UNREADY_PEERS = 256
-"""peers created from a beacon whose HELLO has not arrived yet (each has a DEALER connecting)"""
-MAX_DATA_FRAME = 64 * 1024
-"""bytes in a ZRE data frame (a HELLO is the only big one); larger ones are dropped undecoded"""
-MAX_PEER_GROUPS = 4096
-"""groups one peer can be in (HELLO and JOIN)"""
-MAX_HEADERS = 256
-"""headers in one HELLO"""
-MAX_GROUP_NAME = 255
-"""bytes of a group name (JOIN's group is a u8-length string; HELLO's could be longer)"""
-
 #: a plain (version 1) beacon: "ZRE" 01 | UUID | port (spec/zre.md#beacon)
 _BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
 _BEACON_V1_SIZE = BEACON_SIZE
-#: bound of NodeCore.no_op_beacons: emptied when it reaches this many datagrams
-NO_OP_BEACONS_MAX = 4096
-_NEVER = -math.inf
 
 __all__ = [
     "BEACON_INTERVAL",
@@ -139,6 +140,8 @@ __all__ = [
     "MAX_PEERS",
     "MAX_PEER_GROUPS",
     "MAX_UNREADY_PEERS",
+    "NO_OP_BEACONS_MAX",
+    "PUBLICKEY_HEADER",
     "REAP_INTERVAL",
     "RESTART_HOLDOFF",
     "ConnectPeer",
@@ -157,99 +160,6 @@ __all__ = [
 def uuid_hex(uuid: bytes) -> str:
     """A UUID as zyre prints it: 32 upper-case hex characters (spec/zre.md#identity)."""
     return uuid.hex().upper()
-
-
-def endpoint_problem(endpoint: str) -> str | None:
-    """Why a peer's advertised endpoint cannot be connected to, or None if it can: it must be
-    ``tcp://host:port`` with a concrete host and a port in 1..65535 (spec/zre.md#limits)."""
-    if not endpoint.startswith("tcp://"):
-        return "not a tcp:// endpoint"
-    host, sep, port = endpoint[6:].rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) <= 0xFFFF:
-        return "no port in 1..65535"
-    if host.startswith("["):
-        host = host[1:-1] if host.endswith("]") else ""
-    if not host or host == "*" or any(c in host for c in "/[]* "):
-        return "no concrete host"
-    return None
-
-
-# -- effects ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ConnectPeer:
-    """Open a DEALER with ``identity`` and SNDHWM ``sndhwm``, connect it to ``endpoint``; with
-    ``server_key`` (CURVE mode), as a CURVE client of that key (spec/zre.md#curve-mode-zyre)."""
-
-    link: str
-    endpoint: str
-    identity: bytes
-    sndhwm: int
-    server_key: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DisconnectPeer:
-    """Close the DEALER ``link`` (pending output may be dropped, as with linger 0)."""
-
-    link: str
-
-
-@dataclass(slots=True)
-class SendToPeer:
-    """Send ``frames`` on the DEALER ``link`` without blocking; report a full queue back
-    with :meth:`NodeCore.handle_send_blocked`. (Not frozen: one is made per message sent,
-    and a frozen dataclass costs twice as much to build.)"""
-
-    link: str
-    frames: list[bytes]
-
-
-@dataclass(slots=True)
-class SendToPeers:
-    """One message to many links (a SHOUT): ``messages[i]`` goes on ``links[i]``, exactly as
-    SendToPeer would send it. The messages differ only in their sequence number and share
-    their content frames (spec/zre.md#shout)."""
-
-    links: list[str]
-    messages: list[list[bytes]]
-
-    def split(self) -> list[SendToPeer]:
-        """The same, as one SendToPeer per link."""
-        return [SendToPeer(link, frames) for link, frames in zip(self.links, self.messages, strict=True)]
-
-
-@dataclass(frozen=True, slots=True)
-class SendBeacon:
-    """Broadcast this UDP beacon datagram now."""
-
-    data: bytes
-
-
-#: What the shell must do. A :class:`~zre_ref.zre.events.ZreEvent` among them is handed to the
-#: application as it is.
-Effect = ConnectPeer | DisconnectPeer | SendToPeer | SendToPeers | SendBeacon | ZreEvent
-
-
-@dataclass(slots=True, eq=False)
-class _Probe:
-    """A link opened by :meth:`NodeCore.connect_peer` before we know who is there."""
-
-    endpoint: str
-    link: str
-    sent_sequence: int = 0
-    connected: bool = True
-
-
-@dataclass(slots=True, eq=False)
-class _Claim:
-    """A new UUID names an endpoint a connected peer holds (spec/zre.md#endpoint-claims)."""
-
-    endpoint: str
-    holder: Peer
-    claimant: str
-    since: float
-    parked: Peer | None = None
-    """the claimant, if its HELLO arrived: ready, but without a link until the claim settles"""
 
 
 @dataclass(slots=True)
@@ -282,7 +192,7 @@ class NodeCore:
 
     def __init__(
         self,
-        uuid: bytes | None = None,
+        uuid: bytes | str | None = None,
         name: str | None = None,
         headers: Mapping[str, str] | None = None,
         *,
@@ -300,12 +210,16 @@ class NodeCore:
         max_unready_peers: int = MAX_UNREADY_PEERS,
         public_key: bytes | None = None,
     ) -> None:
-        self.uuid = bytes(uuid) if uuid is not None else os.urandom(16)
-        if len(self.uuid) != 16:
-            raise ValueError("uuid must be 16 bytes")
-        self.uuid_hex = uuid_hex(self.uuid)
-        self.identity = encode_identity(self.uuid)
-        self.name = name if name is not None else self.uuid_hex[:6]
+        raw = bytes.fromhex(uuid) if isinstance(uuid, str) else (
+            bytes(uuid) if uuid is not None else os.urandom(16))
+        if len(raw) != 16:
+            raise ValueError("uuid must be 16 bytes or 32 hex characters")
+        #: our UUID as the public API spells every UUID: 32 upper-case hex (spec/zre.md#identity)
+        self.uuid = uuid_hex(raw)
+        #: the same as the 16 bytes on the wire (beacons, the ROUTER identity)
+        self.uuid_bytes = raw
+        self.identity = encode_identity(raw)
+        self.name = name if name is not None else self.uuid[:6]
         self.headers: dict[str, str] = dict(headers or {})
         #: CURVE mode: our public key, beaconed (version 3) and sent as HELLO's X-PUBLICKEY;
         #: peers' keys, from their beacons or HELLOs (spec/zre.md#curve-mode-zyre)
@@ -325,8 +239,8 @@ class NodeCore:
         self.beacon_interval = beacon_interval
         self.sndhwm = sndhwm if sndhwm is not None else max(1, int(self.expired * SNDHWM_PER_SECOND))
         self.goodbye = goodbye
-        self.claim_timeout = float(claim_timeout)
-        self.claim_holdoff = float(claim_holdoff)
+        #: the Harmony guards (spec/zre.md#endpoint-claims, #restarts)
+        self.claims = EndpointClaims(claim_timeout, claim_holdoff)
         self.restart_holdoff = float(restart_holdoff)
         self.max_peers = max_peers
         self.max_unready_peers = max_unready_peers
@@ -338,12 +252,9 @@ class NodeCore:
         self.started = False
         self.stopped = False
         self._by_link: dict[str, Peer] = {}
-        self._holders: dict[str, Peer] = {}  # endpoint -> the peer our open link there belongs to
-        self._claims: dict[str, _Claim] = {}  # endpoint -> claim in progress
-        self._refused: dict[str, float] = {}  # endpoint -> beacon claims ignored until then
         self._unready = 0  # peers in the table that are not ready
-        self._probes: dict[str, _Probe] = {}  # endpoint -> probe
-        self._direct: dict[str, None] = {}  # endpoints we keep connecting to
+        #: direct mode: endpoints we keep linked, probes open to them (spec/zre.md#direct)
+        self.direct = DirectLinks()
         self._reap_at: float | None = None
         self._beacon_at: float | None = None
         self._link_serial = 0
@@ -359,10 +270,27 @@ class NodeCore:
         #: what peers can trigger is logged through this, rate-limited (spec/zre.md#limits)
         self.warnings = RateLimitedLog(log)
         #: leader elections per group (spec/election.md); ``_clock``: the last ``now`` seen
-        self.elections = Elections(self.uuid_hex)
+        self.elections = Elections(self.uuid)
         self._clock = 0.0
 
     # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def uuid_hex(self) -> str:
+        """Deprecated: the same as :attr:`uuid` (32 upper-case hex); the bytes are :attr:`uuid_bytes`."""
+        warnings.warn("NodeCore.uuid_hex is deprecated: NodeCore.uuid is the 32-hex string now "
+                      "(the 16 bytes are NodeCore.uuid_bytes)", DeprecationWarning, stacklevel=2)
+        return self.uuid
+
+    @property
+    def claim_timeout(self) -> float:
+        """Seconds a claimed endpoint's holder has to answer (spec/zre.md#endpoint-claims)."""
+        return self.claims.timeout
+
+    @property
+    def claim_holdoff(self) -> float:
+        """Seconds beacon claims on an endpoint are ignored after a refusal (spec/zre.md#endpoint-claims)."""
+        return self.claims.holdoff
+
     @property
     def beaconing(self) -> bool:
         """True when UDP discovery is on."""
@@ -378,7 +306,7 @@ class NodeCore:
 
     def beacon(self, port: int | None = None) -> bytes:
         """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
-        return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid,
+        return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
                                     port=self.port if port is None else port,
                                     public_key=self.public_key))
 
@@ -409,10 +337,9 @@ class NodeCore:
         status it will count from our HELLO stays in step, as zyre's not-ready peers do)."""
         for peer in self.peers.values():
             self._send(peer, frames, out)
-        for probe in self._probes.values():
-            if probe.connected:
-                probe.sent_sequence = next_sequence(probe.sent_sequence)
-                out.append(SendToPeer(probe.link, with_sequence(frames, probe.sent_sequence)))
+        for probe in self.direct.open():
+            probe.sent_sequence = next_sequence(probe.sent_sequence)
+            out.append(SendToPeer(probe.link, with_sequence(frames, probe.sent_sequence)))
 
     def _new_link(self, base: str) -> str:
         self._link_serial += 1
@@ -434,7 +361,7 @@ class NodeCore:
         if self.beacon_interval is not None:
             out.append(SendBeacon(self.beacon()))
             self._beacon_at = now + self.beacon_interval
-        for endpoint in self._direct:
+        for endpoint in self.direct.wanted():
             self._open_probe(endpoint, out)
         return out
 
@@ -452,21 +379,18 @@ class NodeCore:
         for peer in self.peers.values():
             if peer.connected:
                 out.append(DisconnectPeer(peer.link))
-        for probe in self._probes.values():
-            out.append(DisconnectPeer(probe.link))
+        for link in self.direct.close_all():
+            out.append(DisconnectPeer(link))
         self.peers.clear()
         self.no_op_beacons.clear()
         self._by_link.clear()
-        self._holders.clear()
-        self._claims.clear()
-        self._refused.clear()
+        self.claims.clear()
         self._unready = 0
-        self._probes.clear()
         self.groups.clear()
         self.started = False
         self.stopped = True
         self._reap_at = self._beacon_at = None
-        out.append(NodeStopped(self.uuid_hex, self.name))
+        out.append(NodeStopped(self.uuid, self.name))
         return out
 
     def next_deadline(self) -> float | None:
@@ -563,42 +487,29 @@ class NodeCore:
         """
         if endpoint == self.endpoint:
             return []
-        self._direct[endpoint] = None
+        self.direct.want(endpoint)
         out: list[Effect] = []
         if self.started:
             self._open_probe(endpoint, out)
         return out
 
     def _open_probe(self, endpoint: str, out: list[Effect]) -> None:
-        if endpoint in self._probes or any(p.endpoint == endpoint for p in self.peers.values()):
+        """Open a probe to ``endpoint`` unless one is open or a peer there is known (spec/zre.md#direct)."""
+        if self.direct.probing(endpoint) or any(p.endpoint == endpoint for p in self.peers.values()):
             return
-        probe = _Probe(endpoint=endpoint, link=self._new_link(f"direct:{endpoint}"))
-        self._probes[endpoint] = probe
+        probe = self.direct.add(endpoint, self._new_link(f"direct:{endpoint}"))
         out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
         probe.sent_sequence = 1
         out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
-
-    def _take_probe(self, endpoint: str) -> _Probe | None:
-        probe = self._probes.pop(endpoint, None)
-        if probe is not None:
-            return probe
-        # zyre with interface "*" advertises tcp://<hostname>:<port>: fall back to the port alone
-        port = endpoint.rsplit(":", 1)[-1]
-        same = [p for p in self._probes.values() if p.endpoint.rsplit(":", 1)[-1] == port]
-        if len(same) == 1:
-            return self._probes.pop(same[0].endpoint)
-        return None
 
     def discover(self, peer_uuid: str, endpoint: str, now: float) -> list[Effect]:
         """A peer learned by gossip, ``uuid = endpoint``: connect and say HELLO, as for a beacon
         (zyre_node_recv_gossip; spec/zgossip.md#zyre). ``endpoint|key`` (CURVE) keeps the endpoint."""
         out: list[Effect] = []
-        endpoint = endpoint.split("|", 1)[0]
-        key = peer_uuid.upper()
-        if (not self.started or key == self.uuid_hex or endpoint == self.endpoint
-                or len(key) != 32 or not all(c in "0123456789ABCDEF" for c in key)):
+        found = gossiped_peer(peer_uuid, endpoint)
+        if not self.started or found is None or found[0] == self.uuid or found[1] == self.endpoint:
             return out
-        self._require_peer(key, endpoint, now, out, hello=False)  # as a beacon
+        self._require_peer(*found, now, out, hello=False)  # as a beacon
         return out
 
     # -- elections (spec/election.md) ------------------------------------------------------------
@@ -614,18 +525,22 @@ class NodeCore:
         g = self.groups.get(group)
         return set(g.peers) if g is not None else set()
 
+    def _election_input(self, msg: Join | Leave | Elect | Leader, sender: str, now: float,
+                        out: list[Effect]) -> None:
+        """What a peer's JOIN, LEAVE, ELECT or LEADER means to the election in its group."""
+        group = msg.group
+        self._elect(election_input(self.elections, msg, sender, self._members(group),
+                                   in_group=group in self.own_groups, now=now), out)
+
     def _elect(self, effects: list[ElectionEffect], out: list[Effect]) -> None:
         """Carry out the election core's effects: ELECT/LEADER to peers, the LEADER event."""
         for e in effects:
             if isinstance(e, LeaderDecided):
                 peer = self.peers.get(e.leader)
-                name = self.name if e.leader == self.uuid_hex else (peer.name if peer else "")
+                name = self.name if e.leader == self.uuid else (peer.name if peer else "")
                 out.append(LeaderElected(e.leader, name, e.group))
                 continue
-            msg = (Elect(sequence=0, group=e.group, challenger_id=e.challenger)
-                   if isinstance(e, SendElect) else
-                   Leader(sequence=0, group=e.group, leader_id=e.leader))
-            frames = ZRE.encode(msg)
+            frames = ZRE.encode(election_message(e))
             for uuid in e.to:
                 peer = self.peers.get(uuid)
                 if peer is not None:
@@ -678,7 +593,7 @@ class NodeCore:
         if beacon.version != self.beacon_version:
             log.debug("(%s) beacon version %d ignored", self.name, beacon.version)
             return out
-        if beacon.uuid == self.uuid:
+        if beacon.uuid == self.uuid_bytes:
             return out
         peer_uuid = uuid_hex(beacon.uuid)
         if beacon.port:
@@ -701,7 +616,7 @@ class NodeCore:
         answered without decoding, and remembered in ``no_op_beacons`` (spec/zre.md#beacon)."""
         plain = len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0"
         # data[3:20], 01 + UUID, is the peer's identity form
-        if plain and (data[4:20] == self.uuid or self.peer_of_identity(data[3:20]) is not None):
+        if plain and (data[4:20] == self.uuid_bytes or self.peer_of_identity(data[3:20]) is not None):
             if len(self.no_op_beacons) >= NO_OP_BEACONS_MAX:
                 self.no_op_beacons.clear()
             self.no_op_beacons.add(data)
@@ -730,18 +645,18 @@ class NodeCore:
                        "ignored", len(self.peers), self._unready, peer_uuid, endpoint)
             return None
         parked = False
-        holder = self._holders.get(endpoint)
+        holder = self.claims.holder(endpoint)
         if holder is not None:
             verdict = self._claim(endpoint, holder, peer_uuid, now, out, hello=hello)
             if verdict == "refused" or (verdict == "pending" and not hello):
                 return None
             parked = verdict == "pending"
-        probe = None if parked else self._take_probe(endpoint)
+        probe = None if parked else self.direct.take(endpoint)  # direct mode adopts its link
         if probe is not None:
             peer = Peer(uuid=peer_uuid, endpoint=probe.endpoint, link=probe.link,
                         sent_sequence=probe.sent_sequence, connected=probe.connected)
             if peer.connected:
-                self._holders[peer.endpoint] = peer
+                self.claims.hold(peer)
         else:
             peer = Peer(uuid=peer_uuid, endpoint=endpoint, link=self._new_link(peer_uuid),
                         connected=False, parked=parked)
@@ -750,7 +665,7 @@ class NodeCore:
         self._unready += 1
         peer.start_timers(now, self.evasive, self.expired)
         if parked:
-            self._claims[endpoint].parked = peer
+            self.claims.park(endpoint, peer)
         elif probe is None:
             self._open_link(peer, now, out)
         return peer
@@ -773,7 +688,7 @@ class NodeCore:
                                self._peer_keys.get(peer.uuid)))
         peer.connected = True
         peer.parked = False
-        self._holders[peer.endpoint] = peer
+        self.claims.hold(peer)
         self._send(peer, ZRE.encode(self._hello()), out)
         held, peer.held = peer.held, []
         for frames in held:
@@ -783,8 +698,7 @@ class NodeCore:
         if peer.connected:
             peer.connected = False
             out.append(DisconnectPeer(peer.link))
-        if self._holders.get(peer.endpoint) is peer:
-            del self._holders[peer.endpoint]
+        self.claims.release(peer)
 
     def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
         """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
@@ -807,29 +721,27 @@ class NodeCore:
         if self._by_link.get(peer.link) is peer:
             del self._by_link[peer.link]
         self._close_link(peer, out)
-        claim = self._claims.get(peer.endpoint)
-        if claim is not None and claim.parked is peer:
-            claim.parked = None
+        self.claims.forget(peer)
         if not peer.ready:
             self._unready -= 1
         del self.peers[peer.uuid]
         self.no_op_beacons.clear()  # its beacon means something again
 
-    # -- endpoint claims (spec/zre.md#endpoint-claims) ---------------------------------------------
+    # -- endpoint claims (spec/zre.md#endpoint-claims; decided by guards.EndpointClaims) -------
     def _claim(self, endpoint: str, holder: Peer, claimant: str, now: float, out: list[Effect], *,
                hello: bool) -> str:
         """``claimant`` names ``endpoint``, where our link to ``holder`` goes: "free" (the holder
         is gone and removed), "pending" (we asked it; wait) or "refused" (it is alive)."""
-        claim = self._claims.get(endpoint)
+        claim = self.claims.get(endpoint)
         if claim is None:
             if holder.dropped_at > holder.heard_at:  # its connection to us closed: gone
                 self.stats.purges += 1
                 self._remove_peer(holder, out, f"its connection closed and {claimant} claims "
                                   "its endpoint")
                 return "free"
-            if not hello and self._refused.get(endpoint, _NEVER) > now:
+            if not hello and self.claims.refusing(endpoint, now):
                 return "refused"
-            claim = self._claims[endpoint] = _Claim(endpoint, holder, claimant, now)
+            self.claims.open(endpoint, holder, claimant, now)
             self.stats.claims += 1
             self._warn(now, ("claim", endpoint), "%s claims %s, where %s is: asking that one",
                        claimant, endpoint, holder.name or holder.uuid)
@@ -841,38 +753,34 @@ class NodeCore:
             claim.claimant = claimant
         return self._settle(claim, now, out)
 
-    def _settle(self, claim: _Claim, now: float, out: list[Effect]) -> str:
-        """Decide a claim if its holder answered, or went away, or stayed silent too long."""
+    def _settle(self, claim: Claim, now: float, out: list[Effect]) -> str:
+        """Carry out a claim's verdict: the holder answered, went away, or stayed silent too long."""
         holder = claim.holder
-        if self.peers.get(holder.uuid) is holder and holder.connected:
-            if holder.heard_at >= claim.since:
-                del self._claims[claim.endpoint]
-                self._refused[claim.endpoint] = now + self.claim_holdoff
-                self.stats.claims_refused += 1
-                self._warn(now, ("claim-refused", claim.endpoint), "%s answered: claim of %s "
-                           "on %s refused", holder.name or holder.uuid, claim.claimant,
-                           claim.endpoint)
-                if claim.parked is not None:
-                    self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
-                return "refused"
-            if now < claim.since + self.claim_timeout and holder.dropped_at <= holder.heard_at:
-                return "pending"
+        linked = self.peers.get(holder.uuid) is holder and holder.connected
+        verdict = self.claims.decide(claim, now, holder_linked=linked)
+        if verdict == "pending":
+            return "pending"
+        if verdict == "refused":
+            self.stats.claims_refused += 1
+            self._warn(now, ("claim-refused", claim.endpoint), "%s answered: claim of %s on %s "
+                       "refused", holder.name or holder.uuid, claim.claimant, claim.endpoint)
+            if claim.parked is not None:
+                self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
+            return "refused"
+        if verdict == "silent":
             self.stats.purges += 1
             self._remove_peer(holder, out, f"silent while {claim.claimant} claims its endpoint")
-        del self._claims[claim.endpoint]
         if claim.parked is not None:
             self._open_link(claim.parked, now, out)
         return "free"
 
     def _settle_claims(self, now: float, out: list[Effect]) -> None:
-        for claim in list(self._claims.values()):
+        for claim in self.claims.pending():
             claimant, endpoint = claim.claimant, claim.endpoint
             was_parked = claim.parked is not None
             if self._settle(claim, now, out) == "free" and not was_parked:
                 self._require_peer(claimant, endpoint, now, out, hello=False)
-        for endpoint, until in list(self._refused.items()):
-            if until <= now:
-                del self._refused[endpoint]
+        self.claims.expire(now)
 
     # -- Harmony -----------------------------------------------------------------------------------
     def handle_message(self, identity: bytes, frames: list[bytes], now: float) -> list[Effect]:
@@ -929,31 +837,22 @@ class NodeCore:
                 self.stats.status_mismatches += 1
                 self._remove_peer(peer, out, "group status mismatch")
                 return out
-            hook = (self.elections.peer_joined if isinstance(msg, Join)
-                    else self.elections.peer_left)
-            self._elect(hook(msg.group, peer.uuid, self._members(msg.group),
-                             in_group=msg.group in self.own_groups, now=now), out)
+            self._election_input(msg, peer_uuid, now, out)
         elif isinstance(msg, Goodbye):
             if not self.beaconing:
                 self._remove_peer(peer, out, "GOODBYE")
                 return out
-        elif isinstance(msg, Elect):
-            self._elect(self.elections.on_elect(
-                msg.group, peer_uuid, msg.challenger_id, self._members(msg.group), now,
-                in_group=msg.group in self.own_groups), out)
-        elif isinstance(msg, Leader):
-            self._elect(self.elections.on_leader(
-                msg.group, peer_uuid, msg.leader_id, self._members(msg.group), now,
-                in_group=msg.group in self.own_groups), out)
+        elif isinstance(msg, (Elect, Leader)):
+            self._election_input(msg, peer_uuid, now, out)
         peer.refresh(now, self.evasive, self.expired)
         return out
 
     def _on_hello(self, peer_uuid: str, peer: Peer | None, msg: Hello, now: float,
                   out: list[Effect]) -> None:
         """A HELLO: a new peer, the answer to our greeting, or a restart (spec/zre.md#restarts)."""
-        if peer_uuid == self.uuid_hex:
+        if peer_uuid == self.uuid:
             return
-        problem = self._hello_problem(msg)
+        problem = hello_problem(msg, self.endpoint, curve=self.public_key is not None)
         if problem is not None:
             self.stats.refused_peers += 1
             self._warn(now, ("hello", peer_uuid), "HELLO from %s refused: %s", peer_uuid, problem)
@@ -961,9 +860,7 @@ class NodeCore:
                 self._remove_peer(peer, out, problem)
             return
         if peer is not None:
-            if peer.ready and (peer.parked or now - peer.rebuilt_at < self.restart_holdoff):
-                # it answers the HELLO of our rebuild, or we have not greeted it yet (parked):
-                # not a restart
+            if answers_rebuild(peer, now, self.restart_holdoff):  # not a restart
                 self.stats.regreetings += 1
                 if not peer.sequence_ok(msg.sequence, True):
                     self._sequence_gap(peer, msg.sequence, now, out)
@@ -974,7 +871,7 @@ class NodeCore:
             if peer.ready:
                 self.stats.hello_rebuilds += 1
                 self._remove_peer(peer, out, "HELLO from a ready peer: restarted")
-                rebuilt = self._require_keyed(peer_uuid, msg.endpoint, _hello_key(msg), now,
+                rebuilt = self._require_keyed(peer_uuid, msg.endpoint, hello_key(msg), now,
                                               out, hello=True)
                 if rebuilt is not None:
                     rebuilt.rebuilt_at = now
@@ -982,7 +879,7 @@ class NodeCore:
             elif peer.endpoint == self.endpoint:
                 return
         else:
-            peer = self._require_keyed(peer_uuid, msg.endpoint, _hello_key(msg), now, out,
+            peer = self._require_keyed(peer_uuid, msg.endpoint, hello_key(msg), now, out,
                                        hello=True)
         if peer is None:
             return
@@ -999,24 +896,6 @@ class NodeCore:
             self._peer_join(peer, name, out)
         peer.status = msg.status
         peer.refresh(now, self.evasive, self.expired)
-
-    def _hello_problem(self, msg: Hello) -> str | None:
-        """Why we cannot take this HELLO's peer (spec/zre.md#limits), or None."""
-        problem = endpoint_problem(msg.endpoint)
-        if problem is not None:
-            return f"endpoint {msg.endpoint!r}: {problem}"
-        if msg.endpoint == self.endpoint:
-            return "it names our own endpoint"
-        if len(msg.groups) > MAX_PEER_GROUPS:
-            return f"{len(msg.groups)} groups (limit {MAX_PEER_GROUPS})"
-        if any(len(g.encode("utf-8")) > MAX_GROUP_NAME for g in msg.groups):
-            return f"a group name over {MAX_GROUP_NAME} bytes"
-        if len(msg.headers) > MAX_HEADERS:
-            return f"{len(msg.headers)} headers (limit {MAX_HEADERS})"
-        if self.public_key is not None and _hello_key(msg) is None:
-            # zyre: "ignoring HELLO to avoid security downgrade" (spec/zre.md#curve-mode-zyre)
-            return f"no valid {PUBLICKEY_HEADER} header in CURVE mode"
-        return None
 
     def _take_hello(self, peer: Peer, msg: Hello, out: list[Effect]) -> None:
         """A second HELLO from a ready peer that is not a restart: take its name, headers,
@@ -1083,7 +962,7 @@ class NodeCore:
         if peer is None:
             return out
         peer.dropped_at = now
-        claim = self._claims.get(peer.endpoint)
+        claim = self.claims.get(peer.endpoint)
         if claim is not None and claim.holder is peer:
             claimant, was_parked = claim.claimant, claim.parked is not None
             if self._settle(claim, now, out) == "free" and not was_parked:
@@ -1116,11 +995,8 @@ class NodeCore:
         return out
 
     def _drop_probe(self, link: str, out: list[Effect]) -> None:
-        for endpoint, probe in list(self._probes.items()):
-            if probe.link == link:
-                probe.connected = False
-                del self._probes[endpoint]
-                out.append(DisconnectPeer(link))
+        for dropped in self.direct.drop(link):
+            out.append(DisconnectPeer(dropped))
 
     # -- presence ---------------------------------------------------------------------------------
     def handle_timer(self, now: float) -> list[Effect]:
@@ -1150,21 +1026,7 @@ class NodeCore:
                     if now >= peer.evasive_at + self.reap_interval:
                         out.append(PeerSilent(peer.uuid, peer.name))
         self._settle_claims(now, out)
-        for endpoint in self._direct:
+        for endpoint in self.direct.wanted():
             self._open_probe(endpoint, out)
         self.warnings.flush(now)  # "N more like: ..." lines for what was held back
 
-
-#: the HELLO header carrying a CURVE node's Z85 public key (zyre; spec/zre.md#curve-mode-zyre)
-PUBLICKEY_HEADER = "X-PUBLICKEY"
-
-
-def _hello_key(msg: Hello) -> bytes | None:
-    """The raw 32-byte key in a HELLO's X-PUBLICKEY header, or None (absent or not Z85)."""
-    text = msg.headers.get(PUBLICKEY_HEADER)
-    if text is None or len(text) != 40:
-        return None
-    try:
-        return z85_decode(text)
-    except DecodeError:
-        return None
