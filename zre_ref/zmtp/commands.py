@@ -280,3 +280,14 @@ def command_name(cmd: Command) -> str:
     if isinstance(cmd, UnknownCommand):
         return cmd.name.decode("latin-1")
     return type(cmd).__name__.upper()
+
+
+def peek_name(body: bytes) -> bytes | None:
+    """The name of a command frame body, read without decoding the rest, or None if the name
+    field is malformed (a connection checks its state table before decoding; spec/zmtp.md#commands)."""
+    if not body:
+        return None
+    n = body[0]
+    if n == 0 or 1 + n > len(body):
+        return None
+    return body[1 : 1 + n]

@@ -33,8 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..curve.z85 import z85_encode
-from ..errors import DecodeError, EncodeError, LengthOverflow, ProtocolError, ZreRefError
-from ..wire import pack_flags_u64
+from ..errors import DecodeError, LengthOverflow, ProtocolError, ZreRefError
 from .commands import (
     MAX_PING_CONTEXT,
     Cancel,
@@ -48,13 +47,12 @@ from .commands import (
     Subscribe,
     Welcome,
     decode_command,
-    decode_metadata,
     encode_command,
     encode_metadata,
+    peek_name,
 )
 from .curve import (
     FLAG_COMMAND,
-    FLAG_MORE,
     CurveClient,
     CurveClientHandshake,
     CurveRefused,
@@ -83,6 +81,16 @@ from .greeting import (
     greeting_stages,
 )
 from .mechanisms import PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
+from .metadata import (
+    MAX_HANDSHAKE_COMMAND,
+    MAX_IDENTITY,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_PROPERTIES,
+    check_metadata_bounds,
+    decode_bounded_metadata,
+    our_metadata,
+    peer_type_and_identity,
+)
 from .receiver import (
     BIG_FRAME,
     FRAME_OVERHEAD,
@@ -91,7 +99,8 @@ from .receiver import (
     ReceiveBudget,
     Receiver,
 )
-from .routing import PUBLISHERS, SENDS_IDENTITY, SOCKET_TYPES, compatible
+from .routing import PUBLISHERS, SOCKET_TYPES, compatible
+from .sender import output_chunks, queue_message, queue_sealed
 from .states import (
     GREETING_INPUT,
     GREETING_STATES,
@@ -102,7 +111,8 @@ from .states import (
 )
 
 __all__ = [
-    "BIG_FRAME", "HANDSHAKE_TIMEOUT", "MAX_MESSAGE_FRAMES", "MAX_MESSAGE_SIZE", "PARTIAL_TIMEOUT",
+    "BIG_FRAME", "HANDSHAKE_TIMEOUT", "MAX_HANDSHAKE_COMMAND", "MAX_IDENTITY", "MAX_MESSAGE_FRAMES",
+    "MAX_MESSAGE_SIZE", "MAX_METADATA_BYTES", "MAX_METADATA_PROPERTIES", "PARTIAL_TIMEOUT",
     "RECEIVE_BUFFER", "TRANSITIONS", "Connection", "ConnectionClosed", "Event",
     "HandshakeCompleted", "Heartbeat", "Input", "MessageReceived", "PongReceived", "ReadBuffer",
     "ReceiveBudget", "State", "Subscribed", "Unsubscribed",
@@ -118,17 +128,6 @@ MAX_MESSAGE_FRAMES = 65536
 HANDSHAKE_TIMEOUT = 30.0
 #: default seconds one message may stay unfinished (spec/zmtp.md#limits; libzmq has no limit)
 PARTIAL_TIMEOUT = 120.0
-#: largest READY/INITIATE metadata (bytes after the command name) (spec/zmtp.md#limits)
-MAX_METADATA_BYTES = 64 * 1024
-#: most properties in one READY/INITIATE (libzmq sends 2 or 3, plus ZMQ_METADATA ones)
-MAX_METADATA_PROPERTIES = 1024
-#: largest command frame before the handshake is complete (metadata + command name)
-MAX_HANDSHAKE_COMMAND = MAX_METADATA_BYTES + 256
-#: largest Identity libzmq accepts (spec/zmtp.md#metadata)
-MAX_IDENTITY = 255
-
-_SHORT0 = tuple(bytes((0, n)) for n in range(256))
-_SHORT1 = tuple(bytes((1, n)) for n in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,22 +287,8 @@ class Connection:
         if not out:
             return []
         self._out = []
-        if not self._out_big:
-            return [out[0] if len(out) == 1 else b"".join(out)]
-        self._out_big = False
-        chunks: list[bytes] = []
-        small: list[bytes] = []
-        for piece in out:
-            if len(piece) >= BIG_FRAME:
-                if small:
-                    chunks.append(b"".join(small))
-                    small = []
-                chunks.append(piece)
-            else:
-                small.append(piece)
-        if small:
-            chunks.append(b"".join(small))
-        return chunks
+        big, self._out_big = self._out_big, False
+        return output_chunks(out, big)
 
     def pending_output(self) -> int:
         """How many chunks are queued (cheap; for flush decisions)."""
@@ -615,7 +600,7 @@ class Connection:
         if self._curve_hs is not None and self.state is not State.OPEN:
             self._on_curve_command(body, events)
             return
-        name = _command_name(body)
+        name = peek_name(body)
         if name is None:
             decode_command(body, offset)  # raises the DecodeError that says what is wrong
             raise ProtocolError("malformed command")  # pragma: no cover - decode raised
@@ -624,7 +609,7 @@ class Connection:
             raise ProtocolError(
                 f"{name.decode('latin-1')} is not expected in state {state.value}")
         if name in (b"READY", b"INITIATE"):
-            _check_metadata_bounds(body, 1 + len(name), offset)
+            check_metadata_bounds(body, 1 + len(name), offset)
         cmd = decode_command(body, offset)
         if isinstance(cmd, Error):
             text = cmd.reason.decode("utf-8", "replace")
@@ -669,14 +654,10 @@ class Connection:
             self._step(inp)
 
     def _on_hello(self, cmd: Hello, events: list[Event]) -> None:
+        """PLAIN HELLO (spec/zmtp.md#plain): WELCOME if the server takes the credentials, else
+        ERROR and close."""
         mech = self.mechanism
-        ok = False
-        if isinstance(mech, PlainServer):
-            try:
-                ok = bool(mech.authenticator(cmd.username, cmd.password))
-            except Exception:
-                log.exception("zmtp: PLAIN authenticator raised; refusing the client")
-        if not ok:
+        if not (isinstance(mech, PlainServer) and mech.accepts(cmd.username, cmd.password)):
             self._send_command(Error(PLAIN_REFUSED_REASON))
             self._close(events, Input.HELLO_REFUSED, "auth-failed",
                         f"PLAIN credentials refused for user {cmd.username!r}")
@@ -694,7 +675,7 @@ class Connection:
                     self._send_body(hs.on_command(body))
                     self._step(Input.WELCOME)
                     return
-                props = _decode_bounded_metadata(hs.on_ready(body))
+                props = decode_bounded_metadata(hs.on_ready(body))
                 if not self._accept_metadata(props, events):
                     raise _Closed
                 self._step(Input.READY)
@@ -704,7 +685,7 @@ class Connection:
                     self._step(Input.HELLO_ACCEPTED)
                     return
                 client_key, metadata = hs.on_initiate(body)
-                if not self._accept_metadata(_decode_bounded_metadata(metadata), events):
+                if not self._accept_metadata(decode_bounded_metadata(metadata), events):
                     raise _Closed
                 self._send_body(hs.ready(encode_metadata(self._our_metadata())))
                 self._user_id = z85_encode(client_key)
@@ -735,16 +716,8 @@ class Connection:
             raise error
 
     def _accept_metadata(self, props: Mapping[str, bytes], events: list[Event]) -> bool:
-        """Check the peer's Socket-Type (case-sensitive names, like libzmq) and keep its metadata."""
-        raw_type = props.get("Socket-Type")
-        if raw_type is None:
-            raise ProtocolError("the peer's metadata has no Socket-Type")
-        peer_type = raw_type.decode("ascii", "replace")
-        if peer_type not in SOCKET_TYPES:
-            raise ProtocolError(f"unknown peer Socket-Type {peer_type!r}")
-        identity = props.get("Identity", b"")
-        if len(identity) > MAX_IDENTITY:
-            raise ProtocolError(f"peer Identity of {len(identity)} bytes (at most {MAX_IDENTITY})")
+        """Check the peer's Socket-Type and Identity and keep its metadata (spec/zmtp.md#metadata)."""
+        peer_type, identity = peer_type_and_identity(props)
         if not compatible(self.socket_type, peer_type):
             # libzmq closes without an ERROR command (spec/zmtp.md#socket-types)
             self._close(events, Input.INVALID, "socket-type-mismatch",
@@ -765,11 +738,7 @@ class Connection:
         ))
 
     def _our_metadata(self) -> dict[str, bytes]:
-        props = {"Socket-Type": self.socket_type.encode("ascii")}
-        if self.socket_type in SENDS_IDENTITY:
-            props["Identity"] = self.identity
-        props.update(self.metadata)
-        return props
+        return our_metadata(self.socket_type, self.identity, self.metadata)
 
     # -- sending ------------------------------------------------------------------------------
     def _send_command(self, cmd: Command) -> None:
@@ -801,47 +770,9 @@ class Connection:
         if self.state is not State.OPEN:
             self._need_open()
         if self._curve is not None:
-            self._queue_sealed(frames)
-            return
-        out = self._out
-        last = len(frames) - 1
-        if last == 0:  # the common case: one frame
-            f = frames[0]
-            if type(f) is not bytes:
-                f = _as_bytes(f)
-            n = len(f)
-            if n < 256:
-                out.append(_SHORT0[n] + f)
-            else:
-                out.append(pack_flags_u64(LONG, n))
-                out.append(f)
-                if n >= BIG_FRAME:
-                    self._out_big = True
-            return
-        if last < 0:
-            raise EncodeError("a message has at least one frame")
-        for i, f in enumerate(frames):
-            if type(f) is not bytes:
-                f = _as_bytes(f)
-            n = len(f)
-            if n < 256:
-                out.append((_SHORT1[n] if i < last else _SHORT0[n]) + f)
-            else:
-                out.append(pack_flags_u64((MORE if i < last else 0) | LONG, n))
-                out.append(f)
-                if n >= BIG_FRAME:
-                    self._out_big = True
-
-    def _queue_sealed(self, frames: Sequence[bytes]) -> None:
-        """CURVE: queue a message's frames for sealing at the next flush (spec/curve.md#message)."""
-        assert self._curve is not None
-        if not frames:
-            raise EncodeError("a message has at least one frame")
-        last = len(frames) - 1
-        for i, f in enumerate(frames):
-            if not isinstance(f, (bytes, bytearray, memoryview)):
-                raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")
-            self._curve.queue(FLAG_MORE if i < last else 0, f)
+            queue_sealed(self._curve, frames)
+        elif queue_message(self._out, frames):
+            self._out_big = True
 
     def send_subscribe(self, topic: bytes) -> None:
         """Subscribe: a SUBSCRIBE command to a 3.1 peer, a 0x01 message to 3.0 (spec/zmtp.md#subscriptions)."""
@@ -957,46 +888,3 @@ class Connection:
             self._partial_mark = self._parts
         return True
 
-
-def _command_name(body: bytes) -> bytes | None:
-    """The name of a command frame body, or None if its name field is malformed."""
-    if not body:
-        return None
-    n = body[0]
-    if n == 0 or 1 + n > len(body):
-        return None
-    return body[1 : 1 + n]
-
-
-def _check_metadata_bounds(body: bytes, pos: int, base: int) -> None:
-    """Refuse READY/INITIATE metadata over MAX_METADATA_BYTES or MAX_METADATA_PROPERTIES
-    before it is decoded; walks at most MAX_METADATA_PROPERTIES + 1 property headers
-    (spec/zmtp.md#limits). Malformed properties are left for the decoder to report."""
-    end = len(body)
-    if end - pos > MAX_METADATA_BYTES:
-        raise LengthOverflow(f"metadata of {end - pos} bytes is over the limit of "
-                             f"{MAX_METADATA_BYTES}", protocol="zmtp-frame", field="body",
-                             offset=base, spec_anchor="spec/zmtp.md#limits")
-    count = 0
-    while pos < end:
-        if count == MAX_METADATA_PROPERTIES:
-            raise LengthOverflow(f"metadata has more than {MAX_METADATA_PROPERTIES} properties",
-                                 protocol="zmtp-frame", field=f"properties[{count}].key",
-                                 offset=base + pos, spec_anchor="spec/zmtp.md#limits")
-        count += 1
-        pos += 1 + body[pos]
-        if pos + 4 > end:
-            return
-        pos += 4 + int.from_bytes(body[pos : pos + 4], "big")
-
-
-def _decode_bounded_metadata(data: bytes) -> dict[str, bytes]:
-    """CURVE's decrypted READY/INITIATE metadata, within the same caps as in clear."""
-    _check_metadata_bounds(data, 0, 0)
-    return decode_metadata(data, 0, 0)
-
-
-def _as_bytes(f: object) -> bytes:
-    if isinstance(f, (bytearray, memoryview)):
-        return bytes(f)
-    raise TypeError(f"frames must be bytes-like, not {type(f).__name__}")

@@ -2,15 +2,18 @@
 and the CURVE client and server settings, which live with the CURVE handshake in curve.py.
 
 These are plain settings; the handshake steps they imply are rows of the transition table in
-connection.py (``FIRST_STATE``).
+states.py (``GREETING_INPUT`` picks the first one).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .curve import CurveClient, CurveServer
+
+log = logging.getLogger("zre_ref.zmtp")
 
 #: authenticator for a PLAIN server: (username, password) -> accept?
 Authenticator = Callable[[bytes, bytes], bool]
@@ -48,6 +51,14 @@ class PlainServer:
     authenticator: Authenticator
     name = "PLAIN"
     as_server = True
+
+    def accepts(self, username: bytes, password: bytes) -> bool:
+        """The authenticator's verdict; one that raises refuses the client."""
+        try:
+            return bool(self.authenticator(username, password))
+        except Exception:
+            log.exception("zmtp: PLAIN authenticator raised; refusing the client")
+            return False
 
 
 Mechanism = Null | PlainClient | PlainServer | CurveClient | CurveServer
