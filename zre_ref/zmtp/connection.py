@@ -18,19 +18,21 @@ Theory of operation (spec/zmtp.md#state-machine), in the order bytes flow:
   unfinished message holds is bounded per connection (``max_message_size``,
   ``max_message_frames``), per socket (a shared :class:`~zre_ref.zmtp.receiver.ReceiveBudget`)
   and in time (``partial_timeout``) (spec/zmtp.md#limits).
-* ``send_message`` / ``send_subscribe`` / ... queue bytes; ``data_to_send()`` takes them
-  (``wants_flush`` says there are some). After a close, ``data_to_send()`` still returns what
-  was queued (a PLAIN server's ERROR).
-* Time is passed in: ``handle_timer(now)`` arms and fires the handshake timeout, heartbeats and
-  the partial-message timeout; ``next_deadline()`` says when to call it next (0.0 = "as soon
-  as you can", also signalled by ``wants_timer``).
+* ``send_message`` / ``send_subscribe`` / ... queue bytes (laid out by
+  :mod:`~zre_ref.zmtp.sender`); ``data_to_send()`` takes them (``wants_flush`` says there are
+  some). After a close, ``data_to_send()`` still returns what was queued (a PLAIN server's ERROR).
+* Time is passed in: ``handle_timer(now)`` arms and fires the handshake timeout, heartbeats
+  (:mod:`~zre_ref.zmtp.heartbeats`) and the partial-message timeout; ``next_deadline()`` says
+  when to call it next (0.0 = "as soon as you can", also signalled by ``wants_timer``).
+
+Beside it: :mod:`~zre_ref.zmtp.metadata` (what READY/INITIATE carry and what we accept),
+:mod:`~zre_ref.zmtp.mechanisms` (NULL/PLAIN settings), :mod:`~zre_ref.zmtp.curve` (CURVE).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ..curve.z85 import z85_encode
 from ..errors import DecodeError, LengthOverflow, ProtocolError, ZreRefError
@@ -80,6 +82,7 @@ from .greeting import (
     decode_mechanism,
     greeting_stages,
 )
+from .heartbeats import Expiry, Heartbeat, Heartbeats
 from .mechanisms import PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
 from .metadata import (
     MAX_HANDSHAKE_COMMAND,
@@ -130,14 +133,11 @@ HANDSHAKE_TIMEOUT = 30.0
 PARTIAL_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """Send PING every ``interval`` s with TTL ``ttl`` s; close if nothing arrives ``timeout`` s
-    after a PING (default: ``interval``), like ZMQ_HEARTBEAT_IVL/TTL/TIMEOUT (spec/zmtp.md#heartbeats)."""
-
-    interval: float
-    ttl: float = 0.0
-    timeout: float | None = None
+#: the ConnectionClosed reason of each heartbeat expiry (spec/zmtp.md#heartbeats)
+_EXPIRY_REASONS: dict[Expiry, str] = {
+    "heartbeat-timeout": "nothing received within the heartbeat timeout",
+    "ttl-expired": "the peer's heartbeat TTL expired",
+}
 
 
 class _Closed(Exception):
@@ -150,10 +150,9 @@ class Connection:
     #: slots: a node holds hundreds of connections (about 1.4 KB less each than a __dict__)
     __slots__ = (
         "_arm", "_budget", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest",
-        "_handshake_deadline", "_held", "_major", "_msg_bytes", "_next_ping", "_out", "_out_big",
+        "_handshake_deadline", "_heartbeats", "_held", "_major", "_msg_bytes", "_out", "_out_big",
         "_partial_asked", "_partial_deadline", "_partial_mark", "_parts", "_parts_big",
-        "_pong_deadline", "_publisher", "_rx", "_rx_since_ping", "_rx_since_ttl", "_ttl_deadline",
-        "_ttl_pending", "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
+        "_publisher", "_reads", "_rx", "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
         "max_message_frames", "max_message_size", "mechanism", "metadata", "partial_timeout",
         "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type", "peer_version",
         "socket_type", "state", "trace", "zero_copy",
@@ -224,12 +223,8 @@ class Connection:
         self._partial_deadline: float | None = None
         self._partial_asked = False  # _account saw an unfinished message: start the interval
         self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
-        self._next_ping: float | None = None
-        self._pong_deadline: float | None = None
-        self._ttl_pending: float | None = None
-        self._ttl_deadline: float | None = None
-        self._rx_since_ping = False
-        self._rx_since_ttl = False
+        self._heartbeats = Heartbeats(heartbeat)
+        self._reads = 0  # reads so far: a heartbeat deadline is met if this moved on
         stages = greeting_stages(
             self.mechanism.name, as_server=self.mechanism.as_server,
             identity_length=len(self.identity),
@@ -349,7 +344,7 @@ class Connection:
         data = rx.buffer_updated(nbytes)
         if data is None and not rx.regrown and not rx.body_complete:
             # more of a large body, into the buffer it already had: nothing else changes
-            self._rx_since_ping = self._rx_since_ttl = True
+            self._reads += 1
             return []
         return self._receive(b"" if data is None else data)
 
@@ -373,8 +368,7 @@ class Connection:
         events: list[Event] = []
         if self.state is State.CLOSED:
             return events
-        self._rx_since_ping = True
-        self._rx_since_ttl = True
+        self._reads += 1
         rx = self._rx
         try:
             if self._curve is not None:  # CURVE after READY: every byte is sealed
@@ -631,7 +625,7 @@ class Connection:
             self._trace_open(Input.PING)
             self._send_command(Pong(cmd.context[:MAX_PING_CONTEXT]))
             if cmd.ttl:
-                self._ttl_pending = cmd.ttl / 10.0
+                self._heartbeats.peer_ttl(cmd.ttl / 10.0)
                 self._arm = True
         elif isinstance(cmd, Pong):
             self._trace_open(Input.PONG)
@@ -808,8 +802,8 @@ class Connection:
             return None
         if self._arm:
             return 0.0
-        times = [t for t in (self._handshake_deadline, self._next_ping, self._pong_deadline,
-                             self._ttl_deadline, self._partial_deadline) if t is not None]
+        times = [t for t in (self._handshake_deadline, self._partial_deadline) if t is not None]
+        times += self._heartbeats.deadlines()
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> list[Event]:
@@ -829,34 +823,12 @@ class Connection:
             return events
         if self.partial_timeout is not None and not self._partial_timer(now, events):
             return events
-        hb = self.heartbeat
-        if hb is not None:
-            if self._next_ping is None:
-                self._next_ping = now + hb.interval
-            elif now >= self._next_ping:
-                self.send_ping(hb.ttl)
-                self._next_ping = now + hb.interval
-                if self._pong_deadline is None:
-                    timeout = hb.timeout if hb.timeout is not None else hb.interval
-                    self._pong_deadline = now + timeout
-                    self._rx_since_ping = False
-            if self._pong_deadline is not None and now >= self._pong_deadline:
-                if self._rx_since_ping:
-                    self._pong_deadline = None
-                else:
-                    self._close(events, Input.TIMEOUT, "heartbeat-timeout",
-                                "nothing received within the heartbeat timeout")
-                    return events
-        if self._ttl_pending is not None:
-            self._ttl_deadline = now + self._ttl_pending
-            self._ttl_pending = None
-            self._rx_since_ttl = False
-        elif self._ttl_deadline is not None and now >= self._ttl_deadline:
-            if self._rx_since_ttl:
-                self._ttl_deadline = None
-            else:
-                self._close(events, Input.TIMEOUT, "ttl-expired",
-                            "the peer's heartbeat TTL expired")
+        heartbeats = self._heartbeats
+        if heartbeats.ping_due(now, self._reads):
+            self.send_ping(heartbeats.config.ttl if heartbeats.config is not None else 0.0)
+        expiry = heartbeats.expired(now, self._reads)
+        if expiry is not None:
+            self._close(events, Input.TIMEOUT, expiry, _EXPIRY_REASONS[expiry])
         return events
 
     def _partial_timer(self, now: float, events: list[Event]) -> bool:
