@@ -188,6 +188,10 @@ class NodeCore:
     ``claim_timeout``, ``claim_holdoff`` and ``restart_holdoff`` are the Harmony guards of
     spec/zre.md#endpoint-claims and #restarts; ``max_peers`` and ``max_unready_peers`` bound
     the peer table (spec/zre.md#limits).
+
+    The methods follow spec/zre.md#node-behaviour: start, discovery, Harmony, endpoint claims,
+    groups, presence, failures; then the application's calls, direct mode, elections, leaving,
+    queries, and the sending helpers everything above uses.
     """
 
     def __init__(
@@ -273,7 +277,8 @@ class NodeCore:
         self.elections = Elections(self.uuid)
         self._clock = 0.0
 
-    # -- helpers ---------------------------------------------------------------------------------
+    # -- properties --------------------------------------------------------------------------------
+
     @property
     def uuid_hex(self) -> str:
         """Deprecated: the same as :attr:`uuid` (32 upper-case hex); the bytes are :attr:`uuid_bytes`."""
@@ -304,51 +309,19 @@ class NodeCore:
         except (IndexError, ValueError):
             return 0
 
+    @property
+    def beacon_version(self) -> int:
+        """1, or 3 in CURVE mode; beacons of the other version are ignored, as zyre does."""
+        return BEACON_VERSION if self.public_key is None else BEACON_VERSION_CURVE
+
     def beacon(self, port: int | None = None) -> bytes:
         """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
         return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
                                     port=self.port if port is None else port,
                                     public_key=self.public_key))
 
-    @property
-    def beacon_version(self) -> int:
-        """1, or 3 in CURVE mode; beacons of the other version are ignored, as zyre does."""
-        return BEACON_VERSION if self.public_key is None else BEACON_VERSION_CURVE
+    # -- lifecycle (spec/zre.md#node) --------------------------------------------------------------
 
-    def _hello(self) -> ZreMessage:
-        return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
-                     status=self.status, name=self.name, headers=dict(self.headers))
-
-    def _send(self, peer: Peer, frames: list[bytes], out: list[Effect]) -> None:
-        """zyre_peer_send: only while connected; the sequence is bumped first."""
-        if peer.connected:
-            out.append(SendToPeer(peer.link, with_sequence(frames, peer.next_sequence())))
-
-    def _hold(self, peer: Peer, frames: list[bytes]) -> None:
-        """A WHISPER or SHOUT for a parked peer waits for its link, up to sndhwm of them
-        (spec/zre.md#endpoint-claims); JOIN/LEAVE need not: its HELLO will carry our groups."""
-        if len(peer.held) < self.sndhwm:
-            peer.held.append(frames)
-        else:
-            self.stats.send_blocked += 1
-
-    def _send_all(self, frames: list[bytes], out: list[Effect]) -> None:
-        """To every peer, and to every direct link whose peer has not said HELLO yet (so the
-        status it will count from our HELLO stays in step, as zyre's not-ready peers do)."""
-        for peer in self.peers.values():
-            self._send(peer, frames, out)
-        for probe in self.direct.open():
-            probe.sent_sequence = next_sequence(probe.sent_sequence)
-            out.append(SendToPeer(probe.link, with_sequence(frames, probe.sent_sequence)))
-
-    def _new_link(self, base: str) -> str:
-        self._link_serial += 1
-        return f"{base}#{self._link_serial}"
-
-    def _warn(self, now: float, key: object, fmt: str, *args: object) -> None:
-        self.warnings.warning(now, key, "(%s) " + fmt, self.name, *args)
-
-    # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, now: float) -> list[Effect]:
         """Start: beacon at once (if discovery is on) and arm the reap timer (spec/zre.md#beacon)."""
         if self.started:
@@ -365,34 +338,6 @@ class NodeCore:
             self._open_probe(endpoint, out)
         return out
 
-    def stop(self, now: float) -> list[Effect]:
-        """Stop: port-0 beacon (or GOODBYEs), close every link, then STOP (spec/zre.md#leaving)."""
-        if not self.started:
-            return []
-        out: list[Effect] = []
-        if self.beaconing:
-            out.append(SendBeacon(self.beacon(port=0)))
-        if self.goodbye:
-            frames = ZRE.encode(Goodbye(sequence=0))
-            for peer in self.peers.values():
-                self._send(peer, frames, out)
-        for peer in self.peers.values():
-            if peer.connected:
-                out.append(DisconnectPeer(peer.link))
-        for link in self.direct.close_all():
-            out.append(DisconnectPeer(link))
-        self.peers.clear()
-        self.no_op_beacons.clear()
-        self._by_link.clear()
-        self.claims.clear()
-        self._unready = 0
-        self.groups.clear()
-        self.started = False
-        self.stopped = True
-        self._reap_at = self._beacon_at = None
-        out.append(NodeStopped(self.uuid, self.name))
-        return out
-
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must run next (None when stopped)."""
         if self._reap_at is None:
@@ -401,190 +346,8 @@ class NodeCore:
             return self._reap_at
         return min(self._reap_at, self._beacon_at)
 
-    # -- application API -------------------------------------------------------------------------
-    def join(self, group: str) -> list[Effect]:
-        """Join ``group``: status +1, JOIN to every peer; no-op if already in (spec/zre.md#join)."""
-        out: list[Effect] = []
-        if group in self.own_groups:
-            return out
-        status = next_status(self.status)
-        frames = ZRE.encode(Join(sequence=0, group=group, status=status))  # validates first
-        self.status = status
-        self.own_groups[group] = None
-        self._send_all(frames, out)
-        return out
+    # -- discovery (spec/zre.md#beacon) ------------------------------------------------------------
 
-    def leave(self, group: str) -> list[Effect]:
-        """Leave ``group``: status +1, LEAVE to every peer; no-op if not in (spec/zre.md#leave)."""
-        out: list[Effect] = []
-        if group not in self.own_groups:
-            return out
-        status = next_status(self.status)
-        frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
-        self.status = status
-        del self.own_groups[group]
-        self.elections.left(group)
-        self._send_all(frames, out)
-        return out
-
-    def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
-        body = tuple(content) or (b"",)
-        head = self._shout_heads.get(group)
-        if head is None or not (type(body[0]) is bytes if len(body) == 1
-                                else all(type(c) is bytes for c in body)):
-            frames = ZRE.encode(Shout(sequence=0, group=group, content=body))  # validates
-            if len(self._shout_heads) < 1024:
-                self._shout_heads[group] = frames[0]
-            return frames
-        return [head, *body]
-
-    def shout(self, group: str, content: Iterable[bytes]) -> list[Effect]:
-        """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre).
-
-        Encoded once: each peer's data frame is the same bytes around its own sequence number,
-        and every peer's message shares the content frames (spec/zre.md#shout)."""
-        frames = self._shout_frames(group, content)
-        out: list[Effect] = []
-        g = self.groups.get(group)
-        if g is None:
-            return out
-        links: list[str] = []
-        messages: list[list[bytes]] = []
-        for peer in g.peers.values():
-            if peer.connected:
-                links.append(peer.link)
-                messages.append(with_sequence(frames, peer.next_sequence()))
-            elif peer.parked:
-                self._hold(peer, frames)
-        if links:
-            out.append(SendToPeers(links, messages))
-        return out
-
-    def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
-        """WHISPER to one peer (by 32-hex UUID); unknown peers are ignored, as in zyre."""
-        body = tuple(content) or (b"",)
-        if any(type(c) is not bytes for c in body):
-            frames = ZRE.encode(Whisper(sequence=0, content=body))  # validates
-        else:
-            frames = [self._whisper_head, *body]
-        out: list[Effect] = []
-        peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
-        if peer is not None and peer.parked:
-            self._hold(peer, frames)
-        elif peer is not None:
-            self._send(peer, frames, out)
-        return out
-
-    def set_header(self, key: str, value: str) -> None:
-        """Set a header for HELLOs sent from now on."""
-        self.headers[key] = value
-
-    def connect_peer(self, endpoint: str) -> list[Effect]:
-        """Direct mode: keep a link to ``endpoint`` and greet whoever is there (spec/zre.md#direct).
-
-        The link is adopted by the peer whose HELLO (or beacon) names this endpoint. If that peer
-        goes away, the next reap tick opens a new link to the endpoint.
-        """
-        if endpoint == self.endpoint:
-            return []
-        self.direct.want(endpoint)
-        out: list[Effect] = []
-        if self.started:
-            self._open_probe(endpoint, out)
-        return out
-
-    def _open_probe(self, endpoint: str, out: list[Effect]) -> None:
-        """Open a probe to ``endpoint`` unless one is open or a peer there is known (spec/zre.md#direct)."""
-        if self.direct.probing(endpoint) or any(p.endpoint == endpoint for p in self.peers.values()):
-            return
-        probe = self.direct.add(endpoint, self._new_link(f"direct:{endpoint}"))
-        out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
-        probe.sent_sequence = 1
-        out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
-
-    def discover(self, peer_uuid: str, endpoint: str, now: float) -> list[Effect]:
-        """A peer learned by gossip, ``uuid = endpoint``: connect and say HELLO, as for a beacon
-        (zyre_node_recv_gossip; spec/zgossip.md#zyre). ``endpoint|key`` (CURVE) keeps the endpoint."""
-        out: list[Effect] = []
-        found = gossiped_peer(peer_uuid, endpoint)
-        if not self.started or found is None or found[0] == self.uuid or found[1] == self.endpoint:
-            return out
-        self._require_peer(*found, now, out, hello=False)  # as a beacon
-        return out
-
-    # -- elections (spec/election.md) ------------------------------------------------------------
-    def set_contest_in_group(self, group: str) -> None:
-        """Stand for leader in ``group`` (zyre_set_contest_in_group)."""
-        self.elections.set_contest(group)
-
-    def leader(self, group: str) -> str | None:
-        """UUID of ``group``'s elected leader (maybe ours), or None."""
-        return self.elections.leader(group)
-
-    def _members(self, group: str) -> set[str]:
-        g = self.groups.get(group)
-        return set(g.peers) if g is not None else set()
-
-    def _election_input(self, msg: Join | Leave | Elect | Leader, sender: str, now: float,
-                        out: list[Effect]) -> None:
-        """What a peer's JOIN, LEAVE, ELECT or LEADER means to the election in its group."""
-        group = msg.group
-        self._elect(election_input(self.elections, msg, sender, self._members(group),
-                                   in_group=group in self.own_groups, now=now), out)
-
-    def _elect(self, effects: list[ElectionEffect], out: list[Effect]) -> None:
-        """Carry out the election core's effects: ELECT/LEADER to peers, the LEADER event."""
-        for e in effects:
-            if isinstance(e, LeaderDecided):
-                peer = self.peers.get(e.leader)
-                name = self.name if e.leader == self.uuid else (peer.name if peer else "")
-                out.append(LeaderElected(e.leader, name, e.group))
-                continue
-            frames = ZRE.encode(election_message(e))
-            for uuid in e.to:
-                peer = self.peers.get(uuid)
-                if peer is not None:
-                    self._send(peer, frames, out)
-
-    # -- queries -----------------------------------------------------------------------------------
-    def peer_uuids(self) -> list[str]:
-        """UUIDs of every peer in the table (zyre_peers), ready or not."""
-        return list(self.peers)
-
-    def ready_peers(self) -> list[str]:
-        """UUIDs of peers whose HELLO arrived (those the application has seen ENTER)."""
-        return [u for u, p in self.peers.items() if p.entered]
-
-    def peer_groups(self) -> list[str]:
-        """Groups any peer is in (zyre_peer_groups)."""
-        return [name for name, g in self.groups.items() if g.peers]
-
-    def peers_by_group(self, group: str) -> list[str]:
-        """UUIDs of the peers in ``group`` (zyre_peers_by_group)."""
-        g = self.groups.get(group)
-        return list(g.peers) if g is not None else []
-
-    def peer(self, peer_uuid: str) -> Peer | None:
-        """The peer with this 32-hex UUID, if known."""
-        return self.peers.get(peer_uuid.upper())
-
-    def peer_of_link(self, link: str) -> Peer | None:
-        """The peer whose DEALER is ``link`` (the id in Connect/Send effects), if any."""
-        return self._by_link.get(link)
-
-    def peer_of_identity(self, identity: bytes) -> Peer | None:
-        """The peer that sends with this ROUTER identity (0x01 + UUID), if known."""
-        peer_uuid = self._uuid_cache.get(identity)
-        if peer_uuid is None:
-            if len(identity) != IDENTITY_SIZE:
-                return None
-            peer_uuid = uuid_hex(identity[1:])
-            if len(self._uuid_cache) >= 4096:
-                self._uuid_cache.clear()
-            self._uuid_cache[identity] = peer_uuid
-        return self.peers.get(peer_uuid)
-
-    # -- discovery -----------------------------------------------------------------------------------
     def handle_beacon(self, beacon: Beacon, source_ip: str, now: float) -> list[Effect]:
         """A decoded UDP beacon from ``source_ip`` (spec/zre.md#beacon; zyre_node_recv_beacon)."""
         out: list[Effect] = []
@@ -627,6 +390,8 @@ class NodeCore:
             log.debug("(%s) bad beacon from %s: %s", self.name, source_ip, exc)
             return []
         return self.handle_beacon(beacon, source_ip, now)
+
+    # -- Harmony (spec/zre.md#harmony): meeting a peer, its messages -------------------------------
 
     def _require_peer(self, peer_uuid: str, endpoint: str, now: float, out: list[Effect], *,
                       hello: bool) -> Peer | None:
@@ -700,89 +465,6 @@ class NodeCore:
             out.append(DisconnectPeer(peer.link))
         self.claims.release(peer)
 
-    def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
-        """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
-        self._peer_keys.pop(peer.uuid, None)
-        log.info("(%s) removing peer %s (%s): %s", self.name, peer.name or peer.uuid,
-                 peer.endpoint, why)
-        if peer.entered:
-            out.append(PeerExited(peer.uuid, peer.name))
-        was_in = list(peer.groups)
-        for name in was_in:
-            g = self.groups.get(name)
-            if g is not None:
-                g.leave(peer)
-                if not g.peers:
-                    del self.groups[name]
-        for name in was_in:
-            self._elect(self.elections.peer_exited(name, peer.uuid, self._members(name),
-                                                   in_group=name in self.own_groups,
-                                                   now=self._clock), out)
-        if self._by_link.get(peer.link) is peer:
-            del self._by_link[peer.link]
-        self._close_link(peer, out)
-        self.claims.forget(peer)
-        if not peer.ready:
-            self._unready -= 1
-        del self.peers[peer.uuid]
-        self.no_op_beacons.clear()  # its beacon means something again
-
-    # -- endpoint claims (spec/zre.md#endpoint-claims; decided by guards.EndpointClaims) -------
-    def _claim(self, endpoint: str, holder: Peer, claimant: str, now: float, out: list[Effect], *,
-               hello: bool) -> str:
-        """``claimant`` names ``endpoint``, where our link to ``holder`` goes: "free" (the holder
-        is gone and removed), "pending" (we asked it; wait) or "refused" (it is alive)."""
-        claim = self.claims.get(endpoint)
-        if claim is None:
-            if holder.dropped_at > holder.heard_at:  # its connection to us closed: gone
-                self.stats.purges += 1
-                self._remove_peer(holder, out, f"its connection closed and {claimant} claims "
-                                  "its endpoint")
-                return "free"
-            if not hello and self.claims.refusing(endpoint, now):
-                return "refused"
-            self.claims.open(endpoint, holder, claimant, now)
-            self.stats.claims += 1
-            self._warn(now, ("claim", endpoint), "%s claims %s, where %s is: asking that one",
-                       claimant, endpoint, holder.name or holder.uuid)
-            self._send(holder, self._ping, out)
-            return "pending"
-        if claim.claimant != claimant:
-            if not (hello and claim.parked is None):
-                return "refused"  # one claim per endpoint at a time; a HELLO beats a beacon
-            claim.claimant = claimant
-        return self._settle(claim, now, out)
-
-    def _settle(self, claim: Claim, now: float, out: list[Effect]) -> str:
-        """Carry out a claim's verdict: the holder answered, went away, or stayed silent too long."""
-        holder = claim.holder
-        linked = self.peers.get(holder.uuid) is holder and holder.connected
-        verdict = self.claims.decide(claim, now, holder_linked=linked)
-        if verdict == "pending":
-            return "pending"
-        if verdict == "refused":
-            self.stats.claims_refused += 1
-            self._warn(now, ("claim-refused", claim.endpoint), "%s answered: claim of %s on %s "
-                       "refused", holder.name or holder.uuid, claim.claimant, claim.endpoint)
-            if claim.parked is not None:
-                self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
-            return "refused"
-        if verdict == "silent":
-            self.stats.purges += 1
-            self._remove_peer(holder, out, f"silent while {claim.claimant} claims its endpoint")
-        if claim.parked is not None:
-            self._open_link(claim.parked, now, out)
-        return "free"
-
-    def _settle_claims(self, now: float, out: list[Effect]) -> None:
-        for claim in self.claims.pending():
-            claimant, endpoint = claim.claimant, claim.endpoint
-            was_parked = claim.parked is not None
-            if self._settle(claim, now, out) == "free" and not was_parked:
-                self._require_peer(claimant, endpoint, now, out, hello=False)
-        self.claims.expire(now)
-
-    # -- Harmony -----------------------------------------------------------------------------------
     def handle_message(self, identity: bytes, frames: list[bytes], now: float) -> list[Effect]:
         """Frames from our ROUTER, after the identity (spec/zre.md#harmony; zyre_node_recv_peer)."""
         out: list[Effect] = []
@@ -845,6 +527,20 @@ class NodeCore:
         elif isinstance(msg, (Elect, Leader)):
             self._election_input(msg, peer_uuid, now, out)
         peer.refresh(now, self.evasive, self.expired)
+        return out
+
+    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float,
+                        budget: int | None = None) -> list[Effect]:
+        """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
+        :meth:`handle_message` on each in turn. With a ``budget``, stop taking messages once the
+        effects reach it: pass an iterator, and what it still holds was not handled (one HELLO
+        can fan out into up to 2 + MAX_PEER_GROUPS effects; spec/zre.md#limits).
+        (:func:`zre_ref.zre.fastpath.handle_messages` does the same, faster.)"""
+        out: list[Effect] = []
+        for msg in messages:
+            out.extend(self.handle_message(msg[0] if msg else b"", list(msg[1:]), now))
+            if budget is not None and len(out) >= budget:
+                break
         return out
 
     def _on_hello(self, peer_uuid: str, peer: Peer | None, msg: Hello, now: float,
@@ -921,19 +617,63 @@ class NodeCore:
         self._warn(now, ("refuse", peer.uuid), "dropping %s: %s", peer.name or peer.uuid, why)
         self._remove_peer(peer, out, why)
 
-    def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float,
-                        budget: int | None = None) -> list[Effect]:
-        """Many ROUTER messages (``[identity, data frame, content...]``) that arrived together:
-        :meth:`handle_message` on each in turn. With a ``budget``, stop taking messages once the
-        effects reach it: pass an iterator, and what it still holds was not handled (one HELLO
-        can fan out into up to 2 + MAX_PEER_GROUPS effects; spec/zre.md#limits).
-        (:func:`zre_ref.zre.fastpath.handle_messages` does the same, faster.)"""
-        out: list[Effect] = []
-        for msg in messages:
-            out.extend(self.handle_message(msg[0] if msg else b"", list(msg[1:]), now))
-            if budget is not None and len(out) >= budget:
-                break
-        return out
+    # -- endpoint claims (spec/zre.md#endpoint-claims; decided by guards.EndpointClaims) -----------
+
+    def _claim(self, endpoint: str, holder: Peer, claimant: str, now: float, out: list[Effect], *,
+               hello: bool) -> str:
+        """``claimant`` names ``endpoint``, where our link to ``holder`` goes: "free" (the holder
+        is gone and removed), "pending" (we asked it; wait) or "refused" (it is alive)."""
+        claim = self.claims.get(endpoint)
+        if claim is None:
+            if holder.dropped_at > holder.heard_at:  # its connection to us closed: gone
+                self.stats.purges += 1
+                self._remove_peer(holder, out, f"its connection closed and {claimant} claims "
+                                  "its endpoint")
+                return "free"
+            if not hello and self.claims.refusing(endpoint, now):
+                return "refused"
+            self.claims.open(endpoint, holder, claimant, now)
+            self.stats.claims += 1
+            self._warn(now, ("claim", endpoint), "%s claims %s, where %s is: asking that one",
+                       claimant, endpoint, holder.name or holder.uuid)
+            self._send(holder, self._ping, out)
+            return "pending"
+        if claim.claimant != claimant:
+            if not (hello and claim.parked is None):
+                return "refused"  # one claim per endpoint at a time; a HELLO beats a beacon
+            claim.claimant = claimant
+        return self._settle(claim, now, out)
+
+    def _settle(self, claim: Claim, now: float, out: list[Effect]) -> str:
+        """Carry out a claim's verdict: the holder answered, went away, or stayed silent too long."""
+        holder = claim.holder
+        linked = self.peers.get(holder.uuid) is holder and holder.connected
+        verdict = self.claims.decide(claim, now, holder_linked=linked)
+        if verdict == "pending":
+            return "pending"
+        if verdict == "refused":
+            self.stats.claims_refused += 1
+            self._warn(now, ("claim-refused", claim.endpoint), "%s answered: claim of %s on %s "
+                       "refused", holder.name or holder.uuid, claim.claimant, claim.endpoint)
+            if claim.parked is not None:
+                self._remove_peer(claim.parked, out, "its endpoint belongs to a live peer")
+            return "refused"
+        if verdict == "silent":
+            self.stats.purges += 1
+            self._remove_peer(holder, out, f"silent while {claim.claimant} claims its endpoint")
+        if claim.parked is not None:
+            self._open_link(claim.parked, now, out)
+        return "free"
+
+    def _settle_claims(self, now: float, out: list[Effect]) -> None:
+        for claim in self.claims.pending():
+            claimant, endpoint = claim.claimant, claim.endpoint
+            was_parked = claim.parked is not None
+            if self._settle(claim, now, out) == "free" and not was_parked:
+                self._require_peer(claimant, endpoint, now, out, hello=False)
+        self.claims.expire(now)
+
+    # -- groups (spec/zre.md#groups) ---------------------------------------------------------------
 
     def _peer_join(self, peer: Peer, name: str, out: list[Effect]) -> None:
         g = self.groups.get(name)
@@ -952,6 +692,41 @@ class NodeCore:
         peer.groups.discard(name)
         peer.bump_status()
         out.append(PeerLeft(peer.uuid, peer.name, name))
+
+    # -- presence (spec/zre.md#presence) -----------------------------------------------------------
+
+    def handle_timer(self, now: float) -> list[Effect]:
+        """Run whatever is due: the beacon, the reap tick and election restarts (spec/zre.md#presence)."""
+        out: list[Effect] = []
+        if not self.started:
+            return out
+        self._clock = now
+        if self._beacon_at is not None and self.beacon_interval is not None and now >= self._beacon_at:
+            out.append(SendBeacon(self.beacon()))
+            self._beacon_at = max(self._beacon_at + self.beacon_interval, now)
+        if self._reap_at is not None and now >= self._reap_at:
+            self._reap_at = now + self.reap_interval
+            self._reap(now, out)
+            self._elect(self.elections.tick(now, self._members), out)
+        return out
+
+    def _reap(self, now: float, out: list[Effect]) -> None:
+        """zyre_node_ping_peer for every peer, settle endpoint claims, re-open direct links."""
+        for peer in list(self.peers.values()):
+            if now >= peer.expired_at:
+                self._remove_peer(peer, out, "expired")
+            elif now >= peer.evasive_at:
+                self._send(peer, self._ping, out)
+                if peer.entered:
+                    out.append(PeerEvasive(peer.uuid, peer.name))
+                    if now >= peer.evasive_at + self.reap_interval:
+                        out.append(PeerSilent(peer.uuid, peer.name))
+        self._settle_claims(now, out)
+        for endpoint in self.direct.wanted():
+            self._open_probe(endpoint, out)
+        self.warnings.flush(now)  # "N more like: ..." lines for what was held back
+
+    # -- failures: dropped connections, HWM, links that fail (spec/zre.md#hwm) ---------------------
 
     def handle_peer_disconnected(self, identity: bytes, now: float) -> list[Effect]:
         """The connection a peer opened to our ROUTER closed (and no newer one took over its
@@ -998,35 +773,283 @@ class NodeCore:
         for dropped in self.direct.drop(link):
             out.append(DisconnectPeer(dropped))
 
-    # -- presence ---------------------------------------------------------------------------------
-    def handle_timer(self, now: float) -> list[Effect]:
-        """Run whatever is due: the beacon, the reap tick and election restarts (spec/zre.md#presence)."""
+    def _remove_peer(self, peer: Peer, out: list[Effect], why: str) -> None:
+        """zyre_node_remove_peer: EXIT (if it ENTERed), leave its groups, close its link."""
+        self._peer_keys.pop(peer.uuid, None)
+        log.info("(%s) removing peer %s (%s): %s", self.name, peer.name or peer.uuid,
+                 peer.endpoint, why)
+        if peer.entered:
+            out.append(PeerExited(peer.uuid, peer.name))
+        was_in = list(peer.groups)
+        for name in was_in:
+            g = self.groups.get(name)
+            if g is not None:
+                g.leave(peer)
+                if not g.peers:
+                    del self.groups[name]
+        for name in was_in:
+            self._elect(self.elections.peer_exited(name, peer.uuid, self._members(name),
+                                                   in_group=name in self.own_groups,
+                                                   now=self._clock), out)
+        if self._by_link.get(peer.link) is peer:
+            del self._by_link[peer.link]
+        self._close_link(peer, out)
+        self.claims.forget(peer)
+        if not peer.ready:
+            self._unready -= 1
+        del self.peers[peer.uuid]
+        self.no_op_beacons.clear()  # its beacon means something again
+
+    # -- application API (spec/zre.md#node) --------------------------------------------------------
+
+    def join(self, group: str) -> list[Effect]:
+        """Join ``group``: status +1, JOIN to every peer; no-op if already in (spec/zre.md#join)."""
         out: list[Effect] = []
-        if not self.started:
+        if group in self.own_groups:
             return out
-        self._clock = now
-        if self._beacon_at is not None and self.beacon_interval is not None and now >= self._beacon_at:
-            out.append(SendBeacon(self.beacon()))
-            self._beacon_at = max(self._beacon_at + self.beacon_interval, now)
-        if self._reap_at is not None and now >= self._reap_at:
-            self._reap_at = now + self.reap_interval
-            self._reap(now, out)
-            self._elect(self.elections.tick(now, self._members), out)
+        status = next_status(self.status)
+        frames = ZRE.encode(Join(sequence=0, group=group, status=status))  # validates first
+        self.status = status
+        self.own_groups[group] = None
+        self._send_all(frames, out)
         return out
 
-    def _reap(self, now: float, out: list[Effect]) -> None:
-        """zyre_node_ping_peer for every peer, settle endpoint claims, re-open direct links."""
-        for peer in list(self.peers.values()):
-            if now >= peer.expired_at:
-                self._remove_peer(peer, out, "expired")
-            elif now >= peer.evasive_at:
-                self._send(peer, self._ping, out)
-                if peer.entered:
-                    out.append(PeerEvasive(peer.uuid, peer.name))
-                    if now >= peer.evasive_at + self.reap_interval:
-                        out.append(PeerSilent(peer.uuid, peer.name))
-        self._settle_claims(now, out)
-        for endpoint in self.direct.wanted():
+    def leave(self, group: str) -> list[Effect]:
+        """Leave ``group``: status +1, LEAVE to every peer; no-op if not in (spec/zre.md#leave)."""
+        out: list[Effect] = []
+        if group not in self.own_groups:
+            return out
+        status = next_status(self.status)
+        frames = ZRE.encode(Leave(sequence=0, group=group, status=status))
+        self.status = status
+        del self.own_groups[group]
+        self.elections.left(group)
+        self._send_all(frames, out)
+        return out
+
+    def shout(self, group: str, content: Iterable[bytes]) -> list[Effect]:
+        """SHOUT to every peer we know in ``group`` (at least one content frame, as zyre).
+
+        Encoded once: each peer's data frame is the same bytes around its own sequence number,
+        and every peer's message shares the content frames (spec/zre.md#shout)."""
+        frames = self._shout_frames(group, content)
+        out: list[Effect] = []
+        g = self.groups.get(group)
+        if g is None:
+            return out
+        links: list[str] = []
+        messages: list[list[bytes]] = []
+        for peer in g.peers.values():
+            if peer.connected:
+                links.append(peer.link)
+                messages.append(with_sequence(frames, peer.next_sequence()))
+            elif peer.parked:
+                self._hold(peer, frames)
+        if links:
+            out.append(SendToPeers(links, messages))
+        return out
+
+    def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
+        body = tuple(content) or (b"",)
+        head = self._shout_heads.get(group)
+        if head is None or not (type(body[0]) is bytes if len(body) == 1
+                                else all(type(c) is bytes for c in body)):
+            frames = ZRE.encode(Shout(sequence=0, group=group, content=body))  # validates
+            if len(self._shout_heads) < 1024:
+                self._shout_heads[group] = frames[0]
+            return frames
+        return [head, *body]
+
+    def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
+        """WHISPER to one peer (by 32-hex UUID); unknown peers are ignored, as in zyre."""
+        body = tuple(content) or (b"",)
+        if any(type(c) is not bytes for c in body):
+            frames = ZRE.encode(Whisper(sequence=0, content=body))  # validates
+        else:
+            frames = [self._whisper_head, *body]
+        out: list[Effect] = []
+        peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
+        if peer is not None and peer.parked:
+            self._hold(peer, frames)
+        elif peer is not None:
+            self._send(peer, frames, out)
+        return out
+
+    def set_header(self, key: str, value: str) -> None:
+        """Set a header for HELLOs sent from now on."""
+        self.headers[key] = value
+
+    # -- direct mode and gossip (spec/zre.md#direct) -----------------------------------------------
+
+    def connect_peer(self, endpoint: str) -> list[Effect]:
+        """Direct mode: keep a link to ``endpoint`` and greet whoever is there (spec/zre.md#direct).
+
+        The link is adopted by the peer whose HELLO (or beacon) names this endpoint. If that peer
+        goes away, the next reap tick opens a new link to the endpoint.
+        """
+        if endpoint == self.endpoint:
+            return []
+        self.direct.want(endpoint)
+        out: list[Effect] = []
+        if self.started:
             self._open_probe(endpoint, out)
-        self.warnings.flush(now)  # "N more like: ..." lines for what was held back
+        return out
+
+    def _open_probe(self, endpoint: str, out: list[Effect]) -> None:
+        """Open a probe to ``endpoint`` unless one is open or a peer there is known (spec/zre.md#direct)."""
+        if self.direct.probing(endpoint) or any(p.endpoint == endpoint for p in self.peers.values()):
+            return
+        probe = self.direct.add(endpoint, self._new_link(f"direct:{endpoint}"))
+        out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
+        probe.sent_sequence = 1
+        out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
+
+    def discover(self, peer_uuid: str, endpoint: str, now: float) -> list[Effect]:
+        """A peer learned by gossip, ``uuid = endpoint``: connect and say HELLO, as for a beacon
+        (zyre_node_recv_gossip; spec/zgossip.md#zyre). ``endpoint|key`` (CURVE) keeps the endpoint."""
+        out: list[Effect] = []
+        found = gossiped_peer(peer_uuid, endpoint)
+        if not self.started or found is None or found[0] == self.uuid or found[1] == self.endpoint:
+            return out
+        self._require_peer(*found, now, out, hello=False)  # as a beacon
+        return out
+
+    # -- elections (spec/election.md) --------------------------------------------------------------
+
+    def set_contest_in_group(self, group: str) -> None:
+        """Stand for leader in ``group`` (zyre_set_contest_in_group)."""
+        self.elections.set_contest(group)
+
+    def leader(self, group: str) -> str | None:
+        """UUID of ``group``'s elected leader (maybe ours), or None."""
+        return self.elections.leader(group)
+
+    def _members(self, group: str) -> set[str]:
+        g = self.groups.get(group)
+        return set(g.peers) if g is not None else set()
+
+    def _election_input(self, msg: Join | Leave | Elect | Leader, sender: str, now: float,
+                        out: list[Effect]) -> None:
+        """What a peer's JOIN, LEAVE, ELECT or LEADER means to the election in its group."""
+        group = msg.group
+        self._elect(election_input(self.elections, msg, sender, self._members(group),
+                                   in_group=group in self.own_groups, now=now), out)
+
+    def _elect(self, effects: list[ElectionEffect], out: list[Effect]) -> None:
+        """Carry out the election core's effects: ELECT/LEADER to peers, the LEADER event."""
+        for e in effects:
+            if isinstance(e, LeaderDecided):
+                peer = self.peers.get(e.leader)
+                name = self.name if e.leader == self.uuid else (peer.name if peer else "")
+                out.append(LeaderElected(e.leader, name, e.group))
+                continue
+            frames = ZRE.encode(election_message(e))
+            for uuid in e.to:
+                peer = self.peers.get(uuid)
+                if peer is not None:
+                    self._send(peer, frames, out)
+
+    # -- leaving (spec/zre.md#leaving) -------------------------------------------------------------
+
+    def stop(self, now: float) -> list[Effect]:
+        """Stop: port-0 beacon (or GOODBYEs), close every link, then STOP (spec/zre.md#leaving)."""
+        if not self.started:
+            return []
+        out: list[Effect] = []
+        if self.beaconing:
+            out.append(SendBeacon(self.beacon(port=0)))
+        if self.goodbye:
+            frames = ZRE.encode(Goodbye(sequence=0))
+            for peer in self.peers.values():
+                self._send(peer, frames, out)
+        for peer in self.peers.values():
+            if peer.connected:
+                out.append(DisconnectPeer(peer.link))
+        for link in self.direct.close_all():
+            out.append(DisconnectPeer(link))
+        self.peers.clear()
+        self.no_op_beacons.clear()
+        self._by_link.clear()
+        self.claims.clear()
+        self._unready = 0
+        self.groups.clear()
+        self.started = False
+        self.stopped = True
+        self._reap_at = self._beacon_at = None
+        out.append(NodeStopped(self.uuid, self.name))
+        return out
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def peer_uuids(self) -> list[str]:
+        """UUIDs of every peer in the table (zyre_peers), ready or not."""
+        return list(self.peers)
+
+    def ready_peers(self) -> list[str]:
+        """UUIDs of peers whose HELLO arrived (those the application has seen ENTER)."""
+        return [u for u, p in self.peers.items() if p.entered]
+
+    def peer_groups(self) -> list[str]:
+        """Groups any peer is in (zyre_peer_groups)."""
+        return [name for name, g in self.groups.items() if g.peers]
+
+    def peers_by_group(self, group: str) -> list[str]:
+        """UUIDs of the peers in ``group`` (zyre_peers_by_group)."""
+        g = self.groups.get(group)
+        return list(g.peers) if g is not None else []
+
+    def peer(self, peer_uuid: str) -> Peer | None:
+        """The peer with this 32-hex UUID, if known."""
+        return self.peers.get(peer_uuid.upper())
+
+    def peer_of_link(self, link: str) -> Peer | None:
+        """The peer whose DEALER is ``link`` (the id in Connect/Send effects), if any."""
+        return self._by_link.get(link)
+
+    def peer_of_identity(self, identity: bytes) -> Peer | None:
+        """The peer that sends with this ROUTER identity (0x01 + UUID), if known."""
+        peer_uuid = self._uuid_cache.get(identity)
+        if peer_uuid is None:
+            if len(identity) != IDENTITY_SIZE:
+                return None
+            peer_uuid = uuid_hex(identity[1:])
+            if len(self._uuid_cache) >= 4096:
+                self._uuid_cache.clear()
+            self._uuid_cache[identity] = peer_uuid
+        return self.peers.get(peer_uuid)
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def _hello(self) -> ZreMessage:
+        return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
+                     status=self.status, name=self.name, headers=dict(self.headers))
+
+    def _send(self, peer: Peer, frames: list[bytes], out: list[Effect]) -> None:
+        """zyre_peer_send: only while connected; the sequence is bumped first."""
+        if peer.connected:
+            out.append(SendToPeer(peer.link, with_sequence(frames, peer.next_sequence())))
+
+    def _hold(self, peer: Peer, frames: list[bytes]) -> None:
+        """A WHISPER or SHOUT for a parked peer waits for its link, up to sndhwm of them
+        (spec/zre.md#endpoint-claims); JOIN/LEAVE need not: its HELLO will carry our groups."""
+        if len(peer.held) < self.sndhwm:
+            peer.held.append(frames)
+        else:
+            self.stats.send_blocked += 1
+
+    def _send_all(self, frames: list[bytes], out: list[Effect]) -> None:
+        """To every peer, and to every direct link whose peer has not said HELLO yet (so the
+        status it will count from our HELLO stays in step, as zyre's not-ready peers do)."""
+        for peer in self.peers.values():
+            self._send(peer, frames, out)
+        for probe in self.direct.open():
+            probe.sent_sequence = next_sequence(probe.sent_sequence)
+            out.append(SendToPeer(probe.link, with_sequence(frames, probe.sent_sequence)))
+
+    def _new_link(self, base: str) -> str:
+        self._link_serial += 1
+        return f"{base}#{self._link_serial}"
+
+    def _warn(self, now: float, key: object, fmt: str, *args: object) -> None:
+        self.warnings.warning(now, key, "(%s) " + fmt, self.name, *args)
 
