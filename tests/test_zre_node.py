@@ -704,6 +704,20 @@ def test_uuid_of_the_wrong_size_is_refused(given: bytes | str) -> None:
 
 
 # -- direct mode ----------------------------------------------------------------------------------
+def test_discover_connects_to_a_gossiped_peer_as_a_beacon_would() -> None:
+    """A gossip tuple ``uuid = endpoint[|key]`` (spec/zgossip.md#zyre): connect and greet; keys
+    that are not a UUID, our own UUID and our own endpoint are ignored."""
+    node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=None)
+    node.start(0.0)
+    out = node.discover(hexid(7).lower(), ep(7) + "|" + "k" * 40, 1.0)
+    assert isinstance(out[0], ConnectPeer) and out[0].endpoint == ep(7)
+    assert [type(m) for _, m in sent(out)] == [Hello]
+    for key, value in [("zz" * 16, ep(8)), (hexid(8)[:30], ep(8)), (ME.hex(), ep(8)),
+                       (hexid(8), ENDPOINT)]:
+        assert node.discover(key, value, 2.0) == []
+    assert node.peer_uuids() == [hexid(7)]
+
+
 def test_connect_peer_probe_is_adopted_by_hello() -> None:
     node = NodeCore(ME, "me", endpoint=ENDPOINT, beacon_interval=None)
     node.start(0.0)

@@ -128,6 +128,8 @@ SNDHWM_PER_SECOND = 100
 _BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
 _BEACON_V1_SIZE = BEACON_SIZE
 
+#: the limits (admission.py) and Harmony guards (guards.py) stay importable from here, where
+#: they were defined before those modules were split out
 __all__ = [
     "BEACON_INTERVAL",
     "CLAIM_HOLDOFF",
