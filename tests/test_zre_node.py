@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zre_ref.errors import DecodeError
+from zre_ref.errors import DecodeError, EncodeError
 from zre_ref.zre import fastpath
 from zre_ref.zre.beacon import Beacon, decode_beacon, encode_beacon
 from zre_ref.zre.events import (
@@ -801,6 +801,29 @@ def test_decode_fast_never_disagrees(head: bytes, rest: bytes, more: list[bytes]
     fast = decode_fast(frames)
     if fast is not None:
         assert fast == _codec_or_none(frames)
+
+
+_content = st.lists(st.one_of(st.binary(max_size=8), st.binary(max_size=8).map(bytearray)),
+                    min_size=1, max_size=3).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "G", "é", "g" * 255]), _content), max_size=6))
+def test_encoder_gives_the_codecs_frames(sends: list[tuple[str, tuple[bytes, ...]]]) -> None:
+    """fastpath.Encoder, cache cold or warm, bytes or bytearray content, is ZRE.encode."""
+    enc = fastpath.Encoder()
+    for group, content in sends:
+        assert enc.shout(group, content) == ZRE.encode(Shout(sequence=0, group=group,
+                                                              content=content))
+        assert enc.whisper(content) == ZRE.encode(Whisper(sequence=0, content=content))
+
+
+def test_encoder_checks_what_it_has_not_cached() -> None:
+    enc = fastpath.Encoder()
+    with pytest.raises(EncodeError):  # the codec's own error: a group name over 255 bytes
+        enc.shout("g" * 256, (b"x",))
+    with pytest.raises(EncodeError):
+        enc.whisper(("not bytes",))  # type: ignore[arg-type]
 
 
 # -- rules that had no unit test of their own (issue 4, items 1-3), one table each -------------------

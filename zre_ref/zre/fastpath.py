@@ -10,6 +10,8 @@ and each checked against it by the property tests in tests/test_zre_node.py:
   generic codec; everything else goes through ``core.handle_message``.
 * :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
 * :func:`with_sequence` re-numbers an encoded message (encode once, send to many).
+* :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
+  frames.
 
 Nothing is typed by hand: the header bytes and field offsets below are computed from the ZRE
 message declarations in :mod:`zre_ref.zre.messages`.
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only (node imports this module)
 __all__ = [
     "SEQUENCE_AT",
     "SHOUT_GROUP_AT",
+    "Encoder",
     "decode_fast",
     "group_of",
     "handle_messages",
@@ -80,6 +83,36 @@ def with_sequence(frames: Sequence[bytes], sequence: int) -> list[bytes]:
     if len(frames) > 1:
         out.extend(frames[1:])
     return out
+
+
+class Encoder:
+    """``ZRE.encode(Shout(sequence=0, ...))`` and ``ZRE.encode(Whisper(sequence=0, ...))``, the
+    same frames, with the data frame built once (per group for SHOUT, up to ``MAX_GROUPS``
+    groups) instead of per message. Content that is not all ``bytes`` goes through ``ZRE.encode``,
+    which checks it; the sequence is set per peer by :func:`with_sequence`."""
+
+    MAX_GROUPS = 1024
+
+    def __init__(self) -> None:
+        self._shout_heads: dict[str, bytes] = {}
+        self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
+
+    def shout(self, group: str, content: tuple[bytes, ...]) -> list[bytes]:
+        """The frames of SHOUT(group, content) with sequence 0."""
+        head = self._shout_heads.get(group)
+        if head is None or not (type(content[0]) is bytes if len(content) == 1
+                                else all(type(c) is bytes for c in content)):
+            frames = ZRE.encode(Shout(sequence=0, group=group, content=content))  # validates
+            if len(self._shout_heads) < self.MAX_GROUPS:
+                self._shout_heads[group] = frames[0]
+            return frames
+        return [head, *content]
+
+    def whisper(self, content: tuple[bytes, ...]) -> list[bytes]:
+        """The frames of WHISPER(content) with sequence 0."""
+        if any(type(c) is not bytes for c in content):
+            return ZRE.encode(Whisper(sequence=0, content=content))  # validates
+        return [self._whisper_head, *content]
 
 
 def group_of(data: bytes) -> str | None:

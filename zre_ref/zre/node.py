@@ -82,7 +82,7 @@ from .events import (
     ShoutReceived,
     WhisperReceived,
 )
-from .fastpath import decode_fast, with_sequence
+from .fastpath import Encoder, decode_fast, with_sequence
 from .gossip import gossiped_peer
 from .group import Group
 from .guards import (
@@ -269,8 +269,8 @@ class NodeCore:
         #: socket may skip handing them to this node. Emptied whenever a peer leaves the table;
         #: at most NO_OP_BEACONS_MAX entries (forged ports of a known UUID cannot grow it).
         self.no_op_beacons: set[bytes] = set()
-        self._shout_heads: dict[str, bytes] = {}
-        self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
+        #: SHOUT/WHISPER frames as ZRE.encode makes them, from cached data frames (fastpath)
+        self._encode = Encoder()
         self._ping = ZRE.encode(Ping(sequence=0))
         self._ping_ok = ZRE.encode(PingOk(sequence=0))
         #: what peers can trigger is logged through this, rate-limited (spec/zre.md#limits)
@@ -834,7 +834,7 @@ class NodeCore:
 
         Encoded once: each peer's data frame is the same bytes around its own sequence number,
         and every peer's message shares the content frames (spec/zre.md#shout)."""
-        frames = self._shout_frames(group, content)
+        frames = self._encode.shout(group, tuple(content) or (b"",))
         out: list[Effect] = []
         g = self.groups.get(group)
         if g is None:
@@ -851,24 +851,9 @@ class NodeCore:
             out.append(SendToPeers(links, messages))
         return out
 
-    def _shout_frames(self, group: str, content: Iterable[bytes]) -> list[bytes]:
-        body = tuple(content) or (b"",)
-        head = self._shout_heads.get(group)
-        if head is None or not (type(body[0]) is bytes if len(body) == 1
-                                else all(type(c) is bytes for c in body)):
-            frames = ZRE.encode(Shout(sequence=0, group=group, content=body))  # validates
-            if len(self._shout_heads) < 1024:
-                self._shout_heads[group] = frames[0]
-            return frames
-        return [head, *body]
-
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
         """WHISPER to one peer (by 32-hex UUID); unknown peers are ignored, as in zyre."""
-        body = tuple(content) or (b"",)
-        if any(type(c) is not bytes for c in body):
-            frames = ZRE.encode(Whisper(sequence=0, content=body))  # validates
-        else:
-            frames = [self._whisper_head, *body]
+        frames = self._encode.whisper(tuple(content) or (b"",))
         out: list[Effect] = []
         peer = self.peers.get(peer_uuid) or self.peers.get(peer_uuid.upper())
         if peer is not None and peer.parked:
