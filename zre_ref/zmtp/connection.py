@@ -770,19 +770,18 @@ class Connection:
 
     def send_subscribe(self, topic: bytes) -> None:
         """Subscribe: a SUBSCRIBE command to a 3.1 peer, a 0x01 message to 3.0 (spec/zmtp.md#subscriptions)."""
-        self._need_open()
-        if self.peer_version == (3, 0):
-            self.send_message([b"\x01" + bytes(topic)])
-        else:
-            self._send_command(Subscribe(bytes(topic)))
+        self._send_subscription(True, bytes(topic))
 
     def send_cancel(self, topic: bytes) -> None:
         """Unsubscribe: CANCEL to 3.1, a 0x00 message to 3.0 (spec/zmtp.md#subscriptions)."""
+        self._send_subscription(False, bytes(topic))
+
+    def _send_subscription(self, subscribe: bool, topic: bytes) -> None:
         self._need_open()
         if self.peer_version == (3, 0):
-            self.send_message([b"\x00" + bytes(topic)])
+            self.send_message([(b"\x01" if subscribe else b"\x00") + topic])
         else:
-            self._send_command(Cancel(bytes(topic)))
+            self._send_command(Subscribe(topic) if subscribe else Cancel(topic))
 
     def send_ping(self, ttl: float = 0.0, context: bytes = b"") -> None:
         """Send a PING (ttl in seconds, sent as deciseconds) (spec/zmtp.md#heartbeats)."""
