@@ -2,9 +2,11 @@
 CURVE mode (zyre_set_zcert, through conformance/agents/zyre_agent.c) and a zre_ref ZreNode in
 CURVE mode find each other by version 3 beacons and talk over sealed links.
 
-    python tests/interop/zyre_curve_pair.py AGENT BEACON_PORT
+    python tests/interop/zyre_curve_pair.py AGENT BEACON_PORT [--no-key-fix]
 
-Prints one JSON line of observations (name -> true/false).
+``--no-key-fix`` runs the agent with ZRE_ZYRE_NO_KEY_FIX=1: its zcert_new_from shim leaves zyre's
+all-zero key pair as it is (spec/zre.md#curve-mode-zyre). Prints one JSON line of observations
+(name -> true/false).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -83,15 +86,25 @@ class _Refusals(logging.Handler):
             self.zero_key += 1
 
 
-async def main(agent_path: str, port: int) -> dict[str, bool]:
+def _entered(agent: Agent, peer: str) -> bool:
+    """Whether an ENTER for ``peer`` is among the agent's events so far (nothing waited for)."""
+    seen = False
+    while not agent.events.empty():
+        ev = agent.events.get_nowait()
+        seen = seen or (ev["event"] == "ENTER" and ev.get("peer") == peer)
+    return seen
+
+
+async def main(agent_path: str, port: int, key_fix: bool) -> dict[str, bool]:
     """Observations (name -> bool) of one zyre/zre-ref CURVE pair."""
     checks: dict[str, bool] = {}
     refusals = _Refusals()
     logging.getLogger("zre_ref").addHandler(refusals)
     zpub, zsec = curve_keypair()
     opub, osec = curve_keypair()
+    env = {**os.environ, "ZRE_ZYRE_NO_KEY_FIX": "0" if key_fix else "1"}
     proc = await asyncio.create_subprocess_exec(agent_path, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.PIPE, env=env)
     agent = Agent(proc)
     node = ZreNode("zre-ref", interface="lo", port=port, beacon_interval=0.2,
                    curve_publickey=opub, curve_secretkey=osec)
@@ -108,9 +121,11 @@ async def main(agent_path: str, port: int) -> dict[str, bool]:
             entered = await expect(node, PeerEntered, timeout=3.0, peer_uuid=zyre_uuid)
         except asyncio.TimeoutError:
             checks["enter-at-zre-ref"] = False
+            checks["enter-at-zyre"] = _entered(agent, node.uuid)
             checks["zyre-sends-all-zero-key"] = refusals.zero_key > 0
             return checks
         checks["enter-at-zre-ref"] = True
+        checks["zyre-sends-all-zero-key"] = refusals.zero_key > 0
         checks["zyre-hello-has-its-key"] = entered.headers.get("X-PUBLICKEY") == zpub.decode()
         ev = await agent.event("ENTER", peer=node.uuid)
         checks["enter-at-zyre"] = True
@@ -151,5 +166,5 @@ async def main(agent_path: str, port: int) -> dict[str, bool]:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    result = asyncio.run(main(sys.argv[1], int(sys.argv[2]), "--no-key-fix" not in sys.argv[3:]))
     print(json.dumps(result))
