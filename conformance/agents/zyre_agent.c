@@ -1,7 +1,9 @@
 /*  zre-conformance agent for zyre (C, libzyre 2.x), agent protocol v1 (spec/conformance.md).
 
     Build against an installed libzyre (see README.md in this directory):
-        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq libzmq jansson)
+        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq libzmq jansson) \
+           -ldl -Wl,--export-dynamic-symbol=zcert_new_from
+    (the last flag exports the key-pair shim below; only a libzyre built with NDEBUG needs it)
     or, as zre-ref's interop CI does, against the prebuilt libzyre.so of PyPI pyzyre 0.0a28:
         tests/interop/setup-zyre.sh .interop-zyre     (builds .interop-zyre/zyre_agent)
     Run:

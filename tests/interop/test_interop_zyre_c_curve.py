@@ -37,7 +37,8 @@ FULL_EXCHANGE = {
     "enter-at-zre-ref": True, "zyre-hello-has-its-key": True, "enter-at-zyre": True,
     "our-hello-has-our-key": True, "join-both-ways": True, "shout-to-zyre": True,
     "shout-from-zyre": True, "whisper-to-zyre": True, "whisper-from-zyre": True,
-    "exit-on-stop": True,
+    "plaintext-closed-without-error": True, "plaintext-gets-signature-only": True,
+    "short-hello-closed-without-error": True, "exit-on-stop": True,
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from zre_ref.aio.zre import ZreNode
 from zre_ref.curve import curve_keypair
+from zre_ref.zmtp.greeting import Greeting, encode_greeting
 from zre_ref.zre.events import PeerEntered, PeerExited, PeerJoined, ShoutReceived, WhisperReceived
 
 DEADLINE = 15.0
@@ -86,6 +87,51 @@ class _Refusals(logging.Handler):
             self.zero_key += 1
 
 
+#: A HELLO command frame of 32 bytes (RFC 26 wants 200): name, then zeros
+SHORT_HELLO = bytes([0x04, 32]) + b"\x05HELLO" + bytes(26)
+
+
+async def _raw_client(port: int, greeting: bytes, after: bytes = b"") -> tuple[bytes, bool]:
+    """Connect to zyre's ROUTER, send ``greeting`` (in one write), then ``after`` once zyre's
+    64-byte greeting is in; returns what zyre sent and whether it closed within DEADLINE."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got = b""
+    closed = False
+    try:
+        writer.write(greeting)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DEADLINE
+        while (left := until - loop.time()) > 0:
+            chunk = await asyncio.wait_for(reader.read(4096), left)
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+            if after and len(got) >= 64:
+                writer.write(after)
+                after = b""
+    except asyncio.TimeoutError:
+        pass
+    except ConnectionError:  # a reset is a close too
+        closed = True
+    finally:
+        writer.close()
+    return got, closed
+
+
+async def _refusals_on_the_wire(port: int, checks: dict[str, bool]) -> None:
+    """What zyre's CURVE ROUTER sends a plaintext client and a client with a short HELLO."""
+    # libzmq's greeting: signature padding 00 x 7 then 01, as-server 0 even as a CURVE server
+    curve_greeting = encode_greeting(Greeting(mechanism="CURVE", padding=bytes(7) + b"\x01"))
+    got, closed = await _raw_client(port, encode_greeting(Greeting(mechanism="NULL")))
+    # a prefix of that greeting, then close: no ERROR command
+    checks["plaintext-closed-without-error"] = closed and 10 <= len(got) <= 64 and \
+        got == curve_greeting[:len(got)]
+    checks["plaintext-gets-signature-only"] = got == curve_greeting[:10]
+    got, closed = await _raw_client(port, curve_greeting, SHORT_HELLO)
+    checks["short-hello-closed-without-error"] = closed and got == curve_greeting
+
+
 def _entered(agent: Agent, peer: str) -> bool:
     """Whether an ENTER for ``peer`` is among the agent's events so far (nothing waited for)."""
     seen = False
@@ -145,6 +191,8 @@ async def main(agent_path: str, port: int, key_fix: bool) -> dict[str, bool]:
         await agent.call("whisper", peer=node.uuid, content=[b"psst back".hex()])
         whisper = await expect(node, WhisperReceived, peer_uuid=zyre_uuid)
         checks["whisper-from-zyre"] = whisper.content == (b"psst back",)
+        endpoint = node.peer_address(zyre_uuid) or ":0"
+        await _refusals_on_the_wire(int(endpoint.rpartition(":")[2]), checks)
         await agent.call("stop")
         await expect(node, PeerExited, peer_uuid=zyre_uuid)
         checks["exit-on-stop"] = True
