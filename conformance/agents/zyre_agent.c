@@ -120,16 +120,12 @@ static bool key_fix_enabled (void)
     return !(off && streq (off, "1"));
 }
 
+//  libczmq's zcert_new_from, looked up once in main before any zyre call
+typedef zcert_t *(*new_from_fn) (const byte *, const byte *);
+static new_from_fn czmq_new_from = NULL;
+
 zcert_t *zcert_new_from (const byte *public_key, const byte *secret_key)
 {
-    typedef zcert_t *(*new_from_fn) (const byte *, const byte *);
-    static new_from_fn czmq_new_from = NULL;
-    if (!czmq_new_from)
-        czmq_new_from = (new_from_fn) dlsym (RTLD_NEXT, "zcert_new_from");
-    if (!czmq_new_from) {
-        fprintf (stderr, "zyre-agent: libczmq's zcert_new_from not found: %s\n", dlerror ());
-        abort ();
-    }
     if (own_keys && key_fix_enabled () && all_zero (public_key) && all_zero (secret_key)) {
         if (key_fixes++ == 0)
             fprintf (stderr, "zyre-agent: zyre passed an all-zero key pair to zcert_new_from "
@@ -427,6 +423,11 @@ static void handle_line (const char *line)
 
 int main (void)
 {
+    czmq_new_from = (new_from_fn) dlsym (RTLD_NEXT, "zcert_new_from");
+    if (!czmq_new_from) {
+        fprintf (stderr, "zyre-agent: libczmq's zcert_new_from not found: %s\n", dlerror ());
+        return 1;
+    }
     //  czmq reads both variables in zsys_init; the environment is used rather than the setters
     //  because zsys_set_ipv4_mcast_address is a czmq draft API that Debian's libczmq4 does not export
     setenv ("ZSYS_INTERFACE", "*", 0);
