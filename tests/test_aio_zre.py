@@ -543,7 +543,7 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
             for i in range(300):
                 await b.whisper(a.uuid, str(i))
             await asyncio.sleep(0.2)  # everything has arrived at a's ROUTER by now
-            assert len(a._events) <= 8
+            assert a.pending_events <= 8
             got = []
             while len(got) < 300:
                 ev = await asyncio.wait_for(a.recv(), 5)
@@ -551,7 +551,7 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
                     got.append(int(ev.content[0]))
                     if len(got) % 50 == 0:
                         await asyncio.sleep(0.01)  # a slow reader now and then
-                        assert len(a._events) <= 8
+                        assert a.pending_events <= 8
             assert got == list(range(300))
     run(main)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from itertools import chain
 from typing import Any
@@ -46,18 +45,13 @@ from ..zre.node import (
 from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
 from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
+from .zre_events import EVENT_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS, EventQueue
 from .zrelog import LogPublisher
 
-__all__ = ["ZreNode"]
+__all__ = ["EVENT_BYTES", "MAX_PENDING_BYTES", "MAX_PENDING_EVENTS", "ZreNode"]
 
 log = logging.getLogger(__name__)
 
-#: events waiting for the application before we stop reading the ROUTER (back-pressure)
-MAX_PENDING_EVENTS = 10_000
-#: ... and their bytes (content frames, plus EVENT_BYTES each): the same back-pressure, in bytes
-MAX_PENDING_BYTES = 64 * 1024 * 1024
-#: what one pending event is counted as, on top of its content and headers (the objects)
-EVENT_BYTES = 256
 #: ROUTER messages taken in one go (one clock read, one core call, one wake-up)
 INBOX_BATCH = 1024
 #: ROUTER receive HWM (czmq's default; spec/zre.md#hwm)
@@ -171,16 +165,10 @@ class ZreNode:
         self._bind = bind
         self._advertise = advertise
         self._connect = list(connect)
-        self._max_pending = max_pending_events
-        self._max_pending_bytes = max_pending_bytes
+        #: events waiting for the application, bounded in count and bytes (aio/zre_events.py)
+        self._events = EventQueue(max_pending_events, max_pending_bytes)
         #: each peer DEALER retries its connect after 0.1 s, doubling up to this (seconds)
         self.reconnect_ivl_max = reconnect_ivl_max
-        #: what the events waiting hold: EVENT_BYTES each, plus the frames of the messages
-        #: they came from; released when the last event of a batch is read
-        self._pending_bytes = 0
-        self._charges: deque[tuple[int, int]] = deque()  # (events emitted up to, bytes) per batch
-        self._emitted = 0  # events ever emitted to the application
-        self._consumed = 0  # ... and read by it
         self._backlog: list[list[bytes]] = []  # ROUTER messages taken but not yet handled
         self._applying = False  # _apply is running: effects from inside it wait in _deferred
         self._deferred: list[Effect] = []
@@ -190,8 +178,6 @@ class ZreNode:
         self._router: Socket | None = None
         self._beacon: UdpBeacon | None = None
         self._links: dict[str, Socket] = {}
-        self._events: deque[ZreEvent] = deque()
-        self._event_waiter: asyncio.Future[None] | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
         self._tasks: list[asyncio.Task[None]] = []
@@ -308,12 +294,23 @@ class ZreNode:
     def pending_bytes(self) -> int:
         """What those events count against ``max_pending_bytes``: EVENT_BYTES each, plus the
         frames of the messages they came from (released when the last event of a batch is read)."""
-        return self._pending_bytes
+        return self._events.nbytes
 
     @property
     def beacons_heard(self) -> int:
         """UDP beacon datagrams handed to this node so far."""
         return self._beacon.received if self._beacon is not None else 0
+
+    @property
+    def beacon_plan(self) -> BeaconPlan | None:
+        """Where this node's beacons go and what it hears (None before start or without UDP
+        discovery)."""
+        return self._beacon.plan if self._beacon is not None else None
+
+    @property
+    def beacons_sent(self) -> int:
+        """UDP beacon datagrams this node sent so far (one per destination and interval)."""
+        return self._beacon.sent if self._beacon is not None else 0
 
     @property
     def link_count(self) -> int:
@@ -452,7 +449,7 @@ class ZreNode:
             self._zrelog = None
         if self._gossip is not None:  # zyre publishes nothing on stop (spec/zgossip.md#zyre)
             await self._gossip.close()
-        self._wake_events()
+        self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
     def _send(self, link: str, frames: list[bytes]) -> None:
@@ -513,13 +510,7 @@ class ZreNode:
                 effects, self._deferred = self._deferred, []
         finally:
             self._applying = False
-            emitted = len(events) - emitted
-            if emitted > 0:
-                self._emitted += emitted
-                charge = emitted * EVENT_BYTES + message_bytes
-                self._charges.append((self._emitted, charge))
-                self._pending_bytes += charge
-                self._wake_events()
+            events.charge(len(events) - emitted, message_bytes)
             self._arm()
 
     def _apply_link_effect(self, eff: Effect) -> None:
@@ -610,8 +601,7 @@ class ZreNode:
         router = self._router
         if not self._running or router is None or self._inbox_full:
             return
-        room = self._max_pending - len(self._events)
-        room_bytes = self._max_pending_bytes - self._pending_bytes
+        room, room_bytes = self._events.room()
         if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
@@ -657,8 +647,7 @@ class ZreNode:
     def _room_again(self) -> None:
         """An event was read (or a batch handled): if the inbox waits for room and there is
         enough, in events and in bytes, resume it."""
-        if (self._inbox_full and len(self._events) < self._max_pending // 2 + 1
-                and self._pending_bytes < self._max_pending_bytes // 2 + 1):
+        if self._inbox_full and self._events.half_empty:
             self._inbox_full = False
             if self._running:
                 self._on_readable()
@@ -729,30 +718,18 @@ class ZreNode:
 
         Raises EOFError once the node has stopped and every event was read.
         """
-        while not self._events:
+        while True:
+            ev = self.recv_nowait()
+            if ev is not None:
+                return ev
             if not self._running:
                 raise EOFError("node stopped")
-            w = self._event_waiter
-            if w is None or w.done():
-                w = self._event_waiter = asyncio.get_running_loop().create_future()
-            await w
-        ev = self._events.popleft()
-        self._consumed += 1
-        if self._charges[0][0] <= self._consumed:
-            self._pending_bytes -= self._charges.popleft()[1]
-        if self._inbox_full:
-            self._room_again()
-        return ev
+            await self._events.wait()
 
     def recv_nowait(self) -> ZreEvent | None:
         """An event if one is waiting, else None."""
-        if not self._events:
-            return None
-        ev = self._events.popleft()
-        self._consumed += 1
-        if self._charges[0][0] <= self._consumed:
-            self._pending_bytes -= self._charges.popleft()[1]
-        if self._inbox_full:
+        ev = self._events.pop()
+        if ev is not None and self._inbox_full:
             self._room_again()
         return ev
 
@@ -763,11 +740,6 @@ class ZreNode:
                 yield await self.recv()
             except EOFError:
                 return
-
-    def _wake_events(self) -> None:
-        w = self._event_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
 
     # -- queries (zyre's names) ---------------------------------------------------------------------
     def peers(self) -> list[str]:
