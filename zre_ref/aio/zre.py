@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from itertools import chain
-from typing import Any
 
 from ..curve.keys import SecretKey, parse_key
 from ..lograte import RateLimitedLog
@@ -42,10 +41,11 @@ from ..zre.node import (
     SendToPeer,
     SendToPeers,
 )
-from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
+from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
 from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zre_events import EVENT_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS, EventQueue
+from .zre_links import PeerLinks, curve_options
 from .zrelog import LogPublisher
 
 __all__ = ["EVENT_BYTES", "MAX_PENDING_BYTES", "MAX_PENDING_EVENTS", "ZreNode"]
@@ -59,16 +59,6 @@ INBOX_RCVHWM = 1000
 #: messages queued by shout/whisper between two yields to the loop (so they get written); fewer
 #: messages waiting at once also keeps the garbage collector's full passes short
 YIELD_MESSAGES = 2048
-
-
-def _run_now(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that never suspends (Socket.connect only starts a task) to its end."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    coro.close()
-    raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
@@ -157,8 +147,8 @@ class ZreNode:
                               public_key=self._curve[0] if self._curve is not None else None,
                               claim_timeout=claim_timeout, max_peers=max_peers,
                               max_unready_peers=max_unready_peers)
-        #: applied to every message this node's DEALERs send (fault injection; None = none)
-        self._send_filter = send_filter
+        #: one DEALER per peer link (aio/zre_links.py); send_filter applies to what they send
+        self._links = PeerLinks(self._curve, send_filter)
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
@@ -177,7 +167,6 @@ class ZreNode:
         self._plan: BeaconPlan | None = None
         self._router: Socket | None = None
         self._beacon: UdpBeacon | None = None
-        self._links: dict[str, Socket] = {}
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
         self._tasks: list[asyncio.Task[None]] = []
@@ -362,18 +351,6 @@ class ZreNode:
         assert self._loop is not None  # set by start()
         return self._loop.time()
 
-    def _curve_options(self, server_key: bytes | None) -> dict[str, Any]:
-        """Socket options in CURVE mode: the ROUTER (server_key None) is a CURVE server, a
-        DEALER a CURVE client of the peer's key; without the peer's key, a plain DEALER (the
-        peer's CURVE ROUTER then refuses it)."""
-        if self._curve is None:
-            return {}
-        public, secret = self._curve
-        if server_key is None:
-            return {"curve_server": True, "curve_publickey": public, "curve_secretkey": secret.raw}
-        return {"curve_serverkey": server_key, "curve_publickey": public,
-                "curve_secretkey": secret.raw}
-
     async def start(self) -> None:
         """Bind the ROUTER, open the beacon, start beaconing and the timer (spec/zre.md#node)."""
         if self._running or self._stopped:
@@ -390,7 +367,7 @@ class ZreNode:
         if everywhere:
             host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
-        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **self._curve_options(None))
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **curve_options(self._curve, None))
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:
@@ -437,9 +414,7 @@ class ZreNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for sock in self._links.values():
-            sock.close()
-        self._links.clear()
+        self._links.close_all()
         if self._router is not None:
             self._router.close(linger=False)
         if self._beacon is not None:
@@ -514,24 +489,13 @@ class ZreNode:
             self._arm()
 
     def _apply_link_effect(self, eff: Effect) -> None:
-        links = self._links
         if isinstance(eff, SendBeacon):
             if self._beacon is not None:
                 self._beacon.send(eff.data)
         elif isinstance(eff, ConnectPeer):
-            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
-                          reconnect_ivl_max=self.reconnect_ivl_max,
-                          send_filter=self._send_filter,
-                          **self._curve_options(eff.server_key))
-            links[eff.link] = sock
-            endpoint = eff.endpoint
-            if self._plan is not None and self._plan.ipv6:
-                endpoint = link_local_zone(endpoint, self._plan.interface)
-            _run_now(sock.connect(endpoint))
+            self._links.open(eff, self._plan, self.reconnect_ivl_max)
         elif isinstance(eff, DisconnectPeer):
-            old = links.pop(eff.link, None)
-            if old is not None:
-                old.close()
+            self._links.close(eff.link)
 
     def _effect_failed(self, eff: Effect, exc: Exception) -> None:
         """One effect raised: drop the peer whose link it was for (or just log it)."""
@@ -548,9 +512,7 @@ class ZreNode:
         now = self._now()
         self.warnings.warning(now, ("link", why.split(":", 1)[0]), "(%s) link %s failed (%s): "
                               "dropping its peer", self.name, link, why)
-        sock = self._links.pop(link, None)
-        if sock is not None:
-            sock.close()
+        self._links.close(link)
         self._deferred.extend(self._core.handle_link_failed(link, now, why))
 
     def _arm(self) -> None:
