@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from itertools import chain
+from typing import Any
 
 from ..curve.keys import SecretKey, parse_key
 from ..lograte import RateLimitedLog
@@ -190,6 +191,9 @@ class ZreNode:
         #: a hook for test agents (fault injection): each batch of ROUTER messages
         #: (``[identity, frames...]``) goes through it before the core sees it
         self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
+        #: another hook for test agents: Socket options for the ROUTER over the node's own,
+        #: applied by start (the conformance agent's curve-accept-null fault turns CURVE off)
+        self.router_options: dict[str, Any] = {}
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -210,6 +214,11 @@ class ZreNode:
     def core(self) -> NodeCore:
         """The sans-IO core (read it; change it only through this class)."""
         return self._core
+
+    @property
+    def router(self) -> Socket | None:
+        """Our ROUTER once started, else None (read it, e.g. ``peers()``; do not use it)."""
+        return self._router
 
     # -- zyre's setters (zyre_set_*; times in seconds, not zyre's milliseconds) ----------------
     def _before_start(self, what: str) -> None:
@@ -367,7 +376,8 @@ class ZreNode:
         if everywhere:
             host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
-        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **curve_options(self._curve, None))
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM,
+                              **{**curve_options(self._curve, None), **self.router_options})
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:
