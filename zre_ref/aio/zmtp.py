@@ -49,14 +49,20 @@ from ..zmtp.routing import (
     ASYNCIO_SOCKET_TYPES,
     Routing,
     SocketClosed,
-    Subscriptions,
     WouldBlock,
     routing_for,
 )
 from .loopshared import LoopShared
-from .zmtp_flow import NO_SUBSCRIPTIONS, WRITE_HIGH_WATER, Output, Pipe, ReadPause
+from .zmtp_flow import (
+    SUBSCRIPTION_OVERHEAD,
+    WRITE_HIGH_WATER,
+    Output,
+    Pipe,
+    ReadPause,
+    SubscriberTopics,
+)
 
-__all__ = ["Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
+__all__ = ["SUBSCRIPTION_OVERHEAD", "Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
 
 log = logging.getLogger("zre_ref.aio.zmtp")
 
@@ -67,9 +73,6 @@ RCVHWM_BYTES = 64 * 1024 * 1024
 MAX_UNFINISHED_BYTES = 128 * 1024 * 1024
 #: default bytes the subscriptions of all of a PUB's subscribers may hold together
 MAX_SUBSCRIPTION_BYTES = 256 * 1024 * 1024
-#: what one subscription costs beyond its topic (dict and set entries, the bytes object),
-#: counted against max_subscription_bytes (about 108 bytes traced in CPython 3.11)
-SUBSCRIPTION_OVERHEAD = 128
 #: seconds accepting pauses when the process is out of file descriptors (EMFILE/ENFILE)
 ACCEPT_RETRY_IVL = 1.0
 #: accept errors that mean "out of a resource": pause accepting, retry later
@@ -259,9 +262,9 @@ class Socket:
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
         "_log", "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
-        "_shared", "_sub_bytes", "_tx_waiter", "_zero_copy",
+        "_shared", "_topics", "_tx_waiter", "_zero_copy",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
-        "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
         "socket_type",
     )
@@ -314,8 +317,7 @@ class Socket:
         self.max_message_frames = max_message_frames
         self.partial_timeout = partial_timeout
         self.send_filter = send_filter
-        self.max_subscription_bytes = max_subscription_bytes
-        self._sub_bytes = 0  # PUB: what every pipe's subscriptions cost together
+        self._topics = SubscriberTopics(max_subscription_bytes)  # PUB: subscribers' topics
         #: what the unfinished messages of all connections hold together (0 = no limit);
         #: ``receive_budget`` shares one between sockets (a ZRE node's DEALERs), replacing
         #: max_unfinished_bytes
@@ -370,6 +372,15 @@ class Socket:
         #: called (synchronously, from the read) once messages were queued, so a consumer can
         #: take them with recv_many_nowait without a task wake-up; recv waiters are woken too
         self.on_readable: Callable[[], None] | None = None
+
+    @property
+    def max_subscription_bytes(self) -> int:
+        """PUB: bytes every subscriber's topics may cost together (0 = no limit)."""
+        return self._topics.limit
+
+    @max_subscription_bytes.setter
+    def max_subscription_bytes(self, value: int) -> None:
+        self._topics.limit = value
 
     @property
     def rcvhwm(self) -> int:
@@ -544,7 +555,7 @@ class Socket:
         pipe.paused = False
         pipe.ready = False
         pipe.connections += 1
-        self._forget_subscriptions(pipe)
+        self._topics.forget(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
         with contextlib.suppress(Exception):
@@ -582,7 +593,7 @@ class Socket:
         pipe.transport = None
         pipe.proto = None
         pipe.ready = False
-        self._forget_subscriptions(pipe)
+        self._topics.forget(pipe)
         if pipe.reading_paused:
             pipe.reading_paused = False
         gone = self._routing.closed(pipe)
@@ -656,8 +667,7 @@ class Socket:
             elif isinstance(ev, Subscribed):
                 self._subscribed(pipe, ev.topic)
             elif isinstance(ev, Unsubscribed):
-                if pipe.subs.remove(ev.topic):
-                    self._sub_bytes -= len(ev.topic) + SUBSCRIPTION_OVERHEAD
+                self._topics.remove(pipe, ev.topic)
             elif isinstance(ev, ConnectionClosed):
                 self._on_closed(pipe, ev)
                 return
@@ -681,27 +691,14 @@ class Socket:
 
     def _subscribed(self, pipe: Pipe, topic: bytes) -> None:
         """PUB: a subscriber's new topic, within max_subscription_bytes (else its link closes)."""
-        cost = len(topic) + SUBSCRIPTION_OVERHEAD
-        limit = self.max_subscription_bytes
-        if limit and self._sub_bytes + cost > limit:
-            self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
-                              "zmtp %s: closed connection %s: its subscriptions are over the "
-                              "socket's max_subscription_bytes (%d)", self.socket_type,
-                              pipe.peer, limit)
-            self._forget_subscriptions(pipe)
-            if pipe.transport is not None:
-                pipe.transport.close()
+        if self._topics.add(pipe, topic):
             return
-        subs = pipe.subs
-        if subs is NO_SUBSCRIPTIONS:
-            subs = pipe.subs = Subscriptions()
-        if subs.add(topic):
-            self._sub_bytes += cost
-
-    def _forget_subscriptions(self, pipe: Pipe) -> None:
-        subs = pipe.subs
-        self._sub_bytes -= subs.nbytes + len(subs) * SUBSCRIPTION_OVERHEAD
-        pipe.subs = NO_SUBSCRIPTIONS
+        self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
+                          "zmtp %s: closed connection %s: its subscriptions are over the "
+                          "socket's max_subscription_bytes (%d)", self.socket_type,
+                          pipe.peer, self._topics.limit)
+        if pipe.transport is not None:
+            pipe.transport.close()
 
     def _on_handshake(self, pipe: Pipe, ev: HandshakeCompleted) -> None:
         conn = pipe.conn
@@ -959,7 +956,7 @@ class Socket:
         ``receive_queue`` (1 once a message was received)."""
         return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._inbox),
                 "received_bytes": self._inbox.nbytes, "unfinished_bytes": self._budget.used,
-                "subscription_bytes": self._sub_bytes,
+                "subscription_bytes": self._topics.nbytes,
                 "send_queues": sum(p.queue is not NO_QUEUE for p in self._pipes),
                 "receive_queue": int(self._inbox.allocated)}
 
