@@ -1,6 +1,6 @@
 """Flow of messages through an asyncio ZMTP socket's pipes (spec/zmtp.md#sockets, #limits).
 
-Three small units :class:`~zre_ref.aio.zmtp.Socket` uses and does not reimplement:
+The small units :class:`~zre_ref.aio.zmtp.Socket` uses and does not reimplement:
 
 * :class:`Pipe` -- one peer: its send queue (bounded by ``sndhwm`` through the routing policy),
   its live connection and transport when there is one, and its timer.
