@@ -203,9 +203,9 @@ def test_send_blocked_at_hwm_disconnects_that_peer() -> None:
         async with ZreNode("a", beacon=False, sndhwm=10) as a, ZreNode("b", beacon=False) as b:
             await a.connect_peer(b.endpoint)
             await expect(a, PeerEntered)
-            # 100 whispers without yielding: the DEALER queue passes its HWM of 10
-            for i in range(100):
-                a._apply(a.core.whisper(b.uuid, [str(i).encode()]))
+            # 100 whispers from 100 tasks in one loop turn: the DEALER queue passes its HWM
+            # of 10 before the turn's flush writes any of it
+            await asyncio.gather(*(a.whisper(b.uuid, str(i)) for i in range(100)))
             assert a.core.stats.send_blocked >= 1
             peer = a.core.peer(b.uuid)
             assert peer is not None and not peer.connected
