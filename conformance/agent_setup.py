@@ -46,6 +46,8 @@ ZYRE_JS_PACKAGE = "zyre.js@1.3.0"
 ZYRE_WHEEL = "pyzyre-0.0a28-py27-none-any.whl"
 ZYRE_WHEEL_REQ = "pyzyre==0.0a28"
 ZYRE_WHEEL_SHA256 = "f4f88eeb6a0a3c9d70507cfa518bba9be2c56136d8e72d84232296dfec20d439"
+#: The libczmq function the zyre agent interposes (its key-pair shim, spec/zre.md#curve-mode-zyre)
+KEY_SHIM_SYMBOL = "zcert_new_from"
 #: Written into a pyre venv once pyzmq and pyre import there (a half-made venv is not used)
 READY = "ready"
 #: Seconds a smoke test of a built agent may take
@@ -293,10 +295,13 @@ def setup_zyre(dest: Path) -> Path:
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libczmq", "libzmq", "jansson"],
                            capture_output=True, text=True).stdout.split()
     # libzyre.so leaves Py_InitModule4_64 (its unused Python-2 module init) undefined: allow that
-    # at link time; nothing calls it, and lazy binding never resolves it.
+    # at link time; nothing calls it, and lazy binding never resolves it. The agent's
+    # zcert_new_from (the key-pair shim for this NDEBUG build, spec/zre.md#curve-mode-zyre) is
+    # exported so that libzyre's PLT call binds to it ahead of libczmq's.
     _run(["cc", "-std=gnu11", "-O2", "-Wall", "-o", str(exe), str(source), f"-L{dest / 'lib'}",
-          "-lzyre", *flags, f"-Wl,-rpath,{dest / 'lib'}", "-Wl,--allow-shlib-undefined",
-          "-Wl,-z,lazy"], what="compiling zyre_agent.c",
+          "-lzyre", *flags, "-ldl", f"-Wl,-rpath,{dest / 'lib'}", "-Wl,--allow-shlib-undefined",
+          "-Wl,-z,lazy", f"-Wl,--export-dynamic-symbol={KEY_SHIM_SYMBOL}"],
+         what="compiling zyre_agent.c",
          fix="install libczmq-dev libzmq3-dev libjansson-dev pkg-config gcc")
     _start_afresh_unless(_zyre_agent_answers(exe), f"the built agent {exe} does not answer hello",
                          dest, "zyre")

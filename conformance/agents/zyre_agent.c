@@ -1,7 +1,9 @@
 /*  zre-conformance agent for zyre (C, libzyre 2.x), agent protocol v1 (spec/conformance.md).
 
     Build against an installed libzyre (see README.md in this directory):
-        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq libzmq jansson)
+        cc -O2 -o zyre_agent zyre_agent.c $(pkg-config --cflags --libs libzyre libczmq libzmq jansson) \
+           -ldl -Wl,--export-dynamic-symbol=zcert_new_from
+    (the last flag exports the key-pair shim below; only a libzyre built with NDEBUG needs it)
     or, as zre-ref's interop CI does, against the prebuilt libzyre.so of PyPI pyzyre 0.0a28:
         tests/interop/setup-zyre.sh .interop-zyre     (builds .interop-zyre/zyre_agent)
     Run:
@@ -55,6 +57,7 @@ uint64_t zyre_version (void);         //  major * 10000 + minor * 100 + patch
 //  zyre_set_zcert is zyre's draft API (CURVE); declared here in case zyre.h hides it
 void zyre_set_zcert (zyre_t *self, zcert_t *zcert);
 
+#include <dlfcn.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +84,56 @@ static int free_tcp_port (void)
 
 static zyre_t *node = NULL;
 static zpoller_t *poller = NULL;
+
+/*  The key-pair shim (spec/zre.md#curve-mode-zyre). zyre builds the certificate for its ROUTER
+    (zyre_node_start) and for each DEALER (zyre_peer_connect) from two 32-byte arrays that start
+    zeroed and are filled by zmq_z85_decode inside assert(): in a libzyre built with NDEBUG (the
+    prebuilt one under test) the decoding is compiled out and zcert_new_from receives 32 zero
+    bytes for both keys. libzyre calls zcert_new_from through its PLT, so this definition, exported
+    from the executable (setup: -Wl,--export-dynamic-symbol=zcert_new_from), is the one it binds
+    to. When both keys are all zero and the agent holds a key pair from `start`, that key pair is
+    used instead; every other call goes unchanged to libczmq's zcert_new_from. Nothing else in
+    zyre's behaviour is touched. ZRE_ZYRE_NO_KEY_FIX=1 turns the substitution off (the defect as
+    shipped, pinned by tests/interop/test_interop_zyre_c_curve.py).                              */
+static byte own_public [32], own_secret [32];
+static bool own_keys = false;           //  set by `start` with a `curve` object
+static int key_fixes = 0;               //  substitutions made (logged, first one only)
+
+static bool all_zero (const byte *key)
+{
+    byte any = 0;
+    for (int i = 0; i < 32; i++)
+        any |= key [i];
+    return any == 0;
+}
+
+static void forget_keys (void)
+{
+    memset (own_public, 0, 32);
+    memset (own_secret, 0, 32);
+    own_keys = false;
+}
+
+static bool key_fix_enabled (void)
+{
+    const char *off = getenv ("ZRE_ZYRE_NO_KEY_FIX");
+    return !(off && streq (off, "1"));
+}
+
+//  libczmq's zcert_new_from, looked up once in main before any zyre call
+typedef zcert_t *(*new_from_fn) (const byte *, const byte *);
+static new_from_fn czmq_new_from = NULL;
+
+zcert_t *zcert_new_from (const byte *public_key, const byte *secret_key)
+{
+    if (own_keys && key_fix_enabled () && all_zero (public_key) && all_zero (secret_key)) {
+        if (key_fixes++ == 0)
+            fprintf (stderr, "zyre-agent: zyre passed an all-zero key pair to zcert_new_from "
+                             "(NDEBUG build); using the key pair from `start`\n");
+        return czmq_new_from (own_public, own_secret);
+    }
+    return czmq_new_from (public_key, secret_key);
+}
 
 static void emit (json_t *obj)
 {
@@ -218,6 +271,9 @@ static void cmd_start (json_int_t id, json_t *msg)
             reply_err (id, "curve", false);
             return;
         }
+        memcpy (own_public, pub, 32);
+        memcpy (own_secret, sec, 32);
+        own_keys = true;
         zcert_t *cert = zcert_new_from (pub, sec);
         zyre_set_zcert (node, cert);
         zcert_destroy (&cert);
@@ -254,6 +310,7 @@ static void cmd_start (json_int_t id, json_t *msg)
         zyre_join (node, json_string_value (group));
     if (zyre_start (node)) {
         zyre_destroy (&node);
+        forget_keys ();
         reply_err (id, "zyre_start failed (no beacon interface? see README)", false);
         return;
     }
@@ -280,6 +337,7 @@ static void cmd_stop (json_int_t id)
         }
         zpoller_destroy (&p);
         zyre_destroy (&node);
+        forget_keys ();
     }
     reply_ok (id, NULL);
 }
@@ -365,6 +423,11 @@ static void handle_line (const char *line)
 
 int main (void)
 {
+    czmq_new_from = (new_from_fn) dlsym (RTLD_NEXT, "zcert_new_from");
+    if (!czmq_new_from) {
+        fprintf (stderr, "zyre-agent: libczmq's zcert_new_from not found: %s\n", dlerror ());
+        return 1;
+    }
     //  czmq reads both variables in zsys_init; the environment is used rather than the setters
     //  because zsys_set_ipv4_mcast_address is a czmq draft API that Debian's libczmq4 does not export
     setenv ("ZSYS_INTERFACE", "*", 0);

@@ -52,3 +52,6 @@ def test_zyre_c_suite(tmp_path: Path) -> None:
     assert verdicts["robust.truncated"] == "XFAIL" and verdicts["stop.event"] == "PASS", out
     assert verdicts["hostile.endpoint-forgery"] == "XFAIL", out
     assert verdicts["hostile.huge-frame-header"] == "PASS" and verdicts["expired.exit"] == "PASS", out
+    # CURVE with the agent's key-pair shim for this NDEBUG build (spec/zre.md#curve-mode-zyre)
+    curve = {case: verdict for case, verdict in verdicts.items() if case.startswith("curve.")}
+    assert curve and set(curve.values()) == {"PASS"}, curve

@@ -2,9 +2,11 @@
 CURVE mode (zyre_set_zcert, through conformance/agents/zyre_agent.c) and a zre_ref ZreNode in
 CURVE mode find each other by version 3 beacons and talk over sealed links.
 
-    python tests/interop/zyre_curve_pair.py AGENT BEACON_PORT
+    python tests/interop/zyre_curve_pair.py AGENT BEACON_PORT [--no-key-fix]
 
-Prints one JSON line of observations (name -> true/false).
+``--no-key-fix`` runs the agent with ZRE_ZYRE_NO_KEY_FIX=1: its zcert_new_from shim leaves zyre's
+all-zero key pair as it is (spec/zre.md#curve-mode-zyre). Prints one JSON line of observations
+(name -> true/false).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 from zre_ref.aio.zre import ZreNode
 from zre_ref.curve import curve_keypair
+from zre_ref.zmtp.greeting import Greeting, encode_greeting
 from zre_ref.zre.events import PeerEntered, PeerExited, PeerJoined, ShoutReceived, WhisperReceived
 
 DEADLINE = 15.0
@@ -83,15 +87,70 @@ class _Refusals(logging.Handler):
             self.zero_key += 1
 
 
-async def main(agent_path: str, port: int) -> dict[str, bool]:
+#: A HELLO command frame of 32 bytes (RFC 26 wants 200): name, then zeros
+SHORT_HELLO = bytes([0x04, 32]) + b"\x05HELLO" + bytes(26)
+
+
+async def _raw_client(port: int, greeting: bytes, after: bytes = b"") -> tuple[bytes, bool]:
+    """Connect to zyre's ROUTER, send ``greeting`` (in one write), then ``after`` once zyre's
+    64-byte greeting is in; returns what zyre sent and whether it closed within DEADLINE."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got = b""
+    closed = False
+    try:
+        writer.write(greeting)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DEADLINE
+        while (left := until - loop.time()) > 0:
+            chunk = await asyncio.wait_for(reader.read(4096), left)
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+            if after and len(got) >= 64:
+                writer.write(after)
+                after = b""
+    except asyncio.TimeoutError:
+        pass
+    except ConnectionError:  # a reset is a close too
+        closed = True
+    finally:
+        writer.close()
+    return got, closed
+
+
+async def _refusals_on_the_wire(port: int, checks: dict[str, bool]) -> None:
+    """What zyre's CURVE ROUTER sends a plaintext client and a client with a short HELLO."""
+    # libzmq's greeting: signature padding 00 x 7 then 01, as-server 0 even as a CURVE server
+    curve_greeting = encode_greeting(Greeting(mechanism="CURVE", padding=bytes(7) + b"\x01"))
+    got, closed = await _raw_client(port, encode_greeting(Greeting(mechanism="NULL")))
+    # a prefix of that greeting, then close: no ERROR command
+    checks["plaintext-closed-without-error"] = closed and 10 <= len(got) <= 64 and \
+        got == curve_greeting[:len(got)]
+    checks["plaintext-gets-signature-only"] = got == curve_greeting[:10]
+    got, closed = await _raw_client(port, curve_greeting, SHORT_HELLO)
+    checks["short-hello-closed-without-error"] = closed and got == curve_greeting
+
+
+def _entered(agent: Agent, peer: str) -> bool:
+    """Whether an ENTER for ``peer`` is among the agent's events so far (nothing waited for)."""
+    seen = False
+    while not agent.events.empty():
+        ev = agent.events.get_nowait()
+        seen = seen or (ev["event"] == "ENTER" and ev.get("peer") == peer)
+    return seen
+
+
+async def main(agent_path: str, port: int, key_fix: bool) -> dict[str, bool]:
     """Observations (name -> bool) of one zyre/zre-ref CURVE pair."""
     checks: dict[str, bool] = {}
     refusals = _Refusals()
     logging.getLogger("zre_ref").addHandler(refusals)
     zpub, zsec = curve_keypair()
     opub, osec = curve_keypair()
+    env = {**os.environ, "ZRE_ZYRE_NO_KEY_FIX": "0" if key_fix else "1"}
     proc = await asyncio.create_subprocess_exec(agent_path, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.PIPE, env=env)
     agent = Agent(proc)
     node = ZreNode("zre-ref", interface="lo", port=port, beacon_interval=0.2,
                    curve_publickey=opub, curve_secretkey=osec)
@@ -108,9 +167,11 @@ async def main(agent_path: str, port: int) -> dict[str, bool]:
             entered = await expect(node, PeerEntered, timeout=3.0, peer_uuid=zyre_uuid)
         except asyncio.TimeoutError:
             checks["enter-at-zre-ref"] = False
+            checks["enter-at-zyre"] = _entered(agent, node.uuid)
             checks["zyre-sends-all-zero-key"] = refusals.zero_key > 0
             return checks
         checks["enter-at-zre-ref"] = True
+        checks["zyre-sends-all-zero-key"] = refusals.zero_key > 0
         checks["zyre-hello-has-its-key"] = entered.headers.get("X-PUBLICKEY") == zpub.decode()
         ev = await agent.event("ENTER", peer=node.uuid)
         checks["enter-at-zyre"] = True
@@ -130,6 +191,8 @@ async def main(agent_path: str, port: int) -> dict[str, bool]:
         await agent.call("whisper", peer=node.uuid, content=[b"psst back".hex()])
         whisper = await expect(node, WhisperReceived, peer_uuid=zyre_uuid)
         checks["whisper-from-zyre"] = whisper.content == (b"psst back",)
+        endpoint = node.peer_address(zyre_uuid) or ":0"
+        await _refusals_on_the_wire(int(endpoint.rpartition(":")[2]), checks)
         await agent.call("stop")
         await expect(node, PeerExited, peer_uuid=zyre_uuid)
         checks["exit-on-stop"] = True
@@ -151,5 +214,5 @@ async def main(agent_path: str, port: int) -> dict[str, bool]:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    result = asyncio.run(main(sys.argv[1], int(sys.argv[2]), "--no-key-fix" not in sys.argv[3:]))
     print(json.dumps(result))
