@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from zre_ref.aio.loopshared import LoopShared
 from zre_ref.aio.zmtp import Socket
 from zre_ref.aio.zre import ZreNode
 from zre_ref.zre.events import (
@@ -202,9 +203,9 @@ def test_send_blocked_at_hwm_disconnects_that_peer() -> None:
         async with ZreNode("a", beacon=False, sndhwm=10) as a, ZreNode("b", beacon=False) as b:
             await a.connect_peer(b.endpoint)
             await expect(a, PeerEntered)
-            # 100 whispers without yielding: the DEALER queue passes its HWM of 10
-            for i in range(100):
-                a._apply(a.core.whisper(b.uuid, [str(i).encode()]))
+            # 100 whispers from 100 tasks in one loop turn: the DEALER queue passes its HWM
+            # of 10 before the turn's flush writes any of it
+            await asyncio.gather(*(a.whisper(b.uuid, str(i)) for i in range(100)))
             assert a.core.stats.send_blocked >= 1
             peer = a.core.peer(b.uuid)
             assert peer is not None and not peer.connected
@@ -460,7 +461,8 @@ def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once()
         await a.open()
         await b.open()
         try:
-            assert a._hub is b._hub and a._hub is not None  # one socket for both
+            assert a.socket is b.socket and a.socket is not None  # one socket for both
+            assert LoopShared.of().beacon_sockets[(port, a.plan)] is a.socket  # the loop's
             a.send(b"ZRE\x01" + bytes(16) + b"\x17\x70")  # to 127.255.255.255 and 225.25.25.25
             assert a.sent == 2
             for _ in range(100):
@@ -470,11 +472,37 @@ def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once()
             await asyncio.sleep(0.05)
             assert heard["a"] == heard["b"] == [b"ZRE\x01" + bytes(16) + b"\x17\x70"]
             b.close()
-            assert a._hub is not None and a._hub.transport is not None
-            assert not a._hub.transport.is_closing()  # still used by a
+            assert a.socket is not None and a.socket.transport is not None
+            assert not a.socket.transport.is_closing()  # still used by a
         finally:
             a.close()
             b.close()
+    run(main)
+
+
+def test_a_beacon_given_its_own_loop_shared_opens_its_own_socket() -> None:
+    """Sharing is per LoopShared: the default is the running loop's, an explicit one is apart;
+    the last member out closes the socket and leaves the registry."""
+    from zre_ref.aio.beacon import UdpBeacon, plan
+
+    async def main() -> None:
+        port = free_udp_port()
+        mine = LoopShared()
+        a = UdpBeacon(port, plan("lo"), lambda data, host: None)
+        b = UdpBeacon(port, plan("lo"), lambda data, host: None, shared=mine)
+        await a.open()
+        await b.open()
+        try:
+            assert a.socket is not None and b.socket is not None and a.socket is not b.socket
+            assert mine.beacon_sockets == {(port, b.plan): b.socket}
+            assert LoopShared.of().beacon_sockets[(port, a.plan)] is a.socket
+            transport = b.socket.transport
+            b.close()
+            assert mine.beacon_sockets == {} and transport is not None and transport.is_closing()
+        finally:
+            a.close()
+            b.close()
+        assert (port, a.plan) not in LoopShared.of().beacon_sockets
     run(main)
 
 
@@ -491,8 +519,8 @@ def test_shared_beacon_socket_skips_what_a_member_declared_no_op() -> None:
         await a.open()
         await b.open()
         try:
-            hub = a._hub
-            assert hub is not None and hub is b._hub
+            hub = a.socket
+            assert hub is not None and hub is b.socket
             hub.datagram_received(known, ("127.0.0.1", port))
             hub.datagram_received(other, ("127.0.0.1", port))
             assert heard == {"a": [other], "b": [known, other]}
@@ -515,7 +543,7 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
             for i in range(300):
                 await b.whisper(a.uuid, str(i))
             await asyncio.sleep(0.2)  # everything has arrived at a's ROUTER by now
-            assert len(a._events) <= 8
+            assert a.pending_events <= 8
             got = []
             while len(got) < 300:
                 ev = await asyncio.wait_for(a.recv(), 5)
@@ -523,7 +551,7 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
                     got.append(int(ev.content[0]))
                     if len(got) % 50 == 0:
                         await asyncio.sleep(0.01)  # a slow reader now and then
-                        assert len(a._events) <= 8
+                        assert a.pending_events <= 8
             assert got == list(range(300))
     run(main)
 

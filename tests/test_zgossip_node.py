@@ -30,8 +30,8 @@ def test_gossip_hub_and_nodes_full_mesh_shout_whisper_exit() -> None:
         hub = ZreNode("hub", gossip_bind="tcp://127.0.0.1:*")
         await hub.start()
         assert hub.gossip is not None and not hub.core.beaconing
-        gossip_ep = hub._gossip_bind
-        assert gossip_ep is not None and not gossip_ep.endswith(":*")
+        (gossip_ep,) = hub.gossip.endpoints
+        assert not gossip_ep.endswith(":*")
         nodes = [ZreNode(f"n{i}", gossip_connect=[gossip_ep]) for i in range(3)]
         try:
             for n in nodes:
@@ -74,8 +74,8 @@ def test_election_on_asyncio_nodes() -> None:
     async def main() -> None:
         hub = ZreNode("hub", gossip_bind="tcp://127.0.0.1:*")
         await hub.start()
-        ep = hub._gossip_bind
-        assert ep is not None
+        assert hub.gossip is not None
+        (ep,) = hub.gossip.endpoints
         nodes = [hub] + [ZreNode(f"n{i}", gossip_connect=[ep]) for i in range(3)]
         try:
             for n in nodes[1:]:

@@ -260,7 +260,6 @@ def test_on_readable_recv_many_and_send_frames() -> None:
 def test_idle_pipes_hold_no_queue_after_draining() -> None:
     """Memory per connection (ZRE mesh RSS): a drained send queue and a never-used receive
     queue are the shared empty one; sending again still works in order."""
-    from zre_ref.aio.zmtp import _UNUSED
 
     async def main() -> None:
         async with Socket("ROUTER") as r, Socket("DEALER", identity=b"q") as d:
@@ -270,8 +269,9 @@ def test_idle_pipes_hold_no_queue_after_draining() -> None:
                 d.send_frames_nowait([str(i).encode()])
             got = [(await recv(r))[1] for _ in range(5)]
             assert got == [b"0", b"1", b"2", b"3", b"4"]
-            await until(lambda: d._pipes[0].queue is _UNUSED)
-            assert d._rx is _UNUSED and r._pipes[0].queue is _UNUSED
+            await until(lambda: d.stats()["send_queues"] == 0)
+            assert d.stats()["receive_queue"] == 0 and r.stats()["send_queues"] == 0
+            assert r.stats()["receive_queue"] == 1
             await d.send_multipart([b"again"])
             assert await recv(r) == [b"q", b"again"]
             await r.send_multipart([b"q", b"back"])

@@ -35,13 +35,13 @@ async def main(interface: str, port: int) -> dict[str, Any]:
         await expect(a, PeerJoined)
         await a.shout("G", b"over IPv6")
         shout = await expect(b, ShoutReceived)
-        sent = a._beacon.sent if a._beacon is not None else 0
+        sent = a.beacons_sent
         await a.stop()  # port-0 beacon
         exited = await expect(b, PeerExited)
         return {"a": a.endpoint, "b": b.endpoint, "a_saw": [a_saw.peer_uuid, a_saw.endpoint],
                 "b_saw": [b_saw.peer_uuid, b_saw.endpoint], "a_uuid": a.uuid, "b_uuid": b.uuid,
                 "shout": shout.content[0].decode(), "exit": exited.peer_uuid, "a_beacons_sent": sent,
-                "destinations": list(b._beacon.plan.destinations) if b._beacon else []}
+                "destinations": list(b.beacon_plan.destinations) if b.beacon_plan else []}
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ class ReceiveFaults:
         loop = asyncio.get_running_loop()
         while not self.deaf:
             await asyncio.sleep(0.01)
-            router = getattr(self.node, "_router", None)
+            router = getattr(self.node, "router", None)
             if router is None:
                 continue
             now = loop.time()
@@ -243,8 +243,8 @@ def curve_fault(fault: str, node: Any) -> None:
             return data[:22] + bytes(b ^ 0x55 for b in data[22:])
         core.beacon = wrong_key
     elif fault == "curve-accept-null":
-        options = node._curve_options
-        node._curve_options = lambda key: {} if key is None else options(key)
+        node.router_options = {"curve_server": False, "curve_publickey": None,
+                               "curve_secretkey": None}
 
 
 def _connectable(hello_frame: bytes) -> bool:

@@ -218,10 +218,10 @@ def test_our_heartbeats_answered_by_libzmq(ctx: Any) -> None:
             await d.connect(f"tcp://127.0.0.1:{port}")
             await d.send_multipart([b"one"])
             assert await wait(r.recv_multipart()) == [b"me", b"one"]
-            pipe = d._pipes[0]
-            conn = pipe.conn
+            assert d.peers()[0]["connections"] == 1
             await asyncio.sleep(1.2)
-            assert pipe.conn is conn and conn is not None and conn.is_open
+            (pipe,) = d.peers()
+            assert pipe["ready"] and pipe["connections"] == 1  # the first connection, still open
             await r.send_multipart([b"me", b"two"])
             assert await wait(d.recv_multipart()) == [b"two"]
         r.close(0)

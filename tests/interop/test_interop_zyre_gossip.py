@@ -168,8 +168,8 @@ def test_zre_ref_hub_with_zyre_nodes() -> None:
     async def main() -> None:
         hub = ZreNode("hub", gossip_bind="tcp://127.0.0.1:*", **FAST)
         await hub.start()
-        ep = hub._gossip_bind
-        assert ep is not None
+        assert hub.gossip is not None
+        (ep,) = hub.gossip.endpoints
         try:
             with zyre_nodes("z1", "z2") as (z1, z2):
                 zyre_start(z1, connect=ep)
@@ -200,8 +200,9 @@ def test_mixed_chain_of_hubs() -> None:
             rnode = ZreNode("rnode", gossip_connect=[zyre_gossip], **FAST)
             await rnode.start()
             try:
-                assert rhub._gossip_bind is not None
-                zyre_start(znode, connect=rhub._gossip_bind)
+                assert rhub.gossip is not None
+                (rhub_ep,) = rhub.gossip.endpoints
+                zyre_start(znode, connect=rhub_ep)
                 w = Watch([zhub, znode], [rhub, rnode])
                 await w.until(w.entered_all, "ENTER between all four")
                 await _talk(w, znode, rnode)

@@ -1,8 +1,9 @@
 """UDP beacons for ZRE discovery: IPv4 broadcast + multicast, or IPv6 multicast (spec/zre.md#beacon).
 
-One UDP socket per process and port, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT
-so that many nodes on a host share the port (as czmq's zbeacon does); the nodes of one process
-share the socket, each datagram being read once and given to all of them. Where a beacon goes
+One UDP socket per event loop and port, bound to the discovery port with SO_REUSEADDR/SO_REUSEPORT
+so that many nodes on a host share the port (as czmq's zbeacon does); the nodes on one loop share
+the socket (:class:`BeaconSocket`, registered in :class:`~zre_ref.aio.loopshared.LoopShared`),
+each datagram being read once and given to all of them. Where a beacon goes
 (spec/zre.md#node-discovery, rules D2-D5):
 
 * an interface with a broadcast address: its subnet broadcast (zyre's default);
@@ -23,6 +24,8 @@ import socket
 import sys
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+
+from .loopshared import LoopShared
 
 log = logging.getLogger(__name__)
 
@@ -178,16 +181,20 @@ def link_local_zone(endpoint: str, interface: str) -> str:
     return f"{head}://[{host}%{interface}]{tail}"
 
 
-class _Hub(asyncio.DatagramProtocol):
-    """One UDP socket per (event loop, port, plan), shared by every :class:`UdpBeacon` of this
-    process that uses it: each datagram is read once and handed to all of them. Many nodes in
-    one process then cost one socket and one read per beacon heard, not one per node."""
+class BeaconSocket(asyncio.DatagramProtocol):
+    """One UDP socket per (event loop, port, plan), shared by every :class:`UdpBeacon` on the
+    loop that uses it (registered in :class:`~zre_ref.aio.loopshared.LoopShared`): each datagram
+    is read once and handed to all of them. Many nodes in one process then cost one socket and
+    one read per beacon heard, not one per node."""
 
-    def __init__(self, key: tuple[asyncio.AbstractEventLoop, int, BeaconPlan]) -> None:
+    def __init__(self, shared: LoopShared, key: tuple[int, BeaconPlan],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.shared = shared
         self.key = key
+        self.loop = loop
         self.members: tuple[UdpBeacon, ...] = ()  # replaced, never changed in place
         self.transport: asyncio.DatagramTransport | None = None
-        self.opened: asyncio.Future[None] = key[0].create_future()
+        self.opened: asyncio.Future[None] = loop.create_future()
         self.sock: socket.socket | None = None  # ours: read directly to drain a backlog
         self.last = b""  # the last datagram handed out, from where, and when
         self.last_addr: tuple[str | object, ...] = ()
@@ -208,7 +215,7 @@ class _Hub(asyncio.DatagramProtocol):
     def _hand_out(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
             return
-        now = self.key[0].time()
+        now = self.loop.time()
         if data == self.last and addr == self.last_addr and now - self.last_at < DUPLICATE_WINDOW:
             return  # the same beacon again (loopback: broadcast and multicast copies)
         self.last, self.last_addr, self.last_at = data, addr, now
@@ -224,11 +231,12 @@ class _Hub(asyncio.DatagramProtocol):
         log.debug("beacon socket error: %s", exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if _hubs.get(self.key) is self:
-            del _hubs[self.key]
+        self.unregister()
 
-
-_hubs: dict[tuple[asyncio.AbstractEventLoop, int, BeaconPlan], _Hub] = {}
+    def unregister(self) -> None:
+        """Leave the loop's registry (a later open makes a new socket)."""
+        if self.shared.beacon_sockets.get(self.key) is self:
+            del self.shared.beacon_sockets[self.key]
 
 
 class UdpBeacon:
@@ -236,14 +244,19 @@ class UdpBeacon:
 
     def __init__(self, port: int, the_plan: BeaconPlan,
                  on_beacon: Callable[[bytes, str], None],
-                 no_op: Container[bytes] = frozenset()) -> None:
+                 no_op: Container[bytes] = frozenset(), *,
+                 shared: LoopShared | None = None) -> None:
         """``no_op``: datagrams the callback would ignore (kept up to date by its owner, e.g.
-        ``NodeCore.no_op_beacons``); the shared socket does not hand them over."""
+        ``NodeCore.no_op_beacons``); the shared socket does not hand them over. ``shared``:
+        where the loop's beacon sockets are registered (default: ``LoopShared.of()`` of the
+        loop ``open`` runs on)."""
         self.port = port
         self.plan = the_plan
         self.on_beacon = on_beacon
         self.no_op = no_op
-        self._hub: _Hub | None = None
+        self.shared = shared
+        #: the UDP socket this beacon sends and hears through while open (maybe shared)
+        self.socket: BeaconSocket | None = None
         self.sent = 0
         self.received = 0
 
@@ -290,31 +303,32 @@ class UdpBeacon:
         return s
 
     async def open(self) -> None:
-        """Join this process's socket for (loop, port, plan), opening it if it is the first."""
+        """Join the loop's socket for (port, plan), opening it if this is the first."""
         loop = asyncio.get_running_loop()
-        key = (loop, self.port, self.plan)
-        hub = _hubs.get(key)
+        shared = self.shared if self.shared is not None else LoopShared.of(loop)
+        registry = shared.beacon_sockets
+        key = (self.port, self.plan)
+        hub = registry.get(key)
         if hub is not None and not hub.opened.done():
             await asyncio.shield(hub.opened)  # another node is opening it right now
         elif hub is None or hub.transport is None or hub.transport.is_closing():
-            hub = _hubs[key] = _Hub(key)
+            hub = registry[key] = BeaconSocket(shared, key, loop)
             try:
                 hub.sock = self._socket()
                 transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=hub.sock)
             except BaseException as exc:
-                if _hubs.get(key) is hub:
-                    del _hubs[key]
+                hub.unregister()
                 hub.opened.set_exception(exc)
                 hub.opened.exception()  # mark retrieved: nobody may be waiting
                 raise
             hub.transport = transport
             hub.opened.set_result(None)
         hub.members += (self,)
-        self._hub = hub
+        self.socket = hub
 
     def send(self, data: bytes) -> None:
         """Send one beacon datagram to every destination (errors are logged, not raised)."""
-        hub = self._hub
+        hub = self.socket
         t = hub.transport if hub is not None else None
         if t is None:
             return
@@ -329,12 +343,11 @@ class UdpBeacon:
 
     def close(self) -> None:
         """Leave the shared socket; the last one out closes it."""
-        hub, self._hub = self._hub, None
+        hub, self.socket = self.socket, None
         if hub is None:
             return
         hub.members = tuple(m for m in hub.members if m is not self)
         if not hub.members:
-            if _hubs.get(hub.key) is hub:
-                del _hubs[hub.key]
+            hub.unregister()
             if hub.transport is not None:
                 hub.transport.close()

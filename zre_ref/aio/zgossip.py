@@ -109,6 +109,11 @@ class Gossip:
         """Forget a tuple locally (as czmq does: nothing is sent)."""
         return self.core.unpublish(key)
 
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoints this service serves clients on (what ``bind`` returned)."""
+        return self._router.endpoints if self._router is not None else []
+
     def tuples(self) -> dict[str, str]:
         return self.core.tuples()
 

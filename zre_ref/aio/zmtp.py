@@ -1,8 +1,11 @@
 """asyncio ZMTP sockets with pyzmq-like names: ROUTER, DEALER, PUB, SUB (spec/zmtp.md#sockets).
 
 A thin shell over the sans-IO :class:`~zre_ref.zmtp.connection.Connection`: one
-``asyncio.Protocol`` per TCP (or unix) connection feeds ``receive_data``; outgoing messages wait
-in a per-peer queue (bounded by ``sndhwm``) and are written once per loop turn, coalesced::
+``asyncio.Protocol`` per TCP (or unix) connection feeds it; the socket type's routing policy
+(``zmtp/routing.py``) decides where a message goes, received messages wait in an
+:class:`~zre_ref.zmtp.inbox.Inbox`, and ``aio/zmtp_flow.py`` queues and coalesces writes (per-peer
+queues bounded by ``sndhwm``, written once per loop turn) and pauses reading while the inbox is
+full. The Socket itself keeps transports (accept, connect, reconnect) and timers::
 
     async with Socket("DEALER", identity=b"me") as s:
         await s.connect("tcp://127.0.0.1:5555")
@@ -15,16 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import itertools
 import logging
 import os
 import socket as _socket
 import sys
 import tempfile
-import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, cast, overload
+from typing import Any, Literal, overload
 
 from ..lograte import RateLimitedLog
 from ..zmtp.connection import (
@@ -42,18 +42,27 @@ from ..zmtp.connection import (
     Unsubscribed,
 )
 from ..zmtp.curve import curve_mechanism
+from ..zmtp.inbox import NO_QUEUE, Buffers, Inbox
 from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
-from ..zmtp.receiver import BIG_FRAME, FRAME_OVERHEAD, ReadBuffer, ReceiveBudget
+from ..zmtp.receiver import ReceiveBudget
 from ..zmtp.routing import (
     ASYNCIO_SOCKET_TYPES,
     Routing,
     SocketClosed,
-    Subscriptions,
     WouldBlock,
     routing_for,
 )
+from .loopshared import LoopShared
+from .zmtp_flow import (
+    SUBSCRIPTION_OVERHEAD,
+    WRITE_HIGH_WATER,
+    Output,
+    Pipe,
+    ReadPause,
+    SubscriberTopics,
+)
 
-__all__ = ["Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
+__all__ = ["SUBSCRIPTION_OVERHEAD", "Socket", "SocketClosed", "WouldBlock", "parse_endpoint"]
 
 log = logging.getLogger("zre_ref.aio.zmtp")
 
@@ -64,9 +73,6 @@ RCVHWM_BYTES = 64 * 1024 * 1024
 MAX_UNFINISHED_BYTES = 128 * 1024 * 1024
 #: default bytes the subscriptions of all of a PUB's subscribers may hold together
 MAX_SUBSCRIPTION_BYTES = 256 * 1024 * 1024
-#: what one subscription costs beyond its topic (dict and set entries, the bytes object),
-#: counted against max_subscription_bytes (about 108 bytes traced in CPython 3.11)
-SUBSCRIPTION_OVERHEAD = 128
 #: seconds accepting pauses when the process is out of file descriptors (EMFILE/ENFILE)
 ACCEPT_RETRY_IVL = 1.0
 #: accept errors that mean "out of a resource": pause accepting, retry later
@@ -79,43 +85,7 @@ _NO_LIMIT = sys.maxsize
 #: default first reconnect delay (s) and the backoff ceiling (libzmq: 100 ms, no ceiling)
 RECONNECT_IVL = 0.1
 RECONNECT_IVL_MAX = 2.0
-#: bytes moved from a peer's queue into one transport write
-_FLUSH_CHUNK = 256 * 1024
-#: transport write buffer high-water mark (asyncio's default is 64 KiB)
-_WRITE_HIGH_WATER = 1024 * 1024
-
-_pipe_ids = itertools.count(1)
-_NO_SUBS = Subscriptions()  # a pipe's subscriptions until the first one (PUB); never added to
-
-
-class _Unused(deque[Any]):
-    """The shared stand-in for a queue nothing was put in yet (an empty deque is ~630 bytes,
-    and a ZRE node's ROUTER pipes never send, its DEALERs never receive); never appended to."""
-
-    __slots__ = ()
-
-    def append(self, *args: Any) -> None:
-        raise RuntimeError("zmtp: an item put in the shared empty queue (a bug)")
-
-    appendleft = extend = extendleft = insert = append
-
-
-_UNUSED: deque[Any] = _Unused()
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
-
-#: One read buffer per event loop, shared by every connection of every socket on it: asyncio
-#: calls buffer_updated right after the same protocol's get_buffer, so reads never interleave,
-#: and a node with hundreds of DEALERs holds one read buffer instead of one per socket.
-_READ_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadBuffer] = (
-    weakref.WeakKeyDictionary())
-
-
-def _loop_read_buffer() -> ReadBuffer:
-    loop = asyncio.get_running_loop()
-    buf = _READ_BUFFERS.get(loop)
-    if buf is None:
-        buf = _READ_BUFFERS[loop] = ReadBuffer()
-    return buf
 
 
 def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
@@ -154,49 +124,12 @@ def _format_tcp(host: str, port: int) -> str:
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
-class _Pipe:
-    """One peer: its queue of outgoing messages, and the live connection when there is one."""
-
-    __slots__ = (
-        "conn", "dirty", "draining", "endpoint", "held", "id", "identity", "lost", "paused",
-        "peer", "persistent", "proto", "queue", "reading_paused", "ready", "sock", "subs",
-        "timer", "timer_at", "transport",
-    )
-
-    def __init__(self, sock: Socket, endpoint: str, persistent: bool) -> None:
-        self.id = next(_pipe_ids)
-        self.sock = sock
-        self.endpoint = endpoint
-        self.persistent = persistent  # a connect() pipe: outlives its connections
-        self.queue: deque[list[bytes]] = _UNUSED  # a deque of its own from the first message
-        self.conn: Connection | None = None
-        self.transport: asyncio.Transport | None = None
-        self.proto: _ZmtpProtocol | None = None
-        self.ready = False
-        self.paused = False
-        self.reading_paused = False
-        self.dirty = False
-        # encoded output held back until the transport's buffer is empty: a large body is
-        # written only then, straight from the caller's bytes (asyncio copies what it buffers)
-        self.held: list[bytes] = []
-        self.draining = False
-        self.identity = b""
-        self.peer = ""
-        self.subs = _NO_SUBS  # PUB: its own Subscriptions once one arrives
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = -1.0
-        self.lost: asyncio.Future[None] | None = None
-
-    def __repr__(self) -> str:
-        return f"<pipe {self.id} {self.peer or self.endpoint}>"
-
-
 class _ZmtpProtocol(asyncio.BufferedProtocol):
     """Bytes in and out for one connection; everything else is in Connection and Socket."""
 
     __slots__ = ("pipe", "sock")
 
-    def __init__(self, sock: Socket, pipe: _Pipe | None) -> None:
+    def __init__(self, sock: Socket, pipe: Pipe | None) -> None:
         self.sock = sock
         self.pipe = pipe
 
@@ -232,13 +165,8 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
             self.pipe.paused = True
 
     def resume_writing(self) -> None:
-        pipe = self.pipe
-        if pipe is not None:
-            pipe.paused = False
-            if pipe.draining:  # the buffer is empty: write the held large body now
-                self.sock._drained(pipe)
-            else:
-                self.sock._mark_dirty(pipe)
+        if self.pipe is not None:
+            self.sock._output.resumed(self.pipe)
 
 
 class _Listener:
@@ -318,8 +246,9 @@ class Socket:
     unfinished messages of all connections together, ``max_message_size`` and
     ``max_message_frames`` per message, ``partial_timeout`` for how long one may stay unfinished
     (``receive_budget``: a ReceiveBudget shared with other sockets instead of
-    ``max_unfinished_bytes``). ``send_filter(frames) -> frames | None`` sees every message sent (None drops it): a hook for
-    fault injection.
+    ``max_unfinished_bytes``). ``send_filter(frames) -> frames | None`` sees every message sent
+    (None drops it): a hook for fault injection. ``shared``: the read buffer's owner (default:
+    ``LoopShared.of()`` of the loop the connections run on; see aio/loopshared.py).
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
@@ -331,13 +260,13 @@ class Socket:
 
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
-        "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_dirty", "_enqueue_to",
-        "_flush_scheduled", "_log", "_loop", "_pipes", "_reading_paused", "_reply_ok", "_routing",
-        "_rx", "_rx_bytes", "_rx_sizes", "_rx_waiter", "_servers", "_sub_bytes", "_tx_waiter", "_zero_copy",
+        "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
+        "_log", "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
+        "_shared", "_topics", "_tx_waiter", "_zero_copy",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
-        "max_subscription_bytes", "mechanism", "metadata", "on_peer_disconnect", "on_readable",
-        "partial_timeout", "rcvhwm", "rcvhwm_bytes", "reconnect_ivl", "reconnect_ivl_max",
-        "send_filter", "sndhwm", "socket_type",
+        "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
+        "socket_type",
     )
 
     def __init__(
@@ -371,6 +300,7 @@ class Socket:
         partial_timeout: float | None = PARTIAL_TIMEOUT,
         send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
         receive_budget: ReceiveBudget | None = None,
+        shared: LoopShared | None = None,
     ) -> None:
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"socket type must be one of {SOCKET_TYPES}, not {socket_type!r}")
@@ -379,14 +309,15 @@ class Socket:
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.sndhwm = sndhwm
-        self.rcvhwm = rcvhwm
-        self.rcvhwm_bytes = rcvhwm_bytes
+        #: received messages waiting for the application (rcvhwm, rcvhwm_bytes bound them)
+        self._inbox = Inbox(rcvhwm, rcvhwm_bytes)
+        self._read_pause = ReadPause()
+        self._shared = shared
         self.max_message_size = max_message_size
         self.max_message_frames = max_message_frames
         self.partial_timeout = partial_timeout
         self.send_filter = send_filter
-        self.max_subscription_bytes = max_subscription_bytes
-        self._sub_bytes = 0  # PUB: what every pipe's subscriptions cost together
+        self._topics = SubscriberTopics(max_subscription_bytes)  # PUB: subscribers' topics
         #: what the unfinished messages of all connections hold together (0 = no limit);
         #: ``receive_budget`` shares one between sockets (a ZRE node's DEALERs), replacing
         #: max_unfinished_bytes
@@ -422,29 +353,19 @@ class Socket:
             self.mechanism = curve
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._pipes: list[_Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
+        self._pipes: list[Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
-        self._routing: Routing[_Pipe] = routing_for(socket_type)
-        self._enqueue_to = self._enqueue  # bound once: the policies call it per message
-        self._rx: deque[list[bytes | bytearray]] = _UNUSED  # its own from the first message
-        #: what each message in _rx costs (its bytes, FRAME_OVERHEAD per frame and one for the
-        #: message), and the sum of those
-        self._rx_sizes: deque[int] = _UNUSED
-        self._rx_bytes = 0
+        self._routing: Routing[Pipe] = routing_for(socket_type)
+        self._output = Output(self._get_loop, self._wake_tx)
+        self._enqueue_to = self._output.enqueue  # bound once: the policies call it per message
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
         self._zero_copy = False
         self._rx_waiter: asyncio.Future[None] | None = None
         self._tx_waiter: asyncio.Future[None] | None = None
-        self._dirty: list[_Pipe] = []
-        self._flush_scheduled = False
         self._servers: dict[str, _Listener] = {}
         self._accepting: set[asyncio.Task[Any]] = set()  # accepted, transport being made
-        self._connectors: dict[str, tuple[_Pipe, asyncio.Task[None]]] = {}
-        self._reading_paused: list[_Pipe] = []
-        #: a message arrived since the last unscheduled write: the next send may go out at once
-        #: without scheduling a flush (request/reply latency: no extra loop turn per message)
-        self._reply_ok = False
+        self._connectors: dict[str, tuple[Pipe, asyncio.Task[None]]] = {}
         #: ROUTER: called with a peer's routing identity when its connection closes (and no
         #: newer connection holds that identity); messages it sent before are already queued
         self.on_peer_disconnect: Callable[[bytes], None] | None = None
@@ -452,12 +373,44 @@ class Socket:
         #: take them with recv_many_nowait without a task wake-up; recv waiters are woken too
         self.on_readable: Callable[[], None] | None = None
 
+    @property
+    def max_subscription_bytes(self) -> int:
+        """PUB: bytes every subscriber's topics may cost together (0 = no limit)."""
+        return self._topics.limit
+
+    @max_subscription_bytes.setter
+    def max_subscription_bytes(self, value: int) -> None:
+        self._topics.limit = value
+
+    @property
+    def rcvhwm(self) -> int:
+        """Messages waiting to be received before reading pauses (0 = no limit)."""
+        return self._inbox.hwm
+
+    @rcvhwm.setter
+    def rcvhwm(self, value: int) -> None:
+        self._inbox.hwm = value
+
+    @property
+    def rcvhwm_bytes(self) -> int:
+        """Bytes of messages waiting to be received before reading pauses (0 = no limit)."""
+        return self._inbox.hwm_bytes
+
+    @rcvhwm_bytes.setter
+    def rcvhwm_bytes(self, value: int) -> None:
+        self._inbox.hwm_bytes = value
+
     # -- context manager ------------------------------------------------------------------------
     async def __aenter__(self) -> Socket:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    def _get_shared(self) -> LoopShared:
+        if self._shared is None:
+            self._shared = LoopShared.of(self._get_loop())
+        return self._shared
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -545,7 +498,7 @@ class Socket:
         parse_endpoint(endpoint, bind=False)
         if endpoint in self._connectors:
             raise ValueError(f"already connected to {endpoint!r}")
-        pipe = _Pipe(self, endpoint, persistent=True)
+        pipe = Pipe(endpoint, persistent=True)
         self._pipes.append(pipe)
         task = loop.create_task(self._connect_loop(pipe), name=f"zmtp-connect {endpoint}")
         self._connectors[endpoint] = (pipe, task)
@@ -562,7 +515,7 @@ class Socket:
         if pipe.transport is not None:
             pipe.transport.close()
 
-    async def _connect_loop(self, pipe: _Pipe) -> None:
+    async def _connect_loop(self, pipe: Pipe) -> None:
         loop = self._get_loop()
         scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
         ivl = self.reconnect_ivl
@@ -591,9 +544,9 @@ class Socket:
 
     # -- connection life --------------------------------------------------------------------------
     def _attach(self, proto: _ZmtpProtocol, transport: asyncio.Transport,
-                pipe: _Pipe | None) -> _Pipe:
+                pipe: Pipe | None) -> Pipe:
         if pipe is None:
-            pipe = _Pipe(self, "", persistent=False)
+            pipe = Pipe("", persistent=False)
             self._pipes.append(pipe)
         if self._closed:
             transport.close()
@@ -601,11 +554,12 @@ class Socket:
         pipe.proto = proto
         pipe.paused = False
         pipe.ready = False
-        self._forget_subscriptions(pipe)
+        pipe.connections += 1
+        self._topics.forget(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
         with contextlib.suppress(Exception):
-            transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+            transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (_socket.AF_INET, _socket.AF_INET6):
             with contextlib.suppress(OSError):
@@ -615,17 +569,15 @@ class Socket:
             max_message_size=self.max_message_size, max_message_frames=self.max_message_frames,
             heartbeat=self.heartbeat, handshake_timeout=self.handshake_timeout,
             partial_timeout=self.partial_timeout, metadata=self.metadata,
-            zero_copy=self._zero_copy, receive_buffer=_loop_read_buffer(), budget=self._budget,
+            zero_copy=self._zero_copy, receive_buffer=self._get_shared().read_buffer, budget=self._budget,
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
-        if self._rx_full():  # the application is behind: this one waits too
-            pipe.reading_paused = True
-            transport.pause_reading()
-            self._reading_paused.append(pipe)
+        if self._inbox.full or self._read_pause.held:  # the application is behind: this waits too
+            self._read_pause.pause((pipe,))
         return pipe
 
-    def _detach(self, pipe: _Pipe, proto: _ZmtpProtocol, exc: Exception | None) -> None:
+    def _detach(self, pipe: Pipe, proto: _ZmtpProtocol, exc: Exception | None) -> None:
         if pipe.proto is not proto:
             return
         conn = pipe.conn
@@ -636,13 +588,12 @@ class Socket:
             pipe.timer.cancel()
             pipe.timer = None
         pipe.timer_at = -1.0
-        pipe.held = []  # encoded for the lost connection: gone with it
-        pipe.draining = False
+        pipe.forget_output()
         pipe.conn = None
         pipe.transport = None
         pipe.proto = None
         pipe.ready = False
-        self._forget_subscriptions(pipe)
+        self._topics.forget(pipe)
         if pipe.reading_paused:
             pipe.reading_paused = False
         gone = self._routing.closed(pipe)
@@ -658,13 +609,13 @@ class Socket:
             except Exception:
                 log.exception("zmtp ROUTER: on_peer_disconnect(%r) failed", gone)
 
-    def _drop_pipe(self, pipe: _Pipe) -> None:
+    def _drop_pipe(self, pipe: Pipe) -> None:
         with contextlib.suppress(ValueError):
             self._pipes.remove(pipe)
         self._routing.closed(pipe)
         pipe.queue.clear()
 
-    def _rearm(self, pipe: _Pipe) -> None:
+    def _rearm(self, pipe: Pipe) -> None:
         conn = pipe.conn
         if conn is None:
             return
@@ -683,52 +634,45 @@ class Socket:
         pipe.timer_at = when
         pipe.timer = loop.call_at(max(when, loop.time()), self._on_timer, pipe)
 
-    def _on_timer(self, pipe: _Pipe) -> None:
+    def _on_timer(self, pipe: Pipe) -> None:
         pipe.timer = None
         pipe.timer_at = -1.0
         conn = pipe.conn
         if conn is None:
             return
         events = conn.handle_timer(self._get_loop().time())
-        self._mark_dirty(pipe)
+        self._output.mark_dirty(pipe)
         if events:
             self._on_events(pipe, events)
         if pipe.conn is conn and not conn.closed:
             self._rearm(pipe)
 
-    def _on_events(self, pipe: _Pipe, events: list[Any]) -> None:
+    def _on_events(self, pipe: Pipe, events: list[Any]) -> None:
         """Turn a Connection's events into socket state (the hot path for MessageReceived)."""
         conn = pipe.conn
-        rx = self._rx
+        inbox = self._inbox
         got = False
         routing = self._routing
         for ev in events:
             if type(ev) is MessageReceived:
                 frames = ev.frames
                 if ev.buffers:
-                    frames = _Buffers(frames)
+                    frames = Buffers(frames)
                 if not routing.received(pipe, frames):
                     continue
-                if rx is _UNUSED:
-                    rx = self._rx = deque()
-                    self._rx_sizes = deque()
-                rx.append(frames)
-                cost = ev.nbytes + FRAME_OVERHEAD * (len(frames) + 1)  # + the message's list
-                self._rx_sizes.append(cost)
-                self._rx_bytes += cost
+                inbox.put(frames, ev.nbytes)
                 got = True
             elif isinstance(ev, HandshakeCompleted):
                 self._on_handshake(pipe, ev)
             elif isinstance(ev, Subscribed):
                 self._subscribed(pipe, ev.topic)
             elif isinstance(ev, Unsubscribed):
-                if pipe.subs.remove(ev.topic):
-                    self._sub_bytes -= len(ev.topic) + SUBSCRIPTION_OVERHEAD
+                self._topics.remove(pipe, ev.topic)
             elif isinstance(ev, ConnectionClosed):
                 self._on_closed(pipe, ev)
                 return
         if got:
-            self._reply_ok = True
+            self._output.reply_ok = True
             w = self._rx_waiter
             if w is not None and not w.done():
                 w.set_result(None)
@@ -738,50 +682,25 @@ class Socket:
                     cb()
                 except Exception:
                     log.exception("zmtp %s: on_readable failed", self.socket_type)
-            if self._rx_full():
-                self._pause_reading()
+            if inbox.full:
+                self._read_pause.pause(self._pipes)
         if conn is not None and conn.wants_flush:
-            self._mark_dirty(pipe)
+            self._output.mark_dirty(pipe)
         if conn is not None and conn.wants_timer:  # else only handle_timer moves deadlines
             self._rearm(pipe)
 
-    def _subscribed(self, pipe: _Pipe, topic: bytes) -> None:
+    def _subscribed(self, pipe: Pipe, topic: bytes) -> None:
         """PUB: a subscriber's new topic, within max_subscription_bytes (else its link closes)."""
-        cost = len(topic) + SUBSCRIPTION_OVERHEAD
-        limit = self.max_subscription_bytes
-        if limit and self._sub_bytes + cost > limit:
-            self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
-                              "zmtp %s: closed connection %s: its subscriptions are over the "
-                              "socket's max_subscription_bytes (%d)", self.socket_type,
-                              pipe.peer, limit)
-            self._forget_subscriptions(pipe)
-            if pipe.transport is not None:
-                pipe.transport.close()
+        if self._topics.add(pipe, topic):
             return
-        subs = pipe.subs
-        if subs is _NO_SUBS:
-            subs = pipe.subs = Subscriptions()
-        if subs.add(topic):
-            self._sub_bytes += cost
+        self._log.warning(self._get_loop().time(), ("closed", "subscriptions"),
+                          "zmtp %s: closed connection %s: its subscriptions are over the "
+                          "socket's max_subscription_bytes (%d)", self.socket_type,
+                          pipe.peer, self._topics.limit)
+        if pipe.transport is not None:
+            pipe.transport.close()
 
-    def _forget_subscriptions(self, pipe: _Pipe) -> None:
-        subs = pipe.subs
-        self._sub_bytes -= subs.nbytes + len(subs) * SUBSCRIPTION_OVERHEAD
-        pipe.subs = _NO_SUBS
-
-    def _rx_full(self) -> bool:
-        """Reading pauses: rcvhwm messages or rcvhwm_bytes bytes wait to be received."""
-        hwm = self.rcvhwm
-        return bool((hwm and len(self._rx) >= hwm)
-                    or (self.rcvhwm_bytes and self._rx_bytes >= self.rcvhwm_bytes))
-
-    def _rx_drained(self) -> bool:
-        """Reading resumes: under half of rcvhwm messages and of rcvhwm_bytes bytes."""
-        hwm, hwm_bytes = self.rcvhwm, self.rcvhwm_bytes
-        return (not hwm or len(self._rx) < hwm // 2 + 1) and (
-            not hwm_bytes or self._rx_bytes < hwm_bytes // 2 + 1)
-
-    def _on_handshake(self, pipe: _Pipe, ev: HandshakeCompleted) -> None:
+    def _on_handshake(self, pipe: Pipe, ev: HandshakeCompleted) -> None:
         conn = pipe.conn
         if conn is None:
             return
@@ -798,11 +717,11 @@ class Socket:
         if wanted is not None:
             for topic in wanted:
                 conn.send_subscribe(topic)
-        self._mark_dirty(pipe)
+        self._output.mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()
 
-    def _on_closed(self, pipe: _Pipe, ev: ConnectionClosed) -> None:
+    def _on_closed(self, pipe: Pipe, ev: ConnectionClosed) -> None:
         log.debug("zmtp %s: closing connection %s: %s (%s)", self.socket_type,
                   pipe.peer or pipe.endpoint, ev.reason, ev.code)
         if ev.code not in ("eof", "local"):
@@ -820,111 +739,14 @@ class Socket:
             transport.close()
         pipe.ready = False
 
-    # -- output -------------------------------------------------------------------------------------
-    def _mark_dirty(self, pipe: _Pipe) -> None:
-        if not pipe.dirty:
-            pipe.dirty = True
-            self._dirty.append(pipe)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._get_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, []
-        for pipe in dirty:
-            pipe.dirty = False
-            self._flush_pipe(pipe)
-        self._wake_tx()
-
-    def _flush_pipe(self, pipe: _Pipe, force: bool = False) -> None:
-        conn = pipe.conn
-        transport = pipe.transport
-        if conn is None or transport is None or conn.closed:
-            return
-        if pipe.held:
-            if not force and pipe.draining:
-                return  # resume_writing writes them
-            held, pipe.held = pipe.held, []
-            self._write(pipe, transport, held, force)
-        q = pipe.queue
-        if pipe.ready and q:
-            send = conn.send_message
-            pop = q.popleft
-            while q and (force or not (pipe.paused or pipe.held)):
-                # a batch of about _FLUSH_CHUNK bytes, sized from the first message
-                n = min(len(q), max(1, _FLUSH_CHUNK // (len(q[0][-1]) + 64)))
-                for _ in range(n):
-                    send(pop())
-                self._write(pipe, transport, conn.output_chunks(), force)
-            if not q:
-                pipe.queue = _UNUSED  # drained: an idle pipe holds no deque
-        if conn.pending_output():
-            self._write(pipe, transport, conn.output_chunks(), force)
-
-    def _write(self, pipe: _Pipe, transport: asyncio.Transport, chunks: list[bytes],
-               force: bool = False) -> None:
-        """Write chunks in order; a large one only into an empty transport buffer (else it and
-        the rest wait in pipe.held for resume_writing). Large ones go as memoryviews, so asyncio
-        copies only the part the kernel does not take at once."""
-        if pipe.held:
-            pipe.held.extend(chunks)
-            return
-        for i, chunk in enumerate(chunks):
-            if len(chunk) < BIG_FRAME:
-                transport.write(chunk)
-            elif force or not transport.get_write_buffer_size():
-                transport.write(memoryview(chunk))
-            else:
-                pipe.held = chunks[i:]
-                pipe.draining = True
-                # pause_writing now, resume_writing once the buffer is empty (low water 0)
-                transport.set_write_buffer_limits(high=0)
-                return
-
-    def _drained(self, pipe: _Pipe) -> None:
-        """resume_writing after a drain wait: restore the limits, write what was held."""
-        pipe.draining = False
-        transport = pipe.transport
-        if transport is None:
-            return
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
-        self._flush_pipe(pipe)
-        self._wake_tx()
-
     def _wake_tx(self) -> None:
         w = self._tx_waiter
         if w is not None and not w.done():
             w.set_result(None)
 
     # -- send -----------------------------------------------------------------------------------------
-    def _enqueue(self, pipe: _Pipe, frames: list[bytes]) -> None:
-        if not pipe.dirty and pipe.ready:
-            conn = pipe.conn
-            transport = pipe.transport
-            if not (pipe.queue or pipe.paused or pipe.held) and conn is not None \
-                    and transport is not None:
-                # the first message of this loop turn goes out at once (latency); the rest
-                # of the turn is coalesced by the flush scheduled here (throughput)
-                conn.send_message(frames)
-                chunks = conn.output_chunks()
-                if len(chunks) == 1 and len(chunks[0]) < BIG_FRAME:
-                    transport.write(chunks[0])
-                else:
-                    self._write(pipe, transport, chunks)
-                if self._reply_ok:  # a reply: no flush needed, nothing else is queued
-                    self._reply_ok = False
-                    return
-                self._mark_dirty(pipe)
-                return
-            self._mark_dirty(pipe)
-        q = pipe.queue
-        if q is _UNUSED:
-            q = pipe.queue = deque()
-        q.append(frames)
-
-    def _route(self, frames: list[bytes], pipes: Sequence[_Pipe] | None = None
-               ) -> Sequence[_Pipe] | None:
+    def _route(self, frames: list[bytes], pipes: Sequence[Pipe] | None = None
+               ) -> Sequence[Pipe] | None:
         """Queue ``frames`` by the socket type's rule: None, or the peers that had no room."""
         return self._routing.send(frames, self._pipes if pipes is None else pipes,
                                   self.sndhwm or _NO_LIMIT, self._enqueue_to)
@@ -1001,9 +823,9 @@ class Socket:
         self._check_open()
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
-        if not self._rx:
+        if not self._inbox:
             raise WouldBlock("no message waiting")
-        return self._pop(copy)
+        return self._take(copy)
 
     @overload
     def recv_many_nowait(self, limit: int | None = None,
@@ -1018,37 +840,9 @@ class Socket:
         self._check_open()
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
-        rx = self._rx
-        if limit is None or limit >= len(rx):
-            out = list(rx)
-            rx.clear()
-            self._rx_sizes.clear()
-            self._rx_bytes = 0
-        else:
-            pop, pop_size = rx.popleft, self._rx_sizes.popleft
-            out = [pop() for _ in range(max(0, limit))]
-            self._rx_bytes -= sum(pop_size() for _ in out)
-        if self._reading_paused and self._rx_drained():
-            self._resume_reading()
-        if copy:
-            return cast(list[list[bytes]],
-                        [[bytes(f) for f in msg] if type(msg) is _Buffers else msg for msg in out])
+        out = self._inbox.take_many(limit, copy)
+        self._taken()
         return out
-
-    def _pause_reading(self) -> None:
-        """The receive queue is full: stop reading from every connection until it drains."""
-        for p in self._pipes:
-            if p.transport is not None and not p.reading_paused:
-                p.reading_paused = True
-                p.transport.pause_reading()
-                self._reading_paused.append(p)
-
-    def _resume_reading(self) -> None:
-        for p in self._reading_paused:
-            if p.reading_paused and p.transport is not None:
-                p.reading_paused = False
-                p.transport.resume_reading()
-        self._reading_paused.clear()
 
     def _set_zero_copy(self, on: bool) -> None:
         self._zero_copy = on
@@ -1056,16 +850,28 @@ class Socket:
             if p.conn is not None:
                 p.conn.zero_copy = on
 
-    def _pop(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
-        msg = self._rx.popleft()
-        self._rx_bytes -= self._rx_sizes.popleft()
-        if self._reading_paused and self._rx_drained():
-            self._resume_reading()
-        if type(msg) is _Buffers:
-            if copy:
-                return [bytes(f) for f in msg]
-            return list(msg)
+    def _take(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
+        msg = self._inbox.take(copy)
+        self._taken()
         return msg
+
+    def _taken(self) -> None:
+        """Messages were taken: reading resumes once the inbox is drained (and not held)."""
+        pause = self._read_pause
+        if pause and not pause.held and self._inbox.drained:
+            pause.resume()
+
+    def pause_reading(self) -> None:
+        """Stop reading from every connection (the application's own back-pressure: what
+        peers send waits in TCP) until :meth:`resume_reading`."""
+        self._read_pause.held = True
+        self._read_pause.pause(self._pipes)
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading` (reading stays paused while the inbox is full)."""
+        self._read_pause.held = False
+        if not self._inbox.full:
+            self._read_pause.resume()
 
     @overload
     async def recv_multipart(self, copy: Literal[True] = True) -> list[bytes]: ...
@@ -1079,8 +885,8 @@ class Socket:
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
         while True:
-            if self._rx:
-                return self._pop(copy)
+            if self._inbox:
+                return self._take(copy)
             self._check_open()
             w = self._rx_waiter
             if w is None or w.done():
@@ -1103,7 +909,7 @@ class Socket:
         for p in self._pipes:
             if p.ready and p.conn is not None:
                 p.conn.send_subscribe(topic)
-                self._mark_dirty(p)
+                self._output.mark_dirty(p)
 
     def unsubscribe(self, prefix: bytes | str) -> None:
         """SUB: undo one subscribe(prefix)."""
@@ -1116,7 +922,7 @@ class Socket:
             for p in self._pipes:
                 if p.ready and p.conn is not None:
                     p.conn.send_cancel(topic)
-                    self._mark_dirty(p)
+                    self._output.mark_dirty(p)
 
     # -- introspection --------------------------------------------------------------------------------
     @property
@@ -1129,10 +935,14 @@ class Socket:
         return list(self._servers)
 
     def peers(self) -> list[dict[str, Any]]:
-        """One dict per peer connection/pipe (for logs and tests)."""
+        """One dict per peer pipe (for logs and tests): ``endpoint`` (connect's, else ""),
+        ``peer`` (its address), ``ready`` (handshake done, open), ``identity``, ``queued``
+        (messages in its send queue), ``subscriptions`` (PUB), ``connections`` (how many
+        connections it has had: 1 + reconnects)."""
         return [
             {"endpoint": p.endpoint, "peer": p.peer, "ready": p.ready, "identity": p.identity,
-             "queued": len(p.queue), "subscriptions": sorted(p.subs)}
+             "queued": len(p.queue), "subscriptions": sorted(p.subs),
+             "connections": p.connections}
             for p in self._pipes
         ]
 
@@ -1140,10 +950,15 @@ class Socket:
         """Counters for logs, tests and the bounds in the README: ``peers`` (pipes),
         ``queued`` (messages waiting in send queues), ``received`` (messages waiting to be
         received), ``received_bytes`` (their bytes and FRAME_OVERHEAD per frame and per
-        message), ``unfinished_bytes`` (what unfinished messages hold)."""
-        return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._rx),
-                "received_bytes": self._rx_bytes, "unfinished_bytes": self._budget.used,
-                "subscription_bytes": self._sub_bytes}
+        message), ``unfinished_bytes`` (what unfinished messages hold), ``subscription_bytes``
+        (PUB: what subscriptions cost), and the memory an idle socket keeps: ``send_queues``
+        (pipes holding a send queue of their own; a drained one gives it back) and
+        ``receive_queue`` (1 once a message was received)."""
+        return {"peers": len(self._pipes), "queued": self.queued(), "received": len(self._inbox),
+                "received_bytes": self._inbox.nbytes, "unfinished_bytes": self._budget.used,
+                "subscription_bytes": self._topics.nbytes,
+                "send_queues": sum(p.queue is not NO_QUEUE for p in self._pipes),
+                "receive_queue": int(self._inbox.allocated)}
 
     def queued(self) -> int:
         """Messages waiting in all send queues."""
@@ -1169,7 +984,7 @@ class Socket:
         self._connectors.clear()
         for pipe in list(self._pipes):
             if linger:
-                self._flush_pipe(pipe, force=True)
+                self._output.flush_pipe(pipe, force=True)
             pipe.persistent = False
             if pipe.timer is not None:
                 pipe.timer.cancel()
@@ -1181,12 +996,6 @@ class Socket:
             if w is not None and not w.done():
                 w.set_exception(SocketClosed(f"{self.socket_type} socket closed"))
                 w.exception()  # mark retrieved: nobody may be waiting
-
-
-class _Buffers(list[bytes | bytearray]):
-    """A received message holding bytearray frames (recv_multipart(copy=True) converts them)."""
-
-    __slots__ = ()
 
 
 def _b(value: bytes | str) -> bytes:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from itertools import chain
 from typing import Any
 
@@ -43,21 +42,17 @@ from ..zre.node import (
     SendToPeer,
     SendToPeers,
 )
-from .beacon import BeaconPlan, UdpBeacon, link_local_zone, plan, primary_address
+from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
 from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
+from .zre_events import EVENT_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS, EventQueue
+from .zre_links import PeerLinks, curve_options
 from .zrelog import LogPublisher
 
-__all__ = ["ZreNode"]
+__all__ = ["EVENT_BYTES", "MAX_PENDING_BYTES", "MAX_PENDING_EVENTS", "ZreNode"]
 
 log = logging.getLogger(__name__)
 
-#: events waiting for the application before we stop reading the ROUTER (back-pressure)
-MAX_PENDING_EVENTS = 10_000
-#: ... and their bytes (content frames, plus EVENT_BYTES each): the same back-pressure, in bytes
-MAX_PENDING_BYTES = 64 * 1024 * 1024
-#: what one pending event is counted as, on top of its content and headers (the objects)
-EVENT_BYTES = 256
 #: ROUTER messages taken in one go (one clock read, one core call, one wake-up)
 INBOX_BATCH = 1024
 #: ROUTER receive HWM (czmq's default; spec/zre.md#hwm)
@@ -65,16 +60,6 @@ INBOX_RCVHWM = 1000
 #: messages queued by shout/whisper between two yields to the loop (so they get written); fewer
 #: messages waiting at once also keeps the garbage collector's full passes short
 YIELD_MESSAGES = 2048
-
-
-def _run_now(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that never suspends (Socket.connect only starts a task) to its end."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    coro.close()
-    raise RuntimeError("Socket.connect was expected to return without suspending")
 
 
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
@@ -163,24 +148,18 @@ class ZreNode:
                               public_key=self._curve[0] if self._curve is not None else None,
                               claim_timeout=claim_timeout, max_peers=max_peers,
                               max_unready_peers=max_unready_peers)
-        #: applied to every message this node's DEALERs send (fault injection; None = none)
-        self._send_filter = send_filter
+        #: one DEALER per peer link (aio/zre_links.py); send_filter applies to what they send
+        self._links = PeerLinks(self._curve, send_filter)
         self.port = port
         self.interface = interface
         self.ipv6 = ipv6
         self._bind = bind
         self._advertise = advertise
         self._connect = list(connect)
-        self._max_pending = max_pending_events
-        self._max_pending_bytes = max_pending_bytes
+        #: events waiting for the application, bounded in count and bytes (aio/zre_events.py)
+        self._events = EventQueue(max_pending_events, max_pending_bytes)
         #: each peer DEALER retries its connect after 0.1 s, doubling up to this (seconds)
         self.reconnect_ivl_max = reconnect_ivl_max
-        #: what the events waiting hold: EVENT_BYTES each, plus the frames of the messages
-        #: they came from; released when the last event of a batch is read
-        self._pending_bytes = 0
-        self._charges: deque[tuple[int, int]] = deque()  # (events emitted up to, bytes) per batch
-        self._emitted = 0  # events ever emitted to the application
-        self._consumed = 0  # ... and read by it
         self._backlog: list[list[bytes]] = []  # ROUTER messages taken but not yet handled
         self._applying = False  # _apply is running: effects from inside it wait in _deferred
         self._deferred: list[Effect] = []
@@ -189,9 +168,6 @@ class ZreNode:
         self._plan: BeaconPlan | None = None
         self._router: Socket | None = None
         self._beacon: UdpBeacon | None = None
-        self._links: dict[str, Socket] = {}
-        self._events: deque[ZreEvent] = deque()
-        self._event_waiter: asyncio.Future[None] | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
         self._tasks: list[asyncio.Task[None]] = []
@@ -215,6 +191,9 @@ class ZreNode:
         #: a hook for test agents (fault injection): each batch of ROUTER messages
         #: (``[identity, frames...]``) goes through it before the core sees it
         self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
+        #: another hook for test agents: Socket options for the ROUTER over the node's own,
+        #: applied by start (the conformance agent's curve-accept-null fault turns CURVE off)
+        self.router_options: dict[str, Any] = {}
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -235,6 +214,11 @@ class ZreNode:
     def core(self) -> NodeCore:
         """The sans-IO core (read it; change it only through this class)."""
         return self._core
+
+    @property
+    def router(self) -> Socket | None:
+        """Our ROUTER once started, else None (read it, e.g. ``peers()``; do not use it)."""
+        return self._router
 
     # -- zyre's setters (zyre_set_*; times in seconds, not zyre's milliseconds) ----------------
     def _before_start(self, what: str) -> None:
@@ -308,12 +292,23 @@ class ZreNode:
     def pending_bytes(self) -> int:
         """What those events count against ``max_pending_bytes``: EVENT_BYTES each, plus the
         frames of the messages they came from (released when the last event of a batch is read)."""
-        return self._pending_bytes
+        return self._events.nbytes
 
     @property
     def beacons_heard(self) -> int:
         """UDP beacon datagrams handed to this node so far."""
         return self._beacon.received if self._beacon is not None else 0
+
+    @property
+    def beacon_plan(self) -> BeaconPlan | None:
+        """Where this node's beacons go and what it hears (None before start or without UDP
+        discovery)."""
+        return self._beacon.plan if self._beacon is not None else None
+
+    @property
+    def beacons_sent(self) -> int:
+        """UDP beacon datagrams this node sent so far (one per destination and interval)."""
+        return self._beacon.sent if self._beacon is not None else 0
 
     @property
     def link_count(self) -> int:
@@ -365,18 +360,6 @@ class ZreNode:
         assert self._loop is not None  # set by start()
         return self._loop.time()
 
-    def _curve_options(self, server_key: bytes | None) -> dict[str, Any]:
-        """Socket options in CURVE mode: the ROUTER (server_key None) is a CURVE server, a
-        DEALER a CURVE client of the peer's key; without the peer's key, a plain DEALER (the
-        peer's CURVE ROUTER then refuses it)."""
-        if self._curve is None:
-            return {}
-        public, secret = self._curve
-        if server_key is None:
-            return {"curve_server": True, "curve_publickey": public, "curve_secretkey": secret.raw}
-        return {"curve_serverkey": server_key, "curve_publickey": public,
-                "curve_secretkey": secret.raw}
-
     async def start(self) -> None:
         """Bind the ROUTER, open the beacon, start beaconing and the timer (spec/zre.md#node)."""
         if self._running or self._stopped:
@@ -393,7 +376,8 @@ class ZreNode:
         if everywhere:
             host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
-        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **self._curve_options(None))
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM,
+                              **{**curve_options(self._curve, None), **self.router_options})
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:
@@ -440,9 +424,7 @@ class ZreNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for sock in self._links.values():
-            sock.close()
-        self._links.clear()
+        self._links.close_all()
         if self._router is not None:
             self._router.close(linger=False)
         if self._beacon is not None:
@@ -452,7 +434,7 @@ class ZreNode:
             self._zrelog = None
         if self._gossip is not None:  # zyre publishes nothing on stop (spec/zgossip.md#zyre)
             await self._gossip.close()
-        self._wake_events()
+        self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
     def _send(self, link: str, frames: list[bytes]) -> None:
@@ -513,34 +495,17 @@ class ZreNode:
                 effects, self._deferred = self._deferred, []
         finally:
             self._applying = False
-            emitted = len(events) - emitted
-            if emitted > 0:
-                self._emitted += emitted
-                charge = emitted * EVENT_BYTES + message_bytes
-                self._charges.append((self._emitted, charge))
-                self._pending_bytes += charge
-                self._wake_events()
+            events.charge(len(events) - emitted, message_bytes)
             self._arm()
 
     def _apply_link_effect(self, eff: Effect) -> None:
-        links = self._links
         if isinstance(eff, SendBeacon):
             if self._beacon is not None:
                 self._beacon.send(eff.data)
         elif isinstance(eff, ConnectPeer):
-            sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
-                          reconnect_ivl_max=self.reconnect_ivl_max,
-                          send_filter=self._send_filter,
-                          **self._curve_options(eff.server_key))
-            links[eff.link] = sock
-            endpoint = eff.endpoint
-            if self._plan is not None and self._plan.ipv6:
-                endpoint = link_local_zone(endpoint, self._plan.interface)
-            _run_now(sock.connect(endpoint))
+            self._links.open(eff, self._plan, self.reconnect_ivl_max)
         elif isinstance(eff, DisconnectPeer):
-            old = links.pop(eff.link, None)
-            if old is not None:
-                old.close()
+            self._links.close(eff.link)
 
     def _effect_failed(self, eff: Effect, exc: Exception) -> None:
         """One effect raised: drop the peer whose link it was for (or just log it)."""
@@ -557,9 +522,7 @@ class ZreNode:
         now = self._now()
         self.warnings.warning(now, ("link", why.split(":", 1)[0]), "(%s) link %s failed (%s): "
                               "dropping its peer", self.name, link, why)
-        sock = self._links.pop(link, None)
-        if sock is not None:
-            sock.close()
+        self._links.close(link)
         self._deferred.extend(self._core.handle_link_failed(link, now, why))
 
     def _arm(self) -> None:
@@ -610,8 +573,7 @@ class ZreNode:
         router = self._router
         if not self._running or router is None or self._inbox_full:
             return
-        room = self._max_pending - len(self._events)
-        room_bytes = self._max_pending_bytes - self._pending_bytes
+        room, room_bytes = self._events.room()
         if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
@@ -657,8 +619,7 @@ class ZreNode:
     def _room_again(self) -> None:
         """An event was read (or a batch handled): if the inbox waits for room and there is
         enough, in events and in bytes, resume it."""
-        if (self._inbox_full and len(self._events) < self._max_pending // 2 + 1
-                and self._pending_bytes < self._max_pending_bytes // 2 + 1):
+        if self._inbox_full and self._events.half_empty:
             self._inbox_full = False
             if self._running:
                 self._on_readable()
@@ -729,30 +690,18 @@ class ZreNode:
 
         Raises EOFError once the node has stopped and every event was read.
         """
-        while not self._events:
+        while True:
+            ev = self.recv_nowait()
+            if ev is not None:
+                return ev
             if not self._running:
                 raise EOFError("node stopped")
-            w = self._event_waiter
-            if w is None or w.done():
-                w = self._event_waiter = asyncio.get_running_loop().create_future()
-            await w
-        ev = self._events.popleft()
-        self._consumed += 1
-        if self._charges[0][0] <= self._consumed:
-            self._pending_bytes -= self._charges.popleft()[1]
-        if self._inbox_full:
-            self._room_again()
-        return ev
+            await self._events.wait()
 
     def recv_nowait(self) -> ZreEvent | None:
         """An event if one is waiting, else None."""
-        if not self._events:
-            return None
-        ev = self._events.popleft()
-        self._consumed += 1
-        if self._charges[0][0] <= self._consumed:
-            self._pending_bytes -= self._charges.popleft()[1]
-        if self._inbox_full:
+        ev = self._events.pop()
+        if ev is not None and self._inbox_full:
             self._room_again()
         return ev
 
@@ -763,11 +712,6 @@ class ZreNode:
                 yield await self.recv()
             except EOFError:
                 return
-
-    def _wake_events(self) -> None:
-        w = self._event_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
 
     # -- queries (zyre's names) ---------------------------------------------------------------------
     def peers(self) -> list[str]:

@@ -1,0 +1,273 @@
+"""Flow of messages through an asyncio ZMTP socket's pipes (spec/zmtp.md#sockets, #limits).
+
+The small units :class:`~zre_ref.aio.zmtp.Socket` uses and does not reimplement:
+
+* :class:`Pipe` -- one peer: its send queue (bounded by ``sndhwm`` through the routing policy),
+  its live connection and transport when there is one, and its timer.
+* :class:`Output` -- the send side: messages go into a pipe's queue and are written once per
+  loop turn, coalesced (the first of a turn at once, for latency); a large body is written only
+  into an empty transport buffer, straight from the caller's bytes.
+* :class:`ReadPause` -- the receive side's back-pressure: while the socket's
+  :class:`~zre_ref.zmtp.inbox.Inbox` is full (or the application asked), every connection stops
+  reading, so TCP holds the rest.
+* :class:`SubscriberTopics` -- PUB: what every subscriber's topics cost together, within
+  ``max_subscription_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from ..zmtp.connection import Connection
+from ..zmtp.inbox import NO_QUEUE
+from ..zmtp.receiver import BIG_FRAME
+from ..zmtp.routing import Subscriptions
+
+__all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "Pipe",
+           "ReadPause", "SubscriberTopics"]
+
+#: bytes moved from a peer's queue into one transport write
+FLUSH_CHUNK = 256 * 1024
+#: transport write buffer high-water mark (asyncio's default is 64 KiB)
+WRITE_HIGH_WATER = 1024 * 1024
+#: what one subscription costs beyond its topic (dict and set entries, the bytes object),
+#: counted against max_subscription_bytes (about 108 bytes traced in CPython 3.11)
+SUBSCRIPTION_OVERHEAD = 128
+#: a pipe's subscriptions until the first one arrives (PUB); never added to
+NO_SUBSCRIPTIONS = Subscriptions()
+
+_pipe_ids = itertools.count(1)
+
+
+class Pipe:
+    """One peer: its queue of outgoing messages, and the live connection when there is one."""
+
+    __slots__ = (
+        "conn", "connections", "dirty", "draining", "endpoint", "held", "id", "identity", "lost",
+        "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
+        "timer", "timer_at", "transport",
+    )
+
+    def __init__(self, endpoint: str, persistent: bool) -> None:
+        self.id = next(_pipe_ids)
+        self.endpoint = endpoint
+        self.persistent = persistent  # a connect() pipe: outlives its connections
+        self.queue: deque[list[bytes]] = NO_QUEUE  # a deque of its own from the first message
+        self.conn: Connection | None = None
+        self.connections = 0  # how many connections this pipe has had (reconnects + 1)
+        self.transport: asyncio.Transport | None = None
+        self.proto: asyncio.BaseProtocol | None = None
+        self.ready = False  # handshake done, connection open
+        self.paused = False  # the transport asked us to stop writing
+        self.reading_paused = False
+        self.dirty = False  # waits in Output's list for this turn's flush
+        # encoded output held back until the transport's buffer is empty: a large body is
+        # written only then, straight from the caller's bytes (asyncio copies what it buffers)
+        self.held: list[bytes] = []
+        self.draining = False
+        self.identity = b""
+        self.peer = ""
+        self.subs = NO_SUBSCRIPTIONS  # PUB: its own Subscriptions once one arrives
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = -1.0
+        self.lost: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<pipe {self.id} {self.peer or self.endpoint}>"
+
+    def forget_output(self) -> None:
+        """The connection is gone: what was encoded for it goes too (the queue stays)."""
+        self.held = []
+        self.draining = False
+
+
+class Output:
+    """Write coalescing for one socket's pipes.
+
+    ``enqueue`` is what the routing policy calls per message and peer; ``mark_dirty`` asks for a
+    flush of a pipe in this loop turn; ``wake`` is called after each flush (room was made).
+    """
+
+    __slots__ = ("_dirty", "_get_loop", "_scheduled", "reply_ok", "wake")
+
+    def __init__(self, get_loop: Callable[[], asyncio.AbstractEventLoop],
+                 wake: Callable[[], None]) -> None:
+        self._get_loop = get_loop
+        self.wake = wake
+        self._dirty: list[Pipe] = []
+        self._scheduled = False
+        #: a message arrived since the last unscheduled write: the next send may go out at once
+        #: without scheduling a flush (request/reply latency: no extra loop turn per message)
+        self.reply_ok = False
+
+    def enqueue(self, pipe: Pipe, frames: list[bytes]) -> None:
+        """Queue ``frames`` for ``pipe`` (the routing policy checked its room)."""
+        if not pipe.dirty and pipe.ready:
+            conn = pipe.conn
+            transport = pipe.transport
+            if not (pipe.queue or pipe.paused or pipe.held) and conn is not None \
+                    and transport is not None:
+                # the first message of this loop turn goes out at once (latency); the rest
+                # of the turn is coalesced by the flush scheduled here (throughput)
+                conn.send_message(frames)
+                chunks = conn.output_chunks()
+                if len(chunks) == 1 and len(chunks[0]) < BIG_FRAME:
+                    transport.write(chunks[0])
+                else:
+                    self._write(pipe, transport, chunks)
+                if self.reply_ok:  # a reply: no flush needed, nothing else is queued
+                    self.reply_ok = False
+                    return
+                self.mark_dirty(pipe)
+                return
+            self.mark_dirty(pipe)
+        q = pipe.queue
+        if q is NO_QUEUE:
+            q = pipe.queue = deque()
+        q.append(frames)
+
+    def mark_dirty(self, pipe: Pipe) -> None:
+        """Flush ``pipe`` in this loop turn (once, however often asked)."""
+        if not pipe.dirty:
+            pipe.dirty = True
+            self._dirty.append(pipe)
+            if not self._scheduled:
+                self._scheduled = True
+                self._get_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for pipe in dirty:
+            pipe.dirty = False
+            self.flush_pipe(pipe)
+        self.wake()
+
+    def flush_pipe(self, pipe: Pipe, force: bool = False) -> None:
+        """Write what ``pipe`` holds and has queued, as far as the transport takes it
+        (``force``: all of it, whatever the transport's buffer holds -- used on close)."""
+        conn = pipe.conn
+        transport = pipe.transport
+        if conn is None or transport is None or conn.closed:
+            return
+        if pipe.held:
+            if not force and pipe.draining:
+                return  # resume_writing writes them
+            held, pipe.held = pipe.held, []
+            self._write(pipe, transport, held, force)
+        q = pipe.queue
+        if pipe.ready and q:
+            send = conn.send_message
+            pop = q.popleft
+            while q and (force or not (pipe.paused or pipe.held)):
+                # a batch of about FLUSH_CHUNK bytes, sized from the first message
+                n = min(len(q), max(1, FLUSH_CHUNK // (len(q[0][-1]) + 64)))
+                for _ in range(n):
+                    send(pop())
+                self._write(pipe, transport, conn.output_chunks(), force)
+            if not q:
+                pipe.queue = NO_QUEUE  # drained: an idle pipe holds no deque
+        if conn.pending_output():
+            self._write(pipe, transport, conn.output_chunks(), force)
+
+    def _write(self, pipe: Pipe, transport: asyncio.Transport, chunks: list[bytes],
+               force: bool = False) -> None:
+        """Write chunks in order; a large one only into an empty transport buffer (else it and
+        the rest wait in pipe.held for resume_writing). Large ones go as memoryviews, so asyncio
+        copies only the part the kernel does not take at once."""
+        if pipe.held:
+            pipe.held.extend(chunks)
+            return
+        for i, chunk in enumerate(chunks):
+            if len(chunk) < BIG_FRAME:
+                transport.write(chunk)
+            elif force or not transport.get_write_buffer_size():
+                transport.write(memoryview(chunk))
+            else:
+                pipe.held = chunks[i:]
+                pipe.draining = True
+                # pause_writing now, resume_writing once the buffer is empty (low water 0)
+                transport.set_write_buffer_limits(high=0)
+                return
+
+    def resumed(self, pipe: Pipe) -> None:
+        """The transport's resume_writing: write what waited."""
+        pipe.paused = False
+        if not pipe.draining:
+            self.mark_dirty(pipe)
+            return
+        # the buffer is empty after a drain wait: restore the limits, write the held body now
+        pipe.draining = False
+        transport = pipe.transport
+        if transport is None:
+            return
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.flush_pipe(pipe)
+        self.wake()
+
+
+class ReadPause:
+    """Which connections stopped reading because the inbox is full or the application asked
+    (``held``); ``resume`` starts them all again."""
+
+    __slots__ = ("_paused", "held")
+
+    def __init__(self) -> None:
+        self._paused: list[Pipe] = []
+        #: the application paused reading (Socket.pause_reading) until it resumes
+        self.held = False
+
+    def __bool__(self) -> bool:
+        return bool(self._paused)
+
+    def pause(self, pipes: Iterable[Pipe]) -> None:
+        for p in pipes:
+            if p.transport is not None and not p.reading_paused:
+                p.reading_paused = True
+                p.transport.pause_reading()
+                self._paused.append(p)
+
+    def resume(self) -> None:
+        for p in self._paused:
+            if p.reading_paused and p.transport is not None:
+                p.reading_paused = False
+                p.transport.resume_reading()
+        self._paused.clear()
+
+
+class SubscriberTopics:
+    """PUB: the topics of every subscriber (each pipe's ``subs``), costed together against
+    ``limit`` bytes (0 = no limit): a topic costs its length and ``SUBSCRIPTION_OVERHEAD``."""
+
+    __slots__ = ("limit", "nbytes")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.nbytes = 0  # what every pipe's subscriptions cost together
+
+    def add(self, pipe: Pipe, topic: bytes) -> bool:
+        """Subscribe ``pipe`` to ``topic``; False (and every topic of the pipe forgotten) when
+        that would pass the limit: the caller closes the subscriber's link."""
+        cost = len(topic) + SUBSCRIPTION_OVERHEAD
+        if self.limit and self.nbytes + cost > self.limit:
+            self.forget(pipe)
+            return False
+        subs = pipe.subs
+        if subs is NO_SUBSCRIPTIONS:
+            subs = pipe.subs = Subscriptions()
+        if subs.add(topic):
+            self.nbytes += cost
+        return True
+
+    def remove(self, pipe: Pipe, topic: bytes) -> None:
+        if pipe.subs.remove(topic):
+            self.nbytes -= len(topic) + SUBSCRIPTION_OVERHEAD
+
+    def forget(self, pipe: Pipe) -> None:
+        """The pipe's topics are gone (a new connection, or it closed)."""
+        subs = pipe.subs
+        self.nbytes -= subs.nbytes + len(subs) * SUBSCRIPTION_OVERHEAD
+        pipe.subs = NO_SUBSCRIPTIONS

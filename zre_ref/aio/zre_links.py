@@ -1,0 +1,74 @@
+"""A ZreNode's ZMTP sockets: its CURVE options and one DEALER per peer link (spec/zre.md#node).
+
+The core names links and says when to open (``ConnectPeer``) and close (``DisconnectPeer``)
+them; :class:`PeerLinks` holds the DEALER behind each name. What a failed send means for the
+peer stays with the node, which asks the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..curve.keys import SecretKey
+from ..zre.node import ConnectPeer
+from .beacon import BeaconPlan, link_local_zone
+from .zmtp import Socket
+
+__all__ = ["PeerLinks", "curve_options"]
+
+
+def curve_options(curve: tuple[bytes, SecretKey] | None, server_key: bytes | None
+                  ) -> dict[str, Any]:
+    """Socket options in CURVE mode (``curve``: our public and secret key): the ROUTER
+    (server_key None) is a CURVE server, a DEALER a CURVE client of the peer's key; without the
+    peer's key, a plain DEALER (the peer's CURVE ROUTER then refuses it)."""
+    if curve is None:
+        return {}
+    public, secret = curve
+    if server_key is None:
+        return {"curve_server": True, "curve_publickey": public, "curve_secretkey": secret.raw}
+    return {"curve_serverkey": server_key, "curve_publickey": public,
+            "curve_secretkey": secret.raw}
+
+
+class PeerLinks:
+    """The DEALERs towards peers, by the core's link name."""
+
+    __slots__ = ("_links", "curve", "send_filter")
+
+    def __init__(self, curve: tuple[bytes, SecretKey] | None,
+                 send_filter: Callable[[list[bytes]], list[bytes] | None] | None) -> None:
+        self.curve = curve
+        #: applied to every message the DEALERs send (fault injection; None = none)
+        self.send_filter = send_filter
+        self._links: dict[str, Socket] = {}
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def get(self, link: str) -> Socket | None:
+        return self._links.get(link)
+
+    def open(self, eff: ConnectPeer, plan: BeaconPlan | None, reconnect_ivl_max: float) -> None:
+        """A DEALER with the identity and HWM the core chose, connecting in the background
+        (a link-local IPv6 endpoint gets our interface as its zone)."""
+        sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
+                      reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
+                      **curve_options(self.curve, eff.server_key))
+        self._links[eff.link] = sock
+        endpoint = eff.endpoint
+        if plan is not None and plan.ipv6:
+            endpoint = link_local_zone(endpoint, plan.interface)
+        sock.connect_nowait(endpoint)
+
+    def close(self, link: str) -> None:
+        """Close the link's DEALER, if it is open (what was queued is still written)."""
+        sock = self._links.pop(link, None)
+        if sock is not None:
+            sock.close()
+
+    def close_all(self) -> None:
+        for sock in self._links.values():
+            sock.close()
+        self._links.clear()
