@@ -360,7 +360,7 @@ class Socket:
         self._pipes: list[Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
         self._routing: Routing[Pipe] = routing_for(socket_type)
-        self._output = Output(self._get_loop, self._wake_tx, lambda: self._get_shared().turn)
+        self._output = Output(self._get_loop, self._wake_tx, self._get_shared)
         self._enqueue_to = self._output.enqueue  # bound once: the policies call it per message
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes

@@ -25,7 +25,7 @@ from ..zmtp.connection import Connection
 from ..zmtp.inbox import NO_QUEUE
 from ..zmtp.receiver import BIG_FRAME
 from ..zmtp.routing import Subscriptions
-from .loopshared import TurnEnd
+from .loopshared import LoopShared, TurnEnd
 
 __all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "Pipe",
            "ReadPause", "SubscriberTopics"]
@@ -96,17 +96,16 @@ class Output:
     turn; ``wake`` is called after each flush (room was made).
     """
 
-    __slots__ = ("_dirty", "_flush_fn", "_get_loop", "_get_turn", "_scheduled", "_turn", "wake")
+    __slots__ = ("_dirty", "_get_loop", "_get_shared", "_scheduled", "_turn", "wake")
 
     def __init__(self, get_loop: Callable[[], asyncio.AbstractEventLoop],
-                 wake: Callable[[], None], get_turn: Callable[[], TurnEnd]) -> None:
+                 wake: Callable[[], None], get_shared: Callable[[], LoopShared]) -> None:
         self._get_loop = get_loop
         self.wake = wake
-        self._get_turn = get_turn  # the loop's, asked for on first use
+        self._get_shared = get_shared  # its TurnEnd is the loop's, asked for on first use
         self._turn: TurnEnd | None = None
         self._dirty: list[Pipe] = []
         self._scheduled = False
-        self._flush_fn = self._flush  # bound once
 
     def enqueue(self, pipe: Pipe, frames: list[bytes]) -> None:
         """Queue ``frames`` for ``pipe`` (the routing policy checked its room)."""
@@ -138,10 +137,10 @@ class Output:
             self._dirty.append(pipe)
             if not self._scheduled:
                 self._scheduled = True
-                (self._turn or self._bind_turn()).at_end(self._get_loop(), self._flush_fn)
+                (self._turn or self._bind_turn()).at_end(self._get_loop(), self._flush)
 
     def _bind_turn(self) -> TurnEnd:
-        self._turn = self._get_turn()
+        self._turn = self._get_shared().turn
         return self._turn
 
     def _flush(self) -> None:
