@@ -28,6 +28,8 @@ from zre_ref.zmtp.greeting import greeting_stages
 from zre_ref.zmtp.receiver import FRAME_OVERHEAD, ReceiveBudget
 from zre_ref.zmtp.routing import Subscriptions, routing_for
 
+from .waiting import until
+
 pytestmark = pytest.mark.net
 T = TypeVar("T")
 def _ready(socket_type: bytes) -> bytes:
@@ -43,14 +45,6 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
 
 async def recv(sock: Socket, timeout: float = 3.0) -> list[bytes]:
     return await asyncio.wait_for(sock.recv_multipart(), timeout)
-
-
-async def until(pred: Callable[[], bool], timeout: float = 3.0) -> None:
-    async def poll() -> None:
-        while not pred():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.mark.parametrize("router_binds", [True, False])
@@ -155,7 +149,7 @@ def test_reconnect_delivers_queued() -> None:
             await d.send_multipart([b"one"])
             assert await recv(r) == [b"d", b"one"]
             r.close()
-            await asyncio.sleep(0.1)
+            await until(lambda: not d.peers()[0]["ready"], what="the DEALER sees the ROUTER go")
             await d.send_multipart([b"two"])  # queued while the peer is away
             async with Socket("ROUTER") as r2:
                 await r2.bind(ep)
@@ -298,7 +292,8 @@ def test_close_wakes_receivers() -> None:
     async def main() -> None:
         s = Socket("DEALER")
         task = asyncio.ensure_future(s.recv_multipart())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop turn: the task runs until it waits for a message
+        assert not task.done()
         s.close()
         with pytest.raises(SocketClosed):
             await task
@@ -538,8 +533,8 @@ def test_large_messages_in_order_copy_and_zero_copy() -> None:
 
             sender = asyncio.ensure_future(send())
             for i, body in enumerate(bodies):
-                if i % 4 == 0:
-                    await asyncio.sleep(0.05)  # let the sender run into the HWMs
+                if i % 4 == 0:  # the sender runs into the HWMs: its queue is full, or all sent
+                    await until(lambda: sender.done() or d.queued() >= 4, what="sender blocked")
                 copy = i % 2 == 0
                 ident, n, got = await recv(r) if copy else await asyncio.wait_for(
                     r.recv_multipart(copy=False), 3.0)
