@@ -221,7 +221,7 @@ FAKE = textwrap.dedent('''
             print("dying", file=sys.stderr, flush=True)
             sys.exit(3)
         elif mode == "hang":
-            time.sleep(60)
+            time.sleep(60)  # the scenario: a hung agent, killed by the client (not a synchronisation)
         elif mode == "garbage":
             print("this is not json", flush=True)
             print(json.dumps({"id": cid, "ok": True}), flush=True)
