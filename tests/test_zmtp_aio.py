@@ -23,6 +23,7 @@ from zre_ref.aio.zmtp import (
     parse_endpoint,
 )
 from zre_ref.zmtp.commands import Ready, encode_command
+from zre_ref.zmtp.connection import Connection
 from zre_ref.zmtp.frames import encode_frame
 from zre_ref.zmtp.greeting import greeting_stages
 from zre_ref.zmtp.receiver import FRAME_OVERHEAD, ReceiveBudget
@@ -703,9 +704,19 @@ def test_close_linger_zero_discards_queued_messages() -> None:
 
 
 def test_identity_over_255_bytes_is_refused() -> None:
-    """As in libzmq, an identity is at most 255 bytes (ValueError here, EINVAL in pyzmq)."""
-    with pytest.raises(ValueError):
+    """As in libzmq, an identity is at most 255 bytes (ValueError here, EINVAL in pyzmq); the
+    Socket and the sans-IO Connection refuse it (and an unknown type) with the same check."""
+    Socket("DEALER", identity=b"x" * 255).close()
+    with pytest.raises(ValueError) as by_socket:
         Socket("DEALER", identity=b"x" * 256)
+    with pytest.raises(ValueError) as by_connection:
+        Connection("DEALER", identity=b"x" * 256)
+    assert str(by_socket.value) == str(by_connection.value) == \
+        "an identity is at most 255 bytes, not 256"
+    with pytest.raises(ValueError, match=r"socket type must be one of .*'ROUTER'.*not 'PAIR'"):
+        Socket("PAIR")  # ZMTP names it; the asyncio Socket does not implement it
+    with pytest.raises(ValueError, match=r"socket type must be one of .*'PAIR'.*not 'BOGUS'"):
+        Connection("BOGUS")
 
 
 def test_subscriptions_bounded_in_bytes(caplog: pytest.LogCaptureFixture) -> None:
