@@ -450,13 +450,13 @@ def test_cli_log_collector_real_session(tmp_path: Path) -> None:
 def test_cli_sub_endpoint_defaults() -> None:
     import argparse
 
-    from zre_ref.cli.zrelog import _advertised, _sub_endpoints
+    from zre_ref.cli.zrelog import advertised, sub_endpoints
 
     ns = argparse.Namespace(bind=None, no_beacon=True, interface=None)
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
     ns = argparse.Namespace(bind=None, no_beacon=False, interface="lo")
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
     ns = argparse.Namespace(bind="tcp://127.0.0.1:5999", no_beacon=False, interface=None)
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:5999", None)
-    assert _advertised("tcp://0.0.0.0:1234", "10.1.2.3") == "tcp://10.1.2.3:1234"
-    assert _advertised("tcp://127.0.0.1:1234", None) == "tcp://127.0.0.1:1234"
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:5999", None)
+    assert advertised("tcp://0.0.0.0:1234", "10.1.2.3") == "tcp://10.1.2.3:1234"
+    assert advertised("tcp://127.0.0.1:1234", None) == "tcp://127.0.0.1:1234"
