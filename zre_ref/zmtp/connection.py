@@ -90,6 +90,7 @@ from .metadata import (
     MAX_METADATA_BYTES,
     MAX_METADATA_PROPERTIES,
     check_metadata_bounds,
+    check_socket_settings,
     decode_bounded_metadata,
     our_metadata,
     peer_type_and_identity,
@@ -102,7 +103,7 @@ from .receiver import (
     ReceiveBudget,
     Receiver,
 )
-from .routing import PUBLISHERS, SOCKET_TYPES, compatible
+from .routing import PUBLISHERS, compatible
 from .sender import output_chunks, queue_message, queue_sealed
 from .states import (
     GREETING_INPUT,
@@ -183,10 +184,7 @@ class Connection:
         together; a connection that would go over it is closed (code ``over-budget``).
         ``eager``: send the whole greeting at once and, with NULL, READY right behind it,
         instead of libzmq's three stages (spec/zmtp.md#staging)."""
-        if socket_type not in SOCKET_TYPES:
-            raise ValueError(f"unknown socket type {socket_type!r}")
-        if len(identity) > MAX_IDENTITY:
-            raise ValueError(f"an identity is at most {MAX_IDENTITY} bytes")
+        check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.mechanism: Mechanism = mechanism if mechanism is not None else Null()
