@@ -820,6 +820,20 @@ def test_encoder_gives_the_codecs_frames(sends: list[tuple[str, tuple[bytes, ...
         assert enc.whisper(content) == ZRE.encode(Whisper(sequence=0, content=content))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["", "G", "é", "g" * 255]), _content, st.booleans(),
+       st.lists(st.integers(0, 65535), max_size=4))
+def test_numbered_copies_are_the_codecs_frames(group: str, content: tuple[bytes, ...],
+                                                whisper: bool, sequences: list[int]) -> None:
+    """fastpath.numbered: one copy per sequence number, each what ZRE.encode gives for it."""
+    enc = fastpath.Encoder()
+    frames = enc.whisper(content) if whisper else enc.shout(group, content)
+    expected = [ZRE.encode(Whisper(sequence=s, content=content) if whisper else
+                           Shout(sequence=s, group=group, content=content)) for s in sequences]
+    assert fastpath.numbered(frames, sequences) == expected
+    assert [fastpath.with_sequence(frames, s) for s in sequences] == expected
+
+
 def test_encoder_checks_what_it_has_not_cached() -> None:
     enc = fastpath.Encoder()
     with pytest.raises(EncodeError):  # the codec's own error: a group name over 255 bytes
@@ -988,7 +1002,8 @@ _batch_msg = st.one_of(
 
 
 def _state(node: NodeCore) -> dict[str, Any]:
-    return {u: (p.want_sequence, p.evasive_at, p.heard_at, p.ready, sorted(p.groups), p.status)
+    return {u: (p.want_sequence, p.sent_sequence, p.evasive_at, p.expired_at, p.heard_at, p.ready,
+                sorted(p.groups), p.status)
             for u, p in node.peers.items()}
 
 

@@ -165,13 +165,16 @@ class Output:
             self._write(pipe, transport, held, force)
         q = pipe.queue
         if pipe.ready and q:
-            send = conn.send_message
             pop = q.popleft
             while q and (force or not (pipe.paused or pipe.held)):
                 # a batch of about FLUSH_CHUNK bytes, sized from the first message
                 n = min(len(q), max(1, FLUSH_CHUNK // (len(q[0][-1]) + 64)))
-                for _ in range(n):
-                    send(pop())
+                if n == len(q):
+                    batch = list(q)
+                    q.clear()
+                else:
+                    batch = [pop() for _ in range(n)]
+                conn.send_messages(batch)
                 self._write(pipe, transport, conn.output_chunks(), force)
             if not q:
                 pipe.queue = NO_QUEUE  # drained: an idle pipe holds no deque

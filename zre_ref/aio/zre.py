@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -439,24 +439,29 @@ class ZreNode:
         self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
-    def _send(self, link: str, frames: list[bytes]) -> None:
-        """One message on one DEALER; a full queue (HWM) goes back to the core, whose effects
-        run after the current ones (never from in here)."""
-        sock = self._links.get(link)
-        if sock is None:
-            log.error("(%s) send on unknown link %s", self.name, link)
-            return
-        try:
-            sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
-        except WouldBlock:
-            self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
-        except SocketClosed:
-            log.debug("(%s) link %s already closed", self.name, link)
-        except Exception as exc:  # only this link is affected
-            self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
-        else:
-            if self._zrelog is not None and self._zrelog.verbose:
-                self._zrelog.record_send(link, frames)
+    def _send(self, links: Sequence[str], messages: Sequence[list[bytes]]) -> None:
+        """``messages[i]`` on the DEALER of ``links[i]`` (one SendToPeer, or a SendToPeers); a
+        full queue (HWM) goes back to the core, whose effects run after the current ones (never
+        from in here)."""
+        sockets = self._links.sockets
+        record = self._zrelog is not None and self._zrelog.verbose
+        for link, frames in zip(links, messages, strict=True):
+            sock = sockets.get(link)
+            if sock is None:
+                log.error("(%s) send on unknown link %s", self.name, link)
+                continue
+            try:
+                sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
+            except WouldBlock:
+                self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
+            except SocketClosed:
+                log.debug("(%s) link %s already closed", self.name, link)
+            except Exception as exc:  # only this link is affected
+                self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
+            else:
+                if record:
+                    assert self._zrelog is not None
+                    self._zrelog.record_send(link, frames)
 
     def _apply(self, effects: list[Effect], message_bytes: int = 0) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
@@ -479,15 +484,14 @@ class ZreNode:
             while True:
                 for eff in effects:
                     try:
-                        if isinstance(eff, SendToPeers):
-                            for link, frames in zip(eff.links, eff.messages, strict=True):
-                                self._send(link, frames)
-                        elif isinstance(eff, SendToPeer):
-                            self._send(eff.link, eff.frames)
-                        elif isinstance(eff, ZreEvent):
+                        if isinstance(eff, ZreEvent):  # the most frequent, with SHOUT/WHISPER received
                             events.append(eff)
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
+                        elif isinstance(eff, SendToPeers):
+                            self._send(eff.links, eff.messages)
+                        elif isinstance(eff, SendToPeer):
+                            self._send((eff.link,), (eff.frames,))
                         else:
                             self._apply_link_effect(eff)
                     except Exception as exc:  # isolated per effect, see above

@@ -83,7 +83,7 @@ from .events import (
     ShoutReceived,
     WhisperReceived,
 )
-from .fastpath import Encoder, decode_fast, with_sequence
+from .fastpath import Encoder, decode_fast, numbered, with_sequence
 from .gossip import gossiped_peer
 from .group import Group
 from .guards import (
@@ -845,15 +845,15 @@ class NodeCore:
         if g is None:
             return out
         links: list[str] = []
-        messages: list[list[bytes]] = []
+        sequences: list[int] = []
         for peer in g.peers.values():
             if peer.connected:
                 links.append(peer.link)
-                messages.append(with_sequence(frames, peer.next_sequence()))
+                sequences.append(peer.next_sequence())
             elif peer.parked:
                 self._hold(peer, frames)
         if links:
-            out.append(SendToPeers(links, messages))
+            out.append(SendToPeers(links, numbered(frames, sequences)))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
