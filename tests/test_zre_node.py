@@ -53,6 +53,7 @@ from zre_ref.zre.node import (
     decode_fast,
     endpoint_problem,
 )
+from zre_ref.zre.peer import Peer
 
 ME = bytes(range(16))
 ENDPOINT = "tcp://127.0.0.1:5000"
@@ -824,14 +825,19 @@ def test_encoder_gives_the_codecs_frames(sends: list[tuple[str, tuple[bytes, ...
 @given(st.sampled_from(["", "G", "é", "g" * 255]), _content, st.booleans(),
        st.lists(st.integers(0, 65535), max_size=4))
 def test_numbered_copies_are_the_codecs_frames(group: str, content: tuple[bytes, ...],
-                                                whisper: bool, sequences: list[int]) -> None:
-    """fastpath.numbered: one copy per sequence number, each what ZRE.encode gives for it."""
+                                                whisper: bool, last_sent: list[int]) -> None:
+    """fastpath.numbered: each peer's copy is what ZRE.encode gives for its next sequence
+    number, and the peer's count moves on as Peer.next_sequence moves it (65535 wraps to 0)."""
     enc = fastpath.Encoder()
     frames = enc.whisper(content) if whisper else enc.shout(group, content)
-    expected = [ZRE.encode(Whisper(sequence=s, content=content) if whisper else
-                           Shout(sequence=s, group=group, content=content)) for s in sequences]
-    assert fastpath.numbered(frames, sequences) == expected
-    assert [fastpath.with_sequence(frames, s) for s in sequences] == expected
+    peers = [Peer(f"{i:032X}", ep(i), f"link{i}", sent_sequence=s) for i, s in enumerate(last_sent)]
+    twins = [Peer(f"{i:032X}", ep(i), f"link{i}", sent_sequence=s) for i, s in enumerate(last_sent)]
+    expected = [fastpath.with_sequence(frames, p.next_sequence()) for p in twins]
+    assert [list(m) for m in fastpath.numbered(frames, peers)] == expected
+    assert [p.sent_sequence for p in peers] == [p.sent_sequence for p in twins]
+    assert expected == [ZRE.encode(Whisper(sequence=p.sent_sequence, content=content) if whisper
+                                   else Shout(sequence=p.sent_sequence, group=group, content=content))
+                        for p in twins]
 
 
 def test_encoder_checks_what_it_has_not_cached() -> None:

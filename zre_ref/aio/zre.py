@@ -439,7 +439,7 @@ class ZreNode:
         self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
-    def _send(self, links: Sequence[str], messages: Sequence[list[bytes]]) -> None:
+    def _send(self, links: Sequence[str], messages: Sequence[Sequence[bytes]]) -> None:
         """``messages[i]`` on the DEALER of ``links[i]`` (one SendToPeer, or a SendToPeers); a
         full queue (HWM) goes back to the core, whose effects run after the current ones (never
         from in here)."""
@@ -479,13 +479,14 @@ class ZreNode:
                 log.info("(%s) %r", self.name, eff)
         self._applying = True
         events = self._events
+        push = events.append
         emitted = len(events)
         try:
             while True:
                 for eff in effects:
                     try:
                         if isinstance(eff, ZreEvent):  # the most frequent, with SHOUT/WHISPER received
-                            events.append(eff)
+                            push(eff)
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
                         elif isinstance(eff, SendToPeers):
@@ -697,8 +698,10 @@ class ZreNode:
         Raises EOFError once the node has stopped and every event was read.
         """
         while True:
-            ev = self.recv_nowait()
+            ev = self._events.pop()  # recv_nowait, inline: this runs once per event
             if ev is not None:
+                if self._inbox_full:
+                    self._room_again()
                 return ev
             if not self._running:
                 raise EOFError("node stopped")

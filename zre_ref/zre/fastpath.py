@@ -9,8 +9,8 @@ and each checked against it by the property tests in tests/test_zre_node.py:
   same peer state afterwards) with SHOUT, WHISPER, PING and PING-OK from a ready peer handled
   without the generic codec; everything else goes through ``core.handle_message``.
 * :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
-* :func:`with_sequence` re-numbers an encoded message; :func:`numbered` makes one copy per
-  sequence number (encode once, send to many).
+* :func:`with_sequence` re-numbers an encoded message; :func:`numbered` makes each peer's copy
+  with its next sequence number (encode once, send to many).
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
   frames.
 
@@ -33,6 +33,7 @@ from .messages import SEQUENCE_MODULUS, ZRE, Ping, PingOk, Shout, Whisper, ZreMe
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (node imports this module)
     from .node import Effect, NodeCore
+    from .peer import Peer
 
 __all__ = [
     "SEQUENCE_AT",
@@ -99,18 +100,29 @@ def _pack_around(tail: int) -> Callable[[bytes, int, bytes], bytes]:
     return Struct(f">{SEQUENCE_AT}sH{tail}s").pack
 
 
-def numbered(frames: Sequence[bytes], sequences: Sequence[int]) -> list[list[bytes]]:
-    """``[with_sequence(frames, s) for s in sequences]`` for an encoded SHOUT or WHISPER sent
-    to many peers: the data frame is split once, each copy's data frame is one ``struct`` call,
-    and every copy shares the content frames."""
+def numbered(frames: Sequence[bytes], peers: Iterable[Peer]) -> list[tuple[bytes, ...]]:
+    """Each peer's next message: ``with_sequence(frames, peer.next_sequence())`` for each of
+    ``peers`` in turn, for an encoded SHOUT or WHISPER sent to many. The data frame is split
+    once, each copy's data frame is one ``struct`` call, every copy shares the content frames,
+    and the sequence is bumped here as ``Peer.next_sequence`` does (spec/zre.md#sequence).
+    Each copy is a tuple: the garbage collector stops tracking a tuple of bytes, not a list."""
     data = frames[0]
     pack = _pack_around(len(data) - _SEQUENCE_END)
     head, tail = data[:SEQUENCE_AT], data[_SEQUENCE_END:]
-    if len(frames) == 2:  # the common case: one content frame
-        content = frames[1]
-        return [[pack(head, s, tail), content] for s in sequences]
     rest = frames[1:]
-    return [[pack(head, s, tail), *rest] for s in sequences]
+    modulus = SEQUENCE_MODULUS
+    out: list[tuple[bytes, ...]] = []
+    append = out.append
+    if len(rest) == 1:  # the common case: one content frame
+        content = rest[0]
+        for peer in peers:
+            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+            append((pack(head, sequence, tail), content))
+    else:
+        for peer in peers:
+            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+            append((pack(head, sequence, tail), *rest))
+    return out
 
 
 class Encoder:

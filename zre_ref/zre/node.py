@@ -844,16 +844,14 @@ class NodeCore:
         g = self.groups.get(group)
         if g is None:
             return out
-        links: list[str] = []
-        sequences: list[int] = []
+        targets: list[Peer] = []
         for peer in g.peers.values():
             if peer.connected:
-                links.append(peer.link)
-                sequences.append(peer.next_sequence())
+                targets.append(peer)
             elif peer.parked:
                 self._hold(peer, frames)
-        if links:
-            out.append(SendToPeers(links, numbered(frames, sequences)))
+        if targets:
+            out.append(SendToPeers([p.link for p in targets], numbered(frames, targets)))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
