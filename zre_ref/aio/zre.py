@@ -78,9 +78,13 @@ def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     return len(batch), spent
 
 
-def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
-    return [f if type(f) is bytes else f.encode("utf-8") if isinstance(f, str) else bytes(f)
-            for f in frames]
+def _as_frames(frames: tuple[bytes | str, ...]) -> tuple[bytes, ...]:
+    """The frames as ``bytes`` (str as UTF-8); ``frames`` itself when they all are."""
+    for f in frames:
+        if type(f) is not bytes:
+            return tuple(f if type(f) is bytes else f.encode("utf-8") if isinstance(f, str)
+                         else bytes(f) for f in frames)
+    return frames  # type: ignore[return-value]  # all bytes (typing.cast would cost a call)
 
 
 class ZreNode:
@@ -478,15 +482,15 @@ class ZreNode:
             for eff in effects:
                 log.info("(%s) %r", self.name, eff)
         self._applying = True
-        events = self._events
-        push = events.append
-        emitted = len(events)
+        push = self._events.append
+        emitted = 0
         try:
             while True:
                 for eff in effects:
                     try:
                         if isinstance(eff, ZreEvent):  # the most frequent, with SHOUT/WHISPER received
                             push(eff)
+                            emitted += 1
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
                         elif isinstance(eff, SendToPeers):
@@ -502,7 +506,8 @@ class ZreNode:
                 effects, self._deferred = self._deferred, []
         finally:
             self._applying = False
-            events.charge(len(events) - emitted, message_bytes)
+            if emitted:
+                self._events.charge(emitted, message_bytes)
             self._arm()
 
     def _apply_link_effect(self, eff: Effect) -> None:

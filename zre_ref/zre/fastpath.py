@@ -9,10 +9,10 @@ and each checked against it by the property tests in tests/test_zre_node.py:
   same peer state afterwards) with SHOUT, WHISPER, PING and PING-OK from a ready peer handled
   without the generic codec; everything else goes through ``core.handle_message``.
 * :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
-* :func:`with_sequence` re-numbers an encoded message; :func:`numbered` makes each peer's copy
-  with its next sequence number (encode once, send to many).
+* :func:`with_sequence` re-numbers an encoded message.
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
-  frames.
+  frames; ``Encoder.numbered`` makes each peer's copy with its next sequence number (encode
+  once, send to many).
 
 Nothing is typed by hand: the header bytes and field offsets below are computed from the ZRE
 message declarations in :mod:`zre_ref.zre.messages`.
@@ -43,7 +43,6 @@ __all__ = [
     "group_of",
     "handle_messages",
     "header",
-    "numbered",
     "with_sequence",
 ]
 
@@ -100,42 +99,49 @@ def _pack_around(tail: int) -> Callable[[bytes, int, bytes], bytes]:
     return Struct(f">{SEQUENCE_AT}sH{tail}s").pack
 
 
-def numbered(frames: Sequence[bytes], peers: Iterable[Peer]) -> list[tuple[bytes, ...]]:
-    """Each peer's next message: ``with_sequence(frames, peer.next_sequence())`` for each of
-    ``peers`` in turn, for an encoded SHOUT or WHISPER sent to many. The data frame is split
-    once, each copy's data frame is one ``struct`` call, every copy shares the content frames,
-    and the sequence is bumped here as ``Peer.next_sequence`` does (spec/zre.md#sequence).
-    Each copy is a tuple: the garbage collector stops tracking a tuple of bytes, not a list."""
-    data = frames[0]
-    pack = _pack_around(len(data) - _SEQUENCE_END)
-    head, tail = data[:SEQUENCE_AT], data[_SEQUENCE_END:]
-    rest = frames[1:]
-    modulus = SEQUENCE_MODULUS
-    out: list[tuple[bytes, ...]] = []
-    append = out.append
-    if len(rest) == 1:  # the common case: one content frame
-        content = rest[0]
-        for peer in peers:
-            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
-            append((pack(head, sequence, tail), content))
-    else:
-        for peer in peers:
-            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
-            append((pack(head, sequence, tail), *rest))
-    return out
-
-
 class Encoder:
     """``ZRE.encode(Shout(sequence=0, ...))`` and ``ZRE.encode(Whisper(sequence=0, ...))``, the
     same frames, with the data frame built once (per group for SHOUT, up to ``MAX_GROUPS``
     groups) instead of per message. Content that is not all ``bytes`` goes through ``ZRE.encode``,
-    which checks it; the sequence is set per peer by :func:`with_sequence`."""
+    which checks it; each peer's copy gets its sequence number from :meth:`numbered`."""
 
     MAX_GROUPS = 1024
 
     def __init__(self) -> None:
         self._shout_heads: dict[str, bytes] = {}
         self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
+        #: data frame -> (pack, the bytes before its sequence number, the bytes after it)
+        self._splits: dict[bytes, tuple[Callable[[bytes, int, bytes], bytes], bytes, bytes]] = {}
+
+    def numbered(self, frames: Sequence[bytes], peers: Iterable[Peer]) -> list[tuple[bytes, ...]]:
+        """Each peer's next message: ``with_sequence(frames, peer.next_sequence())`` for each
+        of ``peers`` in turn, for SHOUT or WHISPER frames from this encoder (encode once, send
+        to many). The data frame is split once (and the split kept for the next message), each
+        copy's data frame is one ``struct`` call, every copy shares the content frames, and the
+        sequence is bumped here as ``Peer.next_sequence`` does (spec/zre.md#sequence). Each
+        copy is a tuple: the garbage collector stops tracking a tuple of bytes, not a list."""
+        data = frames[0]
+        split = self._splits.get(data)
+        if split is None:
+            split = (_pack_around(len(data) - _SEQUENCE_END), data[:SEQUENCE_AT],
+                     data[_SEQUENCE_END:])
+            if len(self._splits) <= self.MAX_GROUPS:  # every group's SHOUT, and WHISPER
+                self._splits[data] = split
+        pack, head, tail = split
+        modulus = SEQUENCE_MODULUS
+        out: list[tuple[bytes, ...]] = []
+        append = out.append
+        if len(frames) == 2:  # the common case: one content frame
+            content = frames[1]
+            for peer in peers:
+                sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+                append((pack(head, sequence, tail), content))
+        else:
+            rest = frames[1:]
+            for peer in peers:
+                sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+                append((pack(head, sequence, tail), *rest))
+        return out
 
     def shout(self, group: str, content: tuple[bytes, ...]) -> list[bytes]:
         """The frames of SHOUT(group, content) with sequence 0."""

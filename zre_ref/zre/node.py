@@ -83,7 +83,7 @@ from .events import (
     ShoutReceived,
     WhisperReceived,
 )
-from .fastpath import Encoder, decode_fast, numbered, with_sequence
+from .fastpath import Encoder, decode_fast, with_sequence
 from .gossip import gossiped_peer
 from .group import Group
 from .guards import (
@@ -844,14 +844,16 @@ class NodeCore:
         g = self.groups.get(group)
         if g is None:
             return out
+        links: list[str] = []
         targets: list[Peer] = []
         for peer in g.peers.values():
             if peer.connected:
+                links.append(peer.link)
                 targets.append(peer)
             elif peer.parked:
                 self._hold(peer, frames)
         if targets:
-            out.append(SendToPeers([p.link for p in targets], numbered(frames, targets)))
+            out.append(SendToPeers(links, self._encode.numbered(frames, targets)))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
