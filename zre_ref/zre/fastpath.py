@@ -222,28 +222,31 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     group = ""
     last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
     peer = None
+    uuid = name = ""  # peer's
     refreshed = None  # the peer refreshed at `now` since the slow path last ran
     for msg in messages:
         identity = msg[0] if msg else b""
         if identity is not last or peer is None:
             peer = peer_of_identity(identity)
             last = identity if peer is not None and peer.ready else None
+            if peer is not None:
+                uuid, name = peer.uuid, peer.name
         data = msg[1] if last is not None and len(msg) > 1 else None
         if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
             pass  # the slow path below
-        elif (data[seq_at] << 8) | data[seq_at + 1] != (peer.want_sequence + 1) % modulus:
+        elif (data[seq_at] << 8) | data[seq_at + 1] != (want := (peer.want_sequence + 1) % modulus):
             pass  # out of sequence (the readable path drops the peer)
         elif data.startswith(head_shout):
             if not (group_raw and data.startswith(group_raw, group_at)):
-                name = group_of(data)
-                if name is not None:
-                    group, group_raw = name, data[group_at:group_at + 1 + data[group_at]]
+                named = group_of(data)
+                if named is not None:
+                    group, group_raw = named, data[group_at:group_at + 1 + data[group_at]]
                 else:
                     group_raw = b""
             if group_raw:
-                peer.want_sequence = (peer.want_sequence + 1) % modulus
+                peer.want_sequence = want
                 shout = new(shout_event)
-                shout.peer_uuid, shout.peer_name, shout.group = peer.uuid, peer.name, group
+                shout.peer_uuid, shout.peer_name, shout.group = uuid, name, group
                 shout.content = (msg[2],) if len(msg) == 3 else tuple(msg[2:])
                 append(shout)
                 if peer is not refreshed:
@@ -253,9 +256,9 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                     break
                 continue
         elif data.startswith(head_whisper):
-            peer.want_sequence = (peer.want_sequence + 1) % modulus
+            peer.want_sequence = want
             whisper = new(whisper_event)
-            whisper.peer_uuid, whisper.peer_name, whisper.content = peer.uuid, peer.name, tuple(msg[2:])
+            whisper.peer_uuid, whisper.peer_name, whisper.content = uuid, name, tuple(msg[2:])
             append(whisper)
             if peer is not refreshed:
                 peer.refresh(now, evasive, expired)
@@ -265,7 +268,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
             continue
         elif len(data) == min_size and len(msg) == 2 and (
                 data.startswith(head_ping) or data.startswith(head_ping_ok)):
-            peer.want_sequence = (peer.want_sequence + 1) % modulus
+            peer.want_sequence = want
             if data.startswith(head_ping) and peer.connected:  # answered as NodeCore._send does
                 append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
             if peer is not refreshed:
