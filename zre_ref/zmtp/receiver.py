@@ -45,10 +45,13 @@ class ReadBuffer:
 
 
 class Receiver:
-    """The bytes one connection has read and not parsed yet (see the module docstring)."""
+    """The bytes one connection has read and not parsed yet (see the module docstring).
 
-    __slots__ = ("_after_body", "_body", "_body_fill", "_prefill", "_read", "body_flags",
-                 "body_offset", "body_size", "offset", "regrown", "rest")
+    What the parser asks on every read is kept in plain attributes (``rest``, ``body_pending``,
+    ``body_missing``), not computed, so a read costs no extra Python calls."""
+
+    __slots__ = ("_after_body", "_body", "_prefill", "_read", "body_flags", "body_missing",
+                 "body_offset", "body_pending", "body_size", "offset", "regrown", "rest")
 
     def __init__(self, read_buffer: ReadBuffer | None = None) -> None:
         self._read = (read_buffer if read_buffer is not None else ReadBuffer()).view
@@ -59,7 +62,10 @@ class Receiver:
         self._prefill = 0  # get_buffer put this many bytes of rest in front of the read
         self._after_body = False
         self._body: bytearray | None = None
-        self._body_fill = 0
+        #: a large frame body is being received (from start_body until take_body or clear)
+        self.body_pending = False
+        #: bytes of the pending body not received yet (0: complete, or none pending)
+        self.body_missing = 0
         #: a body buffer was allocated or grown since the owner last cleared this (what it
         #: holds changed; reads into an existing buffer change nothing)
         self.regrown = False
@@ -69,14 +75,9 @@ class Receiver:
 
     # -- what is held ---------------------------------------------------------------------
     @property
-    def body_pending(self) -> bool:
-        """A large frame body is being received."""
-        return self._body is not None
-
-    @property
     def at_frame_boundary(self) -> bool:
         """Nothing half-received: no partial header, frame or body."""
-        return not self.rest and self._body is None
+        return not self.rest and not self.body_pending
 
     def held_bytes(self) -> int:
         """Bytes of memory this receiver holds for the peer (rest + body buffer)."""
@@ -87,6 +88,8 @@ class Receiver:
         """Forget everything (the connection closed)."""
         self.rest = b""
         self._body = None
+        self.body_pending = False
+        self.body_missing = 0
         self._prefill = 0
 
     # -- large bodies -----------------------------------------------------------------------
@@ -96,8 +99,9 @@ class Receiver:
         body = bytearray(min(size, max(have, BODY_CHUNK)))
         body[:have] = memoryview(data)[start:]
         self._body = body
+        self.body_pending = True
+        self.body_missing = size - have
         self.regrown = True
-        self._body_fill = have
         self.body_size = size
         self.body_flags = flags
         self.body_offset = self.offset + start
@@ -108,7 +112,7 @@ class Receiver:
         assert body is not None
         if want <= len(body):
             return body
-        fill = self._body_fill
+        fill = self.body_size - self.body_missing
         grown = bytearray(min(self.body_size, max(want, len(body) * BODY_GROWTH)))
         grown[:fill] = memoryview(body)[:fill]
         self._body = grown
@@ -117,23 +121,20 @@ class Receiver:
 
     def feed_body(self, data: bytes) -> int:
         """Copy the start of ``data`` into the body; returns how many bytes it took."""
-        fill = self._body_fill
-        n = min(len(data), self.body_size - fill)
+        fill = self.body_size - self.body_missing
+        n = min(len(data), self.body_missing)
         body = self._reserve(fill + n)
         body[fill : fill + n] = memoryview(data)[:n] if n < len(data) else data
-        self._body_fill = fill + n
+        self.body_missing -= n
         self.offset += n
         return n
-
-    @property
-    def body_complete(self) -> bool:
-        return self._body is not None and self._body_fill >= self.body_size
 
     def take_body(self) -> bytearray:
         """Hand the completed body over: it is the caller's now, never touched here again."""
         body = self._body
-        assert body is not None and self._body_fill == self.body_size == len(body)
+        assert body is not None and not self.body_missing and self.body_size == len(body)
         self._body = None
+        self.body_pending = False
         self._after_body = True
         return body
 
@@ -142,7 +143,7 @@ class Receiver:
         """Where the next bytes from the socket should be written."""
         body = self._body
         if body is not None:
-            fill = self._body_fill
+            fill = self.body_size - self.body_missing
             if fill == len(body):
                 body = self._reserve(fill + 1)
             return memoryview(body)[fill:]
@@ -163,8 +164,8 @@ class Receiver:
     def buffer_updated(self, nbytes: int) -> bytes | None:
         """``nbytes`` were written where get_buffer said: the bytes to parse (the rest
         included, which is then cleared), or None if they went into the large body."""
-        if self._body is not None:
-            self._body_fill += nbytes
+        if self.body_pending:
+            self.body_missing -= nbytes
             self.offset += nbytes
             return None
         k = self._prefill
