@@ -140,8 +140,8 @@ _EXPIRY_REASONS: dict[Expiry, str] = {
 }
 
 
-#: the two states the receive path tests per read, as module names (looking a member up on an
-#: Enum class is a Python-level call, about ten times the cost of a global)
+#: the two states the receive and send paths test on every read and message, as module names
+#: (looking a member up on an Enum class is a Python-level call, ten times a global's cost)
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 
@@ -241,7 +241,7 @@ class Connection:
     # -- queries ------------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
-        return self.state is State.OPEN
+        return self.state is _OPEN
 
     @property
     def closed(self) -> bool:
@@ -757,12 +757,12 @@ class Connection:
                 self._out_big = True
 
     def _need_open(self) -> None:
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             raise ProtocolError(f"cannot send in state {self.state.value}")
 
     def send_message(self, frames: Sequence[bytes]) -> None:
         """Queue a multipart message (spec/zmtp.md#frames). Frames are bytes-like."""
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             self._need_open()
         if self._curve is not None:
             queue_sealed(self._curve, frames)
