@@ -143,13 +143,14 @@ def _has_modules(*names: str) -> bool:
     return all(importlib.util.find_spec(n) is not None for n in names)
 
 
-def _venv_python(dest: Path) -> Path:
+def venv_python(dest: Path) -> Path:
+    """The python of the venv that :func:`setup_pyre` makes under ``dest``."""
     return dest / "venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def setup_pyre(dest: Path) -> Path:
     """A private venv with pyzmq + zeromq-pyre; returns its python."""
-    py = _venv_python(dest)
+    py = venv_python(dest)
     if not py.exists():
         try:
             venv.EnvBuilder(with_pip=True, clear=True).create(dest / "venv")
@@ -167,7 +168,7 @@ def setup_pyre(dest: Path) -> Path:
 
 def find_pyre() -> ShippedAgent:
     expectations = str(HERE / "expectations" / "pyre.txt")
-    py = _venv_python(cache_dir("pyre"))
+    py = venv_python(cache_dir("pyre"))
     if py.exists() and (cache_dir("pyre") / READY).exists():  # a setup that went all the way
         return ShippedAgent("pyre", [str(py), str(HERE / "agents" / "pyre_agent.py")], "pyre",
                             expectations, True, str(py.parent.parent))

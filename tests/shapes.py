@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from zre_ref.codec import CHUNK, LONGSTR, STRING, FieldType, Protocol, _Uint
+from zre_ref.codec import CHUNK, LONGSTR, STRING, U8, U16, U32, U64, FieldType, Protocol
 from zre_ref.errors import DecodeError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,8 +131,9 @@ def _utf8_max(n: int) -> st.SearchStrategy[str]:
 
 def field_strategy(kind: FieldType[Any]) -> st.SearchStrategy[Any]:
     """Values that fit a field of this wire type (u8..u64, string, longstr, chunk)."""
-    if isinstance(kind, _Uint):
-        return st.integers(0, kind.max)
+    for uint, size in ((U8, 1), (U16, 2), (U32, 4), (U64, 8)):
+        if kind is uint:
+            return st.integers(0, (1 << (8 * size)) - 1)
     if kind is STRING:
         return _utf8_max(255)
     if kind is LONGSTR:

@@ -129,8 +129,8 @@ def test_setup_pyre_reports_a_failed_pip(cache: Path, monkeypatch: pytest.Monkey
             pass
 
         def create(self, path: Path) -> None:
-            agent_setup._venv_python(path.parent).parent.mkdir(parents=True)
-            agent_setup._venv_python(path.parent).write_text("")
+            agent_setup.venv_python(path.parent).parent.mkdir(parents=True)
+            agent_setup.venv_python(path.parent).write_text("")
 
     def fake_run(cmd: list[str], **kw: object) -> object:
         calls.append(cmd)

@@ -32,6 +32,8 @@ from zre_ref.zre.events import (
 )
 from zre_ref.zre.messages import ZRE, Hello, Ping, PingOk
 
+from .waiting import until
+
 pytestmark = pytest.mark.net
 T = TypeVar("T", bound=ZreEvent)
 TIMEOUT = 5.0
@@ -463,14 +465,13 @@ def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once()
         try:
             assert a.socket is b.socket and a.socket is not None  # one socket for both
             assert LoopShared.of().beacon_sockets[(port, a.plan)] is a.socket  # the loop's
-            a.send(b"ZRE\x01" + bytes(16) + b"\x17\x70")  # to 127.255.255.255 and 225.25.25.25
+            first, marker = b"ZRE\x01" + bytes(16) + b"\x17\x70", b"ZRE\x01" + bytes(16) + b"\x17\x71"
+            a.send(first)  # to 127.255.255.255 and 225.25.25.25
             assert a.sent == 2
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-                if heard["a"] and heard["b"]:
-                    break
-            await asyncio.sleep(0.05)
-            assert heard["a"] == heard["b"] == [b"ZRE\x01" + bytes(16) + b"\x17\x70"]
+            # barrier: a later beacon on the same path; both copies of the first came before it
+            a.send(marker)
+            await until(lambda: marker in heard["a"] and marker in heard["b"], what="the marker")
+            assert heard["a"] == heard["b"] == [first, marker]
             b.close()
             assert a.socket is not None and a.socket.transport is not None
             assert not a.socket.transport.is_closing()  # still used by a
@@ -542,7 +543,11 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
             await expect(b, PeerEntered)
             for i in range(300):
                 await b.whisper(a.uuid, str(i))
-            await asyncio.sleep(0.2)  # everything has arrived at a's ROUTER by now
+            router = a.router
+            assert router is not None
+            # every whisper has reached a: at most 8 as events, the rest held in its ROUTER
+            await until(lambda: a.pending_events + router.stats()["received"] >= 300,
+                        what="all 300 whispers at a")
             assert a.pending_events <= 8
             got = []
             while len(got) < 300:

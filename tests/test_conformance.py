@@ -221,7 +221,7 @@ FAKE = textwrap.dedent('''
             print("dying", file=sys.stderr, flush=True)
             sys.exit(3)
         elif mode == "hang":
-            time.sleep(60)
+            time.sleep(60)  # the scenario: a hung agent, killed by the client (not a synchronisation)
         elif mode == "garbage":
             print("this is not json", flush=True)
             print(json.dumps({"id": cid, "ok": True}), flush=True)
@@ -235,6 +235,14 @@ FAKE = textwrap.dedent('''
             print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
             print(json.dumps({"event": "JOIN", "peer": "bad"}), flush=True)
             print(json.dumps({"id": cid, "ok": True}), flush=True)
+        elif mode == "timers":  # the node rounds the timers it was given, and says so
+            if cmd == "start":
+                print(json.dumps({"id": cid, "ok": True, "uuid": "A" * 32,
+                                  "endpoint": "tcp://127.0.0.1:5",
+                                  "timers": {"evasive_ms": 1000, "expired_ms": 3000,
+                                             "resolution_ms": 500}}), flush=True)
+            else:
+                print(json.dumps({"id": cid, "ok": True}), flush=True)
         elif mode == "badpeer":
             print(json.dumps({"event": "JOIN", "peer": "B" * 32, "name": "n", "group": "g"}), flush=True)
             print(json.dumps({"event": "JOIN", "peer": "bad", "name": "n", "group": "g"}), flush=True)
@@ -470,11 +478,23 @@ def test_runner_blames_the_right_party(tmp_path: Path) -> None:
     assert {c["id"]: c.get("party") for c in doc["cases"]}["fake.agentbad"] == "agent"
 
 
-def test_start_reply_timers_are_used() -> None:
+def test_start_reply_timers_are_used(tmp_path: Path) -> None:
+    """The timers a `start` reply reports are the ones every later window uses
+    (spec/conformance.md#start)."""
     from zre_conformance.cases.context import FAST_TIMERS, CaseConfig, Ctx
 
-    ctx = Ctx(agent=AgentClient(["x"]), cfg=CaseConfig(1, [], "", FAST_TIMERS, True, "s"),
-              rng=__import__("random").Random(1))
-    ctx._take_reported_timers({"evasive_ms": 1000, "expired_ms": 3000, "resolution_ms": 500})
-    assert ctx.timers.evasive == 1.0 and ctx.timers.expired == 3.0 and ctx.cfg.resolution == 0.5
-    assert ctx.t_expired >= 3.0 + 0.5 and any("start reply" in e.text for e in ctx.log)
+    async def go() -> None:
+        agent = _fake(tmp_path, "timers")
+        try:
+            await asyncio.wait_for(agent.spawn(), 10)
+            ctx = Ctx(agent=agent, cfg=CaseConfig(1, [], "", FAST_TIMERS, True, "s"),
+                      rng=__import__("random").Random(1))
+            assert ctx.timers.evasive != 1.0
+            await ctx.start_iut(beacon=False)
+            assert ctx.timers.evasive == 1.0 and ctx.timers.expired == 3.0
+            assert ctx.cfg.resolution == 0.5
+            assert ctx.t_expired >= 3.0 + 0.5 and any("start reply" in e.text for e in ctx.log)
+        finally:
+            await asyncio.wait_for(agent.close(grace=0.5), 10)
+
+    asyncio.run(go())

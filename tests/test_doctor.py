@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_aio_zre import free_udp_port
-from zre_ref.doctor import Heard, Report, _diagnose, interface_notes, looks_like, render_text
+from zre_ref.doctor import Heard, Report, conclude, interface_notes, looks_like, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def test_looks_like_and_known_issues() -> None:
     other_port = Heard("11111111111111111111111111111111", 5671, 1, 22, mailbox_port=1,
                        sources=["10.0.0.4"], interfaces=["eth0"])
     report.nodes = {("a", 5670): pyre, ("b", 5670): curve, ("c", 5671): other_port}
-    _diagnose(report)
+    conclude(report)
     assert pyre.looks_like == "pyre" and any("65535" in i for i in pyre.issues)
     assert any("54-byte" in i for i in curve.issues) and any("several interfaces" in i for i in curve.issues)
     assert any("pyre nodes will stop" in n for n in report.notes)

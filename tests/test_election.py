@@ -35,22 +35,37 @@ def relay(strict: bool = False) -> Elections:
     return Elections(ME, zyre_strict=strict)
 
 
-def running(e: Elections, wave: Wave) -> Elections:
-    e._waves[G] = wave
+def after(e: Elections, *inputs: Callable[[Elections], object], wave: Wave | None = None,
+          leader: str | None = None) -> Elections:
+    """``e`` after these inputs through its public API: a row's starting state, reached the way
+    the protocol reaches it, and checked to be ``wave`` / ``leader``."""
+    for step in inputs:
+        step(e)
+    assert e.wave(G) == wave and e.leader(G) == leader
     return e
 
 
-def W(caw: str, father: str | None, *, heard: set[str] = frozenset(),  # type: ignore[assignment]
-      lheard: set[str] = frozenset()) -> Wave:  # type: ignore[assignment]
-    """A wave with the peers already heard from (ELECT and LEADER)."""
-    w = Wave(caw=caw, father=father, erec=len(heard), lrec=len(lheard))
-    w.heard, w.lheard = set(heard), set(lheard)
-    return w
+def low_wave(e: Elections) -> object:
+    """LOW's ELECT(LOW) in a group of LOW and HIGH: LOW's wave adopted, LOW heard."""
+    return e.on_elect(G, LOW, LOW, {LOW, HIGH})
 
 
-def led_by(e: Elections, leader: str) -> Elections:
-    e._leaders[G] = leader
-    return e
+def own_wave(e: Elections) -> object:
+    """OTHER joins a group of OTHER and HIGH: a contester starts its own wave."""
+    return e.peer_joined(G, OTHER, {OTHER, HIGH}, in_group=True)
+
+
+def echo_from_other(e: Elections) -> object:
+    """OTHER echoes our own wave (group of OTHER and HIGH)."""
+    return e.on_elect(G, OTHER, ME, {OTHER, HIGH})
+
+
+def led_by_low(e: Elections) -> object:
+    """LOW, alone with us in the group, announces itself: the election is over, LOW leads."""
+    return e.on_leader(G, LOW, LOW, {LOW})
+
+
+LOW_WAVE = Wave(caw=LOW, father=LOW, erec=1)
 
 
 @dataclass
@@ -72,16 +87,16 @@ ROWS = [
         contesting, lambda e: e.peer_joined(G, HIGH, {HIGH, LOW}, in_group=True),
         [SendElect((LOW, HIGH), G, ME)], Wave(caw=ME)),
     Row("join: contester restarts a running wave",
-        lambda: running(contesting(), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(contesting(), low_wave, wave=LOW_WAVE),
         lambda e: e.peer_joined(G, HIGH, {HIGH, LOW}, in_group=True),
         [SendElect((LOW, HIGH), G, ME)], Wave(caw=ME)),
     Row("join: not in the group, nothing",
         contesting, lambda e: e.peer_joined(G, HIGH, {HIGH}, in_group=False), []),
     Row("join: a relay forgets a running wave",
-        lambda: running(relay(), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(relay(), low_wave, wave=LOW_WAVE),
         lambda e: e.peer_joined(G, HIGH, {HIGH, LOW}, in_group=True), []),
     Row("join: zyre's relay keeps it",
-        lambda: running(relay(True), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(relay(True), low_wave, wave=LOW_WAVE),
         lambda e: e.peer_joined(G, HIGH, {HIGH, LOW}, in_group=True), [],
         Wave(caw=LOW, father=LOW, erec=1)),
     # -- ELECT (spec/election.md#state-machine) --------------------------------------------------
@@ -89,32 +104,32 @@ ROWS = [
         relay, lambda e: e.on_elect(G, LOW, LOW, {LOW, HIGH, OTHER}),
         [SendElect((OTHER, HIGH), G, LOW)], Wave(caw=LOW, father=LOW, erec=1)),
     Row("elect: a lower challenger replaces ours",
-        lambda: running(contesting(), Wave(caw=ME, erec=1)),
+        lambda: after(contesting(), own_wave, echo_from_other, wave=Wave(caw=ME, erec=1)),
         lambda e: e.on_elect(G, HIGH, LOW, {LOW, HIGH}),
         [SendElect((LOW,), G, LOW)], Wave(caw=LOW, father=HIGH, erec=1)),
     Row("elect: a higher challenger is ignored",
-        lambda: running(contesting(), Wave(caw=ME)),
+        lambda: after(contesting(), own_wave, wave=Wave(caw=ME)),
         lambda e: e.on_elect(G, HIGH, HIGH, {LOW, HIGH}), [], Wave(caw=ME)),
     Row("elect: adopted from the only peer: echo at once",
         relay, lambda e: e.on_elect(G, LOW, LOW, {LOW}),
         [SendElect((LOW,), G, LOW)], Wave(caw=LOW, father=LOW, erec=1)),
     Row("elect: the last echo of another's wave goes to the father",
-        lambda: running(relay(), W(LOW, LOW, heard={LOW})),
+        lambda: after(relay(), low_wave, wave=LOW_WAVE),
         lambda e: e.on_elect(G, HIGH, LOW, {LOW, HIGH}),
         [SendElect((LOW,), G, LOW)], Wave(caw=LOW, father=LOW, erec=2)),
     Row("elect: the last echo of our own wave: we lead",
-        lambda: running(contesting(), W(ME, None, heard={OTHER})),
+        lambda: after(contesting(), own_wave, echo_from_other, wave=Wave(caw=ME, erec=1)),
         lambda e: e.on_elect(G, HIGH, ME, {OTHER, HIGH}),
         [SendLeader((OTHER, HIGH), G, ME)], Wave(caw=ME, erec=2)),
     Row("elect: an echo short of complete: wait",
-        lambda: running(contesting(), Wave(caw=ME)),
+        lambda: after(contesting(), own_wave, wave=Wave(caw=ME)),
         lambda e: e.on_elect(G, HIGH, ME, {OTHER, HIGH}), [], Wave(caw=ME, erec=1)),
     Row("elect: zyre counts, and completes on the count",
-        lambda: running(relay(True), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(relay(True), low_wave, wave=LOW_WAVE),
         lambda e: e.on_elect(G, HIGH, LOW, {LOW, HIGH}),
         [SendElect((LOW,), G, LOW)], Wave(caw=LOW, father=LOW, erec=2)),
     Row("elect: the same peer twice counts once",
-        lambda: running(relay(), W(LOW, LOW, heard={LOW})),
+        lambda: after(relay(), low_wave, wave=LOW_WAVE),
         lambda e: e.on_elect(G, LOW, LOW, {LOW, HIGH}), [], Wave(caw=LOW, father=LOW, erec=1)),
     Row("elect: from a node not in the group: ignored",
         relay, lambda e: e.on_elect(G, LOW, LOW, {HIGH}), []),
@@ -122,64 +137,68 @@ ROWS = [
         relay, lambda e: e.on_elect(G, HIGH, LOW, {HIGH}), []),
     # -- LEADER -----------------------------------------------------------------------------------
     Row("leader: first LEADER is passed on to every peer",
-        lambda: running(relay(), Wave(caw=LOW, father=LOW, erec=2)),
+        lambda: after(relay(), lambda e: e.on_elect(G, LOW, LOW, {LOW, OTHER, HIGH}),
+                      lambda e: e.on_elect(G, OTHER, LOW, {LOW, OTHER, HIGH}),
+                      wave=Wave(caw=LOW, father=LOW, erec=2)),
         lambda e: e.on_leader(G, LOW, LOW, {LOW, HIGH}),
         [SendLeader((LOW, HIGH), G, LOW)], Wave(caw=LOW, father=LOW, erec=2, lrec=1, leader=LOW)),
     Row("leader: the last LEADER decides",
-        lambda: running(relay(), W(LOW, LOW, lheard={LOW})),
+        lambda: after(relay(), low_wave, lambda e: e.on_leader(G, LOW, LOW, {LOW, HIGH}),
+                      wave=Wave(caw=LOW, father=LOW, erec=1, lrec=1, leader=LOW)),
         lambda e: e.on_leader(G, HIGH, LOW, {LOW, HIGH}),
         [LeaderDecided(G, LOW)], None, LOW),
     Row("leader: a leader above our running wave: ignored",
-        lambda: running(contesting(), Wave(caw=ME)),
+        lambda: after(contesting(), own_wave, wave=Wave(caw=ME)),
         lambda e: e.on_leader(G, HIGH, HIGH, {LOW, HIGH}), [], Wave(caw=ME)),
     Row("leader: the winner does not pass its own LEADER on",
-        lambda: running(contesting(), Wave(caw=ME, erec=1)),
+        lambda: after(contesting(), own_wave, echo_from_other, wave=Wave(caw=ME, erec=1)),
         lambda e: e.on_leader(G, HIGH, ME, {HIGH}), [LeaderDecided(G, ME)], None, ME),
     Row("leader: zyre passes on its own caw, not the LEADER's",
-        lambda: running(relay(True), Wave(caw=OTHER, father=OTHER, erec=1)),
+        lambda: after(relay(True), lambda e: e.on_elect(G, OTHER, OTHER, {LOW, OTHER}),
+                      wave=Wave(caw=OTHER, father=OTHER, erec=1)),
         lambda e: e.on_leader(G, LOW, LOW, {LOW, OTHER}),
         [SendLeader((LOW, OTHER), G, OTHER)], Wave(caw=OTHER, father=OTHER, erec=1, lrec=1, leader=LOW)),
     # -- LEAVE and EXIT ---------------------------------------------------------------------------
     Row("leave: the leader left, contester re-elects",
-        lambda: led_by(contesting(), LOW), lambda e: e.peer_left(G, LOW, {HIGH}, in_group=True),
+        lambda: after(contesting(), led_by_low, leader=LOW), lambda e: e.peer_left(G, LOW, {HIGH}, in_group=True),
         [SendElect((HIGH,), G, ME)], Wave(caw=ME)),
     Row("leave: zyre re-elects too",
-        lambda: led_by(contesting(True), LOW), lambda e: e.peer_left(G, LOW, {HIGH}, in_group=True),
+        lambda: after(contesting(True), led_by_low, leader=LOW), lambda e: e.peer_left(G, LOW, {HIGH}, in_group=True),
         [SendElect((HIGH,), G, ME)], Wave(caw=ME)),
     Row("leave: another member, no wave running: nothing",
-        lambda: led_by(contesting(), LOW), lambda e: e.peer_left(G, HIGH, {LOW}, in_group=True),
+        lambda: after(contesting(), led_by_low, leader=LOW), lambda e: e.peer_left(G, HIGH, {LOW}, in_group=True),
         [], None, LOW),
     Row("leave: a member left mid-wave: start again",
-        lambda: running(contesting(), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(contesting(), low_wave, wave=LOW_WAVE),
         lambda e: e.peer_left(G, HIGH, {LOW}, in_group=True), [SendElect((LOW,), G, ME)], Wave(caw=ME)),
     Row("leave: zyre lets the wave run on",
-        lambda: running(contesting(True), Wave(caw=LOW, father=LOW, erec=1)),
+        lambda: after(contesting(True), low_wave, wave=LOW_WAVE),
         lambda e: e.peer_left(G, HIGH, {LOW}, in_group=True), [], Wave(caw=LOW, father=LOW, erec=1)),
     Row("exit: the leader crashed, contester re-elects",
-        lambda: led_by(contesting(), LOW), lambda e: e.peer_exited(G, LOW, {HIGH}, in_group=True),
+        lambda: after(contesting(), led_by_low, leader=LOW), lambda e: e.peer_exited(G, LOW, {HIGH}, in_group=True),
         [SendElect((HIGH,), G, ME)], Wave(caw=ME)),
     Row("exit: zyre does nothing (and forgets no leader in its events)",
-        lambda: led_by(contesting(True), LOW), lambda e: e.peer_exited(G, LOW, {HIGH}, in_group=True),
+        lambda: after(contesting(True), led_by_low, leader=LOW), lambda e: e.peer_exited(G, LOW, {HIGH}, in_group=True),
         []),
     Row("exit: the last other member: a lone contester leads",
-        lambda: led_by(contesting(), LOW), lambda e: e.peer_exited(G, LOW, set(), in_group=True),
+        lambda: after(contesting(), led_by_low, leader=LOW), lambda e: e.peer_exited(G, LOW, set(), in_group=True),
         [LeaderDecided(G, ME)], None, ME),
     Row("exit: a relay forgets the leader and the wave, starts nothing",
-        lambda: running(led_by(relay(), LOW), Wave(caw=LOW)),
+        lambda: after(relay(), led_by_low, low_wave, wave=LOW_WAVE, leader=LOW),
         lambda e: e.peer_exited(G, LOW, {HIGH}, in_group=True), []),
 ]
 
 
 ROWS += [
     Row("tick: a stuck wave is restarted by a contester",
-        lambda: running(contesting(), W(LOW, LOW, heard={LOW})),
+        lambda: after(contesting(), low_wave, wave=LOW_WAVE),
         lambda e: e.tick(5.0, lambda g: {LOW, HIGH}), [SendElect((LOW, HIGH), G, ME)], Wave(caw=ME)),
-    Row("tick: a relay drops it", lambda: running(relay(), W(LOW, LOW, heard={LOW})),
+    Row("tick: a relay drops it", lambda: after(relay(), low_wave, wave=LOW_WAVE),
         lambda e: e.tick(5.0, lambda g: {LOW, HIGH}), []),
-    Row("tick: not yet", lambda: running(relay(), W(LOW, LOW, heard={LOW})),
+    Row("tick: not yet", lambda: after(relay(), low_wave, wave=LOW_WAVE),
         lambda e: e.tick(1.9, lambda g: {LOW, HIGH}), [], Wave(caw=LOW, father=LOW, erec=1)),
-    Row("tick: zyre has no timer", lambda: running(contesting(True), Wave(caw=LOW, father=LOW)),
-        lambda e: e.tick(99.0, lambda g: {LOW, HIGH}), [], Wave(caw=LOW, father=LOW)),
+    Row("tick: zyre has no timer", lambda: after(contesting(True), low_wave, wave=LOW_WAVE),
+        lambda e: e.tick(99.0, lambda g: {LOW, HIGH}), [], LOW_WAVE),
 ]
 
 

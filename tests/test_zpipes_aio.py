@@ -18,6 +18,8 @@ import pytest
 from zre_ref.aio import zpipes
 from zre_ref.aio.zpipes import BrokerLost, PipeBroken, PipeRefused, PipeTimeout, ZpipesBroker
 
+from .waiting import until
+
 pytestmark = pytest.mark.net
 T = TypeVar("T")
 FAST = {"heartbeat": 0.2, "broker_timeout": 1.5, "open_timeout": 3.0}
@@ -216,7 +218,7 @@ def test_lost_connection_closes_pipe_end_without_waiting_for_expiry() -> None:
             w = await zpipes.open(ep, "gone", "w", **FAST)
             await w.write(b"last words", timeout=3.0)
             await w.flush()
-            await w._shutdown()  # the socket closes, no CLOSE is sent
+            await w.drop()  # the socket closes, no CLOSE is sent
             assert await asyncio.wait_for(r.read(100), 3.0) == b"last words"
             assert await asyncio.wait_for(r.read(100), 2.0) == b""  # READ-END long before 60 s
             await r.close()
@@ -225,18 +227,14 @@ def test_lost_connection_closes_pipe_end_without_waiting_for_expiry() -> None:
             r = await zpipes.open(ep, "gone2", "r", **FAST)
             await w.write(b"x", timeout=3.0)
             assert await asyncio.wait_for(r.read(1), 3.0) == b"x"
-            await r._shutdown()
+            await r.drop()
+            await until(lambda: len(b.core.clients()) == 1, what="the broker sees the reader go")
             with pytest.raises(PipeBroken, match="reader"):
-                for _ in range(10):
-                    await asyncio.wait_for(w.write(b"y"), 2.0)
-                    await asyncio.wait_for(w.flush(), 2.0)
-                    await asyncio.sleep(0.05)
+                await asyncio.wait_for(w.write(b"y"), 2.0)
+                await asyncio.wait_for(w.flush(), 2.0)
             await w.abort()
-            for _ in range(100):  # every session went with its connection
-                if not b.core.clients():
-                    break
-                await asyncio.sleep(0.02)
-            assert b.core.clients() == []
+            # every session went with its connection
+            await until(lambda: b.core.clients() == [], what="no session left")
         finally:
             await b.close()
 

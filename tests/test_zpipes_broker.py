@@ -25,7 +25,8 @@ class Net:
         self.inbox: dict[bytes, list[m.ZpipesMessage]] = {}
         self.expired: list[bytes] = []
 
-    def _take(self, effects: list[Any]) -> None:
+    def take(self, effects: list[Any]) -> None:
+        """File the broker's effects: replies into the inboxes, expiries into ``expired``."""
         for e in effects:
             if isinstance(e, Send):
                 self.inbox.setdefault(e.client, []).append(e.message)
@@ -36,14 +37,14 @@ class Net:
         """Deliver ``msg``; return what ``client`` got back right away."""
         box = self.inbox.setdefault(client, [])
         before = len(box)
-        self._take(self.broker.handle_message(client, msg, self.now))
+        self.take(self.broker.handle_message(client, msg, self.now))
         new = box[before:]
         del box[before:]
         return new
 
     def post(self, client: bytes, msg: m.ZpipesMessage) -> None:
         """Deliver ``msg``; replies stay in the inboxes for :meth:`got`."""
-        self._take(self.broker.handle_message(client, msg, self.now))
+        self.take(self.broker.handle_message(client, msg, self.now))
 
     def advance(self, dt: float) -> None:
         """Move the clock, firing the timer at every deadline on the way (as the aio shell does)."""
@@ -53,9 +54,9 @@ class Net:
             if t is None or t > end:
                 break
             self.now = max(self.now, t)
-            self._take(self.broker.handle_timer(self.now))
+            self.take(self.broker.handle_timer(self.now))
         self.now = end
-        self._take(self.broker.handle_timer(self.now))
+        self.take(self.broker.handle_timer(self.now))
 
     def got(self, client: bytes) -> list[m.ZpipesMessage]:
         """Everything ``client`` received since the last call."""
@@ -462,7 +463,7 @@ def test_disconnect_closes_the_end() -> None:
     net = Net()
     open_pair(net)
     net.send(W, w(b"z"))
-    net._take(net.broker.handle_disconnect(W, 0.0))
+    net.take(net.broker.handle_disconnect(W, 0.0))
     assert net.send(R, r(5)) == [m.ReadOk(chunk=b"z")]
     assert net.send(R, r(5)) == [m.ReadEnd()]
 

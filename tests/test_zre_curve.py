@@ -76,7 +76,7 @@ def test_spoofed_beacons_do_not_grow_the_key_table() -> None:
         uuid = i.to_bytes(2, "big") + bytes(14)
         core.handle_beacon(Beacon(version=3, uuid=uuid, port=6000 + i,
                                   public_key=bytes([i + 1]) * 32), "127.0.0.1", 1.0)
-    assert len(core.peers) <= 3 and len(core._peer_keys) <= 3
+    assert len(core.peers) <= 3 and core.peer_key_count() <= 3
 
 
 def test_curve_nodes_find_each_other_and_talk_sealed_and_a_plain_node_sees_neither() -> None:

@@ -16,19 +16,14 @@ from zre_ref.aio.zrelog import JsonLines, LogCollector, LogPublisher
 from zre_ref.zre.events import PeerEntered, PeerExited, PeerJoined, PeerLeft
 from zre_ref.zrelog.messages import endpoint_hash
 
+from .waiting import until
+
 pytestmark = pytest.mark.net
 NODES = [f"tcp://127.0.0.1:{6000 + i}" for i in range(5)]
 
 
 def uuid(i: int) -> str:
     return f"{i:032X}"
-
-
-async def until(pred: Any, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not pred():
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), timeout)
 
 
 def test_five_nodes_two_collectors_late_and_stopped(tmp_path: Path) -> None:

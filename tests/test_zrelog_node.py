@@ -7,6 +7,7 @@ Every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from zre_ref.zrelog.messages import Event, endpoint_hash
 from zre_ref.zrelog.publisher import ZRELOG_HEADER
 
 from .test_aio_zre import expect, free_udp_port
+from .waiting import until
 
 pytestmark = pytest.mark.net
 DIRECT: dict[str, Any] = {"beacon": False}
@@ -32,16 +34,6 @@ Key = tuple[str, str, str, str]  # node hash, peer hash, event, data
 
 def h(endpoint: str) -> str:
     return f"{endpoint_hash(endpoint):04X}"
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    async def poll() -> None:
-        while not pred():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what or pred}") from None
 
 
 def run(coro: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
@@ -111,6 +103,28 @@ async def mesh(nodes: list[ZreNode]) -> None:
                 what="full mesh")
 
 
+async def no_more_records(c: Collector) -> None:
+    """Barrier for "nothing more may come": every publisher's connection to ``c`` has ended (so
+    everything sent on it has arrived: TCP keeps order) and ``c`` has taken every message its SUB
+    received. Call it once no publisher is connected to ``c`` any more."""
+    await until(lambda: c.log.socket.peers() == [] and c.log.socket.stats()["received"] == 0,
+                what="every publisher gone from the collector, its queue drained")
+
+
+async def marker_records(nodes: list[ZreNode], *collectors: Collector) -> None:
+    """Barrier for "nothing more may come" while nodes keep publishing: every node joins MARK, and
+    this waits until each collector holds each node's JOIN MARK record of every other node. A
+    node's records reach a collector in order on one connection, so whatever a node published
+    before has arrived too. Then the MARK records are taken out of the collectors' lists."""
+    for n in nodes:
+        await n.join("MARK")
+    marks = len(nodes) * (len(nodes) - 1)
+    await until(lambda: all(sum(r["data"] == "MARK" for r in c.records) >= marks
+                            for c in collectors), what="MARK records at every collector")
+    for c in collectors:
+        c.records[:] = [r for r in c.records if r["data"] != "MARK"]
+
+
 def drain(*nodes: ZreNode) -> None:
     """Throw away events nobody reads (the node keeps at most MAX_PENDING_EVENTS)."""
     for n in nodes:
@@ -157,7 +171,8 @@ def test_five_nodes_two_collectors_every_record_and_rotation(tmp_path: Path) -> 
             assert total == 5 * 2 + 20 * 3 + 10
             await until(lambda: len(c1.records) >= total and len(c2.records) >= total,
                         what="every record at both collectors")
-            await asyncio.sleep(0.1)  # nothing more may come
+            await no_more_records(c1)  # every node has stopped: nothing more may come
+            await no_more_records(c2)
             assert c1.keys() == expected
             assert c2.keys() == expected
             assert all(r["level"] == "INFO" for r in c1.records)
@@ -203,14 +218,17 @@ def test_late_collector_found_and_stopped_collector_dropped() -> None:
                            for n in nodes for m in nodes if m is not n)
             enter_c2 = Counter((h(n.endpoint), h(c2.zre_endpoint), "ENTER", "") for n in nodes)
             await until(lambda: len(c2.records) >= 25, what="c2 records")
-            await asyncio.sleep(0.1)
+            await marker_records(nodes, c1, c2)  # nothing more of the above may come
             assert c2.keys() == late + enter_c2  # from its discovery on, nothing earlier
             assert all(c1.keys()[k] == 1 for k in late)
 
             # c2's SUB dies but its node lives on: records for it are lost and counted,
             # while the nodes' ZRE traffic and c1 carry on
             await c2.log.close()
-            await asyncio.sleep(0.1)  # the PUBs see the connection close
+            await until(lambda: all(n.log_publisher is not None and not any(
+                p["ready"] for p in n.log_publisher.socket.peers()
+                if p["endpoint"] == c2.endpoint) for n in nodes),
+                what="the PUBs see the connection to c2 close")
             for n in nodes:
                 await n.leave("EARLY")
             before = len(c1.records)
@@ -258,10 +276,11 @@ def test_publishing_off_by_default_and_switched_at_run_time() -> None:
                         what="a and b meet c and each other")
             await b.join("G")
             await expect(a, PeerJoined, lambda e: e.group == "G")
-            await asyncio.sleep(0.2)
-            # off by default: no publisher, no PUB connection at the collector, no records
+            # off by default: no publisher (checked after the HELLOs and the JOIN that would have
+            # fed one), so no PUB connection at the collector, and no records
             assert a.log_publisher is None and b.log_publisher is None
-            assert c.log.socket.peers() == [] and c.records == []
+            await no_more_records(c)
+            assert c.records == []
 
             a.set_log_publishing(True)  # learns c from the peer table, connects
             pub = a.log_publisher
@@ -288,7 +307,8 @@ def test_publishing_off_by_default_and_switched_at_run_time() -> None:
             n = len(c.records)
             await b.join("H")
             await expect(a, PeerJoined, lambda e: e.group == "H")
-            await asyncio.sleep(0.2)
+            assert a.log_publisher is None
+            await no_more_records(c)
             assert len(c.records) == n
         finally:
             await a.stop()
@@ -375,11 +395,24 @@ def test_cli_log_collector_real_session(tmp_path: Path) -> None:
         assert banner.startswith("log-collector: SUB on tcp://127.0.0.1:"), banner
         sub = banner.split()[3].rstrip(";")
 
+        def written() -> set[Key]:
+            """The records the collector process has written to its files so far (it flushes
+            each line; a line caught half-written is left for the next look)."""
+            got: set[Key] = set()
+            for f in tmp_path.glob("zre.log*"):
+                with contextlib.suppress(FileNotFoundError):  # rotated away meanwhile
+                    for line in f.read_text().splitlines():
+                        with contextlib.suppress(ValueError):
+                            r = json.loads(line)
+                            got.add((r["node"], r["peer"], r["event"], r["data"]))
+            return got
+
         async def session() -> list[ZreNode]:
             kw: dict[str, Any] = {"interface": "lo", "port": port, "beacon_interval": 0.1}
             nodes = [ZreNode(f"s{i}", log_publishing=True, **kw) for i in range(2)]
             for n in nodes:
                 await n.start()
+            n0, n1 = (h(n.endpoint) for n in nodes)
             try:
                 await collectors_known(nodes, sub)
                 await until(lambda: all(len(n.core.ready_peers()) == 2 for n in nodes),
@@ -388,11 +421,12 @@ def test_cli_log_collector_real_session(tmp_path: Path) -> None:
                 await expect(nodes[1], PeerJoined, lambda e: e.group == "CLI")
                 await nodes[0].leave("CLI")
                 await expect(nodes[1], PeerLeft, lambda e: e.group == "CLI")
-                await asyncio.sleep(0.2)
+                await until(lambda: {(n1, n0, "JOIN", "CLI"), (n1, n0, "LEAVE", "CLI")}
+                            <= written(), what="JOIN and LEAVE records in the files")
             finally:
                 await nodes[1].stop()
                 await expect(nodes[0], PeerExited, lambda e: e.peer_uuid == nodes[1].uuid)
-                await asyncio.sleep(0.2)
+                await until(lambda: (n0, n1, "EXIT", "") in written(), what="EXIT in the files")
                 await nodes[0].stop()
             return nodes
 
@@ -416,13 +450,13 @@ def test_cli_log_collector_real_session(tmp_path: Path) -> None:
 def test_cli_sub_endpoint_defaults() -> None:
     import argparse
 
-    from zre_ref.cli.zrelog import _advertised, _sub_endpoints
+    from zre_ref.cli.zrelog import advertised, sub_endpoints
 
     ns = argparse.Namespace(bind=None, no_beacon=True, interface=None)
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
     ns = argparse.Namespace(bind=None, no_beacon=False, interface="lo")
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:*", None)
     ns = argparse.Namespace(bind="tcp://127.0.0.1:5999", no_beacon=False, interface=None)
-    assert _sub_endpoints(ns) == ("tcp://127.0.0.1:5999", None)
-    assert _advertised("tcp://0.0.0.0:1234", "10.1.2.3") == "tcp://10.1.2.3:1234"
-    assert _advertised("tcp://127.0.0.1:1234", None) == "tcp://127.0.0.1:1234"
+    assert sub_endpoints(ns) == ("tcp://127.0.0.1:5999", None)
+    assert advertised("tcp://0.0.0.0:1234", "10.1.2.3") == "tcp://10.1.2.3:1234"
+    assert advertised("tcp://127.0.0.1:1234", None) == "tcp://127.0.0.1:1234"

@@ -372,7 +372,9 @@ async def _check_endpoints(nodes: list[Heard]) -> None:
                                f"({node.reachable_error})")
 
 
-def _diagnose(report: Report) -> None:
+def conclude(report: Report) -> None:
+    """The doctor's conclusions from what it heard: who looks like what, and the issues and
+    notes the report shows (each node's ``looks_like``, ``issues``; ``report.notes``)."""
     nodes = list(report.nodes.values())
     curve = [n for n in nodes if n.version == BEACON_VERSION_CURVE]
     for node in nodes:
@@ -444,7 +446,7 @@ async def diagnose(ports: list[int] | None = None, *, interface: str | None = No
         await _greet(greet, own_uuid, hello_wait)
         await _check_endpoints(greet)
         _send_leaving(greet, own_uuid)
-    _diagnose(report)
+    conclude(report)
     report.notes += interface_notes(interfaces(), interface)
     return report
 

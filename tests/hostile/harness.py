@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import until_sync
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,16 +67,20 @@ class Victim:
 
     def wait_log(self, text: str, timeout: float = 10.0) -> str:
         """Wait until the child's log contains ``text``; return the log."""
-        deadline = time.monotonic() + timeout
-        while True:
-            log = self.log_text()
-            if text in log:
-                return log
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{text!r} not logged within {timeout} s; log tail: {log[-2000:]}")
+        def logged() -> bool:  # a file: there is no event to wait on
+            if text in self.log_text():
+                return True
             if not self.alive():
-                raise RuntimeError(f"victim exited ({self.proc.returncode}): {log[-2000:]}")
-            time.sleep(0.05)  # polling a file: there is no event to wait on
+                raise RuntimeError(f"victim exited ({self.proc.returncode}): "
+                                   f"{self.log_text()[-2000:]}")
+            return False
+
+        try:
+            until_sync(logged, timeout, what=f"{text!r} in the log")
+        except AssertionError:
+            raise TimeoutError(f"{text!r} not logged within {timeout} s; log tail: "
+                               f"{self.log_text()[-2000:]}") from None
+        return self.log_text()
 
     def ask(self, obj: dict[str, Any], key: str, timeout: float = 10.0) -> Any:
         """Send a command line and return ``line[key]`` of the next line that has ``key`` (for

@@ -27,6 +27,7 @@ MiB = 1024 * 1024
 HUB = """
 import asyncio, json, logging, sys
 from tests.hostile.harness import answer_commands
+from tests.waiting import holds_within
 from zre_ref.aio.zgossip import Gossip
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -40,13 +41,10 @@ async def main():
     hub = Gossip(on_delivered=on_delivered, client_timeout=60.0)
     endpoint = await hub.bind("tcp://127.0.0.1:*")
     stats = hub.core.stats
-    loop = asyncio.get_running_loop()
 
     async def answer(cmd):
-        deadline = loop.time() + 60
-        while (stats.malformed < cmd.get("malformed", 0)
-               or stats.refused_tuples < cmd.get("refused", 0)) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+        await holds_within(lambda: stats.malformed >= cmd.get("malformed", 0)
+                           and stats.refused_tuples >= cmd.get("refused", 0), 60)
         return {"stats": {"malformed": stats.malformed, "refused": stats.refused_tuples,
                           "tuples": len(hub.tuples())}}
 

@@ -31,7 +31,7 @@ async def main():
         worst, seq, n = 0.0, 0, 0
         while True:
             t0 = time.monotonic()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the publisher's pace; also the stall watchdog's tick
             worst = max(worst, time.monotonic() - t0 - 0.01)
             n += 1
             await pub.send_multipart([b"good", b"%d" % n])

@@ -30,6 +30,7 @@ MiB = 1024 * 1024
 BROKER = """
 import asyncio, json, logging, os, sys, time
 from tests.hostile.harness import answer_commands
+from tests.waiting import holds_within
 from zre_ref.aio.zpipes import ZpipesBroker
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -40,13 +41,10 @@ async def main():
     endpoint = await broker.bind("tcp://127.0.0.1:*")
     broker.start()
     core = broker.core
-    loop = asyncio.get_running_loop()
 
     async def answer(cmd):
         if cmd["cmd"] == "wait_clients":  # until at most n clients are left (or 60 s)
-            deadline = loop.time() + 60
-            while len(core.clients()) > cmd["n"] and loop.time() < deadline:
-                await asyncio.sleep(0.01)
+            await holds_within(lambda: len(core.clients()) <= cmd["n"], 60)
         return {"stats": {"clients": len(core.clients()), "held_bytes": core.held_bytes(),
                           "cpu": time.process_time()}}
 

@@ -40,7 +40,7 @@ _NODE = """
             nonlocal worst
             while True:
                 t = loop.time()
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # the watchdog's tick: it measures stalls
                 worst = max(worst, loop.time() - t - 0.005)
 
         def status():

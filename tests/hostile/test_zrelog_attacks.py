@@ -30,6 +30,7 @@ MiB = 1024 * 1024
 COLLECTOR = """
 import asyncio, json, logging, os, sys
 from tests.hostile.harness import answer_commands
+from tests.waiting import holds_within
 from zre_ref.aio.zrelog import JsonLines, LogCollector
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -45,12 +46,9 @@ async def main():
     endpoint = await collector.bind("tcp://127.0.0.1:*")
     collector.start()
     core = collector.core
-    loop = asyncio.get_running_loop()
 
     async def answer(cmd):
-        deadline = loop.time() + 60
-        while core.malformed < cmd.get("malformed", 0) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+        await holds_within(lambda: core.malformed >= cmd.get("malformed", 0), 60)
         return {"stats": {"malformed": core.malformed, "received": core.received,
                           "rate_counters": collector.rates.counters()}}
 

@@ -41,7 +41,7 @@ async def main():
         seq = 0
         while True:
             t0 = time.monotonic()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the watchdog's tick: it measures stalls
             worst = max(worst, time.monotonic() - t0 - 0.05)
             seq += 1
             say(seq=seq, stall=worst, **r.stats())

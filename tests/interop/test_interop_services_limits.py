@@ -14,6 +14,7 @@ pytest.importorskip("zmq")
 import zmq
 import zmq.asyncio
 
+from tests.waiting import until
 from zre_ref.aio.zpipes import ZpipesBroker
 from zre_ref.aio.zrelog import JsonLines, LogCollector
 from zre_ref.zpipes import messages as zp
@@ -38,14 +39,13 @@ def test_libzmq_pub_feeds_the_collector() -> None:
             deadline = loop.time() + 10
             while not got and loop.time() < deadline:  # until the SUB's subscription arrived
                 await pub.send_multipart(record)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a probe's pace: libzmq's PUB says nothing of it
             assert got and got[0]["data"] == "x" * 255
-            await asyncio.sleep(0.3)  # several heartbeats later the connection is still there
+            await asyncio.sleep(0.3)  # the scenario: idle for several heartbeats (no sync)
             before = len(got)
             await pub.send_multipart(record)
-            while len(got) == before and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            assert len(got) > before and collector.core.malformed == 0
+            await until(lambda: len(got) > before, what="the record after the heartbeats")
+            assert collector.core.malformed == 0
         finally:
             pub.close(0)
             ctx.term()

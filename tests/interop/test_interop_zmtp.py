@@ -19,6 +19,7 @@ import zmq.asyncio
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
+from tests.waiting import until
 from zre_ref.aio.zmtp import Socket
 from zre_ref.zmtp.greeting import greeting_stages
 
@@ -105,12 +106,10 @@ def test_pub_sub(ctx: Any, ours: str, sub_binds: bool) -> None:
                     continue
             else:
                 raise AssertionError("no subscription arrived")
-            await asyncio.sleep(0.05)
-            while True:  # drain probes
-                try:
-                    await wait(recv(), 0.05)
-                except asyncio.TimeoutError:
-                    break
+            # barrier: a marker after the probes, on the same ordered path; drain up to it
+            await pub_send([b"A-marker"])
+            while (await wait(recv()))[0] != b"A-marker":
+                pass
             for topic in (b"B1", b"A1", b"XA", b"AB"):
                 await pub_send([topic, *PAYLOAD])
             assert await wait(recv()) == [b"A1", *PAYLOAD]
@@ -193,7 +192,7 @@ def test_libzmq_heartbeats_answered(ctx: Any) -> None:
             d.connect(ep)
             await d.send_multipart([b"one"])
             assert await wait(s.recv_multipart()) == [b"hb", b"one"]
-            await asyncio.sleep(1.2)
+            await asyncio.sleep(1.2)  # the scenario: idle for 4 heartbeat timeouts (no sync)
             events = []
             while await mon.poll(0):
                 events.append(parse_monitor_message(await mon.recv_multipart())["event"])
@@ -219,7 +218,7 @@ def test_our_heartbeats_answered_by_libzmq(ctx: Any) -> None:
             await d.send_multipart([b"one"])
             assert await wait(r.recv_multipart()) == [b"me", b"one"]
             assert d.peers()[0]["connections"] == 1
-            await asyncio.sleep(1.2)
+            await asyncio.sleep(1.2)  # the scenario: idle for 4 heartbeat timeouts (no sync)
             (pipe,) = d.peers()
             assert pipe["ready"] and pipe["connections"] == 1  # the first connection, still open
             await r.send_multipart([b"me", b"two"])
@@ -240,7 +239,7 @@ def test_libzmq_restart_same_port(ctx: Any) -> None:
             await d.send_multipart([b"before"])
             assert await wait(r.recv_multipart()) == [b"me", b"before"]
             r.close(0)
-            await asyncio.sleep(0.2)
+            await until(lambda: not d.peers()[0]["ready"], what="the DEALER sees the ROUTER go")
             r2 = ctx.socket(zmq.ROUTER)
             r2.linger = 0
             r2.bind(f"tcp://127.0.0.1:{port}")
@@ -368,24 +367,30 @@ def test_vectors_match_libzmq_subscriptions(minor: int) -> None:
     s = zctx.socket(zmq.SUB)
     s.linger = 0
     port = s.bind_to_random_port("tcp://127.0.0.1")
+    mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
     peer = RawPeer(port)
     try:
         _staged_handshake(peer, minor=minor)
         peer.read_frame()  # READY
         peer.sock.sendall(_ready(b"PUB"))
-        time.sleep(0.2)
+        # libzmq hands the new pipe to the socket before it reports the handshake
+        assert mon.poll(5000), "no handshake event from libzmq"
+        assert parse_monitor_message(mon.recv_multipart())["event"] == \
+            zmq.EVENT_HANDSHAKE_SUCCEEDED
         s.getsockopt(zmq.EVENTS)  # let the SUB attach the new pipe before subscribing
         s.subscribe(b"AB")
-        time.sleep(0.05)
-        s.unsubscribe(b"AB")
-        if minor == 0:
+        if minor == 0:  # each is read before the next is asked for: nothing to wait out
             assert peer.read(5) == _vec("zmtp.message.subscribe-3-0")
+            s.unsubscribe(b"AB")
             assert peer.read(5) == _vec("zmtp.message.cancel-3-0")
         else:
             assert peer.read_frame() == _vec("zmtp.command.subscribe")
+            s.unsubscribe(b"AB")
             assert peer.read_frame() == _vec("zmtp.command.cancel")
     finally:
         peer.close()
+        s.disable_monitor()
+        mon.close(0)
         s.close(0)
         zctx.term()
 
@@ -442,7 +447,7 @@ def test_libzmq_accepts_our_transcript_bytes() -> None:
         for step in case["steps"]:
             if step["from"] == "client":
                 peer.sock.sendall(bytes.fromhex(step["hex"]))
-                time.sleep(0.02)
+                time.sleep(0.02)  # the scenario: one read per recorded chunk, as recorded
         assert r.recv_multipart() == [b"\x01abc", b"hello", b""]
     finally:
         peer.close()

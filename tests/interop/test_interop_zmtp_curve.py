@@ -24,6 +24,7 @@ import zmq.asyncio
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
+from tests.waiting import until
 from zre_ref.aio.zmtp import Socket
 from zre_ref.curve import curve_keypair, z85_decode
 from zre_ref.zmtp import curve as zc
@@ -489,10 +490,8 @@ def test_refused_client_key_libzmq_server(actx: Any, caplog: pytest.LogCaptureFi
                               curve_secretkey=cs, reconnect_ivl=5.0) as s:
                 await s.connect(f"tcp://127.0.0.1:{port}")
                 await s.send_multipart([b"never"])
-                for _ in range(200):  # wait (bounded) for our side to log the refusal
-                    if any("400" in r.getMessage() for r in caplog.records):
-                        break
-                    await asyncio.sleep(0.02)
+                await until(lambda: any("400" in r.getMessage() for r in caplog.records),
+                            what="our side logs the refusal")
                 with pytest.raises(asyncio.TimeoutError):
                     await wait(theirs.recv_multipart(), 0.3)
             theirs.close(0)

@@ -29,7 +29,6 @@ from typing import Any, Literal, overload
 from ..lograte import RateLimitedLog
 from ..zmtp.connection import (
     HANDSHAKE_TIMEOUT,
-    MAX_IDENTITY,
     MAX_MESSAGE_FRAMES,
     MAX_MESSAGE_SIZE,
     PARTIAL_TIMEOUT,
@@ -44,6 +43,7 @@ from ..zmtp.connection import (
 from ..zmtp.curve import curve_mechanism
 from ..zmtp.inbox import NO_QUEUE, Buffers, Inbox
 from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+from ..zmtp.metadata import check_socket_settings
 from ..zmtp.receiver import ReceiveBudget
 from ..zmtp.routing import (
     ASYNCIO_SOCKET_TYPES,
@@ -302,10 +302,7 @@ class Socket:
         receive_budget: ReceiveBudget | None = None,
         shared: LoopShared | None = None,
     ) -> None:
-        if socket_type not in SOCKET_TYPES:
-            raise ValueError(f"socket type must be one of {SOCKET_TYPES}, not {socket_type!r}")
-        if len(identity) > MAX_IDENTITY:
-            raise ValueError(f"identity is at most {MAX_IDENTITY} bytes")
+        check_socket_settings(socket_type, identity, SOCKET_TYPES)
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.sndhwm = sndhwm

@@ -316,6 +316,14 @@ class Pipe:
                 await asyncio.sleep(0)
         await self._shutdown()
 
+    async def drop(self) -> None:
+        """Close the connection without CLOSE, as when the process dies: the broker ends this
+        end of the pipe when it sees the connection go, not after its expiry
+        (spec/zpipes.md#expiry). What the broker has acknowledged stays in the pipe."""
+        if self._closed or not self._opened:
+            return
+        await self._shutdown()
+
     async def _shutdown(self) -> None:
         self._closed = True
         await cancel_and_wait(*self._tasks, errors_too=True)

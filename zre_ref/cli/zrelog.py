@@ -53,7 +53,7 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_collector)
 
 
-def _sub_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
+def sub_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
     """Where to bind the SUB, and the host to advertise instead of a wildcard (or None)."""
     if args.bind:
         return args.bind, None
@@ -67,7 +67,9 @@ def _sub_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
     return (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*"), None
 
 
-def _advertised(bound: str, host: str | None) -> str:
+def advertised(bound: str, host: str | None) -> str:
+    """The endpoint the collector names in X-ZRELOG: ``bound`` with ``host`` (or, for a wildcard
+    bind, this host's primary address) in place of a wildcard (spec/zrelog.md#discovery)."""
     scheme_host, _, port = bound.rpartition(":")
     if host is None and scheme_host.endswith("//0.0.0.0"):
         from ..aio.beacon import primary_address
@@ -90,8 +92,8 @@ async def _main(args: argparse.Namespace) -> int:
     headers = headers_from_args(args.header)
     sink = JsonLines(args.out, max_bytes=args.max_bytes if args.out else 0, backups=args.backups)
     collector = LogCollector(sink, max_level=LEVEL_NAMES[args.level])
-    bind, host = _sub_endpoints(args)
-    endpoint = _advertised(await collector.bind(bind), host)
+    bind, host = sub_endpoints(args)
+    endpoint = advertised(await collector.bind(bind), host)
     collector.start()
     node: Any = None
     drainer: asyncio.Task[None] | None = None

@@ -90,6 +90,7 @@ from .metadata import (
     MAX_METADATA_BYTES,
     MAX_METADATA_PROPERTIES,
     check_metadata_bounds,
+    check_socket_settings,
     decode_bounded_metadata,
     our_metadata,
     peer_type_and_identity,
@@ -102,7 +103,7 @@ from .receiver import (
     ReceiveBudget,
     Receiver,
 )
-from .routing import PUBLISHERS, SOCKET_TYPES, compatible
+from .routing import PUBLISHERS, compatible
 from .sender import output_chunks, queue_message, queue_sealed
 from .states import (
     GREETING_INPUT,
@@ -186,10 +187,7 @@ class Connection:
         connections whose buffer_updated always follows their own get_buffer at once.
         ``budget``: bytes the unfinished messages of this and other connections may hold
         together; a connection that would go over it is closed (code ``over-budget``)."""
-        if socket_type not in SOCKET_TYPES:
-            raise ValueError(f"unknown socket type {socket_type!r}")
-        if len(identity) > MAX_IDENTITY:
-            raise ValueError(f"an identity is at most {MAX_IDENTITY} bytes")
+        check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.mechanism: Mechanism = mechanism if mechanism is not None else Null()

@@ -7,7 +7,7 @@ calls these at the READY/INITIATE rows of its state table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ..errors import LengthOverflow, ProtocolError
 from .commands import decode_metadata
@@ -32,6 +32,17 @@ MAX_METADATA_PROPERTIES = 1024
 MAX_HANDSHAKE_COMMAND = MAX_METADATA_BYTES + 256
 #: largest Identity libzmq accepts (spec/zmtp.md#metadata)
 MAX_IDENTITY = 255
+
+
+def check_socket_settings(socket_type: str, identity: bytes,
+                          types: Collection[str] = SOCKET_TYPES) -> None:
+    """Refuse, with ValueError (libzmq: EINVAL), a socket type outside ``types`` and an identity
+    over MAX_IDENTITY bytes: what our READY would announce (spec/zmtp.md#socket-types,
+    spec/zmtp.md#metadata)."""
+    if socket_type not in types:
+        raise ValueError(f"socket type must be one of {sorted(types)}, not {socket_type!r}")
+    if len(identity) > MAX_IDENTITY:
+        raise ValueError(f"an identity is at most {MAX_IDENTITY} bytes, not {len(identity)}")
 
 
 def our_metadata(socket_type: str, identity: bytes, extra: Mapping[str, bytes]) -> dict[str, bytes]:

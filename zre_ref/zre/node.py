@@ -989,6 +989,11 @@ class NodeCore:
         """The peer with this 32-hex UUID, if known."""
         return self.peers.get(peer_uuid.upper())
 
+    def peer_key_count(self) -> int:
+        """CURVE public keys held for connecting to peers: only peers in the table keep one, so
+        spoofed version 3 beacons cannot grow this past the table (spec/zre.md#curve-mode-zyre)."""
+        return len(self._peer_keys)
+
     def peer_of_link(self, link: str) -> Peer | None:
         """The peer whose DEALER is ``link`` (the id in Connect/Send effects), if any."""
         return self._by_link.get(link)
