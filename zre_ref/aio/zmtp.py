@@ -881,7 +881,7 @@ class Socket:
     async def recv_multipart(self, copy: bool = True) -> list[bytes] | list[bytes | bytearray]:
         """The next message. ROUTER puts the peer's identity first. ``copy=False`` (like
         pyzmq's) may hand frames of 16 KiB or more over as the bytearray they were read into
-        (those that took more than one read), saving a copy; other frames are bytes."""
+        (those read straight into a buffer of their own), saving a copy; other frames are bytes."""
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
         while True:

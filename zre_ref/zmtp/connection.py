@@ -350,7 +350,11 @@ class Connection:
             # more of a large body, into the buffer it already had: nothing else changes
             self._reads += 1
             return []
-        return self._receive(b"" if data is None else data)
+        events = self._receive(b"" if data is None else data)
+        if rx.body_pending and not rx.body_missing and self.state is not _CLOSED:
+            # a whole-frame read (zmtp/receiver.py): the frame the read began is complete too
+            events += self._receive(b"")
+        return events
 
     def _eof(self) -> list[Event]:
         events: list[Event] = []

@@ -1,0 +1,121 @@
+"""The receiver's whole-frame read (zre_ref/zmtp/receiver.py): after two large frames with the
+same header, the next read goes into a buffer of that frame's size. Checked through the public
+get_buffer/buffer_updated interface against what was sent, whatever the frames and read sizes."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zre_ref.zmtp.connection import Connection, ConnectionClosed, Event, MessageReceived
+
+KIB = 1024
+
+
+def _open_pair(zero_copy: bool) -> tuple[Connection, Connection]:
+    a, b = Connection("DEALER"), Connection("ROUTER", zero_copy=zero_copy)
+    for _ in range(10):
+        for src, dst in ((a, b), (b, a)):
+            data = src.data_to_send()
+            if data:
+                dst.receive_data(data)
+    assert a.is_open and b.is_open
+    return a, b
+
+
+def _feed(conn: Connection, data: bytes, reads: list[int]) -> tuple[list[Event], int]:
+    """``data`` through get_buffer/buffer_updated, each read at most what get_buffer offers
+    and the next size in ``reads`` (cycled); returns the events and how many reads it took."""
+    events: list[Event] = []
+    pos = count = 0
+    while pos < len(data):
+        buf = conn.get_buffer()
+        n = min(len(buf), reads[count % len(reads)], len(data) - pos)
+        count += 1
+        buf[:n] = data[pos : pos + n]
+        del buf  # asyncio keeps its reference during buffer_updated; tests drop theirs
+        pos += n
+        events += conn.buffer_updated(n)
+    return events, count
+
+
+def test_a_stream_of_equal_frames_takes_one_read_each() -> None:
+    a, b = _open_pair(zero_copy=True)
+    bodies = [bytes([i]) * (64 * KIB) for i in range(50)]
+    for body in bodies:
+        a.send_message([body])
+    events, reads = _feed(b, a.data_to_send(), [1 << 30])
+    frames = [ev.frames for ev in events if isinstance(ev, MessageReceived)]
+    assert frames == [[body] for body in bodies]
+    # every frame from the fourth on arrives in one read, header and body (before: two reads)
+    assert reads <= len(bodies) + 6
+    handed = [f[0] for f in frames[3:]]
+    assert all(type(f) is bytearray and len(f) == 64 * KIB for f in handed)
+    assert len({id(f) for f in handed}) == len(handed)  # each its own buffer, never reused
+    handed[0][:4] = b"mine"  # the application's to change; the next frames are untouched
+    assert bytes(handed[1][:4]) == bytes([4]) * 4
+    assert b.held_bytes == 0 and b.at_frame_boundary
+
+
+frame_sizes = st.sampled_from([16 * KIB, 16 * KIB + 1, 64 * KIB, 255 * KIB, 300 * KIB, 10, 300])
+
+
+@settings(max_examples=150, deadline=None)
+@given(messages=st.lists(st.lists(frame_sizes, min_size=1, max_size=3), min_size=1, max_size=12),
+       reads=st.lists(st.sampled_from([1, 9, 10, 64, 4 * KIB, 64 * KIB + 9, 1 << 30]),
+                      min_size=1, max_size=5),
+       zero_copy=st.booleans())
+def test_any_frames_any_reads_arrive_as_sent(messages: list[list[int]], reads: list[int],
+                                             zero_copy: bool) -> None:
+    """Runs of equal frames, frames that break the run (another size, MORE, a small one),
+    reads that stop inside a header or a body: the messages arrive intact, large frames with
+    copy=False as bytearrays of their own of exactly their size, and nothing stays held."""
+    a, b = _open_pair(zero_copy)
+    sent = [[bytes([(i + j) % 251]) * size for j, size in enumerate(sizes)]
+            for i, sizes in enumerate(messages)]
+    for msg in sent:
+        a.send_message(msg)
+    events, _ = _feed(b, a.data_to_send(), reads)
+    assert not [ev for ev in events if isinstance(ev, ConnectionClosed)]
+    got = [ev.frames for ev in events if isinstance(ev, MessageReceived)]
+    assert got == sent
+    kinds = {type(f) for msg in got for f in msg}
+    assert kinds <= ({bytes, bytearray} if zero_copy else {bytes})
+    arrays = [f for msg in got for f in msg if type(f) is bytearray]
+    assert all(len(f) >= 16 * KIB for f in arrays)
+    assert len({id(f) for f in arrays}) == len(arrays)
+    assert b.held_bytes == 0 and b.at_frame_boundary
+
+
+def test_the_expected_header_counted_against_the_limit() -> None:
+    """A whole-frame read still goes through the parser's header checks: in a run of equal
+    frames of one message, the frame that would take it over max_message_size closes."""
+    a = Connection("DEALER")
+    b = Connection("ROUTER", zero_copy=True, max_message_size=200 * KIB)
+    for _ in range(10):
+        for src, dst in ((a, b), (b, a)):
+            data = src.data_to_send()
+            if data:
+                dst.receive_data(data)
+    body = b"z" * (64 * KIB)
+    a.send_message([body])
+    a.send_message([body] * 5)  # over the limit at its fourth frame, read whole (the third too)
+    events, _ = _feed(b, a.data_to_send(), [64, 1 << 30])
+    assert [ev.frames for ev in events if isinstance(ev, MessageReceived)] == [[body]]
+    closed = [ev for ev in events if isinstance(ev, ConnectionClosed)]
+    assert closed and b.closed and b.held_bytes == 0
+
+
+def test_eof_after_a_whole_frame_read_began() -> None:
+    """The peer closes while the whole-frame read holds part of a frame: EOF inside a message."""
+    a, b = _open_pair(zero_copy=True)
+    body = b"q" * (64 * KIB)
+    for _ in range(4):
+        a.send_message([body])
+    data = a.data_to_send()
+    events, _ = _feed(b, data[: len(data) - 100], [1 << 30])
+    assert len([ev for ev in events if isinstance(ev, MessageReceived)]) == 3
+    assert b.held_bytes > 0
+    closed = [ev for ev in b.receive_data(b"") if isinstance(ev, ConnectionClosed)]
+    assert closed and "inside a message" in closed[0].reason
+    assert b.held_bytes == 0
