@@ -110,3 +110,24 @@ def test_eof_after_a_whole_frame_read_began() -> None:
     closed = [ev for ev in b.receive_data(b"") if isinstance(ev, ConnectionClosed)]
     assert closed and "inside a message" in closed[0].reason
     assert b.held_bytes == 0
+
+
+def test_a_caller_that_still_holds_the_view_gets_the_same_frames() -> None:
+    """If the caller still exports the view it was given when buffer_updated runs, the buffer
+    cannot be cut: the bytes are parsed from a copy instead, with the same result."""
+    a, b = _open_pair(zero_copy=True)
+    body = bytes(range(256)) * 256
+    for _ in range(8):
+        a.send_message([body])
+    data = a.data_to_send()
+    pos, got = 0, []
+    while pos < len(data):
+        buf = b.get_buffer()
+        n = min(len(buf), len(data) - pos)
+        buf[:n] = data[pos : pos + n]
+        pos += n
+        held = buf[:1]  # an export of the view kept through buffer_updated
+        got += [ev.frames for ev in b.buffer_updated(n) if isinstance(ev, MessageReceived)]
+        del held, buf
+    assert got == [[body]] * 8
+    assert b.held_bytes == 0 and b.at_frame_boundary

@@ -230,11 +230,11 @@ class Receiver:
         spec, view, head = self._spec, self._spec_view, self._expect
         assert spec is not None and view is not None
         self._spec_view = None
-        view.release()  # (the caller may have released it already, or still hold it: done)
         if nbytes >= LONG_HEADER and spec.startswith(head):
             try:
+                view.release()  # the caller is done with it (a no-op if it released it)
                 del spec[:LONG_HEADER]  # CPython moves the start: no copy
-            except BufferError:  # a view of it is still held elsewhere: parse a copy instead
+            except BufferError:  # the caller still exports it: parse a copy instead
                 pass
             else:
                 self._spec_fill = nbytes - LONG_HEADER
