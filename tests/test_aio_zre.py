@@ -532,6 +532,48 @@ def test_shared_beacon_socket_skips_what_a_member_declared_no_op() -> None:
     run(main)
 
 
+def test_shared_beacon_socket_skips_what_every_member_declared_no_op_until_one_forgets() -> None:
+    """A datagram that every member's NoOpBeacons holds is skipped without asking any member;
+    once one member's set is emptied (a peer left its table), the datagram reaches it again."""
+    from zre_ref.aio.beacon import UdpBeacon, plan
+    from zre_ref.zre.admission import NoOpBeacons
+
+    class Watched(NoOpBeacons):
+        asked = 0
+
+        def __contains__(self, data: object) -> bool:
+            self.asked += 1
+            return super().__contains__(data)
+
+    async def main() -> None:
+        port = free_udp_port()
+        heard: dict[str, list[bytes]] = {"a": [], "b": []}
+        known = b"ZRE\x01" + bytes(16) + b"\x17\x70"
+        no_a, no_b = Watched(), Watched()
+        no_a.add(known)
+        no_b.add(known)
+        a = UdpBeacon(port, plan("lo"), lambda data, host: heard["a"].append(data), no_a)
+        b = UdpBeacon(port, plan("lo"), lambda data, host: heard["b"].append(data), no_b)
+        await a.open()
+        await b.open()
+        try:
+            hub = a.socket
+            assert hub is not None and hub is b.socket
+            hub.datagram_received(known, ("127.0.0.1", port))  # both asked: nobody needs it
+            asked = no_a.asked + no_b.asked
+            hub.datagram_received(known, ("127.0.0.2", port))  # now skipped without asking
+            assert heard == {"a": [], "b": []} and no_a.asked + no_b.asked == asked
+            no_b.clear()  # b's peer left: its beacon means something to b again
+            hub.datagram_received(known, ("127.0.0.3", port))
+            assert heard == {"a": [], "b": [known]}
+            assert a.received == b.received == 3  # counted as heard all the same
+        finally:
+            a.close()
+            b.close()
+        assert no_b.on_clear is None  # the closed socket no longer watches it
+    run(main)
+
+
 def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
     """With max_pending_events=8 the node takes at most 8 events' worth from its ROUTER; the
     rest wait there (and in TCP) until the application reads, and arrive complete and in order."""

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from zre_ref.aio.loopshared import LoopShared, TurnEnd
 from zre_ref.aio.zmtp import (
     SUBSCRIPTION_OVERHEAD,
     Socket,
@@ -64,6 +65,57 @@ def test_router_dealer(router_binds: bool) -> None:
             await r.send_multipart([b"nobody", b"dropped"])  # unknown identity: dropped
             await r.send_multipart([b"\x01dealer", b"after"])
             assert await recv(d) == [b"after"]
+
+    run(main())
+
+
+def test_turn_end_one_callback_per_turn_for_every_socket() -> None:
+    """Two sockets on one loop: each one's first message of a turn goes out at once, the rest
+    wait for the turn's end, and that end is one callback for both (LoopShared.turn); an
+    eager handshake (whole greeting + READY at once) meets a default, staged one."""
+    async def main() -> None:
+        shared = LoopShared()
+        async with Socket("ROUTER") as r, \
+                Socket("DEALER", identity=b"\x01a", shared=shared, eager_handshake=True) as a, \
+                Socket("DEALER", identity=b"\x01b", shared=shared) as b:
+            endpoint = await r.bind("tcp://127.0.0.1:*")
+            await a.connect(endpoint)
+            await b.connect(endpoint)
+            await a.send_multipart([b"hi"])
+            await b.send_multipart([b"hi"])
+            assert sorted([(await recv(r))[0], (await recv(r))[0]]) == [b"\x01a", b"\x01b"]
+            await asyncio.sleep(0)
+            turn = shared.turn.number
+            for i in range(3):
+                a.send_multipart_nowait([b"a%d" % i])
+                b.send_multipart_nowait([b"b%d" % i])
+            assert shared.turn.number == turn  # queued behind the first ones, this turn
+            await asyncio.sleep(0)
+            assert shared.turn.number == turn + 1  # one end of turn flushed both sockets
+            got = [await recv(r) for _ in range(6)]
+            assert [m[1] for m in got if m[0] == b"\x01a"] == [b"a0", b"a1", b"a2"]
+            assert [m[1] for m in got if m[0] == b"\x01b"] == [b"b0", b"b1", b"b2"]
+
+    run(main())
+
+
+def test_turn_end_runs_every_callback_once_even_after_one_fails() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        turn, ran = TurnEnd(), []
+
+        def boom() -> None:
+            raise RuntimeError("boom")
+
+        turn.at_end(loop, boom)
+        turn.at_end(loop, lambda: ran.append(turn.number))
+        turn.ensure(loop)  # already scheduled: still one end
+        await asyncio.sleep(0)
+        assert ran == [1] and turn.number == 1 and len(errors) == 1
+        await asyncio.sleep(0)
+        assert ran == [1] and turn.number == 1  # nothing asked: no end, no callback
 
     run(main())
 

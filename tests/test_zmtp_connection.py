@@ -145,6 +145,45 @@ def test_greeting_staged_like_libzmq() -> None:
     assert c.data_to_send()[:8] == bytes.fromhex("042905") + b"READY"
 
 
+@pytest.mark.parametrize("peer_eager", [False, True], ids=["staged-peer", "eager-peer"])
+def test_eager_greeting_goes_at_once_and_meets_either_peer(peer_eager: bool) -> None:
+    """eager=True: the 64 greeting bytes and (NULL) READY in the first write, nothing more
+    after the peer's signature or major byte; it completes against a staged peer (libzmq's
+    order, as every transcript) and against another eager one (spec/zmtp.md#staging)."""
+    c = Connection("DEALER", eager=True, identity=b"\x01me")
+    first = c.data_to_send()
+    greeting = b"".join(greeting_stages(identity_length=3))
+    assert first[:64] == greeting and first[64:67] == bytes.fromhex("04") + bytes((first[65],)) \
+        + b"\x05" and first[67:72] == b"READY"
+    peer = Connection("ROUTER", eager=peer_eager)
+    events = peer.receive_data(first)  # the peer may get greeting and READY in one read
+    answer = peer.data_to_send()
+    assert answer[:64] == b"".join(greeting_stages())  # a staged peer has all its stages out
+    ec = c.receive_data(answer[:10])
+    assert c.data_to_send() == b""  # nothing staged to answer the signature with
+    ec += c.receive_data(answer[10:11])
+    assert c.data_to_send() == b""  # nor the major byte
+    ec += c.receive_data(answer[11:])
+    assert isinstance(ec[0], HandshakeCompleted) and ec[0].peer_socket_type == "ROUTER"
+    assert isinstance(events[0], HandshakeCompleted) and events[0].peer_identity == b"\x01me"
+    assert c.is_open and peer.is_open and c.data_to_send() == b""
+
+
+def test_eager_greeting_with_curve_sends_no_ready_early() -> None:
+    """Only NULL's READY can go with the greeting; a CURVE client still starts its handshake
+    after the peer's greeting (spec/curve.md)."""
+    server_pub, server_sec = curve_keypair()
+    client_pub, client_sec = curve_keypair()
+    c = Connection("DEALER", eager=True,
+                   mechanism=CurveClient.from_keys(server_pub, client_pub, client_sec))
+    first = c.data_to_send()
+    assert first == b"".join(greeting_stages("CURVE"))  # the greeting alone
+    s = Connection("ROUTER", mechanism=CurveServer.from_keys(server_pub, server_sec))
+    assert s.receive_data(first) == []
+    ec, es = pump(c, s)
+    assert isinstance(ec[0], HandshakeCompleted) and isinstance(es[0], HandshakeCompleted)
+
+
 def test_zmtp_3_0_peer_gets_old_style_subscriptions() -> None:
     sub, pub = Connection("SUB"), Connection("PUB")
     sent = 0  # the PUB's greeting says minor version 0 on the wire: a ZMTP 3.0 peer

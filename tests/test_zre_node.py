@@ -186,9 +186,11 @@ def test_no_op_beacons_are_remembered_until_a_peer_leaves() -> None:
     assert stranger not in node.no_op_beacons  # it changed something: a new peer
     node.handle_beacon_datagram(stranger, "127.0.0.8", 1.5)
     assert stranger in node.no_op_beacons
+    emptied: list[int] = []
+    node.no_op_beacons.on_clear = lambda: emptied.append(len(node.no_op_beacons))
     out = node.handle_timer(31.0)  # peer 7 expired (no traffic since 0.0)
     assert PeerExited(hexid(7), "p7") in events(out) and hexid(7) not in node.peers
-    assert node.no_op_beacons == set()
+    assert node.no_op_beacons == set() and emptied  # whoever watches it is told
     again = node.handle_beacon_datagram(theirs, "127.0.0.7", 31.5)
     assert [e.endpoint for e in again if isinstance(e, ConnectPeer)] == [ep(7)]
 
@@ -972,6 +974,12 @@ _batch_msg = st.one_of(
               st.integers(7, 8), st.integers(1, 4)),
     st.builds(lambda n, s, ok: [ident(n), *msg(PingOk(sequence=s) if ok else Ping(sequence=s))],
               st.integers(7, 8), st.integers(1, 4), st.booleans()),
+    st.builds(lambda n, s, ok, extra: [ident(n), *msg(PingOk(sequence=s) if ok else Ping(sequence=s)),
+                                       *extra],  # PING / PING-OK with frames they do not have
+              st.integers(7, 8), st.integers(1, 4), st.booleans(),
+              st.lists(st.binary(max_size=2), min_size=1, max_size=2)),
+    st.builds(lambda n, head, raw: [ident(n), head + raw], st.integers(7, 8),  # PING headers + any
+              st.sampled_from([b"\xaa\xa1\x06\x02", b"\xaa\xa1\x07\x02"]), st.binary(max_size=4)),
     st.builds(lambda n: [ident(n), *hello(n)], st.integers(7, 9)),
     st.builds(lambda n, raw: [ident(n), raw], st.integers(7, 8),
               st.binary(max_size=10).map(lambda b: b"\xaa\xa1\x03\x02\x00\x02" + b)),

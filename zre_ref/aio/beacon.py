@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
+from ..zre.admission import NoOpBeacons
 from .loopshared import LoopShared
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,16 @@ class BeaconSocket(asyncio.DatagramProtocol):
         self.key = key
         self.loop = loop
         self.members: tuple[UdpBeacon, ...] = ()  # replaced, never changed in place
+        #: (no-op datagrams, callback) of each member, in step with ``members``: the hand-out
+        #: loop touches these two per member and nothing else
+        self.targets: tuple[tuple[Container[bytes], Callable[[bytes, str], None]], ...] = ()
+        self.handed_out = 0  # datagrams handed out so far (every member heard each of them)
+        #: datagrams that every member's ``no_op`` holds: skipped with one lookup, no member
+        #: touched (in a formed mesh, every beacon heard). Emptied whenever a member's no_op
+        #: is emptied (NoOpBeacons.on_clear) or members change; kept only while every member's
+        #: no_op is a NoOpBeacons or an empty frozenset (no other can shrink unseen).
+        self.quiet: set[bytes] = set()
+        self._quiet_ok = True
         self.transport: asyncio.DatagramTransport | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
         self.sock: socket.socket | None = None  # ours: read directly to drain a backlog
@@ -222,10 +233,38 @@ class BeaconSocket(asyncio.DatagramProtocol):
         host = str(addr[0])
         if "%" in host and not host.lower().startswith("fe80"):
             host = host.split("%", 1)[0]  # only a link-local address needs its zone
-        for member in self.members:
-            member.received += 1
-            if data not in member.no_op:  # a datagram this node said changes nothing: skipped
-                member.on_beacon(data, host)
+        self.handed_out += 1
+        if data in self.quiet:
+            return  # every member said this changes nothing
+        needed = False
+        for no_op, on_beacon in self.targets:
+            if data not in no_op:  # a datagram this node said changes nothing: skipped
+                on_beacon(data, host)
+                needed = True
+        if not needed and self._quiet_ok and self.targets:
+            self.quiet.add(data)  # bounded: each member's no_op holds it too
+
+    def join(self, member: UdpBeacon) -> None:
+        self.members += (member,)
+        self._members_changed()
+
+    def leave(self, member: UdpBeacon) -> None:
+        no_op = member.no_op
+        if isinstance(no_op, NoOpBeacons) and no_op.on_clear == self.quiet.clear:
+            no_op.on_clear = None
+        self.members = tuple(m for m in self.members if m is not member)
+        self._members_changed()
+
+    def _members_changed(self) -> None:
+        self.targets = tuple((m.no_op, m.on_beacon) for m in self.members)
+        self.quiet.clear()
+        self._quiet_ok = True
+        for m in self.members:
+            no_op = m.no_op
+            if isinstance(no_op, NoOpBeacons):
+                no_op.on_clear = self.quiet.clear
+            elif not (isinstance(no_op, frozenset) and not no_op):
+                self._quiet_ok = False
 
     def error_received(self, exc: Exception) -> None:
         log.debug("beacon socket error: %s", exc)
@@ -258,14 +297,21 @@ class UdpBeacon:
         #: the UDP socket this beacon sends and hears through while open (maybe shared)
         self.socket: BeaconSocket | None = None
         self.sent = 0
-        self.received = 0
+        self._heard = 0  # datagrams handed to us directly (on_datagram)
+        self._joined_at = 0  # the socket's handed_out count when we joined it
 
     def on_datagram(self, data: bytes, host: str) -> None:
         """Hand one datagram to the callback, as the shared socket does (for tests and tools)."""
         if len(data) > MAX_DATAGRAM or not data.startswith(b"ZRE"):
             return
-        self.received += 1
+        self._heard += 1
         self.on_beacon(data, host)
+
+    @property
+    def received(self) -> int:
+        """Datagrams heard (handed over or found to change nothing) since we opened."""
+        hub = self.socket
+        return self._heard + (hub.handed_out - self._joined_at if hub is not None else 0)
 
     def _socket(self) -> socket.socket:
         p = self.plan
@@ -323,7 +369,8 @@ class UdpBeacon:
                 raise
             hub.transport = transport
             hub.opened.set_result(None)
-        hub.members += (self,)
+        hub.join(self)
+        self._joined_at = hub.handed_out
         self.socket = hub
 
     def send(self, data: bytes) -> None:
@@ -346,7 +393,8 @@ class UdpBeacon:
         hub, self.socket = self.socket, None
         if hub is None:
             return
-        hub.members = tuple(m for m in hub.members if m is not self)
+        self._heard += hub.handed_out - self._joined_at  # what we heard stays counted
+        hub.leave(self)
         if not hub.members:
             hub.unregister()
             if hub.transport is not None:

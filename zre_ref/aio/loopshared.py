@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ..zmtp.receiver import ReadBuffer
@@ -25,13 +26,49 @@ from ..zmtp.receiver import ReadBuffer
 if TYPE_CHECKING:
     from .beacon import BeaconPlan, BeaconSocket
 
-__all__ = ["LoopShared"]
+__all__ = ["LoopShared", "TurnEnd"]
+
+
+class TurnEnd:
+    """One loop callback at the end of each loop turn, for everything on the loop that asks:
+    each socket's write coalescing (what its pipes queued in this turn is flushed then) costs
+    one callback per turn for the whole loop, not one per socket. ``number`` counts the turns
+    ended, so a pipe can tell whether it already wrote in this one."""
+
+    __slots__ = ("_pending", "_scheduled", "number")
+
+    def __init__(self) -> None:
+        self.number = 0
+        self._pending: list[Callable[[], None]] = []
+        self._scheduled = False
+
+    def ensure(self, loop: asyncio.AbstractEventLoop) -> None:
+        """This turn ends with a callback (``number`` moves on then)."""
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._end)
+
+    def at_end(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once at the end of this turn."""
+        self._pending.append(fn)
+        self.ensure(loop)
+
+    def _end(self) -> None:
+        self._scheduled = False
+        self.number += 1
+        pending, self._pending = self._pending, []
+        for fn in pending:
+            try:
+                fn()
+            except Exception as exc:  # one socket's failure is its own: the rest still run
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "end-of-turn callback failed", "exception": exc})
 
 
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "beacon_sockets", "read_buffer")
+    __slots__ = ("__weakref__", "beacon_sockets", "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -39,6 +76,7 @@ class LoopShared:
 
     def __init__(self) -> None:
         self.read_buffer = ReadBuffer()
+        self.turn = TurnEnd()
         self.beacon_sockets: dict[tuple[int, BeaconPlan], BeaconSocket] = {}
 
     @classmethod

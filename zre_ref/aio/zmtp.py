@@ -249,6 +249,8 @@ class Socket:
     ``max_unfinished_bytes``). ``send_filter(frames) -> frames | None`` sees every message sent
     (None drops it): a hook for fault injection. ``shared``: the read buffer's owner (default:
     ``LoopShared.of()`` of the loop the connections run on; see aio/loopshared.py).
+    ``eager_handshake``: send the whole greeting (and NULL's READY) at once instead of in
+    libzmq's stages (spec/zmtp.md#staging): two round trips fewer per connection.
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
@@ -262,7 +264,7 @@ class Socket:
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
         "_log", "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
-        "_shared", "_topics", "_tx_waiter", "_zero_copy",
+        "_shared", "_topics", "_tx_waiter", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
@@ -301,10 +303,12 @@ class Socket:
         send_filter: Callable[[list[bytes]], list[bytes] | None] | None = None,
         receive_budget: ReceiveBudget | None = None,
         shared: LoopShared | None = None,
+        eager_handshake: bool = False,
     ) -> None:
         check_socket_settings(socket_type, identity, SOCKET_TYPES)
         self.socket_type = socket_type
         self.identity = bytes(identity)
+        self.eager_handshake = eager_handshake
         self.sndhwm = sndhwm
         #: received messages waiting for the application (rcvhwm, rcvhwm_bytes bound them)
         self._inbox = Inbox(rcvhwm, rcvhwm_bytes)
@@ -353,7 +357,7 @@ class Socket:
         self._pipes: list[Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
         self._routing: Routing[Pipe] = routing_for(socket_type)
-        self._output = Output(self._get_loop, self._wake_tx)
+        self._output = Output(self._get_loop, self._wake_tx, self._get_shared)
         self._enqueue_to = self._output.enqueue  # bound once: the policies call it per message
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
@@ -567,6 +571,7 @@ class Socket:
             heartbeat=self.heartbeat, handshake_timeout=self.handshake_timeout,
             partial_timeout=self.partial_timeout, metadata=self.metadata,
             zero_copy=self._zero_copy, receive_buffer=self._get_shared().read_buffer, budget=self._budget,
+            eager=self.eager_handshake,
         )
         transport.write(pipe.conn.data_to_send())
         self._rearm(pipe)
@@ -669,7 +674,6 @@ class Socket:
                 self._on_closed(pipe, ev)
                 return
         if got:
-            self._output.reply_ok = True
             w = self._rx_waiter
             if w is not None and not w.done():
                 w.set_result(None)

@@ -25,6 +25,7 @@ from ..zmtp.connection import Connection
 from ..zmtp.inbox import NO_QUEUE
 from ..zmtp.receiver import BIG_FRAME
 from ..zmtp.routing import Subscriptions
+from .loopshared import LoopShared, TurnEnd
 
 __all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "Pipe",
            "ReadPause", "SubscriberTopics"]
@@ -48,7 +49,7 @@ class Pipe:
     __slots__ = (
         "conn", "connections", "dirty", "draining", "endpoint", "held", "id", "identity", "lost",
         "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
-        "timer", "timer_at", "transport",
+        "timer", "timer_at", "transport", "wrote_in",
     )
 
     def __init__(self, endpoint: str, persistent: bool) -> None:
@@ -64,6 +65,7 @@ class Pipe:
         self.paused = False  # the transport asked us to stop writing
         self.reading_paused = False
         self.dirty = False  # waits in Output's list for this turn's flush
+        self.wrote_in = -1  # the loop turn (TurnEnd.number) of its last unqueued write
         # encoded output held back until the transport's buffer is empty: a large body is
         # written only then, straight from the caller's bytes (asyncio copies what it buffers)
         self.held: list[bytes] = []
@@ -87,41 +89,40 @@ class Pipe:
 class Output:
     """Write coalescing for one socket's pipes.
 
-    ``enqueue`` is what the routing policy calls per message and peer; ``mark_dirty`` asks for a
-    flush of a pipe in this loop turn; ``wake`` is called after each flush (room was made).
+    ``enqueue`` is what the routing policy calls per message and peer: a pipe's first message
+    of a loop turn is written at once (latency), later ones wait in its queue and are written
+    together at the end of the turn (throughput; one :class:`~zre_ref.aio.loopshared.TurnEnd`
+    callback per turn for the whole loop). ``mark_dirty`` asks for a flush of a pipe in this
+    turn; ``wake`` is called after each flush (room was made).
     """
 
-    __slots__ = ("_dirty", "_get_loop", "_scheduled", "reply_ok", "wake")
+    __slots__ = ("_dirty", "_get_loop", "_get_shared", "_scheduled", "_turn", "wake")
 
     def __init__(self, get_loop: Callable[[], asyncio.AbstractEventLoop],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], get_shared: Callable[[], LoopShared]) -> None:
         self._get_loop = get_loop
         self.wake = wake
+        self._get_shared = get_shared  # its TurnEnd is the loop's, asked for on first use
+        self._turn: TurnEnd | None = None
         self._dirty: list[Pipe] = []
         self._scheduled = False
-        #: a message arrived since the last unscheduled write: the next send may go out at once
-        #: without scheduling a flush (request/reply latency: no extra loop turn per message)
-        self.reply_ok = False
 
     def enqueue(self, pipe: Pipe, frames: list[bytes]) -> None:
         """Queue ``frames`` for ``pipe`` (the routing policy checked its room)."""
         if not pipe.dirty and pipe.ready:
             conn = pipe.conn
             transport = pipe.transport
-            if not (pipe.queue or pipe.paused or pipe.held) and conn is not None \
-                    and transport is not None:
-                # the first message of this loop turn goes out at once (latency); the rest
-                # of the turn is coalesced by the flush scheduled here (throughput)
+            turn = self._turn or self._bind_turn()
+            if pipe.wrote_in != turn.number and not (pipe.queue or pipe.paused or pipe.held) \
+                    and conn is not None and transport is not None:
                 conn.send_message(frames)
                 chunks = conn.output_chunks()
                 if len(chunks) == 1 and len(chunks[0]) < BIG_FRAME:
                     transport.write(chunks[0])
                 else:
                     self._write(pipe, transport, chunks)
-                if self.reply_ok:  # a reply: no flush needed, nothing else is queued
-                    self.reply_ok = False
-                    return
-                self.mark_dirty(pipe)
+                pipe.wrote_in = turn.number  # the next message of this turn is queued
+                turn.ensure(self._get_loop())
                 return
             self.mark_dirty(pipe)
         q = pipe.queue
@@ -130,13 +131,17 @@ class Output:
         q.append(frames)
 
     def mark_dirty(self, pipe: Pipe) -> None:
-        """Flush ``pipe`` in this loop turn (once, however often asked)."""
+        """Flush ``pipe`` at the end of this loop turn (once, however often asked)."""
         if not pipe.dirty:
             pipe.dirty = True
             self._dirty.append(pipe)
             if not self._scheduled:
                 self._scheduled = True
-                self._get_loop().call_soon(self._flush)
+                (self._turn or self._bind_turn()).at_end(self._get_loop(), self._flush)
+
+    def _bind_turn(self) -> TurnEnd:
+        self._turn = self._get_shared().turn
+        return self._turn
 
     def _flush(self) -> None:
         self._scheduled = False

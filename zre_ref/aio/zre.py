@@ -376,8 +376,10 @@ class ZreNode:
         if everywhere:
             host = "0.0.0.0"
         bind = self._bind or (f"tcp://[{host}]:*" if ":" in host else f"tcp://{host}:*")
-        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM,
-                              **{**curve_options(self._curve, None), **self.router_options})
+        # eager_handshake: a ZRE peer is libzmq or another implementation that reads the
+        # greeting as a byte stream, so nothing is gained by waiting (spec/zmtp.md#staging)
+        self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **{
+            "eager_handshake": True, **curve_options(self._curve, None), **self.router_options})
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:

@@ -55,7 +55,7 @@ class PeerLinks:
         (a link-local IPv6 endpoint gets our interface as its zone)."""
         sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
                       reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
-                      **curve_options(self.curve, eff.server_key))
+                      eager_handshake=True, **curve_options(self.curve, eff.server_key))
         self._links[eff.link] = sock
         endpoint = eff.endpoint
         if plan is not None and plan.ipv6:

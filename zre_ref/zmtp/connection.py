@@ -159,10 +159,10 @@ class Connection:
         "_arm", "_budget", "_curve", "_curve_hs", "_greeting_major", "_greeting_rest",
         "_handshake_deadline", "_heartbeats", "_held", "_major", "_msg_bytes", "_out", "_out_big",
         "_partial_asked", "_partial_deadline", "_partial_mark", "_parts", "_parts_big",
-        "_publisher", "_reads", "_rx", "_user_id", "closed_event", "handshake_timeout", "heartbeat", "identity",
-        "max_message_frames", "max_message_size", "mechanism", "metadata", "partial_timeout",
-        "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type", "peer_version",
-        "socket_type", "state", "trace", "zero_copy",
+        "_publisher", "_reads", "_rx", "_user_id", "closed_event", "eager", "handshake_timeout",
+        "heartbeat", "identity", "max_message_frames", "max_message_size", "mechanism", "metadata",
+        "partial_timeout", "peer_greeting", "peer_identity", "peer_metadata", "peer_socket_type",
+        "peer_version", "socket_type", "state", "trace", "zero_copy",
     )
 
     def __init__(
@@ -180,13 +180,16 @@ class Connection:
         zero_copy: bool = False,
         receive_buffer: ReadBuffer | None = None,
         budget: ReceiveBudget | None = None,
+        eager: bool = False,
     ) -> None:
         """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as the
         bytearray it was read into, handed over (never reused, never copied).
         ``receive_buffer``: the read buffer get_buffer hands out, shareable between
         connections whose buffer_updated always follows their own get_buffer at once.
         ``budget``: bytes the unfinished messages of this and other connections may hold
-        together; a connection that would go over it is closed (code ``over-budget``)."""
+        together; a connection that would go over it is closed (code ``over-budget``).
+        ``eager``: send the whole greeting at once and, with NULL, READY right behind it,
+        instead of libzmq's three stages (spec/zmtp.md#staging)."""
         check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
@@ -233,8 +236,15 @@ class Connection:
             self.mechanism.name, as_server=self.mechanism.as_server,
             identity_length=len(self.identity),
         )
-        self._greeting_major, self._greeting_rest = stages[1], stages[2]
-        self._out.append(stages[0])
+        self.eager = eager
+        if eager:  # nothing waits for the peer: two round trips fewer per connection
+            self._greeting_major = self._greeting_rest = b""
+            self._out.append(b"".join(stages))
+            if isinstance(self.mechanism, Null):
+                self._send_command(Ready(self._our_metadata()))
+        else:
+            self._greeting_major, self._greeting_rest = stages[1], stages[2]
+            self._out.append(stages[0])
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -451,7 +461,8 @@ class Connection:
             if end < SIGNATURE_SIZE:
                 return 0
             self._step(Input.SIGNATURE)
-            self._out.append(self._greeting_major)
+            if not self.eager:
+                self._out.append(self._greeting_major)
             pos = SIGNATURE_SIZE
         if self.state is State.MAJOR:
             if end - pos < 1:
@@ -459,7 +470,8 @@ class Connection:
             check_major(data[pos], base - SIGNATURE_SIZE + pos)
             self._major = data[pos]
             self._step(Input.MAJOR)
-            self._out.append(self._greeting_rest)
+            if not self.eager:
+                self._out.append(self._greeting_rest)
             pos += 1
         if self.state is State.GREETING:
             need = GREETING_SIZE - SIGNATURE_SIZE - 1
@@ -479,7 +491,8 @@ class Connection:
             self._step(GREETING_INPUT[(self.mechanism.name, self.mechanism.as_server)])
             mechanism = self.mechanism
             if isinstance(mechanism, Null):
-                self._send_command(Ready(self._our_metadata()))
+                if not self.eager:  # else sent with the greeting
+                    self._send_command(Ready(self._our_metadata()))
             elif isinstance(mechanism, PlainClient):
                 self._send_command(Hello(mechanism.username, mechanism.password))
             elif isinstance(mechanism, CurveClient):

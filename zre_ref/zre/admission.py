@@ -7,6 +7,8 @@ dropped with EXIT. In CURVE mode a HELLO must also carry the sender's public key
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..curve.z85 import z85_decode
 from ..errors import DecodeError
 from .messages import Hello
@@ -20,6 +22,7 @@ __all__ = [
     "MAX_UNREADY_PEERS",
     "NO_OP_BEACONS_MAX",
     "PUBLICKEY_HEADER",
+    "NoOpBeacons",
     "endpoint_problem",
     "hello_key",
     "hello_problem",
@@ -40,6 +43,26 @@ MAX_GROUP_NAME = 255
 """bytes of a group name (JOIN's group is a u8-length string; HELLO's could be longer)"""
 #: bound of NodeCore.no_op_beacons: emptied when it reaches this many datagrams
 NO_OP_BEACONS_MAX = 4096
+
+
+class NoOpBeacons(set[bytes]):
+    """``NodeCore.no_op_beacons``: beacon datagrams that change nothing for the node (its own,
+    and the plain beacons of UUIDs in its peer table). The node only adds to it and empties it
+    (when a peer leaves the table, so that peer's beacon is heard again, or at
+    NO_OP_BEACONS_MAX); ``on_clear``, if set, is called each time it is emptied, so whoever
+    keeps something derived from it (a shared beacon socket's list of datagrams no node on it
+    needs: aio/beacon.py) can drop that at once."""
+
+    __slots__ = ("on_clear",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_clear: Callable[[], None] | None = None
+
+    def clear(self) -> None:
+        super().clear()
+        if self.on_clear is not None:
+            self.on_clear()
 
 #: the HELLO header carrying a CURVE node's Z85 public key (zyre; spec/zre.md#curve-mode-zyre)
 PUBLICKEY_HEADER = "X-PUBLICKEY"

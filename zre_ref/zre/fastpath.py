@@ -6,8 +6,8 @@ shortcuts a busy node takes, each with the same interface as the readable code i
 and each checked against it by the property tests in tests/test_zre_node.py:
 
 * :func:`handle_messages` is :meth:`NodeCore.handle_messages` (same arguments, same effects,
-  same peer state afterwards) with SHOUT and WHISPER from a ready peer handled without the
-  generic codec; everything else goes through ``core.handle_message``.
+  same peer state afterwards) with SHOUT, WHISPER, PING and PING-OK from a ready peer handled
+  without the generic codec; everything else goes through ``core.handle_message``.
 * :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
 * :func:`with_sequence` re-numbers an encoded message (encode once, send to many).
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..codec import STRING, U16
+from .effects import SendToPeer
 from .events import ShoutReceived, WhisperReceived
 from .messages import ZRE, Ping, PingOk, Shout, Whisper, ZreMessage
 
@@ -74,6 +75,8 @@ HEAD_WHISPER = header(Whisper)
 HEAD_SHOUT = header(Shout)
 HEAD_PING = header(Ping)
 HEAD_PING_OK = header(PingOk)
+#: the PING-OK a PING is answered with, before its sequence number is set
+PING_OK = ZRE.encode(PingOk(sequence=0))
 
 
 def with_sequence(frames: Sequence[bytes], sequence: int) -> list[bytes]:
@@ -153,7 +156,8 @@ def decode_fast(frames: Sequence[bytes]) -> ZreMessage | None:
 def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: float,
                     budget: int | None = None) -> list[Effect]:
     """:meth:`NodeCore.handle_messages`, faster: a SHOUT or WHISPER in sequence from a ready
-    peer becomes its event here; anything else goes to ``core.handle_message``. Same arguments
+    peer becomes its event here, a PING its PING-OK, a PING-OK only a refresh; anything else
+    goes to ``core.handle_message``. Same arguments
     (``budget`` included), same effects. This runs once per message a node receives: keep it
     lean."""
     out: list[Effect] = []
@@ -163,7 +167,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     slow = core.handle_message
     peer_of_identity = core.peer_of_identity
     evasive, expired = core.evasive, core.expired
-    head_shout, head_whisper = HEAD_SHOUT, HEAD_WHISPER
+    head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
     seq_at, group_at, min_size = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END
     limit = budget if budget is not None else sys.maxsize
     group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
@@ -195,6 +199,15 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
         elif data.startswith(head_whisper) and peer.sequence_ok(
                 (data[seq_at] << 8) | data[seq_at + 1], False):
             append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
+            peer.refresh(now, evasive, expired)
+            if len(out) >= limit:
+                break
+            continue
+        elif len(data) == min_size and len(msg) == 2 and (
+                data.startswith(head_ping) or data.startswith(head_ping_ok)) and peer.sequence_ok(
+                (data[seq_at] << 8) | data[seq_at + 1], False):
+            if data.startswith(head_ping) and peer.connected:  # answered as NodeCore._send does
+                append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
             peer.refresh(now, evasive, expired)
             if len(out) >= limit:
                 break

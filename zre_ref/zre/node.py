@@ -53,6 +53,7 @@ from .admission import (
     MAX_UNREADY_PEERS,
     NO_OP_BEACONS_MAX,
     PUBLICKEY_HEADER,
+    NoOpBeacons,
     endpoint_problem,
     hello_key,
     hello_problem,
@@ -268,7 +269,7 @@ class NodeCore:
         #: beacon datagrams known to change nothing (ours, or a known peer's): a shared beacon
         #: socket may skip handing them to this node. Emptied whenever a peer leaves the table;
         #: at most NO_OP_BEACONS_MAX entries (forged ports of a known UUID cannot grow it).
-        self.no_op_beacons: set[bytes] = set()
+        self.no_op_beacons = NoOpBeacons()
         #: SHOUT/WHISPER frames as ZRE.encode makes them, from cached data frames (fastpath)
         self._encode = Encoder()
         self._ping = ZRE.encode(Ping(sequence=0))
@@ -707,7 +708,11 @@ class NodeCore:
             out.append(SendBeacon(self.beacon()))
             self._beacon_at = max(self._beacon_at + self.beacon_interval, now)
         if self._reap_at is not None and now >= self._reap_at:
-            self._reap_at = now + self.reap_interval
+            # on the grid set at start (so with zyre's equal intervals, one wake-up does the
+            # beacon and the reap), or a full interval from now after a stall
+            self._reap_at += self.reap_interval
+            if self._reap_at <= now:
+                self._reap_at = now + self.reap_interval
             self._reap(now, out)
             self._elect(self.elections.tick(now, self._members), out)
         return out
