@@ -140,7 +140,7 @@ class Receiver:
         # a whole-frame read follows this body if the last two large frames opened the bytes
         # parsed with the same header
         if start == LONG_HEADER:
-            head = data[:LONG_HEADER]
+            head = bytes(data[:LONG_HEADER])
             self._expect = head if (head == self._last_head and not flags & COMMAND
                                     and start + size <= len(self._read)) else b""
             self._last_head = head
@@ -201,7 +201,7 @@ class Receiver:
         if self._after_body:
             self._after_body = False
             expect = self._expect
-            if expect and not k:
+            if expect and not rest:  # (a whole frame begins only at a frame boundary)
                 spec = self._spec = bytearray(LONG_HEADER + int.from_bytes(expect[1:], "big"))
                 self._spec_view = memoryview(spec)
                 return self._spec_view
