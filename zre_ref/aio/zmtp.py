@@ -24,6 +24,7 @@ import socket as _socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, Literal, overload
 
 from ..lograte import RateLimitedLog
@@ -42,7 +43,7 @@ from ..zmtp.connection import (
 )
 from ..zmtp.curve import curve_mechanism
 from ..zmtp.inbox import NO_QUEUE, Buffers, Inbox
-from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+from ..zmtp.mechanisms import NULL, Mechanism, Null, PlainClient, PlainServer
 from ..zmtp.metadata import check_socket_settings
 from ..zmtp.receiver import ReceiveBudget
 from ..zmtp.routing import (
@@ -335,7 +336,7 @@ class Socket:
         self.heartbeat = (
             Heartbeat(heartbeat_ivl, heartbeat_ttl, heartbeat_timeout) if heartbeat_ivl else None
         )
-        self.mechanism: Mechanism = Null()
+        self.mechanism: Mechanism = NULL
         if plain_server:
             if plain_authenticator is None:
                 if plain_username is None or plain_password is None:
@@ -357,7 +358,7 @@ class Socket:
         self._pipes: list[Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
         self._routing: Routing[Pipe] = routing_for(socket_type)
-        self._output = Output(self._get_loop, self._wake_tx, self._get_shared)
+        self._output = Output(self)
         self._enqueue_to = self._output.enqueue  # bound once: the policies call it per message
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
@@ -365,7 +366,8 @@ class Socket:
         self._rx_waiter: asyncio.Future[None] | None = None
         self._tx_waiter: asyncio.Future[None] | None = None
         self._servers: dict[str, _Listener] = {}
-        self._accepting: set[asyncio.Task[Any]] = set()  # accepted, transport being made
+        #: accepted, transport being made (a set of its own from the first accept)
+        self._accepting: set[asyncio.Task[Any]] | None = None
         self._connectors: dict[str, tuple[Pipe, asyncio.Task[None]]] = {}
         #: ROUTER: called with a peer's routing identity when its connection closes (and no
         #: newer connection holds that identity); messages it sent before are already queued
@@ -469,11 +471,14 @@ class Socket:
         loop = self._get_loop()
         task = loop.create_task(
             loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
+        if self._accepting is None:
+            self._accepting = set()
         self._accepting.add(task)
         task.add_done_callback(self._accept_done)
 
     def _accept_done(self, task: asyncio.Task[Any]) -> None:
-        self._accepting.discard(task)
+        if self._accepting is not None:
+            self._accepting.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.warning(self._get_loop().time(), ("accept-transport",),
                               "zmtp %s: an accepted connection failed: %s", self.socket_type,
@@ -524,9 +529,9 @@ class Socket:
             pipe.lost = loop.create_future()
             try:
                 if scheme == "ipc":
-                    await loop.create_unix_connection(lambda: _ZmtpProtocol(self, pipe), host)
+                    await loop.create_unix_connection(partial(_ZmtpProtocol, self, pipe), host)
                 else:
-                    await loop.create_connection(lambda: _ZmtpProtocol(self, pipe), host, port)
+                    await loop.create_connection(partial(_ZmtpProtocol, self, pipe), host, port)
             except OSError as exc:
                 if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
                     log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
@@ -983,7 +988,7 @@ class Socket:
         for listener in self._servers.values():
             listener.close()
         self._servers.clear()
-        for task in list(self._accepting):
+        for task in list(self._accepting or ()):
             task.cancel()
         for _pipe, task in self._connectors.values():
             task.cancel()
