@@ -264,8 +264,8 @@ class Socket:
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
-        "_log", "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
-        "_shared", "_topics", "_tx_waiter", "_zero_copy", "eager_handshake",
+        "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
+        "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
@@ -325,8 +325,7 @@ class Socket:
         #: max_unfinished_bytes
         self._budget = (receive_budget if receive_budget is not None
                         else ReceiveBudget(max_unfinished_bytes or None))
-        #: peer-triggered warnings: one line per kind, then a count per interval
-        self._log = RateLimitedLog(log)
+        self._warnings: RateLimitedLog | None = None  # see _log
         self.reconnect_ivl = reconnect_ivl
         self.reconnect_ivl_max = reconnect_ivl_max
         self.handshake_timeout = handshake_timeout
@@ -368,7 +367,7 @@ class Socket:
         self._servers: dict[str, _Listener] = {}
         #: accepted, transport being made (a set of its own from the first accept)
         self._accepting: set[asyncio.Task[Any]] | None = None
-        self._connectors: dict[str, tuple[Pipe, asyncio.Task[None]]] = {}
+        self._connectors: dict[str, Pipe] = {}  # connect()ed endpoints
         #: ROUTER: called with a peer's routing identity when its connection closes (and no
         #: newer connection holds that identity); messages it sent before are already queued
         self.on_peer_disconnect: Callable[[bytes], None] | None = None
@@ -409,6 +408,14 @@ class Socket:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def _log(self) -> RateLimitedLog:
+        """Peer-triggered warnings: one line per kind, then a count per interval (made on
+        first use: most sockets never warn)."""
+        if self._warnings is None:
+            self._warnings = RateLimitedLog(log)
+        return self._warnings
 
     def _get_shared(self) -> LoopShared:
         if self._shared is None:
@@ -506,27 +513,40 @@ class Socket:
             raise ValueError(f"already connected to {endpoint!r}")
         pipe = Pipe(endpoint, persistent=True)
         self._pipes.append(pipe)
-        task = loop.create_task(self._connect_loop(pipe), name=f"zmtp-connect {endpoint}")
-        self._connectors[endpoint] = (pipe, task)
+        self._connectors[endpoint] = pipe
+        pipe.connector = loop.create_task(self._connect(pipe), name=f"zmtp-connect {endpoint}")
 
     def disconnect(self, endpoint: str) -> None:
         """Stop connecting to ``endpoint`` and drop its connection and queued messages."""
-        entry = self._connectors.pop(endpoint, None)
-        if entry is None:
+        pipe = self._connectors.pop(endpoint, None)
+        if pipe is None:
             raise ValueError(f"not connected to {endpoint!r}")
-        pipe, task = entry
-        task.cancel()
+        pipe.stop_connecting()
         pipe.persistent = False
         self._drop_pipe(pipe)
         if pipe.transport is not None:
             pipe.transport.close()
 
-    async def _connect_loop(self, pipe: Pipe) -> None:
+    def _reconnect(self, pipe: Pipe) -> None:
+        """A connect()ed pipe lost its connection: connect again in ``reconnect_ivl`` s
+        (never, if it is negative)."""
+        if self.reconnect_ivl >= 0 and not self._closed and pipe.persistent:
+            pipe.connector = self._get_loop().call_later(self.reconnect_ivl, self._connect_later,
+                                                          pipe)
+
+    def _connect_later(self, pipe: Pipe) -> None:
+        if not self._closed and pipe.persistent:
+            pipe.connector = self._get_loop().create_task(self._connect(pipe),
+                                                          name=f"zmtp-connect {pipe.endpoint}")
+
+    async def _connect(self, pipe: Pipe) -> None:
+        """Connect ``pipe``, retrying failed attempts at growing intervals; it ends once
+        connected (the connection's loss starts the next one: _reconnect), so a connected
+        pipe holds no task."""
         loop = self._get_loop()
         scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
         ivl = self.reconnect_ivl
         while not self._closed and pipe.persistent:
-            pipe.lost = loop.create_future()
             try:
                 if scheme == "ipc":
                     await loop.create_unix_connection(partial(_ZmtpProtocol, self, pipe), host)
@@ -542,11 +562,9 @@ class Socket:
                 await asyncio.sleep(ivl)
                 ivl = min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
                 continue
-            await pipe.lost
-            ivl = self.reconnect_ivl
-            if ivl < 0:
-                return
-            await asyncio.sleep(ivl)
+            if pipe.connector is asyncio.current_task():  # else lost already: _reconnect set it
+                pipe.connector = None
+            return
 
     # -- connection life --------------------------------------------------------------------------
     def _attach(self, proto: _ZmtpProtocol, transport: asyncio.Transport,
@@ -606,8 +624,8 @@ class Socket:
         gone = self._routing.closed(pipe)
         if not pipe.persistent:
             self._drop_pipe(pipe)
-        if pipe.lost is not None and not pipe.lost.done():
-            pipe.lost.set_result(None)
+        if pipe.persistent:
+            self._reconnect(pipe)
         self._wake_tx()
         cb = self.on_peer_disconnect
         if gone and cb is not None and not self._closed:
@@ -990,8 +1008,8 @@ class Socket:
         self._servers.clear()
         for task in list(self._accepting or ()):
             task.cancel()
-        for _pipe, task in self._connectors.values():
-            task.cancel()
+        for pipe in self._connectors.values():
+            pipe.stop_connecting()
         self._connectors.clear()
         for pipe in list(self._pipes):
             if linger:

@@ -53,8 +53,8 @@ class Pipe:
     """One peer: its queue of outgoing messages, and the live connection when there is one."""
 
     __slots__ = (
-        "conn", "connections", "dirty", "draining", "endpoint", "held", "id", "identity", "lost",
-        "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
+        "conn", "connections", "connector", "dirty", "draining", "endpoint", "held", "id",
+        "identity", "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
         "timer", "timer_at", "transport", "wrote_in",
     )
 
@@ -81,10 +81,16 @@ class Pipe:
         self.subs = NO_SUBSCRIPTIONS  # PUB: its own Subscriptions once one arrives
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = -1.0
-        self.lost: asyncio.Future[None] | None = None
+        #: a connect() pipe: its connect attempts (a task) or the wait for the next (a timer)
+        self.connector: asyncio.Task[None] | asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<pipe {self.id} {self.peer or self.endpoint}>"
+
+    def stop_connecting(self) -> None:
+        if self.connector is not None:
+            self.connector.cancel()
+            self.connector = None
 
     def forget_output(self) -> None:
         """The connection is gone: what was encoded for it goes too (the queue stays)."""
