@@ -3,6 +3,7 @@
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] mesh N [--no-gc] [--profile]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] objects N [--top K]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS
+    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] sample N SECONDS [--top K]
 
 Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyncio loop, waits
 (bounded by --timeout) until each has seen N-1 ENTER events, measures, and stops every node.
@@ -16,6 +17,8 @@ Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyn
 - ``calls``: cProfile call counts while forming, per directed link, then while idle for SECONDS
   (events read), per TCP message sent (``socket.send`` calls): all calls, asyncio handles run,
   ``send`` and ``recv_into`` calls.
+- ``sample``: a sampling profile (SIGPROF every 0.5 ms of process CPU time) of SECONDS idle
+  after forming: the share of samples per function, self and inclusive.
 
 Stdlib only. Figures of one process: run it on a quiet machine and compare trees in turns
 (``--tree DIR`` measures the zre_ref of another checkout with this script).
@@ -31,11 +34,13 @@ import gc
 import importlib
 import pstats
 import resource
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -186,6 +191,56 @@ async def probe_calls(args: argparse.Namespace) -> None:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 
 
+class Sampler:
+    """Counts, per function, the SIGPROF samples it was running in (self) or on the stack of."""
+
+    def __init__(self, interval: float = 0.0005) -> None:
+        self.interval = interval
+        self.samples = 0
+        self.own: collections.Counter[str] = collections.Counter()
+        self.inclusive: collections.Counter[str] = collections.Counter()
+
+    def _sample(self, signum: int, frame: FrameType | None) -> None:
+        self.samples += 1
+        on_stack: set[str] = set()
+        while frame is not None:
+            code = frame.f_code
+            name = f"{'/'.join(Path(code.co_filename).parts[-2:])}:{code.co_name}"
+            if not on_stack:
+                self.own[name] += 1
+            on_stack.add(name)
+            frame = frame.f_back
+        self.inclusive.update(on_stack)
+
+    def start(self) -> None:
+        signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+
+    def report(self, top: int) -> None:
+        print(f"{self.samples} samples, every {self.interval * 1e3:g} ms of CPU time")
+        for title, counts in (("self", self.own), ("inclusive", self.inclusive)):
+            print(f"-- {title} --")
+            for name, count in counts.most_common(top):
+                print(f"  {100 * count / max(self.samples, 1):5.1f} %  {name}")
+
+
+async def probe_sample(args: argparse.Namespace) -> None:
+    sampler = Sampler()
+    async with mesh(args.n, args.port, args.timeout) as nodes:
+        await reading_events(nodes, 6.0)  # past the burst of the last ENTERs
+        sampler.start()
+        try:
+            await reading_events(nodes, args.seconds)
+        finally:
+            sampler.stop()
+    print(f"mesh {args.n}, idle {args.seconds:g} s:")
+    sampler.report(args.top)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=25711, help="beacon port (default 25711)")
@@ -206,6 +261,11 @@ def main() -> int:
     p.add_argument("n", type=int)
     p.add_argument("seconds", type=float, help="idle time profiled after forming")
     p.set_defaults(run=probe_calls)
+    p = sub.add_parser("sample", help="sampling profile (SIGPROF) of the idle mesh")
+    p.add_argument("n", type=int)
+    p.add_argument("seconds", type=float, help="idle time sampled after forming")
+    p.add_argument("--top", type=int, default=30, help="functions to list (default 30)")
+    p.set_defaults(run=probe_sample)
     args = ap.parse_args()
     if args.n < 2:
         ap.error("a mesh needs at least 2 nodes")
