@@ -191,6 +191,8 @@ class ZreNode:
         #: a hook for test agents (fault injection): each batch of ROUTER messages
         #: (``[identity, frames...]``) goes through it before the core sees it
         self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
+        #: and each beacon datagram (``data, host``) the node is handed: kept if it returns True
+        self.beacon_filter: Callable[[bytes, str], bool] | None = None
         #: another hook for test agents: Socket options for the ROUTER over the node's own,
         #: applied by start (the conformance agent's curve-accept-null fault turns CURVE off)
         self.router_options: dict[str, Any] = {}
@@ -549,7 +551,9 @@ class ZreNode:
     def _on_datagram(self, data: bytes, host: str) -> None:
         if not self._running:
             return
-        effects = self._core.handle_beacon_datagram(data, host, self._now())
+        if self.beacon_filter is not None and not self.beacon_filter(data, host):
+            return
+        effects = fastpath.handle_beacon_datagram(self._core, data, host, self._now())
         if effects:
             self._apply(effects)
 
