@@ -123,6 +123,15 @@ def test_start_beacons_at_once_then_every_interval() -> None:
     assert node.next_deadline() == 12.0
 
 
+def test_beacon_follows_the_endpoint_and_the_port_asked() -> None:
+    node = NodeCore(ME, "me", endpoint=ENDPOINT)
+    assert node.beacon() == encode_beacon(Beacon(uuid=ME, port=5000))
+    assert node.beacon(0) == encode_beacon(Beacon(uuid=ME, port=0))
+    node.endpoint = "tcp://127.0.0.1:5001"
+    assert node.beacon() == encode_beacon(Beacon(uuid=ME, port=5001))
+    assert node.beacon() is node.beacon()  # encoded once while nothing changes
+
+
 def test_no_beacons_in_direct_mode() -> None:
     node = NodeCore(ME, endpoint=ENDPOINT, beacon_interval=None)
     assert node.start(0.0) == []

@@ -260,6 +260,7 @@ class NodeCore:
         self._beacon_at: float | None = None
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
+        self._beacon_memo: tuple[str, int | None, bytes] | None = None  # (endpoint, port, datagram)
         #: beacon datagrams known to change nothing (ours, or a known peer's), filled by
         #: fastpath.handle_beacon_datagram: a shared beacon socket may skip handing them to this
         #: node. Emptied whenever a peer leaves the table;
@@ -313,10 +314,16 @@ class NodeCore:
         return BEACON_VERSION if self.public_key is None else BEACON_VERSION_CURVE
 
     def beacon(self, port: int | None = None) -> bytes:
-        """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
-        return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
+        """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon). The same bytes
+        every interval: encoded again only when the endpoint or ``port`` changes."""
+        memo = self._beacon_memo
+        if memo is not None and memo[0] == self.endpoint and memo[1] == port:
+            return memo[2]
+        data = encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
                                     port=self.port if port is None else port,
                                     public_key=self.public_key))
+        self._beacon_memo = (self.endpoint, port, data)
+        return data
 
     # -- lifecycle (spec/zre.md#node) --------------------------------------------------------------
 
