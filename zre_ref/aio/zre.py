@@ -618,7 +618,8 @@ class ZreNode:
                 self._backlog[:0] = rest
                 self._inbox_full = True
                 batch_bytes -= sum(map(len, chain.from_iterable(rest)))
-            self._apply(effects, batch_bytes)
+            if effects:  # none (e.g. only PING-OKs): nothing to apply, no deadline moved
+                self._apply(effects, batch_bytes)
         if self._inbox_full:
             self._room_again()
 
