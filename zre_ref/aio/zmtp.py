@@ -824,9 +824,10 @@ class Socket:
         self._check_open()
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
-        if not self._inbox:
+        msg = self._take(copy)
+        if msg is None:
             raise WouldBlock("no message waiting")
-        return self._take(copy)
+        return msg
 
     @overload
     def recv_many_nowait(self, limit: int | None = None,
@@ -851,15 +852,17 @@ class Socket:
             if p.conn is not None:
                 p.conn.zero_copy = on
 
-    def _take(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
+    def _take(self, copy: bool) -> list[bytes] | list[bytes | bytearray] | None:
+        """The oldest waiting message (None if none), resuming reading as :meth:`_taken`."""
         msg = self._inbox.take(copy)
-        self._taken()
+        if self._read_pause.pipes:
+            self._taken()
         return msg
 
     def _taken(self) -> None:
         """Messages were taken: reading resumes once the inbox is drained (and not held)."""
         pause = self._read_pause
-        if pause and not pause.held and self._inbox.drained:
+        if pause.pipes and not pause.held and self._inbox.drained:
             pause.resume()
 
     def pause_reading(self) -> None:
@@ -882,12 +885,13 @@ class Socket:
     async def recv_multipart(self, copy: bool = True) -> list[bytes] | list[bytes | bytearray]:
         """The next message. ROUTER puts the peer's identity first. ``copy=False`` (like
         pyzmq's) may hand frames of 16 KiB or more over as the bytearray they were read into
-        (those that took more than one read), saving a copy; other frames are bytes."""
+        (those read straight into a buffer of their own), saving a copy; other frames are bytes."""
         if copy == self._zero_copy:
             self._set_zero_copy(not copy)
         while True:
-            if self._inbox:
-                return self._take(copy)
+            msg = self._take(copy)
+            if msg is not None:
+                return msg
             self._check_open()
             w = self._rx_waiter
             if w is None or w.done():

@@ -215,32 +215,30 @@ class Output:
 
 
 class ReadPause:
-    """Which connections stopped reading because the inbox is full or the application asked
-    (``held``); ``resume`` starts them all again."""
+    """Which connections stopped reading (``pipes``) because the inbox is full or the
+    application asked (``held``); ``resume`` starts them all again."""
 
-    __slots__ = ("_paused", "held")
+    __slots__ = ("held", "pipes")
 
     def __init__(self) -> None:
-        self._paused: list[Pipe] = []
+        #: the connections paused now (read on every message taken: an attribute, not a call)
+        self.pipes: list[Pipe] = []
         #: the application paused reading (Socket.pause_reading) until it resumes
         self.held = False
-
-    def __bool__(self) -> bool:
-        return bool(self._paused)
 
     def pause(self, pipes: Iterable[Pipe]) -> None:
         for p in pipes:
             if p.transport is not None and not p.reading_paused:
                 p.reading_paused = True
                 p.transport.pause_reading()
-                self._paused.append(p)
+                self.pipes.append(p)
 
     def resume(self) -> None:
-        for p in self._paused:
+        for p in self.pipes:
             if p.reading_paused and p.transport is not None:
                 p.reading_paused = False
                 p.transport.resume_reading()
-        self._paused.clear()
+        self.pipes.clear()
 
 
 class SubscriberTopics:

@@ -141,6 +141,12 @@ _EXPIRY_REASONS: dict[Expiry, str] = {
 }
 
 
+#: the two states the receive and send paths test on every read and message, as module names
+#: (looking a member up on an Enum class is a Python-level call, ten times a global's cost)
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
+
 class _Closed(Exception):
     """Internal: unwinds the parser after the connection closed itself."""
 
@@ -243,11 +249,11 @@ class Connection:
     # -- queries ------------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
-        return self.state is State.OPEN
+        return self.state is _OPEN
 
     @property
     def closed(self) -> bool:
-        return self.state is State.CLOSED
+        return self.state is _CLOSED
 
     @property
     def wants_flush(self) -> bool:
@@ -346,23 +352,27 @@ class Connection:
 
     def buffer_updated(self, nbytes: int) -> list[Event]:
         """``nbytes`` were written into the view from :meth:`get_buffer`; returns events."""
-        if self.state is State.CLOSED or nbytes <= 0:
+        if self.state is _CLOSED or nbytes <= 0:
             return []
         rx = self._rx
         data = rx.buffer_updated(nbytes)
-        if data is None and not rx.regrown and not rx.body_complete:
+        if data is None and rx.body_missing and not rx.regrown:
             # more of a large body, into the buffer it already had: nothing else changes
             self._reads += 1
             return []
-        return self._receive(b"" if data is None else data)
+        events = self._receive(b"" if data is None else data)
+        if rx.body_pending and not rx.body_missing and self.state is not _CLOSED:
+            # a whole-frame read (zmtp/receiver.py): the frame the read began is complete too
+            events += self._receive(b"")
+        return events
 
     def _eof(self) -> list[Event]:
         events: list[Event] = []
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return events
         if self.state in GREETING_STATES:
             where = " during the greeting"
-        elif self.state is not State.OPEN:
+        elif self.state is not _OPEN:
             where = f" during the handshake (state {self.state.value})"
         elif not self._rx.at_frame_boundary or self._parts:
             where = " inside a message"
@@ -374,7 +384,7 @@ class Connection:
     def _receive(self, data: bytes) -> list[Event]:
         """Parse ``data`` (new bytes; b"" when they went into a large body) after the rest."""
         events: list[Event] = []
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return events
         self._reads += 1
         rx = self._rx
@@ -386,26 +396,27 @@ class Connection:
             body: tuple[int, bytes | bytearray, int] | None = None
             if rx.body_pending:
                 used = rx.feed_body(data) if data else 0
-                if not rx.body_complete:
+                if rx.body_missing:
                     self._account(events)
                     return events
-                body = self._take_body()
+                buf = rx.take_body()
+                body = (rx.body_flags, buf if self.zero_copy else bytes(buf), rx.body_offset)
                 data = data[used:] if used else data
             if rx.rest:
                 data = rx.rest + data
                 rx.rest = b""
             pos = 0
             state = self.state  # (identity tests first: an Enum's hash is a Python call)
-            if state is not State.OPEN and state in GREETING_STATES:
+            if state is not _OPEN and state in GREETING_STATES:
                 pos = self._parse_greeting(data, events)
                 state = self.state
-            if state is State.OPEN or (state not in GREETING_STATES and not self.closed):
+            if state is _OPEN or (state not in GREETING_STATES and self.state is not _CLOSED):
                 pos = self._parse_frames(data, pos, events, body)
-                if self._curve is not None and not self.closed:  # READY, then sealed bytes
+                if self._curve is not None and self.state is not _CLOSED:  # READY, then sealed bytes
                     self._receive_sealed(data[pos:], events)
                     self._account(events)
                     return events
-            if self.closed:
+            if self.state is _CLOSED:
                 return events
             if rx.body_pending:  # a large body started: all of data is taken
                 rx.offset += len(data)
@@ -413,19 +424,13 @@ class Connection:
                 rx.offset += pos
                 if pos < len(data):
                     rx.rest = data[pos:]
-            if self._held or self._parts or not rx.at_frame_boundary:
+            if self._held or self._parts or rx.rest or rx.body_pending:
                 self._account(events)
         except (DecodeError, ProtocolError) as exc:
             self._close_invalid(events, exc)
         except _Closed:
             pass
         return events
-
-    def _take_body(self) -> tuple[int, bytes | bytearray, int]:
-        """The completed large frame: (flags, body, stream offset of the body)."""
-        rx = self._rx
-        buf = rx.take_body()
-        return rx.body_flags, buf if self.zero_copy else bytes(buf), rx.body_offset
 
     def _account(self, events: list[Event]) -> None:
         """Charge what the unfinished message holds to the budget (closing the connection if it
@@ -445,7 +450,7 @@ class Connection:
                 budget.give(-more)
         self._held = held
         if held and self._partial_deadline is None and self.partial_timeout is not None \
-                and self.state is State.OPEN:
+                and self.state is _OPEN:
             self._arm = self._partial_asked = True
 
     def _parse_greeting(self, data: bytes, events: list[Event]) -> int:
@@ -509,7 +514,7 @@ class Connection:
         parts = self._parts
         mbytes = self._msg_bytes
         parts_big = self._parts_big
-        is_open = self.state is State.OPEN
+        is_open = self.state is _OPEN
         limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
         max_frames = self.max_message_frames
         publisher = self._publisher
@@ -560,7 +565,7 @@ class Connection:
                     pos = stop
                 if flags & COMMAND:
                     self._on_command(frame, base + start, events)
-                    is_open = self.state is State.OPEN
+                    is_open = self.state is _OPEN
                     limit = self.max_message_size if is_open else MAX_HANDSHAKE_COMMAND
                     if self._curve is not None and not sealed:  # the rest of the read is sealed
                         break
@@ -580,7 +585,7 @@ class Connection:
                 mbytes = 0
                 parts_big = False
         finally:
-            if self.state is not State.CLOSED:
+            if self.state is not _CLOSED:
                 self._parts, self._msg_bytes, self._parts_big = parts, mbytes, parts_big
         return pos
 
@@ -767,12 +772,12 @@ class Connection:
                 self._out_big = True
 
     def _need_open(self) -> None:
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             raise ProtocolError(f"cannot send in state {self.state.value}")
 
     def send_message(self, frames: Sequence[bytes]) -> None:
         """Queue a multipart message (spec/zmtp.md#frames). Frames are bytes-like."""
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             self._need_open()
         if self._curve is not None:
             queue_sealed(self._curve, frames)

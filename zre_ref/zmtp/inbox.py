@@ -70,8 +70,10 @@ class Inbox:
         self._sizes.append(cost)
         self.nbytes += cost
 
-    def take(self, copy: bool) -> list[bytes] | list[bytes | bytearray]:
-        """The oldest message (there must be one); ``copy``: bytearray frames become bytes."""
+    def take(self, copy: bool) -> list[bytes] | list[bytes | bytearray] | None:
+        """The oldest message, None if none waits; ``copy``: bytearray frames become bytes."""
+        if not self._messages:
+            return None
         msg = self._messages.popleft()
         self.nbytes -= self._sizes.popleft()
         if type(msg) is Buffers:
