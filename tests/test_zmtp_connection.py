@@ -447,6 +447,46 @@ def test_output_chunks_keep_big_bodies() -> None:
     assert chunks[-1] is big and len(chunks) == 2
 
 
+_outgoing = st.lists(st.lists(st.one_of(
+    st.sampled_from([b"", b"s" * 5, b"t" * 255, b"m" * 256, b"L" * 17_000]),
+    st.binary(max_size=8).map(bytearray), st.binary(max_size=8).map(memoryview)),
+    min_size=1, max_size=3), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_outgoing)
+def test_send_messages_is_send_message_on_each(messages: list[list[bytes]]) -> None:
+    """Connection.send_messages (sender.queue_messages) gives the same output chunks as
+    send_message called on each message in turn, and the peer receives the messages."""
+    outputs = []
+    for batch in (False, True):
+        a, b = Connection("DEALER"), Connection("ROUTER")
+        pump(a, b)
+        if batch:
+            a.send_messages(messages)
+        else:
+            for m in messages:
+                a.send_message(m)
+        chunks = [bytes(c) for c in a.output_chunks()]
+        outputs.append(chunks)
+        got = [ev.frames for ev in b.receive_data(b"".join(chunks)) if isinstance(ev, MessageReceived)]
+        assert got == [[bytes(f) for f in m] for m in messages]
+    assert outputs[0] == outputs[1]
+
+
+def test_send_messages_with_curve() -> None:
+    server_public, server_secret = curve_keypair()
+    client_public, client_secret = curve_keypair()
+    a = Connection("DEALER", mechanism=CurveClient.from_keys(server_public, client_public,
+                                                              client_secret))
+    b = Connection("ROUTER", mechanism=CurveServer.from_keys(server_public, server_secret, None))
+    pump(a, b)
+    messages = [[b"h", b"x" * 64], [b"one"], [b"a", bytearray(b"b"), b"c" * 300]]
+    a.send_messages(messages)
+    got = [ev.frames for ev in b.receive_data(a.data_to_send()) if isinstance(ev, MessageReceived)]
+    assert got == [[bytes(f) for f in m] for m in messages]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.sampled_from([b"", b"s" * 5, b"m" * 300, b"L" * 17_000, b"X" * 40_000]),
                          min_size=1, max_size=4), min_size=1, max_size=6),

@@ -53,6 +53,7 @@ from zre_ref.zre.node import (
     decode_fast,
     endpoint_problem,
 )
+from zre_ref.zre.peer import Peer
 
 ME = bytes(range(16))
 ENDPOINT = "tcp://127.0.0.1:5000"
@@ -831,6 +832,27 @@ def test_encoder_gives_the_codecs_frames(sends: list[tuple[str, tuple[bytes, ...
         assert enc.whisper(content) == ZRE.encode(Whisper(sequence=0, content=content))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["", "G", "é", "g" * 255]), _content, st.booleans(),
+       st.lists(st.integers(0, 65535), max_size=4))
+def test_numbered_copies_are_the_codecs_frames(group: str, content: tuple[bytes, ...],
+                                                whisper: bool, last_sent: list[int]) -> None:
+    """Encoder.numbered: each peer's copy is what ZRE.encode gives for its next sequence
+    number, and the peer's count moves on as Peer.next_sequence moves it (65535 wraps to 0)."""
+    enc = fastpath.Encoder()
+    frames = enc.whisper(content) if whisper else enc.shout(group, content)
+    peers = [Peer(f"{i:032X}", ep(i), f"link{i}", sent_sequence=s) for i, s in enumerate(last_sent)]
+    twins = [Peer(f"{i:032X}", ep(i), f"link{i}", sent_sequence=s) for i, s in enumerate(last_sent)]
+    for _ in range(2):  # the data frame's split cold, then kept
+        expected = [fastpath.with_sequence(frames, p.next_sequence()) for p in twins]
+        assert [list(m) for m in enc.numbered(frames, peers)] == expected
+        assert [p.sent_sequence for p in peers] == [p.sent_sequence for p in twins]
+        assert expected == [ZRE.encode(Whisper(sequence=p.sent_sequence, content=content)
+                                       if whisper else
+                                       Shout(sequence=p.sent_sequence, group=group, content=content))
+                            for p in twins]
+
+
 def test_encoder_checks_what_it_has_not_cached() -> None:
     enc = fastpath.Encoder()
     with pytest.raises(EncodeError):  # the codec's own error: a group name over 255 bytes
@@ -999,7 +1021,8 @@ _batch_msg = st.one_of(
 
 
 def _state(node: NodeCore) -> dict[str, Any]:
-    return {u: (p.want_sequence, p.evasive_at, p.heard_at, p.ready, sorted(p.groups), p.status)
+    return {u: (p.want_sequence, p.sent_sequence, p.evasive_at, p.expired_at, p.heard_at, p.ready,
+                sorted(p.groups), p.status)
             for u, p in node.peers.items()}
 
 

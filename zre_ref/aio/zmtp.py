@@ -752,13 +752,14 @@ class Socket:
         return self._routing.send(frames, self._pipes if pipes is None else pipes,
                                   self.sndhwm or _NO_LIMIT, self._enqueue_to)
 
-    def send_frames_nowait(self, frames: list[bytes]) -> None:
-        """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list of
-        ``bytes`` that the socket keeps as it is (not copied, not checked; do not change it)."""
+    def send_frames_nowait(self, frames: Sequence[bytes]) -> None:
+        """:meth:`send_multipart_nowait` for a message the caller built: a non-empty list or
+        tuple of ``bytes`` that the socket keeps as it is (not copied, not checked; do not
+        change it)."""
         if self._closed:
             raise SocketClosed(f"{self.socket_type} socket is closed")
         if self.send_filter is not None:
-            filtered = self._filtered(frames)
+            filtered = self._filtered(list(frames))
             if filtered is None:
                 return
             frames = filtered

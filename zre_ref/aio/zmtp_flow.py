@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from ..zmtp.connection import Connection
 from ..zmtp.inbox import NO_QUEUE
@@ -56,7 +56,7 @@ class Pipe:
         self.id = next(_pipe_ids)
         self.endpoint = endpoint
         self.persistent = persistent  # a connect() pipe: outlives its connections
-        self.queue: deque[list[bytes]] = NO_QUEUE  # a deque of its own from the first message
+        self.queue: deque[Sequence[bytes]] = NO_QUEUE  # a deque of its own from the first message
         self.conn: Connection | None = None
         self.connections = 0  # how many connections this pipe has had (reconnects + 1)
         self.transport: asyncio.Transport | None = None
@@ -107,7 +107,7 @@ class Output:
         self._dirty: list[Pipe] = []
         self._scheduled = False
 
-    def enqueue(self, pipe: Pipe, frames: list[bytes]) -> None:
+    def enqueue(self, pipe: Pipe, frames: Sequence[bytes]) -> None:
         """Queue ``frames`` for ``pipe`` (the routing policy checked its room)."""
         if not pipe.dirty and pipe.ready:
             conn = pipe.conn
@@ -165,13 +165,16 @@ class Output:
             self._write(pipe, transport, held, force)
         q = pipe.queue
         if pipe.ready and q:
-            send = conn.send_message
             pop = q.popleft
             while q and (force or not (pipe.paused or pipe.held)):
                 # a batch of about FLUSH_CHUNK bytes, sized from the first message
                 n = min(len(q), max(1, FLUSH_CHUNK // (len(q[0][-1]) + 64)))
-                for _ in range(n):
-                    send(pop())
+                if n == len(q):
+                    batch = list(q)
+                    q.clear()
+                else:
+                    batch = [pop() for _ in range(n)]
+                conn.send_messages(batch)
                 self._write(pipe, transport, conn.output_chunks(), force)
             if not q:
                 pipe.queue = NO_QUEUE  # drained: an idle pipe holds no deque

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -78,9 +78,13 @@ def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     return len(batch), spent
 
 
-def _as_frames(frames: Iterable[bytes | str]) -> list[bytes]:
-    return [f if type(f) is bytes else f.encode("utf-8") if isinstance(f, str) else bytes(f)
-            for f in frames]
+def _as_frames(frames: tuple[bytes | str, ...]) -> tuple[bytes, ...]:
+    """The frames as ``bytes`` (str as UTF-8); ``frames`` itself when they all are."""
+    for f in frames:
+        if type(f) is not bytes:
+            return tuple(f if type(f) is bytes else f.encode("utf-8") if isinstance(f, str)
+                         else bytes(f) for f in frames)
+    return frames  # type: ignore[return-value]  # all bytes (typing.cast would cost a call)
 
 
 class ZreNode:
@@ -441,24 +445,29 @@ class ZreNode:
         self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
-    def _send(self, link: str, frames: list[bytes]) -> None:
-        """One message on one DEALER; a full queue (HWM) goes back to the core, whose effects
-        run after the current ones (never from in here)."""
-        sock = self._links.get(link)
-        if sock is None:
-            log.error("(%s) send on unknown link %s", self.name, link)
-            return
-        try:
-            sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
-        except WouldBlock:
-            self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
-        except SocketClosed:
-            log.debug("(%s) link %s already closed", self.name, link)
-        except Exception as exc:  # only this link is affected
-            self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
-        else:
-            if self._zrelog is not None and self._zrelog.verbose:
-                self._zrelog.record_send(link, frames)
+    def _send(self, links: Sequence[str], messages: Sequence[Sequence[bytes]]) -> None:
+        """``messages[i]`` on the DEALER of ``links[i]`` (one SendToPeer, or a SendToPeers); a
+        full queue (HWM) goes back to the core, whose effects run after the current ones (never
+        from in here)."""
+        sockets = self._links.sockets
+        record = self._zrelog is not None and self._zrelog.verbose
+        for link, frames in zip(links, messages, strict=True):
+            sock = sockets.get(link)
+            if sock is None:
+                log.error("(%s) send on unknown link %s", self.name, link)
+                continue
+            try:
+                sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
+            except WouldBlock:
+                self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
+            except SocketClosed:
+                log.debug("(%s) link %s already closed", self.name, link)
+            except Exception as exc:  # only this link is affected
+                self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
+            else:
+                if record:
+                    assert self._zrelog is not None
+                    self._zrelog.record_send(link, frames)
 
     def _apply(self, effects: list[Effect], message_bytes: int = 0) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
@@ -475,21 +484,21 @@ class ZreNode:
             for eff in effects:
                 log.info("(%s) %r", self.name, eff)
         self._applying = True
-        events = self._events
-        emitted = len(events)
+        push = self._events.append
+        emitted = 0
         try:
             while True:
                 for eff in effects:
                     try:
-                        if isinstance(eff, SendToPeers):
-                            for link, frames in zip(eff.links, eff.messages, strict=True):
-                                self._send(link, frames)
-                        elif isinstance(eff, SendToPeer):
-                            self._send(eff.link, eff.frames)
-                        elif isinstance(eff, ZreEvent):
-                            events.append(eff)
+                        if isinstance(eff, ZreEvent):  # the most frequent, with SHOUT/WHISPER received
+                            push(eff)
+                            emitted += 1
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
+                        elif isinstance(eff, SendToPeers):
+                            self._send(eff.links, eff.messages)
+                        elif isinstance(eff, SendToPeer):
+                            self._send((eff.link,), (eff.frames,))
                         else:
                             self._apply_link_effect(eff)
                     except Exception as exc:  # isolated per effect, see above
@@ -499,7 +508,8 @@ class ZreNode:
                 effects, self._deferred = self._deferred, []
         finally:
             self._applying = False
-            events.charge(len(events) - emitted, message_bytes)
+            if emitted:
+                self._events.charge(emitted, message_bytes)
             self._arm()
 
     def _apply_link_effect(self, eff: Effect) -> None:
@@ -698,8 +708,10 @@ class ZreNode:
         Raises EOFError once the node has stopped and every event was read.
         """
         while True:
-            ev = self.recv_nowait()
+            ev = self._events.pop()  # recv_nowait, inline: this runs once per event
             if ev is not None:
+                if self._inbox_full:
+                    self._room_again()
                 return ev
             if not self._running:
                 raise EOFError("node stopped")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from ..zre.events import ZreEvent
 
@@ -26,8 +27,8 @@ EVENT_BYTES = 256
 class EventQueue:
     """Events for the application, oldest first, bounded by ``max_events`` and ``max_bytes``."""
 
-    __slots__ = ("_charges", "_consumed", "_emitted", "_events", "_waiter", "max_bytes",
-                 "max_events", "nbytes")
+    __slots__ = ("_charges", "_consumed", "_emitted", "_events", "_waiter", "append",
+                 "max_bytes", "max_events", "nbytes")
 
     def __init__(self, max_events: int = MAX_PENDING_EVENTS,
                  max_bytes: int = MAX_PENDING_BYTES) -> None:
@@ -40,13 +41,12 @@ class EventQueue:
         self._emitted = 0  # events ever emitted to the application
         self._consumed = 0  # ... and read by it
         self._waiter: asyncio.Future[None] | None = None
+        #: queue one event, :meth:`charge` the batch once it is complete (the deque's own
+        #: append: a node calls it once per event)
+        self.append: Callable[[ZreEvent], None] = self._events.append
 
     def __len__(self) -> int:
         return len(self._events)
-
-    def append(self, event: ZreEvent) -> None:
-        """Queue one event; :meth:`charge` the batch once it is complete."""
-        self._events.append(event)
 
     def charge(self, count: int, message_bytes: int) -> None:
         """The last ``count`` events appended form one batch, from messages of ``message_bytes``

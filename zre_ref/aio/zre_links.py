@@ -35,20 +35,21 @@ def curve_options(curve: tuple[bytes, SecretKey] | None, server_key: bytes | Non
 class PeerLinks:
     """The DEALERs towards peers, by the core's link name."""
 
-    __slots__ = ("_links", "curve", "send_filter")
+    __slots__ = ("curve", "send_filter", "sockets")
 
     def __init__(self, curve: tuple[bytes, SecretKey] | None,
                  send_filter: Callable[[list[bytes]], list[bytes] | None] | None) -> None:
         self.curve = curve
         #: applied to every message the DEALERs send (fault injection; None = none)
         self.send_filter = send_filter
-        self._links: dict[str, Socket] = {}
+        #: the DEALER of each open link (read it; open and close change it)
+        self.sockets: dict[str, Socket] = {}
 
     def __len__(self) -> int:
-        return len(self._links)
+        return len(self.sockets)
 
     def get(self, link: str) -> Socket | None:
-        return self._links.get(link)
+        return self.sockets.get(link)
 
     def open(self, eff: ConnectPeer, plan: BeaconPlan | None, reconnect_ivl_max: float) -> None:
         """A DEALER with the identity and HWM the core chose, connecting in the background
@@ -56,7 +57,7 @@ class PeerLinks:
         sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
                       reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
                       eager_handshake=True, **curve_options(self.curve, eff.server_key))
-        self._links[eff.link] = sock
+        self.sockets[eff.link] = sock
         endpoint = eff.endpoint
         if plan is not None and plan.ipv6:
             endpoint = link_local_zone(endpoint, plan.interface)
@@ -64,11 +65,11 @@ class PeerLinks:
 
     def close(self, link: str) -> None:
         """Close the link's DEALER, if it is open (what was queued is still written)."""
-        sock = self._links.pop(link, None)
+        sock = self.sockets.pop(link, None)
         if sock is not None:
             sock.close()
 
     def close_all(self) -> None:
-        for sock in self._links.values():
+        for sock in self.sockets.values():
             sock.close()
-        self._links.clear()
+        self.sockets.clear()

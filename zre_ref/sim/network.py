@@ -252,7 +252,7 @@ class Simulation:
             self._send(node, eff.link, eff.frames)
         elif isinstance(eff, SendToPeers):
             for link, frames in zip(eff.links, eff.messages, strict=True):
-                self._send(node, link, frames)
+                self._send(node, link, list(frames))
         elif isinstance(eff, ZreEvent):
             self._event(node, eff)
         elif isinstance(eff, SendBeacon):

@@ -32,7 +32,7 @@ Beside it: :mod:`~zre_ref.zmtp.metadata` (what READY/INITIATE carry and what we 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..curve.z85 import z85_encode
 from ..errors import DecodeError, LengthOverflow, ProtocolError, ZreRefError
@@ -104,7 +104,7 @@ from .receiver import (
     Receiver,
 )
 from .routing import PUBLISHERS, compatible
-from .sender import output_chunks, queue_message, queue_sealed
+from .sender import output_chunks, queue_message, queue_messages, queue_sealed
 from .states import (
     GREETING_INPUT,
     GREETING_STATES,
@@ -782,6 +782,16 @@ class Connection:
         if self._curve is not None:
             queue_sealed(self._curve, frames)
         elif queue_message(self._out, frames):
+            self._out_big = True
+
+    def send_messages(self, messages: Iterable[Sequence[bytes]]) -> None:
+        """:meth:`send_message` for each of ``messages``, in order (one state check)."""
+        if self.state is not State.OPEN:
+            self._need_open()
+        if self._curve is not None:
+            for frames in messages:
+                queue_sealed(self._curve, frames)
+        elif queue_messages(self._out, messages):
             self._out_big = True
 
     def send_subscribe(self, topic: bytes) -> None:

@@ -202,7 +202,7 @@ class RoutedPipe(Protocol):
 
 
 R = TypeVar("R", bound=RoutedPipe)
-Frames = list[bytes]
+Frames = Sequence[bytes]
 #: "queue ``frames`` for this pipe": the socket's side of a send
 Enqueue = Callable[[R, Frames], None]
 

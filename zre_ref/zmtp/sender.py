@@ -2,13 +2,14 @@
 
 :class:`~zre_ref.zmtp.connection.Connection` queues pieces in a list; :func:`queue_message`
 appends a message's frames to it (a short frame is one piece, flags + size + body; a long one is
-its header and its body, uncopied), :func:`output_chunks` joins the queue for the socket, and
-:func:`queue_sealed` hands a message to CURVE for sealing (spec/curve.md#message).
+its header and its body, uncopied), :func:`queue_messages` does that for many, :func:`output_chunks`
+joins the queue for the socket, and :func:`queue_sealed` hands a message to CURVE for sealing
+(spec/curve.md#message).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..errors import EncodeError
 from ..wire import pack_flags_u64
@@ -16,7 +17,7 @@ from .curve import FLAG_MORE, CurveTransport
 from .frames import LONG, MORE
 from .receiver import BIG_FRAME
 
-__all__ = ["output_chunks", "queue_message", "queue_sealed"]
+__all__ = ["output_chunks", "queue_message", "queue_messages", "queue_sealed"]
 
 #: the flags + size bytes of every short frame: last, and with MORE
 _SHORT_LAST = tuple(bytes((0, n)) for n in range(256))
@@ -52,6 +53,24 @@ def queue_message(out: list[bytes], frames: Sequence[bytes]) -> bool:
             out.append(pack_flags_u64((MORE if i < last else 0) | LONG, n))
             out.append(f)
             big = big or n >= BIG_FRAME
+    return big
+
+
+def queue_messages(out: list[bytes], messages: Iterable[Sequence[bytes]]) -> bool:
+    """:func:`queue_message` for each of ``messages`` in turn (the pieces joined are the same
+    bytes); a message of two short ``bytes`` frames (a ZRE message with one content frame, the
+    common case) is laid out here without the call, flags + size and body as separate pieces.
+    True if a big body was queued."""
+    big = False
+    more, last = _SHORT_MORE, _SHORT_LAST
+    for frames in messages:
+        if len(frames) == 2:
+            head, body = frames
+            if type(head) is bytes and type(body) is bytes and len(head) < 256 and len(body) < 256:
+                out += (more[len(head)], head, last[len(body)], body)
+                continue
+        if queue_message(out, frames):
+            big = True
     return big
 
 

@@ -50,11 +50,12 @@ class SendToPeers:
     their content frames (spec/zre.md#shout)."""
 
     links: list[str]
-    messages: list[list[bytes]]
+    messages: list[tuple[bytes, ...]]
 
     def split(self) -> list[SendToPeer]:
         """The same, as one SendToPeer per link."""
-        return [SendToPeer(link, frames) for link, frames in zip(self.links, self.messages, strict=True)]
+        return [SendToPeer(link, list(frames))
+                for link, frames in zip(self.links, self.messages, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ and each checked against it by the property tests in tests/test_zre_node.py:
   same peer state afterwards) with SHOUT, WHISPER, PING and PING-OK from a ready peer handled
   without the generic codec; everything else goes through ``core.handle_message``.
 * :func:`decode_fast` is ``ZRE.decode(frames, strict=False)`` for the hot messages, else None.
-* :func:`with_sequence` re-numbers an encoded message (encode once, send to many).
+* :func:`with_sequence` re-numbers an encoded message.
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
-  frames.
+  frames; ``Encoder.numbered`` makes each peer's copy with its next sequence number (encode
+  once, send to many).
 * :func:`handle_beacon_datagram` is :meth:`NodeCore.handle_beacon_datagram` with the beacons
   that change nothing (ours, a known peer's) answered without decoding, and remembered in
   ``core.no_op_beacons``.
@@ -23,7 +24,9 @@ message declarations in :mod:`zre_ref.zre.messages` and the beacon's in :mod:`zr
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from struct import Struct
 from typing import TYPE_CHECKING
 
 from ..codec import STRING, U16
@@ -31,10 +34,20 @@ from .admission import NO_OP_BEACONS_MAX
 from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, LEAVING_PORT, UUID_SIZE, field_span
 from .effects import SendToPeer
 from .events import ShoutReceived, WhisperReceived
-from .messages import ZRE, Ping, PingOk, Shout, Whisper, ZreMessage, encode_identity
+from .messages import (
+    SEQUENCE_MODULUS,
+    ZRE,
+    Ping,
+    PingOk,
+    Shout,
+    Whisper,
+    ZreMessage,
+    encode_identity,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (node imports this module)
     from .node import Effect, NodeCore
+    from .peer import Peer
 
 __all__ = [
     "SEQUENCE_AT",
@@ -94,17 +107,56 @@ def with_sequence(frames: Sequence[bytes], sequence: int) -> list[bytes]:
     return out
 
 
+@lru_cache(maxsize=512)
+def _pack_around(tail: int) -> Callable[[bytes, int, bytes], bytes]:
+    """``pack(head, sequence, tail_bytes)``: a data frame from the bytes before its sequence
+    number, the number, and the ``tail`` bytes after it, in one call."""
+    return Struct(f">{SEQUENCE_AT}sH{tail}s").pack
+
+
 class Encoder:
     """``ZRE.encode(Shout(sequence=0, ...))`` and ``ZRE.encode(Whisper(sequence=0, ...))``, the
     same frames, with the data frame built once (per group for SHOUT, up to ``MAX_GROUPS``
     groups) instead of per message. Content that is not all ``bytes`` goes through ``ZRE.encode``,
-    which checks it; the sequence is set per peer by :func:`with_sequence`."""
+    which checks it; each peer's copy gets its sequence number from :meth:`numbered`."""
 
     MAX_GROUPS = 1024
 
     def __init__(self) -> None:
         self._shout_heads: dict[str, bytes] = {}
         self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
+        #: data frame -> (pack, the bytes before its sequence number, the bytes after it)
+        self._splits: dict[bytes, tuple[Callable[[bytes, int, bytes], bytes], bytes, bytes]] = {}
+
+    def numbered(self, frames: Sequence[bytes], peers: Iterable[Peer]) -> list[tuple[bytes, ...]]:
+        """Each peer's next message: ``with_sequence(frames, peer.next_sequence())`` for each
+        of ``peers`` in turn, for SHOUT or WHISPER frames from this encoder (encode once, send
+        to many). The data frame is split once (and the split kept for the next message), each
+        copy's data frame is one ``struct`` call, every copy shares the content frames, and the
+        sequence is bumped here as ``Peer.next_sequence`` does (spec/zre.md#sequence). Each
+        copy is a tuple: the garbage collector stops tracking a tuple of bytes, not a list."""
+        data = frames[0]
+        split = self._splits.get(data)
+        if split is None:
+            split = (_pack_around(len(data) - _SEQUENCE_END), data[:SEQUENCE_AT],
+                     data[_SEQUENCE_END:])
+            if len(self._splits) <= self.MAX_GROUPS:  # every group's SHOUT, and WHISPER
+                self._splits[data] = split
+        pack, head, tail = split
+        modulus = SEQUENCE_MODULUS
+        out: list[tuple[bytes, ...]] = []
+        append = out.append
+        if len(frames) == 2:  # the common case: one content frame
+            content = frames[1]
+            for peer in peers:
+                sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+                append((pack(head, sequence, tail), content))
+        else:
+            rest = frames[1:]
+            for peer in peers:
+                sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+                append((pack(head, sequence, tail), *rest))
+        return out
 
     def shout(self, group: str, content: tuple[bytes, ...]) -> list[bytes]:
         """The frames of SHOUT(group, content) with sequence 0."""
@@ -165,7 +217,11 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     peer becomes its event here, a PING its PING-OK, a PING-OK only a refresh; anything else
     goes to ``core.handle_message``. Same arguments
     (``budget`` included), same effects. This runs once per message a node receives: keep it
-    lean."""
+    lean. Three things the readable path does per message are done more cheaply here, with the
+    same result: the sequence check is ``Peer.sequence_ok``'s arithmetic inline, ``Peer.refresh``
+    runs once per run of messages from one peer (``now`` is the batch's, so a second call would
+    change nothing), and the two events are built by setting their slots (what their
+    ``__init__`` does, without the call)."""
     out: list[Effect] = []
     if not core.started:
         return out
@@ -174,51 +230,69 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     peer_of_identity = core.peer_of_identity
     evasive, expired = core.evasive, core.expired
     head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
-    seq_at, group_at, min_size = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END
+    seq_at, group_at, min_size, modulus = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END, SEQUENCE_MODULUS
+    new, shout_event, whisper_event = object.__new__, ShoutReceived, WhisperReceived
     limit = budget if budget is not None else sys.maxsize
     group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
     group = ""
     last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
     peer = None
+    uuid = name = ""  # peer's
+    refreshed = None  # the peer refreshed at `now` since the slow path last ran
     for msg in messages:
         identity = msg[0] if msg else b""
         if identity is not last or peer is None:
             peer = peer_of_identity(identity)
             last = identity if peer is not None and peer.ready else None
+            if peer is not None:
+                uuid, name = peer.uuid, peer.name
         data = msg[1] if last is not None and len(msg) > 1 else None
         if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
             pass  # the slow path below
+        elif (data[seq_at] << 8) | data[seq_at + 1] != (want := (peer.want_sequence + 1) % modulus):
+            pass  # out of sequence (the readable path drops the peer)
         elif data.startswith(head_shout):
             if not (group_raw and data.startswith(group_raw, group_at)):
-                name = group_of(data)
-                if name is not None:
-                    group, group_raw = name, data[group_at:group_at + 1 + data[group_at]]
+                named = group_of(data)
+                if named is not None:
+                    group, group_raw = named, data[group_at:group_at + 1 + data[group_at]]
                 else:
                     group_raw = b""
-            if group_raw and peer.sequence_ok((data[seq_at] << 8) | data[seq_at + 1], False):
-                append(ShoutReceived(peer.uuid, peer.name, group,
-                                     (msg[2],) if len(msg) == 3 else tuple(msg[2:])))
-                peer.refresh(now, evasive, expired)
+            if group_raw:
+                peer.want_sequence = want
+                shout = new(shout_event)
+                shout.peer_uuid, shout.peer_name, shout.group = uuid, name, group
+                shout.content = (msg[2],) if len(msg) == 3 else tuple(msg[2:])
+                append(shout)
+                if peer is not refreshed:
+                    peer.refresh(now, evasive, expired)
+                    refreshed = peer
                 if len(out) >= limit:
                     break
                 continue
-        elif data.startswith(head_whisper) and peer.sequence_ok(
-                (data[seq_at] << 8) | data[seq_at + 1], False):
-            append(WhisperReceived(peer.uuid, peer.name, tuple(msg[2:])))
-            peer.refresh(now, evasive, expired)
+        elif data.startswith(head_whisper):
+            peer.want_sequence = want
+            whisper = new(whisper_event)
+            whisper.peer_uuid, whisper.peer_name, whisper.content = uuid, name, tuple(msg[2:])
+            append(whisper)
+            if peer is not refreshed:
+                peer.refresh(now, evasive, expired)
+                refreshed = peer
             if len(out) >= limit:
                 break
             continue
         elif len(data) == min_size and len(msg) == 2 and (
-                data.startswith(head_ping) or data.startswith(head_ping_ok)) and peer.sequence_ok(
-                (data[seq_at] << 8) | data[seq_at + 1], False):
+                data.startswith(head_ping) or data.startswith(head_ping_ok)):
+            peer.want_sequence = want
             if data.startswith(head_ping) and peer.connected:  # answered as NodeCore._send does
                 append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
-            peer.refresh(now, evasive, expired)
+            if peer is not refreshed:
+                peer.refresh(now, evasive, expired)
+                refreshed = peer
             if len(out) >= limit:
                 break
             continue
-        last = peer = None  # the slow path may change or remove any peer
+        last = peer = refreshed = None  # the slow path may change or remove any peer
         out.extend(slow(identity, list(msg[1:]), now))
         if len(out) >= limit:
             break

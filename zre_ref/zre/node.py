@@ -840,15 +840,15 @@ class NodeCore:
         if g is None:
             return out
         links: list[str] = []
-        messages: list[list[bytes]] = []
+        targets: list[Peer] = []
         for peer in g.peers.values():
             if peer.connected:
                 links.append(peer.link)
-                messages.append(with_sequence(frames, peer.next_sequence()))
+                targets.append(peer)
             elif peer.parked:
                 self._hold(peer, frames)
-        if links:
-            out.append(SendToPeers(links, messages))
+        if targets:
+            out.append(SendToPeers(links, self._encode.numbered(frames, targets)))
         return out
 
     def whisper(self, peer_uuid: str, content: Iterable[bytes]) -> list[Effect]:
