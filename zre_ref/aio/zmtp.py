@@ -24,6 +24,7 @@ import socket as _socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, Literal, overload
 
 from ..lograte import RateLimitedLog
@@ -42,7 +43,7 @@ from ..zmtp.connection import (
 )
 from ..zmtp.curve import curve_mechanism
 from ..zmtp.inbox import NO_QUEUE, Buffers, Inbox
-from ..zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+from ..zmtp.mechanisms import NULL, Mechanism, Null, PlainClient, PlainServer
 from ..zmtp.metadata import check_socket_settings
 from ..zmtp.receiver import ReceiveBudget
 from ..zmtp.routing import (
@@ -263,8 +264,8 @@ class Socket:
     #: slots: a ZRE node holds one DEALER per peer (about 1.2 KB less each than a __dict__)
     __slots__ = (
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
-        "_log", "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
-        "_shared", "_topics", "_tx_waiter", "_zero_copy", "eager_handshake",
+        "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
+        "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
@@ -324,8 +325,7 @@ class Socket:
         #: max_unfinished_bytes
         self._budget = (receive_budget if receive_budget is not None
                         else ReceiveBudget(max_unfinished_bytes or None))
-        #: peer-triggered warnings: one line per kind, then a count per interval
-        self._log = RateLimitedLog(log)
+        self._warnings: RateLimitedLog | None = None  # see _log
         self.reconnect_ivl = reconnect_ivl
         self.reconnect_ivl_max = reconnect_ivl_max
         self.handshake_timeout = handshake_timeout
@@ -335,7 +335,7 @@ class Socket:
         self.heartbeat = (
             Heartbeat(heartbeat_ivl, heartbeat_ttl, heartbeat_timeout) if heartbeat_ivl else None
         )
-        self.mechanism: Mechanism = Null()
+        self.mechanism: Mechanism = NULL
         if plain_server:
             if plain_authenticator is None:
                 if plain_username is None or plain_password is None:
@@ -357,7 +357,7 @@ class Socket:
         self._pipes: list[Pipe] = []  # every pipe; DEALER round-robins over the eligible ones
         #: this type's rules: where sent messages go, what received ones become
         self._routing: Routing[Pipe] = routing_for(socket_type)
-        self._output = Output(self._get_loop, self._wake_tx, self._get_shared)
+        self._output = Output(self)
         self._enqueue_to = self._output.enqueue  # bound once: the policies call it per message
         #: large frames are handed over in the bytearray they were read into (the last recv
         #: call asked for copy=False), else copied out as bytes
@@ -365,8 +365,9 @@ class Socket:
         self._rx_waiter: asyncio.Future[None] | None = None
         self._tx_waiter: asyncio.Future[None] | None = None
         self._servers: dict[str, _Listener] = {}
-        self._accepting: set[asyncio.Task[Any]] = set()  # accepted, transport being made
-        self._connectors: dict[str, tuple[Pipe, asyncio.Task[None]]] = {}
+        #: accepted, transport being made (a set of its own from the first accept)
+        self._accepting: set[asyncio.Task[Any]] | None = None
+        self._connectors: dict[str, Pipe] = {}  # connect()ed endpoints
         #: ROUTER: called with a peer's routing identity when its connection closes (and no
         #: newer connection holds that identity); messages it sent before are already queued
         self.on_peer_disconnect: Callable[[bytes], None] | None = None
@@ -407,6 +408,14 @@ class Socket:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def _log(self) -> RateLimitedLog:
+        """Peer-triggered warnings: one line per kind, then a count per interval (made on
+        first use: most sockets never warn)."""
+        if self._warnings is None:
+            self._warnings = RateLimitedLog(log)
+        return self._warnings
 
     def _get_shared(self) -> LoopShared:
         if self._shared is None:
@@ -469,11 +478,14 @@ class Socket:
         loop = self._get_loop()
         task = loop.create_task(
             loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
+        if self._accepting is None:
+            self._accepting = set()
         self._accepting.add(task)
         task.add_done_callback(self._accept_done)
 
     def _accept_done(self, task: asyncio.Task[Any]) -> None:
-        self._accepting.discard(task)
+        if self._accepting is not None:
+            self._accepting.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.warning(self._get_loop().time(), ("accept-transport",),
                               "zmtp %s: an accepted connection failed: %s", self.socket_type,
@@ -501,32 +513,45 @@ class Socket:
             raise ValueError(f"already connected to {endpoint!r}")
         pipe = Pipe(endpoint, persistent=True)
         self._pipes.append(pipe)
-        task = loop.create_task(self._connect_loop(pipe), name=f"zmtp-connect {endpoint}")
-        self._connectors[endpoint] = (pipe, task)
+        self._connectors[endpoint] = pipe
+        pipe.connector = loop.create_task(self._connect(pipe), name=f"zmtp-connect {endpoint}")
 
     def disconnect(self, endpoint: str) -> None:
         """Stop connecting to ``endpoint`` and drop its connection and queued messages."""
-        entry = self._connectors.pop(endpoint, None)
-        if entry is None:
+        pipe = self._connectors.pop(endpoint, None)
+        if pipe is None:
             raise ValueError(f"not connected to {endpoint!r}")
-        pipe, task = entry
-        task.cancel()
+        pipe.stop_connecting()
         pipe.persistent = False
         self._drop_pipe(pipe)
         if pipe.transport is not None:
             pipe.transport.close()
 
-    async def _connect_loop(self, pipe: Pipe) -> None:
+    def _reconnect(self, pipe: Pipe) -> None:
+        """A connect()ed pipe lost its connection: connect again in ``reconnect_ivl`` s
+        (never, if it is negative)."""
+        if self.reconnect_ivl >= 0 and not self._closed and pipe.persistent:
+            pipe.connector = self._get_loop().call_later(self.reconnect_ivl, self._connect_later,
+                                                          pipe)
+
+    def _connect_later(self, pipe: Pipe) -> None:
+        if not self._closed and pipe.persistent:
+            pipe.connector = self._get_loop().create_task(self._connect(pipe),
+                                                          name=f"zmtp-connect {pipe.endpoint}")
+
+    async def _connect(self, pipe: Pipe) -> None:
+        """Connect ``pipe``, retrying failed attempts at growing intervals; it ends once
+        connected (the connection's loss starts the next one: _reconnect), so a connected
+        pipe holds no task."""
         loop = self._get_loop()
         scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
         ivl = self.reconnect_ivl
         while not self._closed and pipe.persistent:
-            pipe.lost = loop.create_future()
             try:
                 if scheme == "ipc":
-                    await loop.create_unix_connection(lambda: _ZmtpProtocol(self, pipe), host)
+                    await loop.create_unix_connection(partial(_ZmtpProtocol, self, pipe), host)
                 else:
-                    await loop.create_connection(lambda: _ZmtpProtocol(self, pipe), host, port)
+                    await loop.create_connection(partial(_ZmtpProtocol, self, pipe), host, port)
             except OSError as exc:
                 if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
                     log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
@@ -537,11 +562,9 @@ class Socket:
                 await asyncio.sleep(ivl)
                 ivl = min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
                 continue
-            await pipe.lost
-            ivl = self.reconnect_ivl
-            if ivl < 0:
-                return
-            await asyncio.sleep(ivl)
+            if pipe.connector is asyncio.current_task():  # else lost already: _reconnect set it
+                pipe.connector = None
+            return
 
     # -- connection life --------------------------------------------------------------------------
     def _attach(self, proto: _ZmtpProtocol, transport: asyncio.Transport,
@@ -601,8 +624,8 @@ class Socket:
         gone = self._routing.closed(pipe)
         if not pipe.persistent:
             self._drop_pipe(pipe)
-        if pipe.lost is not None and not pipe.lost.done():
-            pipe.lost.set_result(None)
+        if pipe.persistent:
+            self._reconnect(pipe)
         self._wake_tx()
         cb = self.on_peer_disconnect
         if gone and cb is not None and not self._closed:
@@ -983,10 +1006,10 @@ class Socket:
         for listener in self._servers.values():
             listener.close()
         self._servers.clear()
-        for task in list(self._accepting):
+        for task in list(self._accepting or ()):
             task.cancel()
-        for _pipe, task in self._connectors.values():
-            task.cancel()
+        for pipe in self._connectors.values():
+            pipe.stop_connecting()
         self._connectors.clear()
         for pipe in list(self._pipes):
             if linger:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from ..zmtp.connection import Connection
 from ..zmtp.inbox import NO_QUEUE
@@ -27,8 +28,8 @@ from ..zmtp.receiver import BIG_FRAME
 from ..zmtp.routing import Subscriptions
 from .loopshared import LoopShared, TurnEnd
 
-__all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "Pipe",
-           "ReadPause", "SubscriberTopics"]
+__all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "OutputOwner",
+           "Pipe", "ReadPause", "SubscriberTopics"]
 
 #: bytes moved from a peer's queue into one transport write
 FLUSH_CHUNK = 256 * 1024
@@ -39,6 +40,11 @@ WRITE_HIGH_WATER = 1024 * 1024
 SUBSCRIPTION_OVERHEAD = 128
 #: a pipe's subscriptions until the first one arrives (PUB); never added to
 NO_SUBSCRIPTIONS = Subscriptions()
+#: the empty state of a pipe's ``held`` output, of Output's and ReadPause's lists of pipes:
+#: shared, never appended to (a list of its own is made for the first entry), so an idle
+#: link holds no list of its own
+NO_HELD: list[bytes] = []
+NO_PIPES: list[Pipe] = []
 
 _pipe_ids = itertools.count(1)
 
@@ -47,8 +53,8 @@ class Pipe:
     """One peer: its queue of outgoing messages, and the live connection when there is one."""
 
     __slots__ = (
-        "conn", "connections", "dirty", "draining", "endpoint", "held", "id", "identity", "lost",
-        "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
+        "conn", "connections", "connector", "dirty", "draining", "endpoint", "held", "id",
+        "identity", "paused", "peer", "persistent", "proto", "queue", "reading_paused", "ready", "subs",
         "timer", "timer_at", "transport", "wrote_in",
     )
 
@@ -68,22 +74,38 @@ class Pipe:
         self.wrote_in = -1  # the loop turn (TurnEnd.number) of its last unqueued write
         # encoded output held back until the transport's buffer is empty: a large body is
         # written only then, straight from the caller's bytes (asyncio copies what it buffers)
-        self.held: list[bytes] = []
+        self.held = NO_HELD
         self.draining = False
         self.identity = b""
         self.peer = ""
         self.subs = NO_SUBSCRIPTIONS  # PUB: its own Subscriptions once one arrives
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = -1.0
-        self.lost: asyncio.Future[None] | None = None
+        #: a connect() pipe: its connect attempts (a task) or the wait for the next (a timer)
+        self.connector: asyncio.Task[None] | asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<pipe {self.id} {self.peer or self.endpoint}>"
 
+    def stop_connecting(self) -> None:
+        if self.connector is not None:
+            self.connector.cancel()
+            self.connector = None
+
     def forget_output(self) -> None:
         """The connection is gone: what was encoded for it goes too (the queue stays)."""
-        self.held = []
+        self.held = NO_HELD
         self.draining = False
+
+
+class OutputOwner(Protocol):
+    """What Output asks of its socket (held as one reference, not three bound methods)."""
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def _get_shared(self) -> LoopShared: ...
+
+    def _wake_tx(self) -> None: ...
 
 
 class Output:
@@ -93,18 +115,15 @@ class Output:
     of a loop turn is written at once (latency), later ones wait in its queue and are written
     together at the end of the turn (throughput; one :class:`~zre_ref.aio.loopshared.TurnEnd`
     callback per turn for the whole loop). ``mark_dirty`` asks for a flush of a pipe in this
-    turn; ``wake`` is called after each flush (room was made).
+    turn; the owner's ``_wake_tx`` is called after each flush (room was made).
     """
 
-    __slots__ = ("_dirty", "_get_loop", "_get_shared", "_scheduled", "_turn", "wake")
+    __slots__ = ("_dirty", "_owner", "_scheduled", "_turn")
 
-    def __init__(self, get_loop: Callable[[], asyncio.AbstractEventLoop],
-                 wake: Callable[[], None], get_shared: Callable[[], LoopShared]) -> None:
-        self._get_loop = get_loop
-        self.wake = wake
-        self._get_shared = get_shared  # its TurnEnd is the loop's, asked for on first use
+    def __init__(self, owner: OutputOwner) -> None:
+        self._owner = owner  # its loop, and the loop's TurnEnd, asked for on first use
         self._turn: TurnEnd | None = None
-        self._dirty: list[Pipe] = []
+        self._dirty = NO_PIPES
         self._scheduled = False
 
     def enqueue(self, pipe: Pipe, frames: Sequence[bytes]) -> None:
@@ -122,7 +141,7 @@ class Output:
                 else:
                     self._write(pipe, transport, chunks)
                 pipe.wrote_in = turn.number  # the next message of this turn is queued
-                turn.ensure(self._get_loop())
+                turn.ensure(self._owner._get_loop())
                 return
             self.mark_dirty(pipe)
         q = pipe.queue
@@ -134,22 +153,25 @@ class Output:
         """Flush ``pipe`` at the end of this loop turn (once, however often asked)."""
         if not pipe.dirty:
             pipe.dirty = True
-            self._dirty.append(pipe)
+            if self._dirty is NO_PIPES:
+                self._dirty = [pipe]
+            else:
+                self._dirty.append(pipe)
             if not self._scheduled:
                 self._scheduled = True
-                (self._turn or self._bind_turn()).at_end(self._get_loop(), self._flush)
+                (self._turn or self._bind_turn()).at_end(self._owner._get_loop(), self._flush)
 
     def _bind_turn(self) -> TurnEnd:
-        self._turn = self._get_shared().turn
+        self._turn = self._owner._get_shared().turn
         return self._turn
 
     def _flush(self) -> None:
         self._scheduled = False
-        dirty, self._dirty = self._dirty, []
+        dirty, self._dirty = self._dirty, NO_PIPES
         for pipe in dirty:
             pipe.dirty = False
             self.flush_pipe(pipe)
-        self.wake()
+        self._owner._wake_tx()
 
     def flush_pipe(self, pipe: Pipe, force: bool = False) -> None:
         """Write what ``pipe`` holds and has queued, as far as the transport takes it
@@ -161,7 +183,7 @@ class Output:
         if pipe.held:
             if not force and pipe.draining:
                 return  # resume_writing writes them
-            held, pipe.held = pipe.held, []
+            held, pipe.held = pipe.held, NO_HELD
             self._write(pipe, transport, held, force)
         q = pipe.queue
         if pipe.ready and q:
@@ -214,7 +236,7 @@ class Output:
             return
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.flush_pipe(pipe)
-        self.wake()
+        self._owner._wake_tx()
 
 
 class ReadPause:
@@ -225,7 +247,7 @@ class ReadPause:
 
     def __init__(self) -> None:
         #: the connections paused now (read on every message taken: an attribute, not a call)
-        self.pipes: list[Pipe] = []
+        self.pipes = NO_PIPES
         #: the application paused reading (Socket.pause_reading) until it resumes
         self.held = False
 
@@ -234,14 +256,17 @@ class ReadPause:
             if p.transport is not None and not p.reading_paused:
                 p.reading_paused = True
                 p.transport.pause_reading()
-                self.pipes.append(p)
+                if self.pipes is NO_PIPES:
+                    self.pipes = [p]
+                else:
+                    self.pipes.append(p)
 
     def resume(self) -> None:
         for p in self.pipes:
             if p.reading_paused and p.transport is not None:
                 p.reading_paused = False
                 p.transport.resume_reading()
-        self.pipes.clear()
+        self.pipes = NO_PIPES
 
 
 class SubscriberTopics:

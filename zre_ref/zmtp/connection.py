@@ -83,7 +83,7 @@ from .greeting import (
     greeting_stages,
 )
 from .heartbeats import Expiry, Heartbeat, Heartbeats
-from .mechanisms import PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
+from .mechanisms import NULL, PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
 from .metadata import (
     MAX_HANDSHAKE_COMMAND,
     MAX_IDENTITY,
@@ -193,7 +193,7 @@ class Connection:
         check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
-        self.mechanism: Mechanism = mechanism if mechanism is not None else Null()
+        self.mechanism: Mechanism = mechanism if mechanism is not None else NULL
         self.max_message_size = max_message_size
         self.max_message_frames = max_message_frames
         self.heartbeat = heartbeat
@@ -230,7 +230,8 @@ class Connection:
         self._partial_deadline: float | None = None
         self._partial_asked = False  # _account saw an unfinished message: start the interval
         self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
-        self._heartbeats = Heartbeats(heartbeat)
+        #: made on first need (a heartbeat config, or the peer's PING with a TTL): most links have none
+        self._heartbeats = Heartbeats(heartbeat) if heartbeat is not None else None
         self._reads = 0  # reads so far: a heartbeat deadline is met if this moved on
         stages = greeting_stages(
             self.mechanism.name, as_server=self.mechanism.as_server,
@@ -641,6 +642,8 @@ class Connection:
             self._trace_open(Input.PING)
             self._send_command(Pong(cmd.context[:MAX_PING_CONTEXT]))
             if cmd.ttl:
+                if self._heartbeats is None:
+                    self._heartbeats = Heartbeats(None)
                 self._heartbeats.peer_ttl(cmd.ttl / 10.0)
                 self._arm = True
         elif isinstance(cmd, Pong):
@@ -828,7 +831,8 @@ class Connection:
         if self._arm:
             return 0.0
         times = [t for t in (self._handshake_deadline, self._partial_deadline) if t is not None]
-        times += self._heartbeats.deadlines()
+        if self._heartbeats is not None:
+            times += self._heartbeats.deadlines()
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> list[Event]:
@@ -849,6 +853,8 @@ class Connection:
         if self.partial_timeout is not None and not self._partial_timer(now, events):
             return events
         heartbeats = self._heartbeats
+        if heartbeats is None:
+            return events
         if heartbeats.ping_due(now, self._reads):
             self.send_ping(heartbeats.config.ttl if heartbeats.config is not None else 0.0)
         expiry = heartbeats.expired(now, self._reads)

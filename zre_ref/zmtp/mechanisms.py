@@ -30,6 +30,10 @@ class Null:
     as_server = False
 
 
+#: the one NULL every socket and connection without security shares (it holds nothing)
+NULL = Null()
+
+
 @dataclass(frozen=True, slots=True)
 class PlainClient:
     """PLAIN client: HELLO(username, password), WELCOME, INITIATE, READY (spec/zmtp.md#plain)."""
