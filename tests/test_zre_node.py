@@ -124,6 +124,15 @@ def test_start_beacons_at_once_then_every_interval() -> None:
     assert node.next_deadline() == 12.0
 
 
+def test_beacon_follows_the_endpoint_and_the_port_asked() -> None:
+    node = NodeCore(ME, "me", endpoint=ENDPOINT)
+    assert node.beacon() == encode_beacon(Beacon(uuid=ME, port=5000))
+    assert node.beacon(0) == encode_beacon(Beacon(uuid=ME, port=0))
+    node.endpoint = "tcp://127.0.0.1:5001"
+    assert node.beacon() == encode_beacon(Beacon(uuid=ME, port=5001))
+    assert node.beacon() is node.beacon()  # encoded once while nothing changes
+
+
 def test_no_beacons_in_direct_mode() -> None:
     node = NodeCore(ME, endpoint=ENDPOINT, beacon_interval=None)
     assert node.start(0.0) == []
@@ -174,25 +183,27 @@ def test_known_uuid_beacon_is_a_no_op_and_does_not_refresh() -> None:
 
 def test_no_op_beacons_are_remembered_until_a_peer_leaves() -> None:
     """A shared beacon socket skips what a node has said changes nothing; once a peer leaves,
-    its beacon must reach the node again (and bring the peer back, spec/zre.md D9, P1)."""
+    its beacon must reach the node again (and bring the peer back, spec/zre.md D9, P1). The
+    fast path fills the set; the readable path decodes every datagram and remembers nothing."""
     node = make()
     ready(node, 7, now=0.0)
     ours = encode_beacon(Beacon(uuid=ME, port=5000))
     theirs = encode_beacon(Beacon(uuid=uid(7), port=6000))
     stranger = encode_beacon(Beacon(uuid=uid(8), port=6000))
-    assert node.handle_beacon_datagram(ours, "127.0.0.1", 1.0) == []
-    assert node.handle_beacon_datagram(theirs, "127.0.0.7", 1.0) == []
+    assert fastpath.handle_beacon_datagram(node, ours, "127.0.0.1", 1.0) == []
+    assert fastpath.handle_beacon_datagram(node, theirs, "127.0.0.7", 1.0) == []
     assert node.no_op_beacons == {ours, theirs}
-    assert any(isinstance(e, ConnectPeer) for e in node.handle_beacon_datagram(stranger, "127.0.0.8", 1.0))
+    assert any(isinstance(e, ConnectPeer) for e in fastpath.handle_beacon_datagram(node, stranger, "127.0.0.8", 1.0))
     assert stranger not in node.no_op_beacons  # it changed something: a new peer
-    node.handle_beacon_datagram(stranger, "127.0.0.8", 1.5)
+    fastpath.handle_beacon_datagram(node, stranger, "127.0.0.8", 1.5)
     assert stranger in node.no_op_beacons
     emptied: list[int] = []
     node.no_op_beacons.on_clear = lambda: emptied.append(len(node.no_op_beacons))
     out = node.handle_timer(31.0)  # peer 7 expired (no traffic since 0.0)
     assert PeerExited(hexid(7), "p7") in events(out) and hexid(7) not in node.peers
     assert node.no_op_beacons == set() and emptied  # whoever watches it is told
-    again = node.handle_beacon_datagram(theirs, "127.0.0.7", 31.5)
+    assert node.handle_beacon_datagram(ours, "127.0.0.1", 31.2) == [] and not node.no_op_beacons
+    again = fastpath.handle_beacon_datagram(node, theirs, "127.0.0.7", 31.5)
     assert [e.endpoint for e in again if isinstance(e, ConnectPeer)] == [ep(7)]
 
 
@@ -202,8 +213,8 @@ def test_no_op_beacons_stay_bounded_under_forged_ports() -> None:
     node = make()
     ready(node, 7)
     for port in range(1, NO_OP_BEACONS_MAX + 50):  # a known UUID with ever new ports: all no-ops
-        assert node.handle_beacon_datagram(encode_beacon(Beacon(uuid=uid(7), port=port)),
-                                           "127.0.0.7", 1.0) == []
+        assert fastpath.handle_beacon_datagram(node, encode_beacon(Beacon(uuid=uid(7), port=port)),
+                                               "127.0.0.7", 1.0) == []
     assert 0 < len(node.no_op_beacons) <= NO_OP_BEACONS_MAX
 
 
@@ -1052,6 +1063,49 @@ def test_fastpath_equals_the_readable_path(batch: list[list[bytes]]) -> None:
     assert fastpath.handle_messages(fast2, batch, 3.0) == expected
     assert _state(fast2) == _state(readable)
     assert fast2.stats == readable.stats
+
+
+_beacon_uuid = st.sampled_from([ME, uid(7), uid(8), uid(9)])
+_datagram = st.one_of(
+    st.builds(lambda u, port: encode_beacon(Beacon(uuid=u, port=port)), _beacon_uuid,
+              st.sampled_from([0, 5000, 6000, 6001])),
+    st.builds(lambda u, port, key: encode_beacon(Beacon(version=3, uuid=u, port=port, public_key=key)),
+              _beacon_uuid, st.sampled_from([0, 6000]), st.sampled_from([bytes(32), b"k" * 32])),
+    st.builds(lambda head, u, rest: head + u + rest,  # near misses of a plain beacon
+              st.sampled_from([b"ZRE\x01", b"ZRE\x02", b"ZRE\x03", b"ZRF\x01", b"ZR"]),
+              _beacon_uuid, st.binary(max_size=3)),
+    st.binary(max_size=24),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_datagram, st.sampled_from(["127.0.0.1", "127.0.0.7", "127.0.0.9", "::1"]),
+                          st.integers(0, 3)), max_size=10),
+       st.booleans(), st.booleans())
+def test_fastpath_beacons_equal_the_readable_path(datagrams: list[tuple[bytes, str, int]],
+                                                  curve: bool, started: bool) -> None:
+    """fastpath.handle_beacon_datagram against NodeCore.handle_beacon_datagram, datagram by
+    datagram (some the peer table's, some ours, some not beacons, some from a clone at our
+    endpoint): same effects, same peer state, same warnings; and what the fast path put in
+    no_op_beacons changes nothing when the readable path decodes it."""
+    key = {"public_key": b"P" * 32} if curve else {}
+    readable = NodeCore(ME, "me", endpoint=ENDPOINT, **key)
+    fast = NodeCore(ME, "me", endpoint=ENDPOINT, **key)
+    if started:
+        for node in (readable, fast):
+            node.start(0.0)
+            ready(node, 7)
+            node.handle_beacon(Beacon(uuid=uid(8), port=6000), "127.0.0.8", 0.0)  # not ready
+    for data, source, step in datagrams:
+        now = 1.0 + step
+        known = set(fast.no_op_beacons)
+        expected = readable.handle_beacon_datagram(data, source, now)
+        assert fastpath.handle_beacon_datagram(fast, data, source, now) == expected
+        assert _state(fast) == _state(readable) and fast.stats == readable.stats
+        assert fast.warnings.total == readable.warnings.total
+        for skipped in fast.no_op_beacons - known:
+            assert skipped == data and expected == []
+    assert not readable.no_op_beacons
 
 
 @pytest.mark.parametrize("datagram,source,known,expect", [

@@ -115,14 +115,8 @@ class ReceiveFaults:
 
     def install(self) -> None:
         """Filter this node's inbox and beacons (this node only: other nodes are untouched)."""
-        core = self.node.core
-        handle_beacon = core.handle_beacon_datagram
-
-        def beacon(data: bytes, host: str, now: float) -> Any:
-            return handle_beacon(data, host, now) if self.keep_beacon(bytes(data), host) else []
-
         self.node.inbox_filter = lambda batch: [m for m in batch if self.keep(m)]
-        core.handle_beacon_datagram = beacon
+        self.node.beacon_filter = lambda data, host: self.keep_beacon(bytes(data), host)
         if self.fault == "deaf-after-huge-frame":
             self.watch = asyncio.create_task(self._watch_connections())
         if self.fault in _DEAF_ON_LOG:

@@ -195,6 +195,8 @@ class ZreNode:
         #: a hook for test agents (fault injection): each batch of ROUTER messages
         #: (``[identity, frames...]``) goes through it before the core sees it
         self.inbox_filter: Callable[[list[list[bytes]]], list[list[bytes]]] | None = None
+        #: and each beacon datagram (``data, host``) the node is handed: kept if it returns True
+        self.beacon_filter: Callable[[bytes, str], bool] | None = None
         #: another hook for test agents: Socket options for the ROUTER over the node's own,
         #: applied by start (the conformance agent's curve-accept-null fault turns CURVE off)
         self.router_options: dict[str, Any] = {}
@@ -559,7 +561,9 @@ class ZreNode:
     def _on_datagram(self, data: bytes, host: str) -> None:
         if not self._running:
             return
-        effects = self._core.handle_beacon_datagram(data, host, self._now())
+        if self.beacon_filter is not None and not self.beacon_filter(data, host):
+            return
+        effects = fastpath.handle_beacon_datagram(self._core, data, host, self._now())
         if effects:
             self._apply(effects)
 
@@ -624,7 +628,8 @@ class ZreNode:
                 self._backlog[:0] = rest
                 self._inbox_full = True
                 batch_bytes -= sum(map(len, chain.from_iterable(rest)))
-            self._apply(effects, batch_bytes)
+            if effects:  # none (e.g. only PING-OKs): nothing to apply, no deadline moved
+                self._apply(effects, batch_bytes)
         if self._inbox_full:
             self._room_again()
 

@@ -76,9 +76,16 @@ def _error(cls: type[DecodeError], reason: str, field: str, offset: int) -> Deco
     return cls(reason, protocol=PROTOCOL, field=field, offset=offset, spec_anchor=_ANCHOR)
 
 
-#: (field, start, size) of a beacon, for the field and offset of a size error (spec/zre.md#beacon)
+#: (field, start, size) of a beacon, for the field and offset of a size error and for the
+#: fast path's offsets (spec/zre.md#beacon)
 LAYOUT = (("prefix", 0, 3), ("version", 3, 1), ("uuid", 4, UUID_SIZE), ("port", 20, 2),
           ("public_key", 22, PUBLIC_KEY_SIZE))
+
+
+def field_span(name: str) -> slice:
+    """Where field ``name`` lies in a beacon datagram (from :data:`LAYOUT`)."""
+    start, size = next((at, n) for f, at, n in LAYOUT if f == name)
+    return slice(start, start + size)
 
 
 def _size_error(data: bytes, expected: str) -> DecodeError:

@@ -13,9 +13,12 @@ and each checked against it by the property tests in tests/test_zre_node.py:
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
   frames; ``Encoder.numbered`` makes each peer's copy with its next sequence number (encode
   once, send to many).
+* :func:`handle_beacon_datagram` is :meth:`NodeCore.handle_beacon_datagram` with the beacons
+  that change nothing (ours, a known peer's) answered without decoding, and remembered in
+  ``core.no_op_beacons``.
 
 Nothing is typed by hand: the header bytes and field offsets below are computed from the ZRE
-message declarations in :mod:`zre_ref.zre.messages`.
+message declarations in :mod:`zre_ref.zre.messages` and the beacon's in :mod:`zre_ref.zre.beacon`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,20 @@ from struct import Struct
 from typing import TYPE_CHECKING
 
 from ..codec import STRING, U16
+from .admission import NO_OP_BEACONS_MAX
+from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, LEAVING_PORT, UUID_SIZE, field_span
 from .effects import SendToPeer
 from .events import ShoutReceived, WhisperReceived
-from .messages import SEQUENCE_MODULUS, ZRE, Ping, PingOk, Shout, Whisper, ZreMessage
+from .messages import (
+    SEQUENCE_MODULUS,
+    ZRE,
+    Ping,
+    PingOk,
+    Shout,
+    Whisper,
+    ZreMessage,
+    encode_identity,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (node imports this module)
     from .node import Effect, NodeCore
@@ -41,6 +55,7 @@ __all__ = [
     "Encoder",
     "decode_fast",
     "group_of",
+    "handle_beacon_datagram",
     "handle_messages",
     "header",
     "with_sequence",
@@ -282,3 +297,34 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
         if len(out) >= limit:
             break
     return out
+
+
+#: a plain (version 1) beacon starts with these bytes (spec/zre.md#beacon)
+PLAIN_BEACON_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
+_BEACON_UUID = field_span("uuid")
+_BEACON_PORT = field_span("port")
+_LEAVING = LEAVING_PORT.to_bytes(_BEACON_PORT.stop - _BEACON_PORT.start, "big")
+#: a plain beacon's version byte and UUID, side by side, are the sender's ROUTER identity
+#: (0x01 + UUID), the key of NodeCore.peer_of_identity's cache
+_BEACON_IDENTITY = slice(field_span("version").start, _BEACON_UUID.stop)
+assert _BEACON_IDENTITY.stop - _BEACON_IDENTITY.start == 1 + UUID_SIZE
+assert encode_identity(bytes(UUID_SIZE))[:1] == bytes((BEACON_VERSION,))
+
+
+def handle_beacon_datagram(core: NodeCore, data: bytes, source_ip: str, now: float) -> list[Effect]:
+    """:meth:`NodeCore.handle_beacon_datagram`, faster: a plain beacon that is not leaving,
+    from ``core`` itself or from a peer in its table (on a port other than ours, which the
+    readable path would warn about), changes nothing, so it is answered without decoding and
+    added to ``core.no_op_beacons`` (emptied at NO_OP_BEACONS_MAX), which a shared beacon
+    socket reads to skip it next time; anything else goes to ``core.handle_beacon_datagram``."""
+    if (len(data) == BEACON_SIZE and data.startswith(PLAIN_BEACON_HEAD)
+            and data[_BEACON_PORT] != _LEAVING
+            and (data[_BEACON_UUID] == core.uuid_bytes
+                 or (core.peer_of_identity(data[_BEACON_IDENTITY]) is not None
+                     and int.from_bytes(data[_BEACON_PORT], "big") != core.port))):
+        no_op = core.no_op_beacons
+        if len(no_op) >= NO_OP_BEACONS_MAX:
+            no_op.clear()
+        no_op.add(data)
+        return []
+    return core.handle_beacon_datagram(data, source_ip, now)

@@ -59,8 +59,6 @@ from .admission import (
     hello_problem,
 )
 from .beacon import (
-    BEACON_PREFIX,
-    BEACON_SIZE,
     BEACON_VERSION,
     BEACON_VERSION_CURVE,
     Beacon,
@@ -124,10 +122,6 @@ REAP_INTERVAL = 1.0
 BEACON_INTERVAL = 1.0
 #: DEALER send high-water mark per second of ``expired`` (RFC 36: 100 msg/s x 30 s = 3000)
 SNDHWM_PER_SECOND = 100
-
-#: a plain (version 1) beacon: "ZRE" 01 | UUID | port (spec/zre.md#beacon)
-_BEACON_V1_HEAD = BEACON_PREFIX + bytes((BEACON_VERSION,))
-_BEACON_V1_SIZE = BEACON_SIZE
 
 #: the limits (admission.py) and Harmony guards (guards.py) stay importable from here, where
 #: they were defined before those modules were split out
@@ -266,8 +260,10 @@ class NodeCore:
         self._beacon_at: float | None = None
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
-        #: beacon datagrams known to change nothing (ours, or a known peer's): a shared beacon
-        #: socket may skip handing them to this node. Emptied whenever a peer leaves the table;
+        self._beacon_memo: tuple[str, int | None, bytes] | None = None  # (endpoint, port, datagram)
+        #: beacon datagrams known to change nothing (ours, or a known peer's), filled by
+        #: fastpath.handle_beacon_datagram: a shared beacon socket may skip handing them to this
+        #: node. Emptied whenever a peer leaves the table;
         #: at most NO_OP_BEACONS_MAX entries (forged ports of a known UUID cannot grow it).
         self.no_op_beacons = NoOpBeacons()
         #: SHOUT/WHISPER frames as ZRE.encode makes them, from cached data frames (fastpath)
@@ -318,10 +314,16 @@ class NodeCore:
         return BEACON_VERSION if self.public_key is None else BEACON_VERSION_CURVE
 
     def beacon(self, port: int | None = None) -> bytes:
-        """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon)."""
-        return encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
+        """Our beacon datagram; port 0 says we are leaving (spec/zre.md#beacon). The same bytes
+        every interval: encoded again only when the endpoint or ``port`` changes."""
+        memo = self._beacon_memo
+        if memo is not None and memo[0] == self.endpoint and memo[1] == port:
+            return memo[2]
+        data = encode_beacon(Beacon(version=self.beacon_version, uuid=self.uuid_bytes,
                                     port=self.port if port is None else port,
                                     public_key=self.public_key))
+        self._beacon_memo = (self.endpoint, port, data)
+        return data
 
     # -- lifecycle (spec/zre.md#node) --------------------------------------------------------------
 
@@ -377,16 +379,9 @@ class NodeCore:
         return out
 
     def handle_beacon_datagram(self, data: bytes, source_ip: str, now: float) -> list[Effect]:
-        """A raw UDP datagram: decoded, then :meth:`handle_beacon`. A plain beacon (22 bytes,
-        port != 0) from ourselves or from a peer we know changes nothing, so that common case is
-        answered without decoding, and remembered in ``no_op_beacons`` (spec/zre.md#beacon)."""
-        plain = len(data) == _BEACON_V1_SIZE and data.startswith(_BEACON_V1_HEAD) and data[20:22] != b"\0\0"
-        # data[3:20], 01 + UUID, is the peer's identity form
-        if plain and (data[4:20] == self.uuid_bytes or self.peer_of_identity(data[3:20]) is not None):
-            if len(self.no_op_beacons) >= NO_OP_BEACONS_MAX:
-                self.no_op_beacons.clear()
-            self.no_op_beacons.add(data)
-            return []
+        """A raw UDP datagram: decoded, then :meth:`handle_beacon`; a datagram that is not a
+        beacon is dropped (spec/zre.md#beacon). (:func:`zre_ref.zre.fastpath.handle_beacon_datagram`
+        does the same, faster, and fills ``no_op_beacons``.)"""
         try:
             beacon = decode_beacon(data)
         except DecodeError as exc:
