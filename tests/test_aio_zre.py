@@ -362,7 +362,7 @@ def _need(reason: str) -> None:
 
 def test_ipv6_direct_mode_on_loopback() -> None:
     if not _kernel_has_ipv6():
-        pytest.skip("the kernel has no IPv6")
+        _need("the kernel has no IPv6")
 
     async def main() -> None:
         kw: dict[str, Any] = {"beacon": False, "bind": "tcp://[::1]:*"}
@@ -387,7 +387,7 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
     import uuid as uuid_mod
 
     if not _kernel_has_ipv6():
-        pytest.skip("the kernel has no IPv6")
+        _need("the kernel has no IPv6")
     script = [sys.executable, str(Path(__file__).with_name("zre_ipv6_scenario.py"))]
     ns = ""
     if _loopback_carries_ipv6_multicast():
