@@ -554,7 +554,7 @@ class ZreNode:
         self._timer = None
         self._timer_at = None
         if self._running:
-            self._apply(self._core.handle_timer(self._now()))
+            self._apply(self._core.handle_timer(self._now(), fastpath.reap))
             self.warnings.flush(self._now())
 
     # -- input -----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ and each checked against it by the property tests in tests/test_zre_node.py:
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
   frames; ``Encoder.numbered`` makes each peer's copy with its next sequence number (encode
   once, send to many).
+* :func:`reap` is ``NodeCore._reap`` (the reap tick, for ``NodeCore.handle_timer``) looking
+  only at the peers that can be due, through ``core.silence_order``.
 * :func:`handle_beacon_datagram` is :meth:`NodeCore.handle_beacon_datagram` with the beacons
   that change nothing (ours, a known peer's) answered without decoding, and remembered in
   ``core.no_op_beacons``.
@@ -58,6 +60,7 @@ __all__ = [
     "handle_beacon_datagram",
     "handle_messages",
     "header",
+    "reap",
     "with_sequence",
 ]
 
@@ -228,7 +231,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     append = out.append
     slow = core.handle_message
     peer_of_identity = core.peer_of_identity
-    evasive, expired = core.evasive, core.expired
+    evasive, expired, order = core.evasive, core.expired, core.silence_order
     head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
     seq_at, group_at, min_size, modulus = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END, SEQUENCE_MODULUS
     new, shout_event, whisper_event = object.__new__, ShoutReceived, WhisperReceived
@@ -266,6 +269,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 append(shout)
                 if peer is not refreshed:
                     peer.refresh(now, evasive, expired)
+                    order[peer] = order.pop(peer)  # to the end (as NodeCore._heard)
                     refreshed = peer
                 if len(out) >= limit:
                     break
@@ -277,6 +281,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
             append(whisper)
             if peer is not refreshed:
                 peer.refresh(now, evasive, expired)
+                order[peer] = order.pop(peer)
                 refreshed = peer
             if len(out) >= limit:
                 break
@@ -288,6 +293,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
             if peer is not refreshed:
                 peer.refresh(now, evasive, expired)
+                order[peer] = order.pop(peer)
                 refreshed = peer
             if len(out) >= limit:
                 break
@@ -297,6 +303,25 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
         if len(out) >= limit:
             break
     return out
+
+
+def reap(core: NodeCore, now: float, out: list[Effect]) -> None:
+    """``NodeCore._reap``, faster (pass it to ``NodeCore.handle_timer``): the readable reap looks
+    at every peer; this one walks ``core.silence_order`` (longest silent first) and stops at the
+    first peer that is not due, since every later one was heard from after it. That holds
+    while the timeouts do not change and ``now`` never goes back (as in ZreNode, on the loop's
+    clock). The due peers are handled as the readable reap handles them, in the order of
+    ``core.peers``; the others give no effect there, so the effects are the same."""
+    due: list[Peer] = []
+    for peer in core.silence_order:
+        if now < peer.evasive_at and now < peer.expired_at:
+            break
+        due.append(peer)
+    if len(due) > 1:
+        due.sort(key=core.silence_order.__getitem__)  # as they stand in core.peers
+    for peer in due:
+        core._ping_peer(peer, now, out)
+    core._after_reap(now, out)
 
 
 #: a plain (version 1) beacon starts with these bytes (spec/zre.md#beacon)
