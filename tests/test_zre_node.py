@@ -1208,3 +1208,51 @@ def test_fast_reap_stops_at_the_first_peer_not_due() -> None:
     assert events(node.handle_timer(26.5, fastpath.reap)) == [
         PeerEvasive(hexid(20), "p20"), PeerSilent(hexid(20), "p20"), PeerEvasive(hexid(21), "p21")]
     assert PeerEvasive(hexid(69), "p69") in events(node.handle_timer(27.5))  # the readable scan does
+
+
+# -- the fast SHOUT agrees with NodeCore.shout ----------------------------------------------------------
+_member_state = st.sampled_from(["connected", "parked", "unlinked"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["G", "H", "é", "nobody", "g" * 256]),
+                          st.lists(st.one_of(st.binary(max_size=6), st.binary(max_size=6).map(bytearray)),
+                                   max_size=3).map(tuple),
+                          st.tuples(_member_state, _member_state, _member_state),
+                          st.sampled_from([0, 5, 65535])), max_size=8))
+def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...], tuple[str, ...], int]]
+                                      ) -> None:
+    """fastpath.shout against NodeCore.shout, cache cold or warm, members connected, parked
+    or without a link, sequences about to wrap: the same one SendToPeers (or None, with
+    nothing changed, where the readable path then gives what it gives), the same sequence
+    counts and held messages, the same error for a group the codec refuses."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        ready(node, 7, groups=("G", "é"))
+        ready(node, 8, groups=("G",))
+        ready(node, 9, groups=("G", "H"))
+    for group, content, states, sequence in shouts:
+        for node in (readable, fast):
+            for n, state in zip((7, 8, 9), states, strict=True):
+                peer = node.peer(hexid(n))
+                assert peer is not None
+                peer.connected, peer.parked = state == "connected", state == "parked"
+                if n == 9:
+                    peer.sent_sequence = sequence
+        try:
+            expected: list[Effect] | type[Exception] = readable.shout(group, content)
+        except EncodeError:
+            expected = EncodeError
+        before = _state(fast)
+        sends = fastpath.shout(fast, group, content)
+        if sends is None:
+            assert _state(fast) == before
+            try:
+                got: list[Effect] | type[Exception] = fast.shout(group, content)
+            except EncodeError:
+                got = EncodeError
+        else:
+            got = [SendToPeers(*sends)]
+        assert got == expected
+        assert _state(fast) == _state(readable)
+        assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]
