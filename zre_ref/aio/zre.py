@@ -658,7 +658,8 @@ class ZreNode:
 
     async def shout(self, group: str, *frames: bytes | str) -> None:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
-        self._check()
+        if not self._running:
+            self._check()
         content = _as_frames(frames)
         sends = None if self._applying or self.verbose else fastpath.shout(self._core, group, content)
         if sends is not None:  # the common case: what _apply does with core.shout's one effect
