@@ -249,7 +249,7 @@ def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
             got = [(await expect(c, ShoutReceived)).content for _ in range(3)]
             assert got == [(b"zero",), (b"one",), (b"two",)]
             # 100 SHOUTs from 100 tasks in one loop turn: c's DEALER passes its HWM of 10
-            await asyncio.gather(*(a.shout("G", str(i)) for i in range(100)))
+            await asyncio.gather(*(a.shout("G", str(i).encode()) for i in range(100)))
             assert a.core.stats.send_blocked >= 1
             peer_c = a.core.peer(c.uuid)
             assert peer_c is not None and not peer_c.connected

@@ -660,12 +660,13 @@ class ZreNode:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         if not self._running:
             self._check()
-        content = _as_frames(frames)
-        sends = None if self._applying or self.verbose else fastpath.shout(self._core, group, content)
+        # fastpath.shout takes only bytes frames (else None): they need no _as_frames
+        sends = None if self._applying or self.verbose else fastpath.shout(
+            self._core, group, frames)  # type: ignore[arg-type]
         if sends is not None:  # the common case: what _apply does with core.shout's one effect
             sent = self._send_now(*sends)
         else:
-            effects = self._core.shout(group, content)
+            effects = self._core.shout(group, _as_frames(frames))
             self._apply(effects)
             sent = self._sent(effects)
         if sent:
