@@ -4,6 +4,7 @@
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] objects N [--top K]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] sample N SECONDS [--top K]
+    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] idle N SECONDS [--settle S]
 
 Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyncio loop, waits
 (bounded by --timeout) until each has seen N-1 ENTER events, measures, and stops every node.
@@ -19,6 +20,10 @@ Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyn
   ``send`` and ``recv_into`` calls.
 - ``sample``: a sampling profile (SIGPROF every 0.5 ms of process CPU time) of SECONDS idle
   after forming: the share of samples per function, self and inclusive.
+- ``idle``: CPU per node over SECONDS idle (after ``--settle`` seconds), as bench/zre_node.py's
+  mesh row measures it, with the garbage collector's passes and the mean CPU time of one
+  ``ZreNode`` timer callback (beacon + reap tick + what they send). Two trees measured at the same
+  time, each in its own network namespace, see the same host load: the fairest comparison here.
 
 Stdlib only. Figures of one process: run it on a quiet machine and compare trees in turns
 (``--tree DIR`` measures the zre_ref of another checkout with this script).
@@ -241,6 +246,37 @@ async def probe_sample(args: argparse.Namespace) -> None:
     sampler.report(args.top)
 
 
+async def probe_idle(args: argparse.Namespace) -> None:
+    from zre_ref.aio.zre import ZreNode
+
+    clock = GcClock()
+    ticks = [0, 0.0]  # timer callbacks, their CPU seconds
+    on_timer = ZreNode._on_timer
+
+    def timed(node: ZreNode) -> None:
+        c0 = time.thread_time()
+        on_timer(node)
+        ticks[0] += 1
+        ticks[1] += time.thread_time() - c0
+
+    async with mesh(args.n, args.port, args.timeout) as nodes:
+        if args.settle:
+            await reading_events(nodes, args.settle)
+        ZreNode._on_timer = timed  # type: ignore[method-assign]
+        gc.callbacks.append(clock)
+        wall0, cpu0 = time.perf_counter(), cpu_s()
+        try:
+            await reading_events(nodes, args.seconds)
+        finally:
+            cpu, wall = cpu_s() - cpu0, time.perf_counter() - wall0
+            gc.callbacks.remove(clock)
+            ZreNode._on_timer = on_timer  # type: ignore[method-assign]
+    print(f"mesh {args.n}, idle {args.seconds:g} s after {args.settle:g} s: "
+          f"{100 * cpu / wall / args.n:.4f} % CPU per node; timer callback "
+          f"{1e6 * ticks[1] / max(ticks[0], 1):.0f} us CPU ({ticks[0]} calls); "
+          f"gc {clock.seconds:.3f} s in {clock.passes} passes ({clock.full} full)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=25711, help="beacon port (default 25711)")
@@ -266,6 +302,11 @@ def main() -> int:
     p.add_argument("seconds", type=float, help="idle time sampled after forming")
     p.add_argument("--top", type=int, default=30, help="functions to list (default 30)")
     p.set_defaults(run=probe_sample)
+    p = sub.add_parser("idle", help="idle CPU per node, timer callback cost, GC passes")
+    p.add_argument("n", type=int)
+    p.add_argument("seconds", type=float, help="idle time measured after forming")
+    p.add_argument("--settle", type=float, default=0.0, help="idle seconds before measuring")
+    p.set_defaults(run=probe_idle)
     args = ap.parse_args()
     if args.n < 2:
         ap.error("a mesh needs at least 2 nodes")

@@ -458,7 +458,7 @@ def mesh_in_child(args: argparse.Namespace, port: int) -> dict[str, float]:
     """The mesh in a fresh interpreter: RSS growth is only meaningful in a process whose
     allocator has not kept memory from an earlier run."""
     done = subprocess.run([sys.executable, __file__, "--mesh-child", str(port), "--mesh", str(args.mesh),
-                           *(["--quick"] if args.quick else [])],
+                           "--idle", str(args.idle), *(["--quick"] if args.quick else [])],
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"mesh run failed: {done.stderr[-2000:]}")

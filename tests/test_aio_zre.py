@@ -215,6 +215,47 @@ def test_send_blocked_at_hwm_disconnects_that_peer() -> None:
     run(main)
 
 
+def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
+    """ZreNode.shout's direct send (fastpath.shout) keeps _apply's guarantees: a link whose
+    send raises is dropped (EXIT) while the other member still gets every SHOUT, and a
+    link at its HWM is disconnected through the core (send_blocked)."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, sndhwm=10) as a, \
+                ZreNode("b", beacon=False) as b, ZreNode("c", beacon=False) as c:
+            for peer in (b, c):
+                await peer.join("G")
+                await a.connect_peer(peer.endpoint)
+            for _ in (b, c):
+                await expect(a, PeerJoined)
+            await a.shout("G", b"zero")  # the group's data frame is now in the encoder's cache
+            peer_b = a.core.peer(b.uuid)
+            assert peer_b is not None
+            link_b = a._links.sockets[peer_b.link]
+
+            class Broken:  # b's DEALER, whose sends raise
+                def send_frames_nowait(self, frames: object) -> None:
+                    raise RuntimeError("broken link")
+
+                def close(self, linger: bool = True) -> None:
+                    link_b.close(linger=linger)
+            a._links.sockets[peer_b.link] = Broken()  # type: ignore[assignment]
+            await a.shout("G", b"one")
+            waiting = []  # what the failure gave is carried out by the shout itself
+            while (ev := a.recv_nowait()) is not None:
+                waiting.append(ev)
+            assert PeerExited(b.uuid, "b") in waiting
+            assert a.core.peer(b.uuid) is None and a.warnings.total >= 1
+            await a.shout("G", b"two")
+            got = [(await expect(c, ShoutReceived)).content for _ in range(3)]
+            assert got == [(b"zero",), (b"one",), (b"two",)]
+            # 100 SHOUTs from 100 tasks in one loop turn: c's DEALER passes its HWM of 10
+            await asyncio.gather(*(a.shout("G", str(i).encode()) for i in range(100)))
+            assert a.core.stats.send_blocked >= 1
+            peer_c = a.core.peer(c.uuid)
+            assert peer_c is not None and not peer_c.connected
+    run(main)
+
+
 def test_many_nodes_full_mesh_direct() -> None:
     async def main() -> None:
         nodes = [ZreNode(f"m{i}", beacon=False) for i in range(8)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from zre_ref.errors import DecodeError, EncodeError
@@ -1128,3 +1128,132 @@ def test_raw_beacon_datagrams(datagram: bytes, source: str, known: bool, expect:
         assert events(out) == [PeerExited(hexid(7), "p7")]
     else:
         assert out == []
+
+
+# -- the fast reap agrees with the readable one ------------------------------------------------------
+_presence_step = st.one_of(
+    st.tuples(st.just("tick"), st.sampled_from([0.0, 0.3, 1.0, 2.5, 6.0, 12.0])),
+    st.tuples(st.just("beacon"), st.integers(7, 9)),  # a new peer, not ready
+    st.tuples(st.just("hello"), st.integers(7, 9)),
+    st.tuples(st.just("hello"), st.integers(7, 9)),
+    st.tuples(st.just("ping"), st.integers(7, 9)),  # PING, PING-OK or WHISPER, in sequence
+    st.tuples(st.just("ping-ok"), st.integers(7, 9)),
+    st.tuples(st.just("whisper"), st.integers(7, 9)),
+    st.tuples(st.just("gap"), st.integers(7, 9)),  # out of sequence: the peer is dropped
+    st.tuples(st.just("blocked"), st.integers(7, 9)),  # HWM: its link closes, it expires later
+)
+
+
+def _in_sequence(node: NodeCore, n: int, kind: str) -> list[bytes]:
+    peer = node.peer(hexid(n))
+    seq = (peer.want_sequence + 1) % 65536 if peer is not None else 2
+    if kind == "gap":
+        seq = (seq + 7) % 65536
+    return msg(Ping(sequence=seq) if kind == "ping" else PingOk(sequence=seq) if kind == "ping-ok"
+               else Whisper(sequence=seq, content=(b"w",)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_presence_step, max_size=30), st.sampled_from([(5.0, 30.0), (2.0, 3.0), (3.0, 1.0)]),
+       st.sampled_from([1.0, 0.5]))
+@example([("hello", 7), ("hello", 8), ("tick", 1.0), ("ping", 7), ("tick", 12.0)], (5.0, 30.0), 1.0)
+def test_fast_reap_equals_the_readable_reap(steps: list[tuple[str, Any]],
+                                            timeouts: tuple[float, float], reap_interval: float) -> None:
+    """NodeCore.handle_timer with fastpath.reap against the readable scan, through peers that
+    come, answer, go quiet, are dropped and expire (times only go forward, as on a loop's
+    clock): the same effects at every tick, the same peer state, and silence_order always
+    holds the table's peers in the order of their deadlines."""
+    evasive, expired = timeouts
+    readable, fast = (make(evasive=evasive, expired=expired, reap_interval=reap_interval)
+                      for _ in range(2))
+    now = 0.0
+    for kind, arg in steps:
+        if kind == "tick":
+            now += arg
+            assert fast.handle_timer(now, fastpath.reap) == readable.handle_timer(now)
+        elif kind == "beacon":
+            for node in (readable, fast):
+                node.handle_beacon(Beacon(uuid=uid(arg), port=6000), f"127.0.0.{arg}", now)
+        elif kind == "hello":
+            for node in (readable, fast):
+                node.handle_message(ident(arg), hello(arg), now)
+        elif kind == "blocked":
+            for node in (readable, fast):
+                peer = node.peer(hexid(arg))
+                if peer is not None:
+                    node.handle_send_blocked(peer.link, now)
+        else:
+            frames = _in_sequence(readable, arg, kind)
+            expected = readable.handle_message(ident(arg), frames, now)
+            assert fastpath.handle_messages(fast, [[ident(arg), *frames]], now) == expected
+        assert _state(fast) == _state(readable)
+        for node in (readable, fast):
+            order = list(node.silence_order)
+            assert set(order) == set(node.peers.values())
+            assert [p.evasive_at for p in order] == sorted(p.evasive_at for p in order)
+            assert sorted(order, key=node.silence_order.__getitem__) == list(node.peers.values())
+
+
+def test_fast_reap_stops_at_the_first_peer_not_due() -> None:
+    """Of 50 quiet peers, only the one that went evasive is looked at (its timers are read;
+    planting a peer that is due behind one that is not shows the scan stopped there)."""
+    node = make()
+    for n in range(20, 70):
+        ready(node, n, now=float(n))  # peer n heard at n: evasive at n + 5
+    out = node.handle_timer(25.5, fastpath.reap)
+    assert events(out) == [PeerEvasive(hexid(20), "p20")]
+    late = node.peer(hexid(69))
+    assert late is not None
+    late.evasive_at = 0.0  # not what a clock going forward can do: the fast reap does not see it
+    assert events(node.handle_timer(26.5, fastpath.reap)) == [
+        PeerEvasive(hexid(20), "p20"), PeerSilent(hexid(20), "p20"), PeerEvasive(hexid(21), "p21")]
+    assert PeerEvasive(hexid(69), "p69") in events(node.handle_timer(27.5))  # the readable scan does
+
+
+# -- the fast SHOUT agrees with NodeCore.shout ----------------------------------------------------------
+_member_state = st.sampled_from(["connected", "parked", "unlinked"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["G", "H", "é", "nobody", "g" * 256]),
+                          st.lists(st.one_of(st.binary(max_size=6), st.binary(max_size=6).map(bytearray),
+                                             st.text(max_size=2)),  # ZreNode.shout passes str on
+                                   max_size=3).map(tuple),
+                          st.tuples(_member_state, _member_state, _member_state),
+                          st.sampled_from([0, 5, 65535])), max_size=8))
+def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...], tuple[str, ...], int]]
+                                      ) -> None:
+    """fastpath.shout against NodeCore.shout, cache cold or warm, members connected, parked
+    or without a link, sequences about to wrap: the same one SendToPeers (or None, with
+    nothing changed, where the readable path then gives what it gives), the same sequence
+    counts and held messages, the same error for a group the codec refuses."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        ready(node, 7, groups=("G", "é"))
+        ready(node, 8, groups=("G",))
+        ready(node, 9, groups=("G", "H"))
+    for group, content, states, sequence in shouts:
+        for node in (readable, fast):
+            for n, state in zip((7, 8, 9), states, strict=True):
+                peer = node.peer(hexid(n))
+                assert peer is not None
+                peer.connected, peer.parked = state == "connected", state == "parked"
+                if n == 9:
+                    peer.sent_sequence = sequence
+        try:
+            expected: list[Effect] | type[Exception] = readable.shout(group, content)
+        except (EncodeError, TypeError):
+            expected = EncodeError
+        before = _state(fast)
+        sends = fastpath.shout(fast, group, content)
+        if sends is None:
+            assert _state(fast) == before
+            try:
+                got: list[Effect] | type[Exception] = fast.shout(group, content)
+            except (EncodeError, TypeError):
+                got = EncodeError
+        else:
+            got = [SendToPeers(*sends)]
+        assert got == expected
+        assert _state(fast) == _state(readable)
+        assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]

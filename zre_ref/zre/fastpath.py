@@ -13,6 +13,9 @@ and each checked against it by the property tests in tests/test_zre_node.py:
 * :class:`Encoder` is ``ZRE.encode`` for the SHOUT and WHISPER a node sends, from cached data
   frames; ``Encoder.numbered`` makes each peer's copy with its next sequence number (encode
   once, send to many).
+* :func:`reap` is ``NodeCore._reap`` (the reap tick, for ``NodeCore.handle_timer``) looking
+  only at the peers that can be due, through ``core.silence_order``.
+* :func:`shout` is ``NodeCore.shout`` for the common case, from the encoder's cache.
 * :func:`handle_beacon_datagram` is :meth:`NodeCore.handle_beacon_datagram` with the beacons
   that change nothing (ours, a known peer's) answered without decoding, and remembered in
   ``core.no_op_beacons``.
@@ -58,6 +61,8 @@ __all__ = [
     "handle_beacon_datagram",
     "handle_messages",
     "header",
+    "reap",
+    "shout",
     "with_sequence",
 ]
 
@@ -176,6 +181,48 @@ class Encoder:
         return [self._whisper_head, *content]
 
 
+def shout(core: NodeCore, group: str, content: tuple[bytes, ...]
+          ) -> tuple[list[str], list[tuple[bytes, ...]]] | None:
+    """``core.shout(group, content)``, faster, for the common case: the links and messages of
+    the one ``SendToPeers`` it gives. None, with nothing changed, where the readable path must
+    run: no or not only ``bytes`` content, a group not in the encoder's cache yet, no such
+    group, a parked member (its message is held) or no member connected. The data frame and
+    each copy are built as :meth:`Encoder.shout` and :meth:`Encoder.numbered` build them."""
+    encoder = core._encode
+    head = encoder._shout_heads.get(group)
+    members = core.groups.get(group)
+    if head is None or members is None or not content:
+        return None
+    split = encoder._splits.get(head)
+    if split is None or not (type(content[0]) is bytes if len(content) == 1
+                             else all(type(c) is bytes for c in content)):
+        return None
+    links: list[str] = []
+    targets: list[Peer] = []
+    for peer in members.peers.values():
+        if peer.connected:
+            links.append(peer.link)
+            targets.append(peer)
+        elif peer.parked:
+            return None
+    if not targets:
+        return None
+    pack, before, after = split
+    modulus = SEQUENCE_MODULUS
+    messages: list[tuple[bytes, ...]] = []
+    append = messages.append
+    if len(content) == 1:
+        only = content[0]
+        for peer in targets:
+            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+            append((pack(before, sequence, after), only))
+    else:
+        for peer in targets:
+            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+            append((pack(before, sequence, after), *content))
+    return links, messages
+
+
 def group_of(data: bytes) -> str | None:
     """The group of a SHOUT data frame, else None (let the codec say what is wrong)."""
     if len(data) <= SHOUT_GROUP_AT:
@@ -228,7 +275,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     append = out.append
     slow = core.handle_message
     peer_of_identity = core.peer_of_identity
-    evasive, expired = core.evasive, core.expired
+    evasive, expired, order = core.evasive, core.expired, core.silence_order
     head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
     seq_at, group_at, min_size, modulus = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END, SEQUENCE_MODULUS
     new, shout_event, whisper_event = object.__new__, ShoutReceived, WhisperReceived
@@ -266,6 +313,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 append(shout)
                 if peer is not refreshed:
                     peer.refresh(now, evasive, expired)
+                    order[peer] = order.pop(peer)  # to the end (as NodeCore._heard)
                     refreshed = peer
                 if len(out) >= limit:
                     break
@@ -277,6 +325,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
             append(whisper)
             if peer is not refreshed:
                 peer.refresh(now, evasive, expired)
+                order[peer] = order.pop(peer)
                 refreshed = peer
             if len(out) >= limit:
                 break
@@ -288,6 +337,7 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
             if peer is not refreshed:
                 peer.refresh(now, evasive, expired)
+                order[peer] = order.pop(peer)
                 refreshed = peer
             if len(out) >= limit:
                 break
@@ -297,6 +347,25 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
         if len(out) >= limit:
             break
     return out
+
+
+def reap(core: NodeCore, now: float, out: list[Effect]) -> None:
+    """``NodeCore._reap``, faster (pass it to ``NodeCore.handle_timer``): the readable reap looks
+    at every peer; this one walks ``core.silence_order`` (longest silent first) and stops at the
+    first peer that is not due, since every later one was heard from after it. That holds
+    while the timeouts do not change and ``now`` never goes back (as in ZreNode, on the loop's
+    clock). The due peers are handled as the readable reap handles them, in the order of
+    ``core.peers``; the others give no effect there, so the effects are the same."""
+    due: list[Peer] = []
+    for peer in core.silence_order:
+        if now < peer.evasive_at and now < peer.expired_at:
+            break
+        due.append(peer)
+    if len(due) > 1:
+        due.sort(key=core.silence_order.__getitem__)  # as they stand in core.peers
+    for peer in due:
+        core._ping_peer(peer, now, out)
+    core._after_reap(now, out)
 
 
 #: a plain (version 1) beacon starts with these bytes (spec/zre.md#beacon)

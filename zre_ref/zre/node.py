@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..curve.z85 import z85_encode
@@ -122,6 +122,9 @@ REAP_INTERVAL = 1.0
 BEACON_INTERVAL = 1.0
 #: DEALER send high-water mark per second of ``expired`` (RFC 36: 100 msg/s x 30 s = 3000)
 SNDHWM_PER_SECOND = 100
+
+#: what does a reap tick: ``reap(core, now, out)`` (NodeCore._reap, or fastpath.reap)
+Reap = Callable[["NodeCore", float, list[Effect]], None]
 
 #: the limits (admission.py) and Harmony guards (guards.py) stay importable from here, where
 #: they were defined before those modules were split out
@@ -248,6 +251,13 @@ class NodeCore:
         self.status = 0
         self.own_groups: dict[str, None] = {}
         self.peers: dict[str, Peer] = {}
+        #: the same peers, longest silent first, each with its place in ``peers`` (the order
+        #: they were added): a peer moves to the end when its presence timers are set (created,
+        #: or heard from), so while the timeouts stay as they are and ``now`` never goes back
+        #: they are in the order of their deadlines (zre/fastpath.py's reap stops at the
+        #: first one not due)
+        self.silence_order: dict[Peer, int] = {}
+        self._peers_added = 0
         self.groups: dict[str, Group] = {}
         self.stats = _Stats()
         self.started = False
@@ -427,6 +437,8 @@ class NodeCore:
         self._by_link[peer.link] = peer
         self._unready += 1
         peer.start_timers(now, self.evasive, self.expired)
+        self._peers_added += 1
+        self.silence_order[peer] = self._peers_added
         if parked:
             self.claims.park(endpoint, peer)
         elif probe is None:
@@ -524,7 +536,7 @@ class NodeCore:
                 return out
         elif isinstance(msg, (Elect, Leader)):
             self._election_input(msg, peer_uuid, now, out)
-        peer.refresh(now, self.evasive, self.expired)
+        self._heard(peer, now)
         return out
 
     def handle_messages(self, messages: Iterable[Sequence[bytes]], now: float,
@@ -560,7 +572,7 @@ class NodeCore:
                     self._sequence_gap(peer, msg.sequence, now, out)
                     return
                 self._take_hello(peer, msg, out)
-                peer.refresh(now, self.evasive, self.expired)
+                self._heard(peer, now)
                 return
             if peer.ready:
                 self.stats.hello_rebuilds += 1
@@ -589,7 +601,7 @@ class NodeCore:
         for name in msg.groups:
             self._peer_join(peer, name, out)
         peer.status = msg.status
-        peer.refresh(now, self.evasive, self.expired)
+        self._heard(peer, now)
 
     def _take_hello(self, peer: Peer, msg: Hello, out: list[Effect]) -> None:
         """A second HELLO from a ready peer that is not a restart: take its name, headers,
@@ -693,8 +705,10 @@ class NodeCore:
 
     # -- presence (spec/zre.md#presence) -----------------------------------------------------------
 
-    def handle_timer(self, now: float) -> list[Effect]:
-        """Run whatever is due: the beacon, the reap tick and election restarts (spec/zre.md#presence)."""
+    def handle_timer(self, now: float, reap: Reap | None = None) -> list[Effect]:
+        """Run whatever is due: the beacon, the reap tick and election restarts (spec/zre.md#presence).
+        ``reap(self, now, out)`` does the reap tick instead of :meth:`_reap` (zre/fastpath.py's
+        ``reap``: the same effects, faster)."""
         out: list[Effect] = []
         if not self.started:
             return out
@@ -708,21 +722,38 @@ class NodeCore:
             self._reap_at += self.reap_interval
             if self._reap_at <= now:
                 self._reap_at = now + self.reap_interval
-            self._reap(now, out)
+            (reap or NodeCore._reap)(self, now, out)
             self._elect(self.elections.tick(now, self._members), out)
         return out
+
+    def _heard(self, peer: Peer, now: float) -> None:
+        """An accepted message: reset the peer's presence timers (spec/zre.md#presence), and
+        move it to the end of silence_order (if it is still in the table)."""
+        peer.refresh(now, self.evasive, self.expired)
+        place = self.silence_order.pop(peer, None)
+        if place is not None:  # (still in the table)
+            self.silence_order[peer] = place
 
     def _reap(self, now: float, out: list[Effect]) -> None:
         """zyre_node_ping_peer for every peer, settle endpoint claims, re-open direct links."""
         for peer in list(self.peers.values()):
-            if now >= peer.expired_at:
-                self._remove_peer(peer, out, "expired")
-            elif now >= peer.evasive_at:
-                self._send(peer, self._ping, out)
-                if peer.entered:
-                    out.append(PeerEvasive(peer.uuid, peer.name))
-                    if now >= peer.evasive_at + self.reap_interval:
-                        out.append(PeerSilent(peer.uuid, peer.name))
+            self._ping_peer(peer, now, out)
+        self._after_reap(now, out)
+
+    def _ping_peer(self, peer: Peer, now: float, out: list[Effect]) -> None:
+        """zyre_node_ping_peer: EXIT after expired, PING (and EVASIVE) after evasive, SILENT too
+        from the tick after that (spec/zre.md#presence)."""
+        if now >= peer.expired_at:
+            self._remove_peer(peer, out, "expired")
+        elif now >= peer.evasive_at:
+            self._send(peer, self._ping, out)
+            if peer.entered:
+                out.append(PeerEvasive(peer.uuid, peer.name))
+                if now >= peer.evasive_at + self.reap_interval:
+                    out.append(PeerSilent(peer.uuid, peer.name))
+
+    def _after_reap(self, now: float, out: list[Effect]) -> None:
+        """The rest of a reap tick: endpoint claims, direct links, held-back warnings."""
         self._settle_claims(now, out)
         for endpoint in self.direct.wanted():
             self._open_probe(endpoint, out)
@@ -800,6 +831,7 @@ class NodeCore:
         if not peer.ready:
             self._unready -= 1
         del self.peers[peer.uuid]
+        del self.silence_order[peer]
         self.no_op_beacons.clear()  # its beacon means something again
 
     # -- application API (spec/zre.md#node) --------------------------------------------------------
