@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from zre_ref.aio import zmtp
 from zre_ref.aio.loopshared import LoopShared, TurnEnd
 from zre_ref.aio.zmtp import (
     SUBSCRIPTION_OVERHEAD,
@@ -34,6 +35,14 @@ from .waiting import until
 
 pytestmark = pytest.mark.net
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "raw"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with asyncio's transports and with aio/rawstream.py's: Sockets
+    made without ``raw_transport`` use the one this sets (spec/zmtp.md#raw-transport)."""
+    monkeypatch.setattr(zmtp, "DEFAULT_RAW_TRANSPORT", request.param == "raw")
+    return str(request.param)
 def _ready(socket_type: bytes) -> bytes:
     return encode_frame(encode_command(Ready({"Socket-Type": socket_type})), command=True)
 

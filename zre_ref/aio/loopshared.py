@@ -9,6 +9,9 @@ because one loop runs one callback at a time:
 * ``beacon_sockets`` -- one UDP socket per (port, plan), joined by every
   :class:`~zre_ref.aio.beacon.UdpBeacon` on the loop that uses them: each datagram is read once
   and handed to all of them (many nodes in one process cost one socket, not one each).
+* ``stream_reactor(loop)`` -- the :class:`~zre_ref.aio.rawstream.StreamReactor` (one epoll
+  watched by the loop as one descriptor) that sockets made with ``raw_transport=True`` put
+  their TCP connections on; None where it cannot run (then they use asyncio's transports).
 
 ``LoopShared.of()`` gives the running loop's (made on first use, gone with the loop). Sockets
 and beacons take it by default; pass ``shared=LoopShared()`` to give one object its own.
@@ -22,6 +25,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ..zmtp.receiver import ReadBuffer
+
+from .rawstream import StreamReactor, reactor_supported
 
 if TYPE_CHECKING:
     from .beacon import BeaconPlan, BeaconSocket
@@ -68,7 +73,7 @@ class TurnEnd:
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "beacon_sockets", "read_buffer", "turn")
+    __slots__ = ("__weakref__", "_reactor", "beacon_sockets", "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -78,6 +83,17 @@ class LoopShared:
         self.read_buffer = ReadBuffer()
         self.turn = TurnEnd()
         self.beacon_sockets: dict[tuple[int, BeaconPlan], BeaconSocket] = {}
+        self._reactor: StreamReactor | None = None
+
+    def stream_reactor(self, loop: asyncio.AbstractEventLoop) -> StreamReactor | None:
+        """The raw stream reactor on ``loop`` (made on first use), or None where epoll or the
+        loop's add_reader is missing -- or when this object already serves another loop."""
+        reactor = self._reactor
+        if reactor is None:
+            if not reactor_supported(loop):
+                return None
+            reactor = self._reactor = StreamReactor(loop)
+        return reactor if reactor.serves(loop) else None
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop | None = None) -> LoopShared:

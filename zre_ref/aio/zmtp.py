@@ -54,6 +54,7 @@ from ..zmtp.routing import (
     routing_for,
 )
 from .loopshared import LoopShared
+from .rawstream import Connecting, StreamReactor, attach, numeric_address, open_connection
 from .zmtp_flow import (
     SUBSCRIPTION_OVERHEAD,
     WRITE_HIGH_WATER,
@@ -87,6 +88,9 @@ _NO_LIMIT = sys.maxsize
 RECONNECT_IVL = 0.1
 RECONNECT_IVL_MAX = 2.0
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
+#: what ``Socket(raw_transport=None)`` means: asyncio's transports (the test suite runs the
+#: Socket tests once with each value)
+DEFAULT_RAW_TRANSPORT = False
 
 
 def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
@@ -252,6 +256,11 @@ class Socket:
     ``LoopShared.of()`` of the loop the connections run on; see aio/loopshared.py).
     ``eager_handshake``: send the whole greeting (and NULL's READY) at once instead of in
     libzmq's stages (spec/zmtp.md#staging): two round trips fewer per connection.
+    ``raw_transport``: put TCP connections on the loop's
+    :class:`~zre_ref.aio.rawstream.StreamReactor` (one epoll for the loop, a slotted transport
+    per connection, connects and accepts without a Task) instead of asyncio's selector
+    transports: the same bytes on the wire, about half the objects per connection
+    (spec/zmtp.md#raw-transport). ipc://, host names and loops without epoll keep asyncio's.
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
@@ -266,6 +275,7 @@ class Socket:
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
         "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
+        "raw_transport",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
         "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
@@ -305,11 +315,13 @@ class Socket:
         receive_budget: ReceiveBudget | None = None,
         shared: LoopShared | None = None,
         eager_handshake: bool = False,
+        raw_transport: bool | None = None,
     ) -> None:
         check_socket_settings(socket_type, identity, SOCKET_TYPES)
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.eager_handshake = eager_handshake
+        self.raw_transport = DEFAULT_RAW_TRANSPORT if raw_transport is None else raw_transport
         self.sndhwm = sndhwm
         #: received messages waiting for the application (rcvhwm, rcvhwm_bytes bound them)
         self._inbox = Inbox(rcvhwm, rcvhwm_bytes)
@@ -422,6 +434,12 @@ class Socket:
             self._shared = LoopShared.of(self._get_loop())
         return self._shared
 
+    def _stream_reactor(self) -> StreamReactor | None:
+        """The loop's raw stream reactor when this socket uses it (else asyncio's transports)."""
+        if not self.raw_transport:
+            return None
+        return self._get_shared().stream_reactor(self._get_loop())
+
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -476,6 +494,10 @@ class Socket:
             conn.close()
             return
         loop = self._get_loop()
+        reactor = self._stream_reactor()
+        if reactor is not None and conn.family in (_socket.AF_INET, _socket.AF_INET6):
+            attach(reactor, loop, conn, _ZmtpProtocol(self, None))  # connection_made now
+            return
         task = loop.create_task(
             loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
         if self._accepting is None:
@@ -507,14 +529,14 @@ class Socket:
         """:meth:`connect` for plain functions: starts the background connect on the running
         loop (there must be one) and returns at once."""
         self._check_open()
-        loop = self._get_loop()
+        self._get_loop()
         parse_endpoint(endpoint, bind=False)
         if endpoint in self._connectors:
             raise ValueError(f"already connected to {endpoint!r}")
         pipe = Pipe(endpoint, persistent=True)
         self._pipes.append(pipe)
         self._connectors[endpoint] = pipe
-        pipe.connector = loop.create_task(self._connect(pipe), name=f"zmtp-connect {endpoint}")
+        self._start_connect(pipe, self.reconnect_ivl)
 
     def disconnect(self, endpoint: str) -> None:
         """Stop connecting to ``endpoint`` and drop its connection and queued messages."""
@@ -536,8 +558,48 @@ class Socket:
 
     def _connect_later(self, pipe: Pipe) -> None:
         if not self._closed and pipe.persistent:
-            pipe.connector = self._get_loop().create_task(self._connect(pipe),
-                                                          name=f"zmtp-connect {pipe.endpoint}")
+            self._start_connect(pipe, self.reconnect_ivl)
+
+    def _start_connect(self, pipe: Pipe, ivl: float) -> None:
+        """Connect ``pipe``: on the raw stream reactor when this socket uses it and the host is
+        numeric (no Task; a failure retries after ``ivl`` s), else with asyncio's
+        create_connection in a task (:meth:`_connect`)."""
+        reactor = self._stream_reactor()
+        if reactor is not None:
+            scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
+            address = numeric_address(host, port) if scheme == "tcp" else None
+            if address is not None:
+                try:
+                    pipe.connector = open_connection(
+                        reactor, self._get_loop(), *address, _ZmtpProtocol(self, pipe),
+                        partial(self._raw_connect_failed, pipe, ivl))
+                except OSError as exc:
+                    self._raw_connect_failed(pipe, ivl, exc)
+                return
+        pipe.connector = self._get_loop().create_task(self._connect(pipe),
+                                                      name=f"zmtp-connect {pipe.endpoint}")
+
+    def _raw_connect_failed(self, pipe: Pipe, ivl: float, exc: OSError) -> None:
+        pipe.connector = None
+        if self._closed or not pipe.persistent:
+            return
+        if self._connect_failed(pipe, exc, ivl):
+            pipe.connector = self._get_loop().call_later(ivl, self._start_connect, pipe,
+                                                          self._next_ivl(ivl))
+
+    def _connect_failed(self, pipe: Pipe, exc: OSError, ivl: float) -> bool:
+        """Log a failed connect; whether to retry (in ``ivl`` s: not when it is negative)."""
+        if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
+            log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
+                      self.socket_type, pipe.endpoint, exc)
+            return False
+        log.debug("zmtp %s: connect %s failed: %s; retry in %.2fs",
+                  self.socket_type, pipe.endpoint, exc, ivl)
+        return True
+
+    def _next_ivl(self, ivl: float) -> float:
+        """The backoff: each failed attempt doubles the wait, up to reconnect_ivl_max."""
+        return min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
 
     async def _connect(self, pipe: Pipe) -> None:
         """Connect ``pipe``, retrying failed attempts at growing intervals; it ends once
@@ -553,14 +615,10 @@ class Socket:
                 else:
                     await loop.create_connection(partial(_ZmtpProtocol, self, pipe), host, port)
             except OSError as exc:
-                if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
-                    log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
-                              self.socket_type, pipe.endpoint, exc)
+                if not self._connect_failed(pipe, exc, ivl):
                     return
-                log.debug("zmtp %s: connect %s failed: %s; retry in %.2fs",
-                          self.socket_type, pipe.endpoint, exc, ivl)
                 await asyncio.sleep(ivl)
-                ivl = min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
+                ivl = self._next_ivl(ivl)
                 continue
             if pipe.connector is asyncio.current_task():  # else lost already: _reconnect set it
                 pipe.connector = None
@@ -574,6 +632,8 @@ class Socket:
             self._pipes.append(pipe)
         if self._closed:
             transport.close()
+        if type(pipe.connector) is Connecting:  # the raw connect is done
+            pipe.connector = None
         pipe.transport = transport
         pipe.proto = proto
         pipe.paused = False
