@@ -9,13 +9,13 @@ import pytest
 
 from tests.hostile.harness import victim
 from tests.hostile.zmtp_peers import (
+    TRANSPORTS,
     attacker,
     closing_all,
     good_roundtrip,
     handshake_bytes,
     port_of,
     settled,
-    TRANSPORTS,
     victim_script,
 )
 from zre_ref.wire import pack_flags_u64

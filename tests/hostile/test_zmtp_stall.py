@@ -11,13 +11,13 @@ import pytest
 
 from tests.hostile.harness import victim
 from tests.hostile.zmtp_peers import (
+    TRANSPORTS,
     attacker,
     closing_all,
     good_roundtrip,
     latest_seq,
     port_of,
     reports_after,
-    TRANSPORTS,
     victim_script,
 )
 from zre_ref.wire import pack_flags_u64

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ..zmtp.receiver import ReadBuffer
-
 from .rawstream import StreamReactor, reactor_supported
 
 if TYPE_CHECKING:

@@ -33,11 +33,12 @@ import select
 import socket as _socket
 import warnings
 import weakref
+from _socket import socket as PlainSocket
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DISPATCH_BATCH", "Connecting", "RawStreamTransport", "StreamReactor", "attach",
-           "numeric_address", "open_connection", "reactor_supported"]
+__all__ = ["DISPATCH_BATCH", "Connecting", "PlainSocket", "RawStreamTransport", "StreamReactor",
+           "adopt_socket", "attach", "numeric_address", "open_connection", "reactor_supported"]
 
 #: ready descriptors handled per loop callback (the rest wait for the next turn)
 DISPATCH_BATCH = 256
@@ -134,11 +135,12 @@ class RawStreamTransport(_Handler, asyncio.Transport):
                  "_peername", "_protocol", "_reactor", "_reading", "_sock", "_write_paused")
 
     def __init__(self, reactor: StreamReactor, loop: asyncio.AbstractEventLoop,
-                 sock: _socket.socket, protocol: asyncio.BufferedProtocol) -> None:
+                 sock: PlainSocket, protocol: asyncio.BufferedProtocol,
+                 peername: Any = None) -> None:
         # asyncio.BaseTransport.__init__ only sets _extra; get_extra_info is our own
         self._reactor = reactor
         self._loop = loop
-        self._sock: _socket.socket | None = sock
+        self._sock: PlainSocket | None = sock
         self._fd = sock.fileno()
         self._protocol: asyncio.BufferedProtocol | None = protocol
         self._buffer = bytearray()
@@ -148,10 +150,17 @@ class RawStreamTransport(_Handler, asyncio.Transport):
         self._low = DEFAULT_HIGH_WATER // 4
         self._write_paused = False
         self._reading = True
-        self._peername: Any = None
+        self._peername = peername  # known from accept or connect; else asked for once
         self._mask = 0
         reactor.handlers[self._fd] = self
-        protocol.connection_made(self)
+        try:
+            protocol.connection_made(self)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # asyncio reports it; the protocol gets no connection_lost
+            self._protocol = None
+            self._fatal_error(exc, "protocol.connection_made() failed")
+            return
         if self._reading and not self._closing:
             self._set_mask(self._mask | _EPOLLIN)
 
@@ -177,7 +186,7 @@ class RawStreamTransport(_Handler, asyncio.Transport):
             return
         try:
             buf = protocol.get_buffer(-1)
-            if not len(buf):
+            if not len(buf):  # type: ignore[arg-type]
                 raise RuntimeError("get_buffer() returned an empty buffer")
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -239,7 +248,7 @@ class RawStreamTransport(_Handler, asyncio.Transport):
                 self._call_connection_lost(None)
 
     # -- asyncio.WriteTransport -------------------------------------------------------------------
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not "
                             f"{type(data).__name__!r}")
@@ -414,15 +423,25 @@ class RawStreamTransport(_Handler, asyncio.Transport):
 
     def __del__(self) -> None:
         if getattr(self, "_sock", None) is not None:
-            warnings.warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            warnings.warn(f"unclosed transport {self!r}", ResourceWarning, stacklevel=1,
+                          source=self)
             self._sock.close()  # type: ignore[union-attr]
 
 
-def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: _socket.socket,
-           protocol: asyncio.BufferedProtocol) -> RawStreamTransport:
-    """Give a connected non-blocking socket (an accepted one) its transport now:
-    ``protocol.connection_made`` is called before this returns."""
-    return RawStreamTransport(reactor, loop, sock, protocol)
+def adopt_socket(listener: PlainSocket, fd: int) -> PlainSocket:
+    """The non-blocking socket object for a descriptor ``listener`` accepted: the C type under
+    ``socket.socket`` (no Python-level ``__init__``, not tracked by the garbage collector),
+    which is all a raw transport uses."""
+    sock = PlainSocket(listener.family, listener.type, listener.proto, fileno=fd)
+    sock.setblocking(False)
+    return sock
+
+
+def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: PlainSocket,
+           protocol: asyncio.BufferedProtocol, peername: Any = None) -> RawStreamTransport:
+    """Give a connected non-blocking socket (an accepted one: ``peername`` is what accept
+    said) its transport now: ``protocol.connection_made`` is called before this returns."""
+    return RawStreamTransport(reactor, loop, sock, protocol, peername)
 
 
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
@@ -445,11 +464,11 @@ class Connecting(_Handler):
     __slots__ = ("failed", "fd", "loop", "protocol", "reactor", "sock")
 
     def __init__(self, reactor: StreamReactor, loop: asyncio.AbstractEventLoop,
-                 sock: _socket.socket, protocol: asyncio.BufferedProtocol,
+                 sock: PlainSocket, protocol: asyncio.BufferedProtocol,
                  failed: Callable[[OSError], None]) -> None:
         self.reactor = reactor
         self.loop = loop
-        self.sock: _socket.socket | None = sock
+        self.sock: PlainSocket | None = sock
         self.fd = sock.fileno()
         self.protocol = protocol
         self.failed = failed
@@ -460,9 +479,10 @@ class Connecting(_Handler):
         if sock is None:
             return
         err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        peername = None
         if not err:
             try:
-                sock.getpeername()
+                peername = sock.getpeername()
             except OSError as exc:  # an event meant for an earlier user of this fd number
                 if exc.errno == errno.ENOTCONN:
                     return
@@ -473,7 +493,7 @@ class Connecting(_Handler):
             sock.close()
             self.failed(OSError(err, f"connect failed: {errno.errorcode.get(err, err)}"))
             return
-        RawStreamTransport(self.reactor, self.loop, sock, self.protocol)
+        RawStreamTransport(self.reactor, self.loop, sock, self.protocol, peername)
 
     def cancel(self) -> None:
         sock = self.sock
@@ -488,8 +508,9 @@ def open_connection(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, fam
                     failed: Callable[[OSError], None]) -> Connecting:
     """Start connecting to a numeric ``address`` (see :func:`numeric_address`); completion is
     always reported from a later reactor callback. Raises OSError when the connect fails at
-    once (e.g. refused on loopback, no route)."""
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    once (e.g. refused on loopback, no route). The socket is a plain ``_socket.socket`` (the
+    garbage collector does not track it) with TCP_NODELAY, as asyncio sets on its own."""
+    sock = PlainSocket(family, _socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)

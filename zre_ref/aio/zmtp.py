@@ -54,7 +54,14 @@ from ..zmtp.routing import (
     routing_for,
 )
 from .loopshared import LoopShared
-from .rawstream import Connecting, StreamReactor, attach, numeric_address, open_connection
+from .rawstream import (
+    Connecting,
+    StreamReactor,
+    adopt_socket,
+    attach,
+    numeric_address,
+    open_connection,
+)
 from .zmtp_flow import (
     SUBSCRIPTION_OVERHEAD,
     WRITE_HIGH_WATER,
@@ -206,7 +213,8 @@ class _Listener:
         owner = self.owner
         for _ in range(_ACCEPT_BATCH):
             try:
-                conn, _addr = self.sock.accept()
+                # the descriptor: the socket object is the owner's choice (Socket._accepted)
+                fd, addr = self.sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -226,8 +234,7 @@ class _Listener:
                                        "zmtp %s: accept on %s failed: %s", owner.socket_type,
                                        self.endpoint, exc)
                 return
-            conn.setblocking(False)
-            owner._accepted(conn)
+            owner._accepted(self.sock, fd, addr)
 
     def close(self) -> None:
         if self._watching:
@@ -275,10 +282,9 @@ class Socket:
         "__weakref__", "_accepting", "_budget", "_closed", "_connectors", "_enqueue_to", "_inbox",
         "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
-        "raw_transport",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
-        "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
+        "partial_timeout", "raw_transport", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
         "socket_type",
     )
 
@@ -476,6 +482,8 @@ class Socket:
             lsock = _socket.socket(family, _socket.SOCK_STREAM)
             try:
                 lsock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                # accepted sockets inherit it (Linux): the raw transport sets nothing per link
+                lsock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 if family == _socket.AF_INET6:
                     lsock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
                 lsock.bind(addr)
@@ -488,16 +496,19 @@ class Socket:
         log.debug("zmtp %s: bound %s", self.socket_type, real)
         return real
 
-    def _accepted(self, conn: _socket.socket) -> None:
-        """A connection our listener accepted: give it a transport and a protocol."""
+    def _accepted(self, listener: _socket.socket, fd: int, addr: Any) -> None:
+        """A connection our listener accepted (descriptor ``fd`` from ``addr``): give it a
+        transport and a protocol -- the raw stream transport at once, or asyncio's in a task."""
         if self._closed:
-            conn.close()
+            os.close(fd)
             return
         loop = self._get_loop()
         reactor = self._stream_reactor()
-        if reactor is not None and conn.family in (_socket.AF_INET, _socket.AF_INET6):
-            attach(reactor, loop, conn, _ZmtpProtocol(self, None))  # connection_made now
-            return
+        if reactor is not None and listener.family in (_socket.AF_INET, _socket.AF_INET6):
+            attach(reactor, loop, adopt_socket(listener, fd), _ZmtpProtocol(self, None), addr)
+            return  # connection_made was called
+        conn = _socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+        conn.setblocking(False)
         task = loop.create_task(
             loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
         if self._accepting is None:
@@ -642,12 +653,9 @@ class Socket:
         self._topics.forget(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
-        with contextlib.suppress(Exception):
-            transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (_socket.AF_INET, _socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        # TCP_NODELAY: asyncio's transports set it; raw connects set it, and accepted
+        # sockets inherit it from the listener (bind sets it there)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         pipe.conn = Connection(
             self.socket_type, identity=self.identity, mechanism=self.mechanism,
             max_message_size=self.max_message_size, max_message_frames=self.max_message_frames,
