@@ -410,6 +410,7 @@ class RawStreamTransport(_Handler, asyncio.Transport):
 
     def _call_connection_lost(self, exc: Exception | None) -> None:
         protocol = self._protocol
+        self._conn_lost = self._conn_lost or 1  # abort() after this is a no-op
         try:
             if protocol is not None:
                 protocol.connection_lost(exc)
