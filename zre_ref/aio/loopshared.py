@@ -72,7 +72,7 @@ class TurnEnd:
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "_reactor", "beacon_sockets", "read_buffer", "turn")
+    __slots__ = ("__weakref__", "_reactor", "beacon_sockets", "raw_streams", "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -83,10 +83,16 @@ class LoopShared:
         self.turn = TurnEnd()
         self.beacon_sockets: dict[tuple[int, BeaconPlan], BeaconSocket] = {}
         self._reactor: StreamReactor | None = None
+        #: whether new connections may use the stream reactor (a LoopCapture turns it off
+        #: while installed: it records what goes through asyncio's transports)
+        self.raw_streams = True
 
     def stream_reactor(self, loop: asyncio.AbstractEventLoop) -> StreamReactor | None:
         """The raw stream reactor on ``loop`` (made on first use), or None where epoll or the
-        loop's add_reader is missing -- or when this object already serves another loop."""
+        loop's add_reader is missing, when ``raw_streams`` is off -- or when this object already
+        serves another loop."""
+        if not self.raw_streams:
+            return None
         reactor = self._reactor
         if reactor is None:
             if not reactor_supported(loop):
