@@ -575,6 +575,8 @@ class Socket:
         """Connect ``pipe``: on the raw stream reactor when this socket uses it and the host is
         numeric (no Task; a failure retries after ``ivl`` s), else with asyncio's
         create_connection in a task (:meth:`_connect`)."""
+        if self._closed or not pipe.persistent:
+            return
         reactor = self._stream_reactor()
         if reactor is not None:
             scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
