@@ -52,6 +52,8 @@ _EPOLLHUP = getattr(select, "EPOLLHUP", 16)
 _READABLE = _EPOLLIN | _EPOLLERR | _EPOLLHUP
 _WRITABLE = _EPOLLOUT | _EPOLLERR | _EPOLLHUP
 _TRY_AGAIN = (BlockingIOError, InterruptedError)
+#: a stream socket made non-blocking by socket() itself (Linux), not by a later fcntl
+_SOCK_STREAM_NONBLOCK = _socket.SOCK_STREAM | getattr(_socket, "SOCK_NONBLOCK", 0)
 
 
 def reactor_supported(loop: asyncio.AbstractEventLoop) -> bool:
@@ -511,9 +513,10 @@ def open_connection(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, fam
     always reported from a later reactor callback. Raises OSError when the connect fails at
     once (e.g. refused on loopback, no route). The socket is a plain ``_socket.socket`` (the
     garbage collector does not track it) with TCP_NODELAY, as asyncio sets on its own."""
-    sock = PlainSocket(family, _socket.SOCK_STREAM)
+    sock = PlainSocket(family, _SOCK_STREAM_NONBLOCK)
     try:
-        sock.setblocking(False)
+        if sock.getblocking():  # no SOCK_NONBLOCK on this system
+            sock.setblocking(False)
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         err = sock.connect_ex(address)
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
