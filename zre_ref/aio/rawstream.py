@@ -450,6 +450,11 @@ def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: PlainS
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
     """(family, sockaddr) for a numeric IPv4/IPv6 host (a zone like ``%eth0`` included), else
     None: names are left to asyncio's resolver."""
+    try:  # the common case without getaddrinfo: a dotted quad
+        _socket.inet_pton(_socket.AF_INET, host)
+        return _socket.AF_INET, (host, port)
+    except OSError:
+        pass
     try:
         infos = _socket.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
                                     flags=_socket.AI_NUMERICHOST | _socket.AI_NUMERICSERV)
