@@ -296,31 +296,29 @@ class RawStreamTransport(_Handler, asyncio.Transport):
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
-        if len(self._buffer) <= self._high or self._write_paused:
-            return
-        self._write_paused = True
-        try:
-            if self._protocol is not None:
-                self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed", "exception": exc,
-                "transport": self, "protocol": self._protocol})
+        if len(self._buffer) > self._high and not self._write_paused:
+            self._write_paused = True
+            self._flow_control("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if self._write_paused and len(self._buffer) <= self._low:
             self._write_paused = False
-            try:
-                if self._protocol is not None:
-                    self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol})
+            self._flow_control("resume_writing")
+
+    def _flow_control(self, call: str) -> None:
+        """protocol.pause_writing() / resume_writing(); a failure goes to the loop's
+        exception handler (asyncio's rule), the transport carries on."""
+        protocol = self._protocol
+        if protocol is None:
+            return
+        try:
+            getattr(protocol, call)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": f"protocol.{call}() failed", "exception": exc,
+                "transport": self, "protocol": protocol})
 
     def can_write_eof(self) -> bool:
         return False
