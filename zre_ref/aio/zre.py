@@ -385,8 +385,8 @@ class ZreNode:
         # eager_handshake: a ZRE peer is libzmq or another implementation that reads the
         # greeting as a byte stream, so nothing is gained by waiting (spec/zmtp.md#staging)
         self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **{
-            "eager_handshake": True, "raw_transport": True,  # spec/zmtp.md#raw-transport
-            **curve_options(self._curve, None), **self.router_options})
+            "raw_transport": True,  # aio/rawstream.py: spec/zmtp.md#raw-transport
+            "eager_handshake": True, **curve_options(self._curve, None), **self.router_options})
         try:
             bound = await self._router.bind(bind)
             if everywhere and not self._advertise:

@@ -56,8 +56,8 @@ class PeerLinks:
         (a link-local IPv6 endpoint gets our interface as its zone)."""
         sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
                       reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
-                      eager_handshake=True, raw_transport=True,  # spec/zmtp.md#raw-transport
-                      **curve_options(self.curve, eff.server_key))
+                      raw_transport=True,  # aio/rawstream.py: spec/zmtp.md#raw-transport
+                      eager_handshake=True, **curve_options(self.curve, eff.server_key))
         self.sockets[eff.link] = sock
         endpoint = eff.endpoint
         if plan is not None and plan.ipv6:
