@@ -53,7 +53,7 @@ from ..zmtp.routing import (
     WouldBlock,
     routing_for,
 )
-from .loopshared import LoopShared
+from .loopshared import CoarseDeadlines, LoopShared
 from .rawstream import (
     Connecting,
     StreamReactor,
@@ -171,6 +171,14 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.pipe is not None:
             self.sock._detach(self.pipe, self, exc)
+
+    def deadline_due(self, slot: int) -> None:
+        """The loop's handshake deadlines (``LoopShared.handshakes``) reached ``slot``: the
+        connection's timer runs if its deadline is still in that slot."""
+        pipe = self.pipe
+        if pipe is not None and pipe.proto is self and pipe.timer is None \
+                and pipe.timer_at >= 0 and CoarseDeadlines.slot_of(pipe.timer_at) == slot:
+            self.sock._on_timer(pipe)
 
     def pause_writing(self) -> None:
         if self.pipe is not None:
@@ -718,23 +726,29 @@ class Socket:
         pipe.queue.clear()
 
     def _rearm(self, pipe: Pipe) -> None:
+        """Arm the connection's next deadline: until the handshake is done, on the loop's
+        coarse handshake deadlines (met up to CoarseDeadlines.RESOLUTION s late, no timer of
+        its own: most are over a moment later); after it, a timer of its own."""
         conn = pipe.conn
         if conn is None:
             return
         when = conn.next_deadline()
-        if when is None:
-            if pipe.timer is not None:
-                pipe.timer.cancel()
-                pipe.timer = None
-                pipe.timer_at = -1.0
-            return
-        if when == pipe.timer_at and pipe.timer is not None:
-            return
+        # until the handshake is done: the owner of an entry in the loop's handshake deadlines
+        coarse = pipe.proto if isinstance(pipe.proto, _ZmtpProtocol) and not pipe.ready else None
+        if when == pipe.timer_at and (pipe.timer is not None or coarse is not None):
+            return  # armed already
         if pipe.timer is not None:
             pipe.timer.cancel()
+            pipe.timer = None
+        if when is None:
+            pipe.timer_at = -1.0
+            return
         loop = self._get_loop()
         pipe.timer_at = when
-        pipe.timer = loop.call_at(max(when, loop.time()), self._on_timer, pipe)
+        if coarse is not None:
+            self._get_shared().handshakes.add(loop, when, coarse)
+        else:
+            pipe.timer = loop.call_at(max(when, loop.time()), self._on_timer, pipe)
 
     def _on_timer(self, pipe: Pipe) -> None:
         pipe.timer = None
