@@ -832,7 +832,8 @@ class Socket:
         if wanted is not None:
             for topic in wanted:
                 conn.send_subscribe(topic)
-        self._output.mark_dirty(pipe)
+        if pipe.queue or conn.wants_flush:  # what waited for the handshake goes out now
+            self._output.mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()
 
