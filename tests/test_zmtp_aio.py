@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from zre_ref.aio.loopshared import LoopShared, TurnEnd
+from zre_ref.aio import zmtp
+from zre_ref.aio.loopshared import CoarseDeadlines, LoopShared, TurnEnd
 from zre_ref.aio.zmtp import (
     SUBSCRIPTION_OVERHEAD,
     Socket,
@@ -34,6 +35,14 @@ from .waiting import until
 
 pytestmark = pytest.mark.net
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "raw"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with asyncio's transports and with aio/rawstream.py's: Sockets
+    made without ``raw_transport`` use the one this sets (spec/zmtp.md#raw-transport)."""
+    monkeypatch.setattr(zmtp, "DEFAULT_RAW_TRANSPORT", request.param == "raw")
+    return str(request.param)
 def _ready(socket_type: bytes) -> bytes:
     return encode_frame(encode_command(Ready({"Socket-Type": socket_type})), command=True)
 
@@ -116,6 +125,56 @@ def test_turn_end_runs_every_callback_once_even_after_one_fails() -> None:
         assert ran == [1] and turn.number == 1 and len(errors) == 1
         await asyncio.sleep(0)
         assert ran == [1] and turn.number == 1  # nothing asked: no end, no callback
+
+    run(main())
+
+
+def test_coarse_deadlines_call_each_owner_once_its_slot_passed() -> None:
+    """LoopShared.handshakes: owners are called with their deadline's slot, never before the
+    deadline, one loop timer per slot; a failing owner does not stop the others."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        deadlines = CoarseDeadlines()
+        calls: list[tuple[str, int, float]] = []
+
+        class Owner:
+            def __init__(self, name: str, fail: bool = False) -> None:
+                self.name, self.fail = name, fail
+
+            def deadline_due(self, slot: int) -> None:
+                calls.append((self.name, slot, loop.time()))
+                if self.fail:
+                    raise RuntimeError("boom")
+
+        t0 = loop.time()
+        plan = {"a": t0 + 0.01, "b": t0 + 0.01, "c": t0 + 0.25}
+        deadlines.add(loop, plan["a"], Owner("a", fail=True))
+        deadlines.add(loop, plan["b"], Owner("b"))
+        deadlines.add(loop, plan["c"], Owner("c"))
+        await until(lambda: len(calls) == 3, 5, "every owner called")
+        assert [c[0] for c in calls] == ["a", "b", "c"] and len(errors) == 1
+        for name, slot, at in calls:
+            assert slot == CoarseDeadlines.slot_of(plan[name])
+            assert at >= plan[name] - 0.001  # never before its deadline
+
+    run(main())
+
+
+def test_a_finished_handshake_is_not_timed_out_later() -> None:
+    """Handshake deadlines are never taken out of the loop's coarse deadlines: once a
+    connection is up, its passing deadline must not close it."""
+    async def main() -> None:
+        async with Socket("ROUTER", handshake_timeout=0.2) as r, \
+                Socket("DEALER", identity=b"d", handshake_timeout=0.2) as d:
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            await d.send_multipart([b"one"])
+            assert await recv(r) == [b"d", b"one"]
+            await asyncio.sleep(0.5)  # pacing: both handshake deadlines pass
+            await d.send_multipart([b"two"])
+            assert await recv(r) == [b"d", b"two"]
+            assert d.peers()[0]["connections"] == 1 and d.peers()[0]["ready"]
 
     run(main())
 

@@ -6,7 +6,9 @@ on, and every datagram a datagram endpoint hears, goes into the pcap with the by
 they crossed the socket. Nothing else changes: the protocols see the same calls, the transports
 are the real ones behind a recording shim. What is not captured: connections made before
 :meth:`LoopCapture.install`, datagrams sent with plain sockets (a beacon is still recorded when
-its sender hears it back, as ZRE beacon sockets do), and traffic between other hosts.
+its sender hears it back, as ZRE beacon sockets do), and traffic between other hosts. While
+installed, sockets that would use the raw stream transport (aio/rawstream.py, ZRE links) open
+their new connections with asyncio's, so that they are recorded too.
 
     with open("run.pcap", "wb") as fh, LoopCapture(PcapWriter(fh)).installed():
         await run_something()
@@ -19,6 +21,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .aio.loopshared import LoopShared
 from .pcap import Address, PcapWriter, TcpStream
 
 #: Destination shown for a datagram heard on a wildcard-bound socket (the receiver cannot know
@@ -226,6 +229,7 @@ class LoopCapture:
         if any(name in vars(loop) for name in self._PATCHED):
             raise RuntimeError("a capture is already installed on this loop")
         self._loop = loop
+        LoopShared.of(loop).raw_streams = False  # new connections go through what is patched
         real_connect, real_serve = loop.create_connection, loop.create_server
         real_accepted = loop.connect_accepted_socket  # a ZMTP Socket's own accept loop
         real_datagram = loop.create_datagram_endpoint
@@ -251,6 +255,7 @@ class LoopCapture:
     def uninstall(self) -> None:
         """Stop recording new sockets; close the streams still open in the pcap."""
         if self._loop is not None:
+            LoopShared.of(self._loop).raw_streams = True
             for name in self._PATCHED:
                 vars(self._loop).pop(name, None)
             self._loop = None

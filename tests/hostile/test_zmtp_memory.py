@@ -9,6 +9,7 @@ import pytest
 
 from tests.hostile.harness import victim
 from tests.hostile.zmtp_peers import (
+    TRANSPORTS,
     attacker,
     closing_all,
     good_roundtrip,
@@ -28,13 +29,14 @@ SLACK = 24 * MiB
 
 
 @pytest.mark.net
+@TRANSPORTS
 @pytest.mark.parametrize("when", ["before-handshake", "after-handshake"])
-def test_declared_64_mib_frames_allocate_nothing(tmp_path: Path, when: str) -> None:
+def test_declared_64_mib_frames_allocate_nothing(tmp_path: Path, when: str, raw: bool) -> None:
     """20 connections each send a 9-byte header declaring a 64 MiB frame and nothing more.
     Before the handshake it is a command over MAX_HANDSHAKE_COMMAND, refused from its header;
     after it, each connection holds one BODY_CHUNK (the first allocation of a large body),
     not 64 MiB. RSS grows by less than 20 BODY_CHUNKs + slack (it grew by 1.28 GB before)."""
-    with victim(victim_script({}), tmp_path) as v:
+    with victim(victim_script({}, raw=raw), tmp_path) as v:
         port = port_of(v)
         good_roundtrip(port, b"warm-up")
         base = settled(v, ("peers",))
@@ -59,14 +61,15 @@ def test_declared_64_mib_frames_allocate_nothing(tmp_path: Path, when: str) -> N
 
 
 @pytest.mark.net
-def test_parked_multiparts_bounded_by_the_socket_budget(tmp_path: Path) -> None:
+@TRANSPORTS
+def test_parked_multiparts_bounded_by_the_socket_budget(tmp_path: Path, raw: bool) -> None:
     """100 connections each park an unfinished multipart of 65,000 2-byte frames (260 kB
     sent each). Each frame is counted with FRAME_OVERHEAD against max_unfinished_bytes
     (here 16 MiB): connections that would go over it are closed ("over-budget", logged once
     per interval); RSS grows by less than the budget + slack (it grew by ~360 MB before)."""
     budget = 16 * MiB
     frames = b"\x01\x02ab" * 65_000
-    with victim(victim_script({"max_unfinished_bytes": budget}), tmp_path) as v:
+    with victim(victim_script({"max_unfinished_bytes": budget}, raw=raw), tmp_path) as v:
         port = port_of(v)
         good_roundtrip(port, b"warm-up")
         base = settled(v, ("peers",))
@@ -86,10 +89,11 @@ def test_parked_multiparts_bounded_by_the_socket_budget(tmp_path: Path) -> None:
 
 
 @pytest.mark.net
-def test_messages_waiting_bounded_in_bytes(tmp_path: Path) -> None:
+@TRANSPORTS
+def test_messages_waiting_bounded_in_bytes(tmp_path: Path, raw: bool) -> None:
     """A peer that sends faster than the application reads is paused at rcvhwm_bytes, even
     when rcvhwm (messages) is unlimited: 200 MB sent, the queue holds about rcvhwm_bytes."""
-    script = victim_script({"rcvhwm": 0, "rcvhwm_bytes": 8 * MiB}).replace(
+    script = victim_script({"rcvhwm": 0, "rcvhwm_bytes": 8 * MiB}, raw=raw).replace(
         "task = asyncio.ensure_future(echo())", "task = None  # the application never reads")
     body = b"x" * (1 * MiB)
     msg = pack_flags_u64(LONG, len(body)) + body

@@ -11,6 +11,7 @@ import pytest
 
 from tests.hostile.harness import victim
 from tests.hostile.zmtp_peers import (
+    TRANSPORTS,
     attacker,
     closing_all,
     good_roundtrip,
@@ -33,15 +34,16 @@ def _tiny_ready(nbytes: int) -> bytes:
 
 
 @pytest.mark.net
+@TRANSPORTS
 @pytest.mark.parametrize("size", [60_000_000, MAX_HANDSHAKE_COMMAND - 64])
-def test_huge_ready_of_tiny_properties_does_not_stall(tmp_path: Path, size: int) -> None:
+def test_huge_ready_of_tiny_properties_does_not_stall(tmp_path: Path, size: int, raw: bool) -> None:
     """A 60 MB READY of tiny properties is refused from its header; one just under the byte cap
     (~175,000 properties) by the property cap, after walking MAX_METADATA_PROPERTIES property
     headers. The worst loop stall stays a small multiple of the quiet one (it was ~10 s), and
     a well-behaved peer is served."""
     sig, major, rest = greeting_stages()
     payload = sig + major + rest + _tiny_ready(size)
-    with victim(victim_script({}), tmp_path) as v:
+    with victim(victim_script({}, raw=raw), tmp_path) as v:
         port = port_of(v)
         good_roundtrip(port, b"warm-up")
         quiet = max(r["stall"] for r in reports_after(v, latest_seq(v), 5))
@@ -62,12 +64,13 @@ def test_huge_ready_of_tiny_properties_does_not_stall(tmp_path: Path, size: int)
 
 
 @pytest.mark.net
-def test_emfile_pauses_accepting_logs_once_and_recovers(tmp_path: Path) -> None:
+@TRANSPORTS
+def test_emfile_pauses_accepting_logs_once_and_recovers(tmp_path: Path, raw: bool) -> None:
     """With RLIMIT_NOFILE lowered in the victim, 80 connections exhaust its descriptors: it
     stops accepting for ACCEPT_RETRY_IVL, logs one line per interval (asyncio's own accept
     loop logged a traceback per failed accept), and serves again once descriptors are free."""
     prelude = "import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))"
-    with victim(victim_script({"handshake_timeout": None}, prelude), tmp_path) as v:
+    with victim(victim_script({"handshake_timeout": None}, prelude, raw=raw), tmp_path) as v:
         port = port_of(v)
         good_roundtrip(port, b"warm-up")
         with closing_all([attacker(port, b"") for _ in range(80)]):

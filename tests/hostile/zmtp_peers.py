@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from tests.hostile.harness import Victim
 from zre_ref.zmtp.commands import Ready, encode_command
 from zre_ref.zmtp.connection import Connection, HandshakeCompleted, MessageReceived
@@ -50,7 +52,13 @@ asyncio.run(main())
 """
 
 
-def victim_script(options: dict[str, Any], prelude: str = "") -> str:
+#: the victim's transport: asyncio's, and aio/rawstream.py's (``raw_transport=True``); the
+#: tests that bring a victim run once with each
+TRANSPORTS = pytest.mark.parametrize("raw", [False, True], ids=["asyncio", "raw"])
+
+
+def victim_script(options: dict[str, Any], prelude: str = "", raw: bool = False) -> str:
+    options = {**options, "raw_transport": raw}
     return VICTIM.replace("OPTIONS", repr(options)).replace("PRELUDE", prelude)
 
 

@@ -238,6 +238,10 @@ def test_election_with_zyre_and_zre_ref_contesting() -> None:
                         node.join("BOSS")
                     else:
                         await node.join("BOSS")
+                    # the next one joins once this JOIN reached everyone: a JOIN that crosses
+                    # another (the joiner not yet knowing a member) makes zyre pick by a race
+                    await w.until(lambda j=node.uuid: all(
+                        w.has(u, "JOIN", j) for u in w.seen if u != j), "JOIN seen by all")
                     if members:  # the members before this one start an election
                         pick = min(members)
                         voters = [*members, node.uuid]

@@ -9,6 +9,12 @@ because one loop runs one callback at a time:
 * ``beacon_sockets`` -- one UDP socket per (port, plan), joined by every
   :class:`~zre_ref.aio.beacon.UdpBeacon` on the loop that uses them: each datagram is read once
   and handed to all of them (many nodes in one process cost one socket, not one each).
+* ``handshakes`` -- a :class:`CoarseDeadlines`: the handshake deadlines of every connection on
+  the loop, one loop timer per ``RESOLUTION``-wide slot instead of one per connection (a mesh
+  forming opens hundreds of connections whose deadline is cancelled a moment later).
+* ``stream_reactor(loop)`` -- the :class:`~zre_ref.aio.rawstream.StreamReactor` (one epoll
+  watched by the loop as one descriptor) that sockets made with ``raw_transport=True`` put
+  their TCP connections on; None where it cannot run (then they use asyncio's transports).
 
 ``LoopShared.of()`` gives the running loop's (made on first use, gone with the loop). Sockets
 and beacons take it by default; pass ``shared=LoopShared()`` to give one object its own.
@@ -17,16 +23,18 @@ and beacons take it by default; pass ``shared=LoopShared()`` to give one object 
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ..zmtp.receiver import ReadBuffer
+from .rawstream import StreamReactor, reactor_supported
 
 if TYPE_CHECKING:
     from .beacon import BeaconPlan, BeaconSocket
 
-__all__ = ["LoopShared", "TurnEnd"]
+__all__ = ["CoarseDeadlines", "DeadlineOwner", "LoopShared", "TurnEnd"]
 
 
 class TurnEnd:
@@ -65,10 +73,51 @@ class TurnEnd:
                     {"message": "end-of-turn callback failed", "exception": exc})
 
 
+class DeadlineOwner(Protocol):
+    def deadline_due(self, slot: int) -> None: ...
+
+
+class CoarseDeadlines:
+    """Deadlines kept at ``RESOLUTION`` s, for many owners at once: one loop timer per slot of
+    that width, not one per deadline. ``add(loop, when, owner)`` calls ``owner.deadline_due(slot)``
+    once the slot holding ``when`` has passed (at most ``RESOLUTION`` s late). Entries are never
+    taken out: an owner whose deadline moved or went away checks ``slot_of`` itself and does
+    nothing. An entry lasts until its slot passes (one per ``add``)."""
+
+    __slots__ = ("_slots",)
+
+    #: seconds: how late a deadline may be met
+    RESOLUTION = 0.1
+
+    def __init__(self) -> None:
+        self._slots: dict[int, list[DeadlineOwner]] = {}
+
+    @classmethod
+    def slot_of(cls, when: float) -> int:
+        return math.ceil(when / cls.RESOLUTION)
+
+    def add(self, loop: asyncio.AbstractEventLoop, when: float, owner: DeadlineOwner) -> None:
+        slot = self.slot_of(when)
+        owners = self._slots.get(slot)
+        if owners is None:
+            owners = self._slots[slot] = []
+            loop.call_at(slot * self.RESOLUTION, self._due, slot)
+        owners.append(owner)
+
+    def _due(self, slot: int) -> None:
+        for owner in self._slots.pop(slot, ()):
+            try:
+                owner.deadline_due(slot)
+            except Exception as exc:  # one owner's failure is its own: the rest still run
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "deadline callback failed", "exception": exc})
+
+
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "beacon_sockets", "read_buffer", "turn")
+    __slots__ = ("__weakref__", "_reactor", "beacon_sockets", "handshakes", "raw_streams",
+                 "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -77,7 +126,25 @@ class LoopShared:
     def __init__(self) -> None:
         self.read_buffer = ReadBuffer()
         self.turn = TurnEnd()
+        self.handshakes = CoarseDeadlines()
         self.beacon_sockets: dict[tuple[int, BeaconPlan], BeaconSocket] = {}
+        self._reactor: StreamReactor | None = None
+        #: whether new connections may use the stream reactor (a LoopCapture turns it off
+        #: while installed: it records what goes through asyncio's transports)
+        self.raw_streams = True
+
+    def stream_reactor(self, loop: asyncio.AbstractEventLoop) -> StreamReactor | None:
+        """The raw stream reactor on ``loop`` (made on first use), or None where epoll or the
+        loop's add_reader is missing, when ``raw_streams`` is off -- or when this object already
+        serves another loop."""
+        if not self.raw_streams:
+            return None
+        reactor = self._reactor
+        if reactor is None:
+            if not reactor_supported(loop):
+                return None
+            reactor = self._reactor = StreamReactor(loop)
+        return reactor if reactor.serves(loop) else None
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop | None = None) -> LoopShared:

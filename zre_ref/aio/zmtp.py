@@ -53,7 +53,15 @@ from ..zmtp.routing import (
     WouldBlock,
     routing_for,
 )
-from .loopshared import LoopShared
+from .loopshared import CoarseDeadlines, LoopShared
+from .rawstream import (
+    Connecting,
+    StreamReactor,
+    adopt_socket,
+    attach,
+    numeric_address,
+    open_connection,
+)
 from .zmtp_flow import (
     SUBSCRIPTION_OVERHEAD,
     WRITE_HIGH_WATER,
@@ -87,6 +95,9 @@ _NO_LIMIT = sys.maxsize
 RECONNECT_IVL = 0.1
 RECONNECT_IVL_MAX = 2.0
 _DISCARD = memoryview(bytearray(4096))  # reads after a connection is done go nowhere
+#: what ``Socket(raw_transport=None)`` means: asyncio's transports (the test suite runs the
+#: Socket tests once with each value)
+DEFAULT_RAW_TRANSPORT = False
 
 
 def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
@@ -161,6 +172,14 @@ class _ZmtpProtocol(asyncio.BufferedProtocol):
         if self.pipe is not None:
             self.sock._detach(self.pipe, self, exc)
 
+    def deadline_due(self, slot: int) -> None:
+        """The loop's handshake deadlines (``LoopShared.handshakes``) reached ``slot``: the
+        connection's timer runs if its deadline is still in that slot."""
+        pipe = self.pipe
+        if pipe is not None and pipe.proto is self and pipe.timer is None \
+                and pipe.timer_at >= 0 and CoarseDeadlines.slot_of(pipe.timer_at) == slot:
+            self.sock._on_timer(pipe)
+
     def pause_writing(self) -> None:
         if self.pipe is not None:
             self.pipe.paused = True
@@ -202,7 +221,8 @@ class _Listener:
         owner = self.owner
         for _ in range(_ACCEPT_BATCH):
             try:
-                conn, _addr = self.sock.accept()
+                # the descriptor: the socket object is the owner's choice (Socket._accepted)
+                fd, addr = self.sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -222,8 +242,7 @@ class _Listener:
                                        "zmtp %s: accept on %s failed: %s", owner.socket_type,
                                        self.endpoint, exc)
                 return
-            conn.setblocking(False)
-            owner._accepted(conn)
+            owner._accepted(self.sock, fd, addr)
 
     def close(self) -> None:
         if self._watching:
@@ -252,6 +271,11 @@ class Socket:
     ``LoopShared.of()`` of the loop the connections run on; see aio/loopshared.py).
     ``eager_handshake``: send the whole greeting (and NULL's READY) at once instead of in
     libzmq's stages (spec/zmtp.md#staging): two round trips fewer per connection.
+    ``raw_transport``: put TCP connections on the loop's
+    :class:`~zre_ref.aio.rawstream.StreamReactor` (one epoll for the loop, a slotted transport
+    per connection, connects and accepts without a Task) instead of asyncio's selector
+    transports: the same bytes on the wire, about ten garbage-collected objects fewer per
+    connection (spec/zmtp.md#raw-transport). ipc://, host names and loops without epoll keep asyncio's.
     PLAIN: give ``plain_username``+``plain_password`` (client) or ``plain_server=True`` and
     ``plain_authenticator(username: bytes, password: bytes) -> bool`` (server; without one,
     the ``plain_username``/``plain_password`` pair is the only accepted credential).
@@ -268,8 +292,8 @@ class Socket:
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_peer_disconnect", "on_readable",
-        "partial_timeout", "reconnect_ivl", "reconnect_ivl_max", "send_filter", "sndhwm",
-        "socket_type",
+        "partial_timeout", "raw_transport", "reconnect_ivl", "reconnect_ivl_max", "send_filter",
+        "sndhwm", "socket_type",
     )
 
     def __init__(
@@ -305,11 +329,13 @@ class Socket:
         receive_budget: ReceiveBudget | None = None,
         shared: LoopShared | None = None,
         eager_handshake: bool = False,
+        raw_transport: bool | None = None,
     ) -> None:
         check_socket_settings(socket_type, identity, SOCKET_TYPES)
         self.socket_type = socket_type
         self.identity = bytes(identity)
         self.eager_handshake = eager_handshake
+        self.raw_transport = DEFAULT_RAW_TRANSPORT if raw_transport is None else raw_transport
         self.sndhwm = sndhwm
         #: received messages waiting for the application (rcvhwm, rcvhwm_bytes bound them)
         self._inbox = Inbox(rcvhwm, rcvhwm_bytes)
@@ -422,6 +448,12 @@ class Socket:
             self._shared = LoopShared.of(self._get_loop())
         return self._shared
 
+    def _stream_reactor(self) -> StreamReactor | None:
+        """The loop's raw stream reactor when this socket uses it (else asyncio's transports)."""
+        if not self.raw_transport:
+            return None
+        return self._get_shared().stream_reactor(self._get_loop())
+
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -458,6 +490,8 @@ class Socket:
             lsock = _socket.socket(family, _socket.SOCK_STREAM)
             try:
                 lsock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                # accepted sockets inherit it (Linux): the raw transport sets nothing per link
+                lsock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 if family == _socket.AF_INET6:
                     lsock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
                 lsock.bind(addr)
@@ -470,12 +504,19 @@ class Socket:
         log.debug("zmtp %s: bound %s", self.socket_type, real)
         return real
 
-    def _accepted(self, conn: _socket.socket) -> None:
-        """A connection our listener accepted: give it a transport and a protocol."""
+    def _accepted(self, listener: _socket.socket, fd: int, addr: Any) -> None:
+        """A connection our listener accepted (descriptor ``fd`` from ``addr``): give it a
+        transport and a protocol -- the raw stream transport at once, or asyncio's in a task."""
         if self._closed:
-            conn.close()
+            os.close(fd)
             return
         loop = self._get_loop()
+        reactor = self._stream_reactor()
+        if reactor is not None and listener.family in (_socket.AF_INET, _socket.AF_INET6):
+            attach(reactor, loop, adopt_socket(listener, fd), _ZmtpProtocol(self, None), addr)
+            return  # connection_made was called
+        conn = _socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+        conn.setblocking(False)
         task = loop.create_task(
             loop.connect_accepted_socket(lambda: _ZmtpProtocol(self, None), sock=conn))
         if self._accepting is None:
@@ -507,14 +548,14 @@ class Socket:
         """:meth:`connect` for plain functions: starts the background connect on the running
         loop (there must be one) and returns at once."""
         self._check_open()
-        loop = self._get_loop()
+        self._get_loop()
         parse_endpoint(endpoint, bind=False)
         if endpoint in self._connectors:
             raise ValueError(f"already connected to {endpoint!r}")
         pipe = Pipe(endpoint, persistent=True)
         self._pipes.append(pipe)
         self._connectors[endpoint] = pipe
-        pipe.connector = loop.create_task(self._connect(pipe), name=f"zmtp-connect {endpoint}")
+        self._start_connect(pipe, self.reconnect_ivl)
 
     def disconnect(self, endpoint: str) -> None:
         """Stop connecting to ``endpoint`` and drop its connection and queued messages."""
@@ -536,8 +577,50 @@ class Socket:
 
     def _connect_later(self, pipe: Pipe) -> None:
         if not self._closed and pipe.persistent:
-            pipe.connector = self._get_loop().create_task(self._connect(pipe),
-                                                          name=f"zmtp-connect {pipe.endpoint}")
+            self._start_connect(pipe, self.reconnect_ivl)
+
+    def _start_connect(self, pipe: Pipe, ivl: float) -> None:
+        """Connect ``pipe``: on the raw stream reactor when this socket uses it and the host is
+        numeric (no Task; a failure retries after ``ivl`` s), else with asyncio's
+        create_connection in a task (:meth:`_connect`)."""
+        if self._closed or not pipe.persistent:
+            return
+        reactor = self._stream_reactor()
+        if reactor is not None:
+            scheme, host, port = parse_endpoint(pipe.endpoint, bind=False)
+            address = numeric_address(host, port) if scheme == "tcp" else None
+            if address is not None:
+                try:
+                    pipe.connector = open_connection(
+                        reactor, self._get_loop(), *address, _ZmtpProtocol(self, pipe),
+                        partial(self._raw_connect_failed, pipe, ivl))
+                except OSError as exc:
+                    self._raw_connect_failed(pipe, ivl, exc)
+                return
+        pipe.connector = self._get_loop().create_task(self._connect(pipe),
+                                                      name=f"zmtp-connect {pipe.endpoint}")
+
+    def _raw_connect_failed(self, pipe: Pipe, ivl: float, exc: OSError) -> None:
+        pipe.connector = None
+        if self._closed or not pipe.persistent:
+            return
+        if self._connect_failed(pipe, exc, ivl):
+            pipe.connector = self._get_loop().call_later(ivl, self._start_connect, pipe,
+                                                          self._next_ivl(ivl))
+
+    def _connect_failed(self, pipe: Pipe, exc: OSError, ivl: float) -> bool:
+        """Log a failed connect; whether to retry (in ``ivl`` s: not when it is negative)."""
+        if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
+            log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
+                      self.socket_type, pipe.endpoint, exc)
+            return False
+        log.debug("zmtp %s: connect %s failed: %s; retry in %.2fs",
+                  self.socket_type, pipe.endpoint, exc, ivl)
+        return True
+
+    def _next_ivl(self, ivl: float) -> float:
+        """The backoff: each failed attempt doubles the wait, up to reconnect_ivl_max."""
+        return min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
 
     async def _connect(self, pipe: Pipe) -> None:
         """Connect ``pipe``, retrying failed attempts at growing intervals; it ends once
@@ -553,14 +636,10 @@ class Socket:
                 else:
                     await loop.create_connection(partial(_ZmtpProtocol, self, pipe), host, port)
             except OSError as exc:
-                if ivl < 0:  # pyzmq's reconnect_ivl=-1: no retry
-                    log.debug("zmtp %s: connect %s failed: %s; not retrying (reconnect_ivl < 0)",
-                              self.socket_type, pipe.endpoint, exc)
+                if not self._connect_failed(pipe, exc, ivl):
                     return
-                log.debug("zmtp %s: connect %s failed: %s; retry in %.2fs",
-                          self.socket_type, pipe.endpoint, exc, ivl)
                 await asyncio.sleep(ivl)
-                ivl = min(ivl * 2, max(self.reconnect_ivl_max, self.reconnect_ivl))
+                ivl = self._next_ivl(ivl)
                 continue
             if pipe.connector is asyncio.current_task():  # else lost already: _reconnect set it
                 pipe.connector = None
@@ -574,6 +653,8 @@ class Socket:
             self._pipes.append(pipe)
         if self._closed:
             transport.close()
+        if type(pipe.connector) is Connecting:  # the raw connect is done
+            pipe.connector = None
         pipe.transport = transport
         pipe.proto = proto
         pipe.paused = False
@@ -582,12 +663,9 @@ class Socket:
         self._topics.forget(pipe)
         peer = transport.get_extra_info("peername")
         pipe.peer = _format_tcp(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer or "ipc")
-        with contextlib.suppress(Exception):
-            transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (_socket.AF_INET, _socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        # TCP_NODELAY: asyncio's transports set it; raw connects set it, and accepted
+        # sockets inherit it from the listener (bind sets it there)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         pipe.conn = Connection(
             self.socket_type, identity=self.identity, mechanism=self.mechanism,
             max_message_size=self.max_message_size, max_message_frames=self.max_message_frames,
@@ -596,7 +674,14 @@ class Socket:
             zero_copy=self._zero_copy, receive_buffer=self._get_shared().read_buffer, budget=self._budget,
             eager=self.eager_handshake,
         )
-        transport.write(pipe.conn.data_to_send())
+        conn = pipe.conn
+        transport.write(conn.data_to_send())
+        if conn.next_deadline() == 0.0:
+            # the core asks for the clock at once (to start its handshake deadline): it gets
+            # it now, not from a loop callback of its own (a timer fewer per connection)
+            events = conn.handle_timer(self._get_loop().time())
+            if events:
+                self._on_events(pipe, events)
         self._rearm(pipe)
         if self._inbox.full or self._read_pause.held:  # the application is behind: this waits too
             self._read_pause.pause((pipe,))
@@ -641,23 +726,29 @@ class Socket:
         pipe.queue.clear()
 
     def _rearm(self, pipe: Pipe) -> None:
+        """Arm the connection's next deadline: until the handshake is done, on the loop's
+        coarse handshake deadlines (met up to CoarseDeadlines.RESOLUTION s late, no timer of
+        its own: most are over a moment later); after it, a timer of its own."""
         conn = pipe.conn
         if conn is None:
             return
         when = conn.next_deadline()
-        if when is None:
-            if pipe.timer is not None:
-                pipe.timer.cancel()
-                pipe.timer = None
-                pipe.timer_at = -1.0
-            return
-        if when == pipe.timer_at and pipe.timer is not None:
-            return
+        # until the handshake is done: the owner of an entry in the loop's handshake deadlines
+        coarse = pipe.proto if isinstance(pipe.proto, _ZmtpProtocol) and not pipe.ready else None
+        if when == pipe.timer_at and (pipe.timer is not None or coarse is not None):
+            return  # armed already
         if pipe.timer is not None:
             pipe.timer.cancel()
+            pipe.timer = None
+        if when is None:
+            pipe.timer_at = -1.0
+            return
         loop = self._get_loop()
         pipe.timer_at = when
-        pipe.timer = loop.call_at(max(when, loop.time()), self._on_timer, pipe)
+        if coarse is not None:
+            self._get_shared().handshakes.add(loop, when, coarse)
+        else:
+            pipe.timer = loop.call_at(max(when, loop.time()), self._on_timer, pipe)
 
     def _on_timer(self, pipe: Pipe) -> None:
         pipe.timer = None
@@ -741,7 +832,8 @@ class Socket:
         if wanted is not None:
             for topic in wanted:
                 conn.send_subscribe(topic)
-        self._output.mark_dirty(pipe)
+        if pipe.queue or conn.wants_flush:  # what waited for the handshake goes out now
+            self._output.mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()
 

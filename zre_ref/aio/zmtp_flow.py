@@ -27,6 +27,7 @@ from ..zmtp.inbox import NO_QUEUE
 from ..zmtp.receiver import BIG_FRAME
 from ..zmtp.routing import Subscriptions
 from .loopshared import LoopShared, TurnEnd
+from .rawstream import Connecting
 
 __all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "OutputOwner",
            "Pipe", "ReadPause", "SubscriberTopics"]
@@ -81,8 +82,9 @@ class Pipe:
         self.subs = NO_SUBSCRIPTIONS  # PUB: its own Subscriptions once one arrives
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = -1.0
-        #: a connect() pipe: its connect attempts (a task) or the wait for the next (a timer)
-        self.connector: asyncio.Task[None] | asyncio.TimerHandle | None = None
+        #: a connect() pipe: its connect attempts (a task, or a raw connect in progress) or
+        #: the wait for the next (a timer)
+        self.connector: asyncio.Task[None] | asyncio.TimerHandle | Connecting | None = None
 
     def __repr__(self) -> str:
         return f"<pipe {self.id} {self.peer or self.endpoint}>"

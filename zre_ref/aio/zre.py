@@ -385,6 +385,7 @@ class ZreNode:
         # eager_handshake: a ZRE peer is libzmq or another implementation that reads the
         # greeting as a byte stream, so nothing is gained by waiting (spec/zmtp.md#staging)
         self._router = Socket("ROUTER", rcvhwm=INBOX_RCVHWM, **{
+            "raw_transport": True,  # aio/rawstream.py: spec/zmtp.md#raw-transport
             "eager_handshake": True, **curve_options(self._curve, None), **self.router_options})
         try:
             bound = await self._router.bind(bind)

@@ -56,6 +56,7 @@ class PeerLinks:
         (a link-local IPv6 endpoint gets our interface as its zone)."""
         sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
                       reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
+                      raw_transport=True,  # aio/rawstream.py: spec/zmtp.md#raw-transport
                       eager_handshake=True, **curve_options(self.curve, eff.server_key))
         self.sockets[eff.link] = sock
         endpoint = eff.endpoint
