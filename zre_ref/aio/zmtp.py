@@ -121,6 +121,21 @@ def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
     return scheme, host, port
 
 
+def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
+    """(family, socket address) for a numeric IPv4 or IPv6 ``host``, or None for a name (or a
+    zoned IPv6 address) that needs the resolver. A numeric host is what ZRE nodes bind and
+    advertise, and asking getaddrinfo about it costs a trip through the loop's thread pool."""
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        if family == _socket.AF_INET6:
+            return family, (host, port, 0, 0)
+        return family, (host, port)
+    return None
+
+
 def _format_tcp(host: str, port: int) -> str:
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
@@ -452,9 +467,14 @@ class Socket:
             real = f"ipc://{path}"
             unlink = path
         else:
-            infos = await loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
-                                           flags=_socket.AI_PASSIVE)
-            family, _type, _proto, _name, addr = infos[0]
+            numeric = numeric_address(host, port)
+            addr: tuple[Any, ...]
+            if numeric is not None:  # no resolver: getaddrinfo would run in a thread
+                family, addr = numeric
+            else:
+                infos = await loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
+                                               flags=_socket.AI_PASSIVE)
+                family, _type, _proto, _name, addr = infos[0]
             lsock = _socket.socket(family, _socket.SOCK_STREAM)
             try:
                 lsock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
