@@ -42,7 +42,9 @@ def test_numeric_address_parses_ipv4_and_ipv6_and_leaves_names_to_the_resolver()
     assert numeric_address("127.0.0.1", 5) == (socket.AF_INET, ("127.0.0.1", 5))
     assert numeric_address("0.0.0.0", 0) == (socket.AF_INET, ("0.0.0.0", 0))
     assert numeric_address("::1", 7) == (socket.AF_INET6, ("::1", 7, 0, 0))
-    for name in ("localhost", "fe80::1%lo", "127.1", "", "1.2.3.4.5"):
+    assert numeric_address("fe80::1%lo", 7) == (
+        socket.AF_INET6, ("fe80::1", 7, 0, socket.if_nametoindex("lo")))
+    for name in ("localhost", "", "1.2.3.4.5", "::1::2"):
         assert numeric_address(name, 1) is None, name
 
 

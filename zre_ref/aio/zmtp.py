@@ -122,18 +122,15 @@ def parse_endpoint(endpoint: str, *, bind: bool) -> tuple[str, str, int]:
 
 
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
-    """(family, socket address) for a numeric IPv4 or IPv6 ``host``, or None for a name (or a
-    zoned IPv6 address) that needs the resolver. A numeric host is what ZRE nodes bind and
-    advertise, and asking getaddrinfo about it costs a trip through the loop's thread pool."""
-    for family in (_socket.AF_INET, _socket.AF_INET6):
-        try:
-            _socket.inet_pton(family, host)
-        except (OSError, ValueError):
-            continue
-        if family == _socket.AF_INET6:
-            return family, (host, port, 0, 0)
-        return family, (host, port)
-    return None
+    """(family, sockaddr) for a numeric IPv4/IPv6 host (a zone like ``%eth0`` included), else
+    None: names are left to asyncio's resolver (which runs getaddrinfo in a thread)."""
+    try:
+        infos = _socket.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
+                                    flags=_socket.AI_NUMERICHOST | _socket.AI_NUMERICSERV)
+    except (OSError, UnicodeError):
+        return None
+    family, _type, _proto, _name, addr = infos[0]
+    return family, addr
 
 
 def _format_tcp(host: str, port: int) -> str:
