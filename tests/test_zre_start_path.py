@@ -64,9 +64,10 @@ def test_bind_to_a_numeric_host_never_asks_the_resolver_and_a_name_still_resolve
     run(main)
 
 
-def test_a_second_node_on_a_loop_starts_without_waiting_on_the_loop() -> None:
-    """The first node opens the loop's beacon socket; the next one binds (numeric host),
-    joins that socket and sends its first beacon in one go: its start() never suspends."""
+def test_a_second_node_on_a_loop_starts_in_one_loop_turn() -> None:
+    """The first node opens the loop's beacon socket; the next one binds (numeric host: no
+    resolver thread), joins that socket and sends its first beacon in one go, then gives the
+    loop one turn (a bare yield: it waits for nothing)."""
     async def main() -> None:
         port = free_udp_port()
         kw: dict[str, Any] = {"interface": "lo", "port": port}
@@ -74,8 +75,10 @@ def test_a_second_node_on_a_loop_starts_without_waiting_on_the_loop() -> None:
         async with ZreNode("a", **kw):
             b = ZreNode("b", **kw)
             start = b.start()
+            assert start.send(None) is None  # asyncio.sleep(0): one turn, no future awaited
+            assert b.endpoint and b.beacons_sent > 0  # bound and beaconing before that turn
             with pytest.raises(StopIteration):
-                start.send(None)  # ran to its end without yielding to the loop
+                start.send(None)
             try:
                 assert b.endpoint.startswith("tcp://127.0.0.1:") and b.beacon_plan is not None
                 assert b.router is not None and b.router.endpoints
