@@ -1,6 +1,6 @@
-"""The start and HELLO paths take no detours (issue 17's ENTER and WHISPER latency): a numeric
-bind never asks the resolver, a node whose loop already holds the beacon socket starts without
-waiting on the loop, and what the ROUTER reads reaches the core in the same callback."""
+"""The start path takes no detours (issue 17's ENTER latency): a numeric bind never asks the
+resolver (a thread), and a node whose loop already holds the beacon socket starts in one loop
+turn."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ import pytest
 
 from zre_ref.aio.zmtp import Socket, numeric_address
 from zre_ref.aio.zre import ZreNode
-from zre_ref.zre.events import PeerEntered, WhisperReceived, ZreEvent
 
-from .test_aio_zre import expect, free_udp_port
-from .waiting import until
+from .test_aio_zre import free_udp_port
 
 pytestmark = pytest.mark.net
 
@@ -86,39 +84,3 @@ def test_a_second_node_on_a_loop_starts_in_one_loop_turn() -> None:
                 await b.stop()
         assert asked == []
     run(main)
-
-
-def test_what_the_router_reads_reaches_the_core_in_the_same_callback() -> None:
-    """A HELLO's ENTER and a WHISPER's event are queued for the application by the ROUTER
-    callback that read the message, not one loop turn later."""
-    async def main() -> None:
-        async with ZreNode("a", beacon=False) as a, ZreNode("b", beacon=False) as b:
-            assert b.router is not None
-            queued: list[list[ZreEvent]] = []  # b's events queued when each read returned
-            read = b.router.on_readable
-            assert read is not None
-
-            def on_readable() -> None:
-                assert read is not None
-                read()
-                queued.append([ev for ev in iter(b.recv_nowait, None)])
-
-            b.router.on_readable = on_readable
-            await a.connect_peer(b.endpoint)
-            await expect(a, PeerEntered)
-            await b_until(queued, PeerEntered)
-            await a.whisper(b.uuid, b"psst")
-            got = await b_until(queued, WhisperReceived)
-            assert isinstance(got, WhisperReceived) and got.content == (b"psst",)
-    run(main)
-
-
-async def b_until(queued: list[list[ZreEvent]], kind: type[ZreEvent]) -> ZreEvent:
-    """Wait for a ROUTER callback that queued events and return its ``kind`` event: the first
-    callback whose read brought anything must have queued it already."""
-    await until(lambda: any(queued), what=f"a ROUTER read that queues {kind.__name__}")
-    events = next(events for events in queued if events)
-    queued.clear()
-    found = [ev for ev in events if isinstance(ev, kind)]
-    assert found, f"the read that brought {kind.__name__} queued only {events}"
-    return found[0]

@@ -577,30 +577,19 @@ class ZreNode:
             self._apply(self._core.handle_peer_disconnected(identity, self._now()))
 
     def _on_readable(self) -> None:
-        """The ROUTER queued messages: take them at once, so that a lone message (a HELLO, a
-        WHISPER) reaches the core, and its event the application, in the loop turn that read
-        it; and once more after this turn's other reads, so that what the connections read
-        after this one bring forms one batch (one clock read, one core call, one wake-up)."""
-        if not self._inbox_scheduled and self._loop is not None:
-            self._schedule_inbox()
-            self._take_inbox()
-
-    def _schedule_inbox(self) -> None:
-        """Take the ROUTER's messages after this loop turn's reads (a plain callback, no task)."""
+        """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,
+        no task), so the messages of every connection read in this turn form one batch."""
         if not self._inbox_scheduled and self._loop is not None:
             self._inbox_scheduled = True
             self._loop.call_soon(self._on_inbox)
 
     def _on_inbox(self) -> None:
-        self._inbox_scheduled = False
-        self._take_inbox()
-
-    def _take_inbox(self) -> None:
         """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
         one wake-up each) while pending events have room, counted in events and in bytes: a
         batch is cut where its messages' bytes would pass max_pending_bytes, and the core stops
         taking messages once their effects fill the room left, so the events waiting never
         exceed the limits by more than one message's worth (spec/zre.md#limits)."""
+        self._inbox_scheduled = False
         router = self._router
         if not self._running or router is None or self._inbox_full:
             return
@@ -654,7 +643,7 @@ class ZreNode:
         if self._inbox_full and self._events.half_empty:
             self._inbox_full = False
             if self._running:
-                self._schedule_inbox()
+                self._on_readable()
 
     # -- application API ----------------------------------------------------------------------------
     def _check(self) -> None:
