@@ -154,6 +154,28 @@ def test_beacon_creates_peer_connects_and_sends_hello_first() -> None:
     assert events(out) == []  # not ready until its HELLO arrives
 
 
+def test_each_hello_says_what_is_true_when_it_is_sent() -> None:
+    """HELLO is encoded once and reused while nothing in it changes: every change of groups,
+    status, headers or name shows in the next peer's HELLO, and a reused one is intact."""
+    node = make()
+    steps: list[tuple[str, Any]] = [
+        ("same", None), ("join", "G1"), ("same", None), ("join", "G2"), ("leave", "G1"),
+        ("header", ("X-K", "w")), ("header", ("X-N", "1")), ("name", "you"), ("same", None)]
+    for n, (what, arg) in enumerate(steps, start=10):
+        if what == "join":
+            node.join(arg)
+        elif what == "leave":
+            node.leave(arg)
+        elif what == "header":
+            node.set_header(*arg)
+        elif what == "name":
+            node.name = arg
+        out = node.handle_beacon(Beacon(uuid=uid(n), port=6000), f"127.0.0.{n}", 1.0)
+        [(_link, first)] = sent(out)
+        assert first == Hello(sequence=1, endpoint=ENDPOINT, groups=tuple(node.own_groups),
+                              status=node.status, name=node.name, headers=node.headers), what
+
+
 def test_ipv6_beacon_endpoint_is_bracketed() -> None:
     node = make()
     out = node.handle_beacon(Beacon(uuid=uid(7), port=6000), "fe80::1", 1.0)

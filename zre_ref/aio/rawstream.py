@@ -447,13 +447,14 @@ def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: PlainS
 
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
     """(family, sockaddr) for a numeric IPv4/IPv6 host (a zone like ``%eth0`` included), else
-    None: names are left to asyncio's resolver."""
-    try:  # the common case without getaddrinfo: a dotted quad
-        _socket.inet_pton(_socket.AF_INET, host)
-        return _socket.AF_INET, (host, port)
-    except OSError:
-        pass
-    try:
+    None: names are left to asyncio's resolver (which runs getaddrinfo in a thread)."""
+    for family in (_socket.AF_INET, _socket.AF_INET6):  # the common case, without getaddrinfo
+        try:
+            _socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family, ((host, port) if family == _socket.AF_INET else (host, port, 0, 0))
+    try:  # a zoned IPv6 address (fe80::1%eth0): getaddrinfo finds the zone's index
         infos = _socket.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
                                     flags=_socket.AI_NUMERICHOST | _socket.AI_NUMERICSERV)
     except (OSError, UnicodeError):

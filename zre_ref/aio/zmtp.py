@@ -484,9 +484,14 @@ class Socket:
             real = f"ipc://{path}"
             unlink = path
         else:
-            infos = await loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
-                                           flags=_socket.AI_PASSIVE)
-            family, _type, _proto, _name, addr = infos[0]
+            numeric = numeric_address(host, port)
+            addr: tuple[Any, ...]
+            if numeric is not None:  # no resolver: getaddrinfo would run in a thread
+                family, addr = numeric
+            else:
+                infos = await loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM,
+                                               flags=_socket.AI_PASSIVE)
+                family, _type, _proto, _name, addr = infos[0]
             lsock = _socket.socket(family, _socket.SOCK_STREAM)
             try:
                 lsock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)

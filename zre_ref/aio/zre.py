@@ -412,6 +412,10 @@ class ZreNode:
         self._apply(effects)
         self._on_inbox()  # anything that arrived while we were starting
         await self._gossip_start()
+        # one loop turn, so that a program starting many nodes in a row lets the loop read
+        # their beacons (and serve their links) between two starts instead of sending them
+        # all in one burst, more than the shared beacon socket's buffer holds
+        await asyncio.sleep(0)
 
     async def stop(self) -> None:
         """Port-0 beacon (or GOODBYE), close every socket, emit STOP (spec/zre.md#leaving)."""

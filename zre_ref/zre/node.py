@@ -271,6 +271,7 @@ class NodeCore:
         self._link_serial = 0
         self._uuid_cache: dict[bytes, str] = {}
         self._beacon_memo: tuple[str, int | None, bytes] | None = None  # (endpoint, port, datagram)
+        self._hello_memo: tuple[ZreMessage, list[bytes]] | None = None  # (HELLO, its frames)
         #: beacon datagrams known to change nothing (ours, or a known peer's), filled by
         #: fastpath.handle_beacon_datagram: a shared beacon socket may skip handing them to this
         #: node. Emptied whenever a peer leaves the table;
@@ -464,7 +465,7 @@ class NodeCore:
         peer.connected = True
         peer.parked = False
         self.claims.hold(peer)
-        self._send(peer, ZRE.encode(self._hello()), out)
+        self._send(peer, self._hello_frames(), out)
         held, peer.held = peer.held, []
         for frames in held:
             self._send(peer, frames, out)
@@ -921,7 +922,7 @@ class NodeCore:
         probe = self.direct.add(endpoint, self._new_link(f"direct:{endpoint}"))
         out.append(ConnectPeer(probe.link, endpoint, self.identity, self.sndhwm))
         probe.sent_sequence = 1
-        out.append(SendToPeer(probe.link, with_sequence(ZRE.encode(self._hello()), 1)))
+        out.append(SendToPeer(probe.link, with_sequence(self._hello_frames(), 1)))
 
     def discover(self, peer_uuid: str, endpoint: str, now: float) -> list[Effect]:
         """A peer learned by gossip, ``uuid = endpoint``: connect and say HELLO, as for a beacon
@@ -1047,6 +1048,15 @@ class NodeCore:
     def _hello(self) -> ZreMessage:
         return Hello(sequence=0, endpoint=self.endpoint, groups=tuple(self.own_groups),
                      status=self.status, name=self.name, headers=dict(self.headers))
+
+    def _hello_frames(self) -> list[bytes]:
+        """Our HELLO encoded (sequence 0; senders set theirs on a copy): encoded again only
+        when what it says changed, so greeting many peers encodes it once."""
+        msg = self._hello()
+        memo = self._hello_memo
+        if memo is None or memo[0] != msg:
+            memo = self._hello_memo = (msg, ZRE.encode(msg))
+        return memo[1]
 
     def _send(self, peer: Peer, frames: list[bytes], out: list[Effect]) -> None:
         """zyre_peer_send: only while connected; the sequence is bumped first."""
