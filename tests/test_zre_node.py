@@ -1279,3 +1279,51 @@ def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...],
         assert got == expected
         assert _state(fast) == _state(readable)
         assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([7, 8, 9, 10]), st.booleans(),
+                          st.lists(st.one_of(st.binary(max_size=6), st.binary(max_size=6).map(bytearray),
+                                             st.text(max_size=2)),  # ZreNode.whisper passes str on
+                                   max_size=3).map(tuple),
+                          st.tuples(_member_state, _member_state, _member_state),
+                          st.sampled_from([0, 5, 65535])), max_size=8))
+def test_fast_whisper_equals_core_whisper(
+        whispers: list[tuple[int, bool, tuple[bytes, ...], tuple[str, ...], int]]) -> None:
+    """fastpath.whisper against NodeCore.whisper: peers connected, parked or without a link, a
+    UUID upper- or lower-case or unknown, content empty, not bytes or several frames, sequences
+    about to wrap: the same one SendToPeer (or None, with nothing changed, where the readable
+    path then gives what it gives), the same sequence counts and held messages, the same error
+    for content the codec refuses."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        for n in (7, 8, 9):
+            ready(node, n)
+    for n, lower, content, states, sequence in whispers:
+        for node in (readable, fast):
+            for m, state in zip((7, 8, 9), states, strict=True):
+                peer = node.peer(hexid(m))
+                assert peer is not None
+                peer.connected, peer.parked = state != "unlinked", state == "parked"
+                if m == n:
+                    peer.sent_sequence = sequence
+        uuid = hexid(n).lower() if lower else hexid(n)
+        try:
+            expected: list[Effect] | type[Exception] = readable.whisper(uuid, content)
+        except (EncodeError, TypeError):
+            expected = EncodeError
+        before = _state(fast)
+        sends = fastpath.whisper(fast, uuid, content)
+        if sends is None:
+            assert _state(fast) == before
+            try:
+                got: list[Effect] | type[Exception] = fast.whisper(uuid, content)
+            except (EncodeError, TypeError):
+                got = EncodeError
+        else:
+            (link,), (frames,) = sends
+            got = [SendToPeer(link, list(frames))]
+            assert isinstance(frames, tuple)
+        assert got == expected
+        assert _state(fast) == _state(readable)
+        assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]

@@ -679,10 +679,18 @@ class ZreNode:
 
     async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
-        self._check()
-        effects = self._core.whisper(peer_uuid, _as_frames(frames))
-        self._apply(effects)
-        if self._sent(effects):
+        if not self._running:
+            self._check()
+        # fastpath.whisper takes only bytes frames (else None): they need no _as_frames
+        sends = None if self._applying or self.verbose else fastpath.whisper(
+            self._core, peer_uuid, frames)  # type: ignore[arg-type]
+        if sends is not None:  # the common case: what _apply does with core.whisper's one effect
+            sent = self._send_now(*sends)
+        else:
+            effects = self._core.whisper(peer_uuid, _as_frames(frames))
+            self._apply(effects)
+            sent = self._sent(effects)
+        if sent:
             await asyncio.sleep(0)
 
     def _send_now(self, links: list[str], messages: list[tuple[bytes, ...]]) -> bool:
