@@ -256,6 +256,47 @@ def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
     run(main)
 
 
+def test_whisper_isolates_a_failing_link_and_reports_a_full_one() -> None:
+    """ZreNode.whisper's direct send (fastpath.whisper) keeps _apply's guarantees: a link whose
+    send raises is dropped (EXIT) while another peer still gets its WHISPERs, and a link at
+    its HWM is disconnected through the core (send_blocked)."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, sndhwm=10) as a, \
+                ZreNode("b", beacon=False) as b, ZreNode("c", beacon=False) as c:
+            for peer in (b, c):
+                await a.connect_peer(peer.endpoint)
+            for _ in (b, c):
+                await expect(a, PeerEntered)
+            peer_b = a.core.peer(b.uuid)
+            assert peer_b is not None
+            link_b = a._links.sockets[peer_b.link]
+
+            class Broken:  # b's DEALER, whose sends raise
+                def send_frames_nowait(self, frames: object) -> None:
+                    raise RuntimeError("broken link")
+
+                def close(self, linger: bool = True) -> None:
+                    link_b.close(linger=linger)
+            a._links.sockets[peer_b.link] = Broken()  # type: ignore[assignment]
+            await a.whisper(b.uuid, b"one")
+            waiting = []  # what the failure gave is carried out by the whisper itself
+            while (ev := a.recv_nowait()) is not None:
+                waiting.append(ev)
+            assert PeerExited(b.uuid, "b") in waiting
+            assert a.core.peer(b.uuid) is None and a.warnings.total >= 1
+            await a.whisper(c.uuid, b"two")
+            await a.whisper(c.uuid.lower(), "three")  # the readable path, in between
+            await a.whisper(c.uuid, b"four")
+            got = [(await expect(c, WhisperReceived)).content for _ in range(3)]
+            assert got == [(b"two",), (b"three",), (b"four",)]
+            # 100 WHISPERs from 100 tasks in one loop turn: c's DEALER passes its HWM of 10
+            await asyncio.gather(*(a.whisper(c.uuid, str(i).encode()) for i in range(100)))
+            assert a.core.stats.send_blocked >= 1
+            peer_c = a.core.peer(c.uuid)
+            assert peer_c is not None and not peer_c.connected
+    run(main)
+
+
 def test_many_nodes_full_mesh_direct() -> None:
     async def main() -> None:
         nodes = [ZreNode(f"m{i}", beacon=False) for i in range(8)]
