@@ -215,6 +215,21 @@ def test_send_blocked_at_hwm_disconnects_that_peer() -> None:
     run(main)
 
 
+def break_link(node: ZreNode, peer: ZreNode) -> None:
+    """From now on, sends on ``node``'s DEALER to ``peer`` raise (closing it still works)."""
+    known = node.core.peer(peer.uuid)
+    assert known is not None
+    dealer = node._links.sockets[known.link]
+
+    class Broken:
+        def send_frames_nowait(self, frames: object) -> None:
+            raise RuntimeError("broken link")
+
+        def close(self, linger: bool = True) -> None:
+            dealer.close(linger=linger)
+    node._links.sockets[known.link] = Broken()  # type: ignore[assignment]
+
+
 def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
     """ZreNode.shout's direct send (fastpath.shout) keeps _apply's guarantees: a link whose
     send raises is dropped (EXIT) while the other member still gets every SHOUT, and a
@@ -228,17 +243,7 @@ def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
             for _ in (b, c):
                 await expect(a, PeerJoined)
             await a.shout("G", b"zero")  # the group's data frame is now in the encoder's cache
-            peer_b = a.core.peer(b.uuid)
-            assert peer_b is not None
-            link_b = a._links.sockets[peer_b.link]
-
-            class Broken:  # b's DEALER, whose sends raise
-                def send_frames_nowait(self, frames: object) -> None:
-                    raise RuntimeError("broken link")
-
-                def close(self, linger: bool = True) -> None:
-                    link_b.close(linger=linger)
-            a._links.sockets[peer_b.link] = Broken()  # type: ignore[assignment]
+            break_link(a, b)
             await a.shout("G", b"one")
             waiting = []  # what the failure gave is carried out by the shout itself
             while (ev := a.recv_nowait()) is not None:
@@ -267,17 +272,7 @@ def test_whisper_isolates_a_failing_link_and_reports_a_full_one() -> None:
                 await a.connect_peer(peer.endpoint)
             for _ in (b, c):
                 await expect(a, PeerEntered)
-            peer_b = a.core.peer(b.uuid)
-            assert peer_b is not None
-            link_b = a._links.sockets[peer_b.link]
-
-            class Broken:  # b's DEALER, whose sends raise
-                def send_frames_nowait(self, frames: object) -> None:
-                    raise RuntimeError("broken link")
-
-                def close(self, linger: bool = True) -> None:
-                    link_b.close(linger=linger)
-            a._links.sockets[peer_b.link] = Broken()  # type: ignore[assignment]
+            break_link(a, b)
             await a.whisper(b.uuid, b"one")
             waiting = []  # what the failure gave is carried out by the whisper itself
             while (ev := a.recv_nowait()) is not None:

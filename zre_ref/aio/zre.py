@@ -61,6 +61,10 @@ INBOX_RCVHWM = 1000
 #: messages waiting at once also keeps the garbage collector's full passes short
 YIELD_MESSAGES = 2048
 
+#: fastpath.shout and fastpath.whisper: (core, group or peer, content) -> (links, messages) or None
+FastSend = Callable[[NodeCore, str, tuple[bytes, ...]],
+                    tuple[list[str], list[tuple[bytes, ...]]] | None]
+
 
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
@@ -665,33 +669,30 @@ class ZreNode:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         if not self._running:
             self._check()
-        # fastpath.shout takes only bytes frames (else None): they need no _as_frames
-        sends = None if self._applying or self.verbose else fastpath.shout(
-            self._core, group, frames)  # type: ignore[arg-type]
-        if sends is not None:  # the common case: what _apply does with core.shout's one effect
-            sent = self._send_now(*sends)
-        else:
-            effects = self._core.shout(group, _as_frames(frames))
-            self._apply(effects)
-            sent = self._sent(effects)
-        if sent:
+        if self._send_message(fastpath.shout, self._core.shout, group, frames):
             await asyncio.sleep(0)
 
     async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         if not self._running:
             self._check()
-        # fastpath.whisper takes only bytes frames (else None): they need no _as_frames
-        sends = None if self._applying or self.verbose else fastpath.whisper(
-            self._core, peer_uuid, frames)  # type: ignore[arg-type]
-        if sends is not None:  # the common case: what _apply does with core.whisper's one effect
-            sent = self._send_now(*sends)
-        else:
-            effects = self._core.whisper(peer_uuid, _as_frames(frames))
-            self._apply(effects)
-            sent = self._sent(effects)
-        if sent:
+        if self._send_message(fastpath.whisper, self._core.whisper, peer_uuid, frames):
             await asyncio.sleep(0)
+
+    def _send_message(self, fast: FastSend, readable: Callable[[str, Iterable[bytes]], list[Effect]],
+                      to: str, frames: tuple[bytes | str, ...]) -> bool:
+        """SHOUT or WHISPER ``frames`` ``to`` a group or peer: in the common case what ``fast``
+        (fastpath.shout or fastpath.whisper) gives goes out through :meth:`_send_now` (what
+        _apply does with the one effect of the core's ``readable`` method), else the readable
+        path runs. True: the caller yields a loop turn (see :meth:`_sent`)."""
+        # the fastpath functions take only bytes frames (else None): they need no _as_frames
+        sends = None if self._applying or self.verbose else fast(
+            self._core, to, frames)  # type: ignore[arg-type]
+        if sends is not None:
+            return self._send_now(*sends)
+        effects = readable(to, _as_frames(frames))
+        self._apply(effects)
+        return self._sent(effects)
 
     def _send_now(self, links: list[str], messages: list[tuple[bytes, ...]]) -> bool:
         """``self._apply([SendToPeers(links, messages)])`` then ``self._sent`` of it, with less
