@@ -292,6 +292,34 @@ def test_whisper_isolates_a_failing_link_and_reports_a_full_one() -> None:
     run(main)
 
 
+def test_a_waiting_reader_takes_the_inbox_and_a_cancelled_one_hands_it_back() -> None:
+    """A recv() that waits is woken as the ROUTER reads and takes the batch itself; a reader
+    woken and cancelled before it ran leaves the batch to a callback, so later messages
+    still arrive (without that, the node would never read its ROUTER again)."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False) as a, ZreNode("b", beacon=False) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(a, PeerEntered)
+            await expect(b, PeerEntered)
+            reader = asyncio.ensure_future(b.recv())
+            await asyncio.sleep(0)  # it waits
+            await a.whisper(b.uuid, b"one")
+            ev = await asyncio.wait_for(reader, TIMEOUT)
+            assert isinstance(ev, WhisperReceived) and ev.content == (b"one",)
+            for word in (b"two", b"three"):
+                reader = asyncio.ensure_future(b.recv())
+                await asyncio.sleep(0)
+                b._on_readable()  # as the ROUTER's read does: the reader is woken
+                assert b._inbox_by_reader
+                reader.cancel()  # ... and cancelled before it runs
+                with pytest.raises(asyncio.CancelledError):
+                    await reader
+                assert not b._inbox_by_reader
+                await a.whisper(b.uuid, word)
+                assert (await expect(b, WhisperReceived)).content == (word,)
+    run(main)
+
+
 def test_many_nodes_full_mesh_direct() -> None:
     async def main() -> None:
         nodes = [ZreNode(f"m{i}", beacon=False) for i in range(8)]

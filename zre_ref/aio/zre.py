@@ -178,6 +178,7 @@ class ZreNode:
         self._beacon: UdpBeacon | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
+        self._inbox_by_reader = False  # ... and a woken recv() runs it (see _on_readable)
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -582,11 +583,18 @@ class ZreNode:
             self._apply(self._core.handle_peer_disconnected(identity, self._now()))
 
     def _on_readable(self) -> None:
-        """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,
-        no task), so the messages of every connection read in this turn form one batch."""
+        """The ROUTER queued messages: take them after this loop turn's reads, so the messages
+        of every connection read in this turn form one batch. When a ``recv()`` waits, it is
+        woken at once and takes them itself when it runs (one loop turn per message less than
+        a callback that then wakes it); else a plain callback does, no task. A woken reader
+        that is cancelled first hands the batch back to a callback: nothing waits forever."""
         if not self._inbox_scheduled and self._loop is not None:
             self._inbox_scheduled = True
-            self._loop.call_soon(self._on_inbox)
+            if self._events.waiting():
+                self._inbox_by_reader = True
+                self._events.wake()
+            else:
+                self._loop.call_soon(self._on_inbox)
 
     def _on_inbox(self) -> None:
         """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
@@ -755,9 +763,19 @@ class ZreNode:
                 if self._inbox_full:
                     self._room_again()
                 return ev
+            if self._inbox_by_reader:
+                self._inbox_by_reader = False
+                self._on_inbox()
+                continue
             if not self._running:
                 raise EOFError("node stopped")
-            await self._events.wait()
+            try:
+                await self._events.wait()
+            except asyncio.CancelledError:
+                if self._inbox_by_reader and self._loop is not None:
+                    self._inbox_by_reader = False
+                    self._loop.call_soon(self._on_inbox)
+                raise
 
     def recv_nowait(self) -> ZreEvent | None:
         """An event if one is waiting, else None."""

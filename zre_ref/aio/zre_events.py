@@ -77,6 +77,11 @@ class EventQueue:
             w = self._waiter = asyncio.get_running_loop().create_future()
         return w
 
+    def waiting(self) -> bool:
+        """A reader waits in :meth:`wait`."""
+        w = self._waiter
+        return w is not None and not w.done()
+
     def wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
