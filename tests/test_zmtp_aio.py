@@ -108,6 +108,43 @@ def test_turn_end_one_callback_per_turn_for_every_socket() -> None:
     run(main())
 
 
+class _HandshakeProbe(Socket):
+    """A Socket that records, as each handshake completes, what its pipe still waits to send."""
+
+    __slots__ = ("after_handshake",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_handshake: list[tuple[int, bool, int]] = []
+
+    def _on_handshake(self, pipe: Any, ev: Any) -> None:
+        super()._on_handshake(pipe, ev)
+        turn = self._get_shared().turn
+        self.after_handshake.append((len(pipe.queue), pipe.dirty, pipe.wrote_in - turn.number))
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_what_waited_for_the_handshake_is_written_when_it_completes(eager: bool) -> None:
+    """Messages queued before the handshake leave in the callback that completes it (not a
+    loop turn later, as a ZRE HELLO must); the next message of that turn is still coalesced."""
+    async def main() -> None:
+        async with Socket("ROUTER") as r, \
+                _HandshakeProbe("DEALER", identity=b"\x01a", eager_handshake=eager) as d:
+            endpoint = await r.bind("tcp://127.0.0.1:*")
+            d.connect_nowait(endpoint)
+            d.send_multipart_nowait([b"waited", b"1"])
+            d.send_multipart_nowait([b"waited", b"2"])
+            await until(lambda: bool(d.after_handshake), 3.0)
+            # nothing left queued, no end-of-turn flush asked, counted as the turn's write
+            assert d.after_handshake == [(0, False, 0)]
+            assert await recv(r) == [b"\x01a", b"waited", b"1"]
+            assert await recv(r) == [b"\x01a", b"waited", b"2"]
+            d.send_multipart_nowait([b"after"])
+            assert await recv(r) == [b"\x01a", b"after"]
+
+    run(main())
+
+
 def test_turn_end_runs_every_callback_once_even_after_one_fails() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()

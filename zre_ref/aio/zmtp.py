@@ -837,7 +837,15 @@ class Socket:
         if wanted is not None:
             for topic in wanted:
                 conn.send_subscribe(topic)
-        if pipe.queue or conn.wants_flush:  # what waited for the handshake goes out now
+        if pipe.queue:
+            # what waited for the handshake is written now, in this callback, not at the end
+            # of the turn: on a ZRE link the HELLO travels a loop turn sooner. Later messages
+            # of this turn are still coalesced (this counts as the pipe's write of the turn).
+            self._output.flush_pipe(pipe)
+            turn = self._get_shared().turn
+            pipe.wrote_in = turn.number
+            turn.ensure(self._get_loop())
+        elif conn.wants_flush:
             self._output.mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()
