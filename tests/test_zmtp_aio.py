@@ -978,3 +978,17 @@ def test_sockets_can_share_one_receive_budget() -> None:
             await until(lambda: budget.used == 0)
 
     run(main())
+
+
+def test_only_a_pub_keeps_subscriber_topics_of_its_own() -> None:
+    """DEALER/ROUTER/SUB share the empty NO_TOPICS (no per-socket object); setting
+    max_subscription_bytes on one gives it its own, leaving the shared one as it was."""
+    default = zmtp.NO_TOPICS.limit
+    dealer, sub, pub = Socket("DEALER"), Socket("SUB"), Socket("PUB", max_subscription_bytes=7)
+    assert dealer._topics is zmtp.NO_TOPICS and sub._topics is zmtp.NO_TOPICS
+    assert pub._topics is not zmtp.NO_TOPICS and pub.max_subscription_bytes == 7
+    sub.max_subscription_bytes = 5
+    assert sub.max_subscription_bytes == 5 and sub._topics is not zmtp.NO_TOPICS
+    assert dealer.max_subscription_bytes == default == zmtp.NO_TOPICS.limit
+    assert zmtp.NO_TOPICS.nbytes == 0
+    assert Socket("ROUTER", max_subscription_bytes=3).max_subscription_bytes == 3
