@@ -108,6 +108,43 @@ def test_turn_end_one_callback_per_turn_for_every_socket() -> None:
     run(main())
 
 
+class _HandshakeProbe(Socket):
+    """A Socket that records, as each handshake completes, what its pipe still waits to send."""
+
+    __slots__ = ("after_handshake",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_handshake: list[tuple[int, bool, int]] = []
+
+    def _on_handshake(self, pipe: Any, ev: Any) -> None:
+        super()._on_handshake(pipe, ev)
+        turn = self._get_shared().turn
+        self.after_handshake.append((len(pipe.queue), pipe.dirty, pipe.wrote_in - turn.number))
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_what_waited_for_the_handshake_is_written_when_it_completes(eager: bool) -> None:
+    """Messages queued before the handshake leave in the callback that completes it (not a
+    loop turn later, as a ZRE HELLO must); the next message of that turn is still coalesced."""
+    async def main() -> None:
+        async with Socket("ROUTER") as r, \
+                _HandshakeProbe("DEALER", identity=b"\x01a", eager_handshake=eager) as d:
+            endpoint = await r.bind("tcp://127.0.0.1:*")
+            d.connect_nowait(endpoint)
+            d.send_multipart_nowait([b"waited", b"1"])
+            d.send_multipart_nowait([b"waited", b"2"])
+            await until(lambda: bool(d.after_handshake), 3.0)
+            # nothing left queued, no end-of-turn flush asked, counted as the turn's write
+            assert d.after_handshake == [(0, False, 0)]
+            assert await recv(r) == [b"\x01a", b"waited", b"1"]
+            assert await recv(r) == [b"\x01a", b"waited", b"2"]
+            d.send_multipart_nowait([b"after"])
+            assert await recv(r) == [b"\x01a", b"after"]
+
+    run(main())
+
+
 def test_turn_end_runs_every_callback_once_even_after_one_fails() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -941,3 +978,17 @@ def test_sockets_can_share_one_receive_budget() -> None:
             await until(lambda: budget.used == 0)
 
     run(main())
+
+
+def test_only_a_pub_keeps_subscriber_topics_of_its_own() -> None:
+    """DEALER/ROUTER/SUB share the empty NO_TOPICS (no per-socket object); setting
+    max_subscription_bytes on one gives it its own, leaving the shared one as it was."""
+    default = zmtp.NO_TOPICS.limit
+    dealer, sub, pub = Socket("DEALER"), Socket("SUB"), Socket("PUB", max_subscription_bytes=7)
+    assert dealer._topics is zmtp.NO_TOPICS and sub._topics is zmtp.NO_TOPICS
+    assert pub._topics is not zmtp.NO_TOPICS and pub.max_subscription_bytes == 7
+    sub.max_subscription_bytes = 5
+    assert sub.max_subscription_bytes == 5 and sub._topics is not zmtp.NO_TOPICS
+    assert dealer.max_subscription_bytes == default == zmtp.NO_TOPICS.limit
+    assert zmtp.NO_TOPICS.nbytes == 0
+    assert Socket("ROUTER", max_subscription_bytes=3).max_subscription_bytes == 3

@@ -22,6 +22,7 @@ from hypothesis.stateful import (
 
 from zre_ref.curve import curve_keypair
 from zre_ref.errors import ProtocolError
+from zre_ref.zmtp import connection
 from zre_ref.zmtp.commands import (
     Cancel,
     Command,
@@ -52,12 +53,16 @@ from zre_ref.zmtp.connection import (
     State,
     Subscribed,
     Unsubscribed,
+    cached_null_opening,
+    null_opening,
 )
 from zre_ref.zmtp.curve import CurveClient, CurveServer
 from zre_ref.zmtp.frames import COMMAND, encode_frame, frame_header
 from zre_ref.zmtp.greeting import greeting_stages
 from zre_ref.zmtp.mechanisms import Mechanism, Null, PlainClient, PlainServer
+from zre_ref.zmtp.metadata import our_metadata
 from zre_ref.zmtp.receiver import BODY_CHUNK, BODY_GROWTH, FRAME_OVERHEAD
+from zre_ref.zmtp.routing import COMPATIBLE, SENDS_IDENTITY, SOCKET_TYPES
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "zmtp"
 TRANSCRIPTS = [c for c in json.loads((VECTORS / "handshake.json").read_text())["cases"]
@@ -167,6 +172,44 @@ def test_eager_greeting_goes_at_once_and_meets_either_peer(peer_eager: bool) -> 
     assert isinstance(ec[0], HandshakeCompleted) and ec[0].peer_socket_type == "ROUTER"
     assert isinstance(events[0], HandshakeCompleted) and events[0].peer_identity == b"\x01me"
     assert c.is_open and peer.is_open and c.data_to_send() == b""
+
+
+_META_NAMES = st.text(alphabet="abcXYZ019-_.+", min_size=1, max_size=12).map(lambda n: "X-" + n)
+
+
+@settings(max_examples=150, deadline=None)
+@given(socket_type=st.sampled_from(sorted(SOCKET_TYPES)), identity=st.binary(max_size=255),
+       metadata=st.dictionaries(_META_NAMES, st.binary(max_size=40), max_size=4),
+       bytearray_value=st.booleans())
+def test_eager_null_opening_is_the_greeting_then_ready_whether_built_or_cached(
+        socket_type: str, identity: bytes, metadata: dict[str, bytes], bytearray_value: bool
+) -> None:
+    """The eager NULL opening (built once per socket type, identity and metadata, then reused)
+    is exactly the greeting's three stages and the READY the staged path sends after them, on
+    the first connection and on every later one; the peer reads back what it announced."""
+    meta: dict[str, Any] = dict(metadata)
+    if bytearray_value:
+        meta["X-Mutable"] = bytearray(b"v")  # not hashable: built each time, same bytes
+    staged = Connection(socket_type, identity=identity, metadata=meta)
+    expected = b"".join(greeting_stages(identity_length=len(identity))) + encode_frame(
+        encode_command(Ready(our_metadata(socket_type, identity, meta))), command=True)
+    for _ in range(2):  # built, then from the cache
+        first = Connection(socket_type, identity=identity, metadata=meta, eager=True)
+        assert first.data_to_send() == expected
+    assert null_opening(socket_type, identity, meta) == expected
+    assert staged.data_to_send() == expected[:10]  # the staged path: the signature first
+    peer = Connection(min(COMPATIBLE[socket_type]))
+    events = peer.receive_data(expected)
+    assert isinstance(events[0], HandshakeCompleted) and events[0].peer_identity == (
+        identity if socket_type in SENDS_IDENTITY else b"")
+    assert all(peer.peer_metadata[k] == v for k, v in meta.items())
+
+
+def test_null_opening_cache_is_bounded() -> None:
+    """The cache of openings holds at most _NULL_OPENINGS_MAX entries (it starts over)."""
+    for i in range(connection._NULL_OPENINGS_MAX + 10):
+        cached_null_opening("DEALER", i.to_bytes(2, "big"), {})
+        assert len(connection._null_openings) <= connection._NULL_OPENINGS_MAX
 
 
 def test_eager_greeting_with_curve_sends_no_ready_early() -> None:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.test_aio_zre import expect, run
+from tests.waiting import until
 from zre_ref.aio.zmtp import Socket
 from zre_ref.aio.zre import ZreNode
+from zre_ref.zmtp.commands import Ready, encode_command
+from zre_ref.zmtp.frames import encode_frame
+from zre_ref.zmtp.greeting import greeting_stages
+from zre_ref.zmtp.receiver import FRAME_OVERHEAD
 from zre_ref.zre.events import PeerEntered, WhisperReceived
 from zre_ref.zre.messages import ZRE, Hello, Whisper
 from zre_ref.zre.node import MAX_PEER_GROUPS
@@ -148,4 +154,57 @@ def test_hellos_that_fan_out_cannot_pass_max_pending_events() -> None:
                         break
                 assert highest <= limit + fan_out, highest
                 assert view is not None and view.groups == set(sets[1])
+    run(main)
+
+
+def test_a_nodes_dealers_share_one_receive_budget_and_only_the_link_over_it_closes() -> None:
+    """A ZRE peer never sends on our DEALER; two that do, each leaving a message unfinished,
+    share the node's one DEALER budget (zre_links.PeerLinks): the link that would pass it is
+    closed, the other keeps what it holds, and a good peer is served throughout."""
+    limit = 64 * 1024
+    part = encode_frame(b"x" * 10_000, more=True)  # under BIG_FRAME: counted as it arrives
+
+    async def main() -> None:
+        async with ZreNode("victim", beacon=False) as victim, ZreNode("good", beacon=False) as good:
+            budget = victim._links.receive_budget
+            budget.limit = limit  # test-sized; the default is MAX_UNFINISHED_BYTES
+            await victim.connect_peer(good.endpoint)
+            await expect(victim, PeerEntered, lambda e: e.peer_uuid == good.uuid)
+            closed = [asyncio.Event(), asyncio.Event()]
+
+            def hostile(i: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                            Awaitable[None]]:
+                async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                    await reader.readexactly(64)  # the victim DEALER's greeting
+                    writer.write(b"".join(greeting_stages("NULL")) + encode_frame(
+                        encode_command(Ready({"Socket-Type": b"ROUTER"})), command=True))
+                    writer.write(part * 4)  # 40 KB + overhead of one unfinished message
+                    while await reader.read(65536):
+                        pass
+                    closed[i].set()
+                    writer.close()
+                return serve
+
+            servers = [await asyncio.start_server(hostile(i), "127.0.0.1", 0) for i in range(2)]
+            senders = [Socket("DEALER", identity=b"\x01" + os.urandom(16)) for _ in range(2)]
+            try:
+                for i, (server, sender) in enumerate(zip(servers, senders, strict=True)):
+                    port = server.sockets[0].getsockname()[1]
+                    await sender.connect(victim.endpoint)
+                    await sender.send_multipart(_hello(f"tcp://127.0.0.1:{port}", f"h{i}"))
+                    if i == 0:
+                        await until(lambda: budget.used == 4 * (10_000 + FRAME_OVERHEAD), 10.0)
+                await asyncio.wait_for(closed[1].wait(), 10.0)  # over the shared budget
+                assert not closed[0].is_set()
+                assert budget.used == 4 * (10_000 + FRAME_OVERHEAD) <= limit
+                assert len(victim._links) == 3
+                assert all(s._budget is budget for s in victim._links.sockets.values())
+                await victim.whisper(good.uuid, b"still served")
+                ev = await expect(good, WhisperReceived)
+                assert ev.content == (b"still served",)
+            finally:
+                for sender in senders:
+                    sender.close()
+                for server in servers:
+                    server.close()
     run(main)

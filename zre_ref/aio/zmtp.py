@@ -48,6 +48,7 @@ from ..zmtp.metadata import check_socket_settings
 from ..zmtp.receiver import ReceiveBudget
 from ..zmtp.routing import (
     ASYNCIO_SOCKET_TYPES,
+    PUBLISHERS,
     Routing,
     SocketClosed,
     WouldBlock,
@@ -82,6 +83,9 @@ RCVHWM_BYTES = 64 * 1024 * 1024
 MAX_UNFINISHED_BYTES = 128 * 1024 * 1024
 #: default bytes the subscriptions of all of a PUB's subscribers may hold together
 MAX_SUBSCRIPTION_BYTES = 256 * 1024 * 1024
+#: the topics of a socket nobody subscribes to (only a PUB's connections report
+#: subscriptions): shared, never added to, so a ZRE node's DEALERs hold none of their own
+NO_TOPICS = SubscriberTopics(MAX_SUBSCRIPTION_BYTES)
 #: seconds accepting pauses when the process is out of file descriptors (EMFILE/ENFILE)
 ACCEPT_RETRY_IVL = 1.0
 #: accept errors that mean "out of a resource": pause accepting, retry later
@@ -345,7 +349,11 @@ class Socket:
         self.max_message_frames = max_message_frames
         self.partial_timeout = partial_timeout
         self.send_filter = send_filter
-        self._topics = SubscriberTopics(max_subscription_bytes)  # PUB: subscribers' topics
+        #: PUB: subscribers' topics (other types are never subscribed to: they share
+        #: NO_TOPICS, which stays empty, until max_subscription_bytes is set)
+        self._topics = (SubscriberTopics(max_subscription_bytes)
+                        if socket_type in PUBLISHERS or max_subscription_bytes != NO_TOPICS.limit
+                        else NO_TOPICS)
         #: what the unfinished messages of all connections hold together (0 = no limit);
         #: ``receive_budget`` shares one between sockets (a ZRE node's DEALERs), replacing
         #: max_unfinished_bytes
@@ -408,6 +416,8 @@ class Socket:
 
     @max_subscription_bytes.setter
     def max_subscription_bytes(self, value: int) -> None:
+        if self._topics is NO_TOPICS:
+            self._topics = SubscriberTopics(value)
         self._topics.limit = value
 
     @property
@@ -837,7 +847,15 @@ class Socket:
         if wanted is not None:
             for topic in wanted:
                 conn.send_subscribe(topic)
-        if pipe.queue or conn.wants_flush:  # what waited for the handshake goes out now
+        if pipe.queue:
+            # what waited for the handshake is written now, in this callback, not at the end
+            # of the turn: on a ZRE link the HELLO travels a loop turn sooner. Later messages
+            # of this turn are still coalesced (this counts as the pipe's write of the turn).
+            self._output.flush_pipe(pipe)
+            turn = self._get_shared().turn
+            pipe.wrote_in = turn.number
+            turn.ensure(self._get_loop())
+        elif conn.wants_flush:
             self._output.mark_dirty(pipe)
         self._rearm(pipe)
         self._wake_tx()

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..curve.keys import SecretKey
+from ..zmtp.receiver import ReceiveBudget
 from ..zre.node import ConnectPeer
 from .beacon import BeaconPlan, link_local_zone
-from .zmtp import Socket
+from .zmtp import MAX_UNFINISHED_BYTES, Socket
 
 __all__ = ["PeerLinks", "curve_options"]
 
@@ -33,9 +34,12 @@ def curve_options(curve: tuple[bytes, SecretKey] | None, server_key: bytes | Non
 
 
 class PeerLinks:
-    """The DEALERs towards peers, by the core's link name."""
+    """The DEALERs towards peers, by the core's link name. They share one
+    :class:`~zre_ref.zmtp.receiver.ReceiveBudget` (``receive_budget``): what peers' unfinished
+    messages hold on all of them together is ``MAX_UNFINISHED_BYTES``, whatever their number
+    (a ZRE peer sends nothing on our DEALER; only a hostile one would)."""
 
-    __slots__ = ("curve", "send_filter", "sockets")
+    __slots__ = ("curve", "receive_budget", "send_filter", "sockets")
 
     def __init__(self, curve: tuple[bytes, SecretKey] | None,
                  send_filter: Callable[[list[bytes]], list[bytes] | None] | None) -> None:
@@ -44,6 +48,7 @@ class PeerLinks:
         self.send_filter = send_filter
         #: the DEALER of each open link (read it; open and close change it)
         self.sockets: dict[str, Socket] = {}
+        self.receive_budget = ReceiveBudget(MAX_UNFINISHED_BYTES)
 
     def __len__(self) -> int:
         return len(self.sockets)
@@ -56,6 +61,7 @@ class PeerLinks:
         (a link-local IPv6 endpoint gets our interface as its zone)."""
         sock = Socket("DEALER", identity=eff.identity, sndhwm=eff.sndhwm,
                       reconnect_ivl_max=reconnect_ivl_max, send_filter=self.send_filter,
+                      receive_budget=self.receive_budget,
                       raw_transport=True,  # aio/rawstream.py: spec/zmtp.md#raw-transport
                       eager_handshake=True, **curve_options(self.curve, eff.server_key))
         self.sockets[eff.link] = sock

@@ -147,6 +147,36 @@ _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 
 
+def null_opening(socket_type: str, identity: bytes, metadata: Mapping[str, bytes]) -> bytes:
+    """What an eager NULL connection sends before hearing from its peer: the whole greeting,
+    then READY with our metadata (spec/zmtp.md#staging, #null)."""
+    greeting = b"".join(greeting_stages(NULL.name, as_server=NULL.as_server,
+                                        identity_length=len(identity)))
+    body = encode_command(Ready(our_metadata(socket_type, identity, metadata)))
+    return greeting + frame_header(COMMAND, len(body)) + body
+
+
+#: null_opening's results by (socket type, identity, metadata); cleared when it holds
+#: _NULL_OPENINGS_MAX (a process rarely has more than a few distinct sockets' openings)
+_null_openings: dict[tuple[str, bytes, tuple[tuple[str, bytes], ...]], bytes] = {}
+_NULL_OPENINGS_MAX = 256
+
+
+def cached_null_opening(socket_type: str, identity: bytes,
+                        metadata: Mapping[str, bytes]) -> bytes:
+    """:func:`null_opening`, built once per distinct (socket type, identity, metadata)."""
+    key = (socket_type, identity, tuple(metadata.items()))
+    try:
+        opening = _null_openings.get(key)
+    except TypeError:  # a value that is not bytes (e.g. a bytearray): built each time
+        return null_opening(socket_type, identity, metadata)
+    if opening is None:
+        if len(_null_openings) >= _NULL_OPENINGS_MAX:
+            _null_openings.clear()
+        opening = _null_openings[key] = null_opening(socket_type, identity, metadata)
+    return opening
+
+
 class _Closed(Exception):
     """Internal: unwinds the parser after the connection closed itself."""
 
@@ -233,16 +263,19 @@ class Connection:
         #: made on first need (a heartbeat config, or the peer's PING with a TTL): most links have none
         self._heartbeats = Heartbeats(heartbeat) if heartbeat is not None else None
         self._reads = 0  # reads so far: a heartbeat deadline is met if this moved on
+        self.eager = eager
+        if eager and isinstance(self.mechanism, Null):
+            # greeting + READY: the same bytes on every connection of a socket (built once)
+            self._greeting_major = self._greeting_rest = b""
+            self._out.append(cached_null_opening(socket_type, self.identity, self.metadata))
+            return
         stages = greeting_stages(
             self.mechanism.name, as_server=self.mechanism.as_server,
             identity_length=len(self.identity),
         )
-        self.eager = eager
         if eager:  # nothing waits for the peer: two round trips fewer per connection
             self._greeting_major = self._greeting_rest = b""
             self._out.append(b"".join(stages))
-            if isinstance(self.mechanism, Null):
-                self._send_command(Ready(self._our_metadata()))
         else:
             self._greeting_major, self._greeting_rest = stages[1], stages[2]
             self._out.append(stages[0])

@@ -23,9 +23,15 @@ class State(enum.Enum):
     OPEN = "open"  # handshake done: messages, heartbeats, subscriptions
     CLOSED = "closed"
 
+    #: members are singletons: hashed by identity, in C (Enum's own __hash__ is a Python
+    #: call, and the table is looked up several times per handshake)
+    __hash__ = object.__hash__
+
 
 class Input(enum.Enum):
     """What can happen to a connection: peer input, timers, local calls."""
+
+    __hash__ = object.__hash__  # as State's
 
     SIGNATURE = "signature"
     MAJOR = "major"
