@@ -1,20 +1,24 @@
 """Where a WHISPER round trip goes: per-call times on the echo side of bench/zre_node.py's
 WHISPER figure.
 
-    python bench/zre_whisper_probe.py [--rounds N] [--tree DIR]
+    python bench/zre_whisper_probe.py [--rounds N] [--tree DIR] [--calls]
 
 Two processes, as in ``ref_whisper_child``: a ping node whispers 64 B and waits for the answer,
 an echo node whispers every WHISPER back. The echo process wraps a few methods (each wrapper
 costs about half a microsecond) and prints, per method, the median time of one call and the
 calls per message, and its loop turns (selector polls) per message; the ping process prints the
-round trip's median. ``--tree`` measures another checkout with this same probe.
+round trip's median. ``--tree`` measures another checkout with this same probe. ``--calls``
+wraps nothing and counts instead, with cProfile, the echo side's Python calls per message
+(deterministic, unlike the times), with the functions called most.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import selectors
 import statistics
 import subprocess
@@ -28,6 +32,7 @@ WARM_UP = 300
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ap.add_argument("--rounds", type=int, default=3000)
 ap.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
+ap.add_argument("--calls", action="store_true", help="count the echo side's calls (cProfile)")
 ap.add_argument("--role", default="", help=argparse.SUPPRESS)
 ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
 args = ap.parse_args()
@@ -36,7 +41,7 @@ args = ap.parse_args()
 def run_pair() -> None:
     port = 20000 + os.getpid() % 20000
     me = [sys.executable, __file__, "--tree", args.tree, "--rounds", str(args.rounds),
-          "--port", str(port)]
+          "--port", str(port), *(["--calls"] if args.calls else [])]
     echo = subprocess.Popen([*me, "--role", "echo"], stdout=subprocess.PIPE, text=True)
     try:
         ping = subprocess.run([*me, "--role", "ping"], capture_output=True, text=True,
@@ -78,7 +83,8 @@ async def child() -> None:
                 times.setdefault(label, []).append(time.perf_counter() - t)
         setattr(owner, name, wrapped)
 
-    if args.role == "echo":
+    profile = cProfile.Profile() if args.calls else None
+    if args.role == "echo" and profile is None:
         for owner, name in [
                 (selector_events._SelectorSocketTransport, "_read_ready"),
                 (Connection, "buffer_updated"), (ZreNode, "_on_inbox"),
@@ -109,11 +115,21 @@ async def child() -> None:
                 if isinstance(ev, WhisperReceived):
                     answered += 1
                     recording = WARM_UP < answered <= WARM_UP + args.rounds
+                    if profile is not None and answered == WARM_UP + 1:
+                        profile.enable()
                     t = time.perf_counter()
                     await node.whisper(peer, *ev.content)
                     if recording:
                         whisper_s.append(time.perf_counter() - t)
             recording = False
+            if profile is not None:
+                profile.disable()
+                stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+                print(f"Python calls per message {sum(r[1] for r in stats.values()) / args.rounds:.1f}"
+                      " (echo side, cProfile)")
+                for (file, line, fn), row in sorted(stats.items(), key=lambda kv: -kv[1][1])[:25]:
+                    print(f"{row[1] / args.rounds:8.2f}  {Path(file).name}:{line}({fn})")
+                return
             times["ZreNode.whisper"] = whisper_s
             print(f"{'median us':>10} {'per msg':>8}  echo side")
             for label, v in sorted(times.items(), key=lambda kv: -statistics.median(kv[1])):

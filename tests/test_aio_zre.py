@@ -215,6 +215,21 @@ def test_send_blocked_at_hwm_disconnects_that_peer() -> None:
     run(main)
 
 
+def break_link(node: ZreNode, peer: ZreNode) -> None:
+    """From now on, sends on ``node``'s DEALER to ``peer`` raise (closing it still works)."""
+    known = node.core.peer(peer.uuid)
+    assert known is not None
+    dealer = node._links.sockets[known.link]
+
+    class Broken:
+        def send_frames_nowait(self, frames: object) -> None:
+            raise RuntimeError("broken link")
+
+        def close(self, linger: bool = True) -> None:
+            dealer.close(linger=linger)
+    node._links.sockets[known.link] = Broken()  # type: ignore[assignment]
+
+
 def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
     """ZreNode.shout's direct send (fastpath.shout) keeps _apply's guarantees: a link whose
     send raises is dropped (EXIT) while the other member still gets every SHOUT, and a
@@ -228,17 +243,7 @@ def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
             for _ in (b, c):
                 await expect(a, PeerJoined)
             await a.shout("G", b"zero")  # the group's data frame is now in the encoder's cache
-            peer_b = a.core.peer(b.uuid)
-            assert peer_b is not None
-            link_b = a._links.sockets[peer_b.link]
-
-            class Broken:  # b's DEALER, whose sends raise
-                def send_frames_nowait(self, frames: object) -> None:
-                    raise RuntimeError("broken link")
-
-                def close(self, linger: bool = True) -> None:
-                    link_b.close(linger=linger)
-            a._links.sockets[peer_b.link] = Broken()  # type: ignore[assignment]
+            break_link(a, b)
             await a.shout("G", b"one")
             waiting = []  # what the failure gave is carried out by the shout itself
             while (ev := a.recv_nowait()) is not None:
@@ -253,6 +258,65 @@ def test_shout_isolates_a_failing_link_and_reports_a_full_one() -> None:
             assert a.core.stats.send_blocked >= 1
             peer_c = a.core.peer(c.uuid)
             assert peer_c is not None and not peer_c.connected
+    run(main)
+
+
+def test_whisper_isolates_a_failing_link_and_reports_a_full_one() -> None:
+    """ZreNode.whisper's direct send (fastpath.whisper) keeps _apply's guarantees: a link whose
+    send raises is dropped (EXIT) while another peer still gets its WHISPERs, and a link at
+    its HWM is disconnected through the core (send_blocked)."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, sndhwm=10) as a, \
+                ZreNode("b", beacon=False) as b, ZreNode("c", beacon=False) as c:
+            for peer in (b, c):
+                await a.connect_peer(peer.endpoint)
+            for _ in (b, c):
+                await expect(a, PeerEntered)
+            break_link(a, b)
+            await a.whisper(b.uuid, b"one")
+            waiting = []  # what the failure gave is carried out by the whisper itself
+            while (ev := a.recv_nowait()) is not None:
+                waiting.append(ev)
+            assert PeerExited(b.uuid, "b") in waiting
+            assert a.core.peer(b.uuid) is None and a.warnings.total >= 1
+            await a.whisper(c.uuid, b"two")
+            await a.whisper(c.uuid.lower(), "three")  # the readable path, in between
+            await a.whisper(c.uuid, b"four")
+            got = [(await expect(c, WhisperReceived)).content for _ in range(3)]
+            assert got == [(b"two",), (b"three",), (b"four",)]
+            # 100 WHISPERs from 100 tasks in one loop turn: c's DEALER passes its HWM of 10
+            await asyncio.gather(*(a.whisper(c.uuid, str(i).encode()) for i in range(100)))
+            assert a.core.stats.send_blocked >= 1
+            peer_c = a.core.peer(c.uuid)
+            assert peer_c is not None and not peer_c.connected
+    run(main)
+
+
+def test_a_waiting_reader_takes_the_inbox_and_a_cancelled_one_hands_it_back() -> None:
+    """A recv() that waits is woken as the ROUTER reads and takes the batch itself; a reader
+    woken and cancelled before it ran leaves the batch to a callback, so later messages
+    still arrive (without that, the node would never read its ROUTER again)."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False) as a, ZreNode("b", beacon=False) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(a, PeerEntered)
+            await expect(b, PeerEntered)
+            reader = asyncio.ensure_future(b.recv())
+            await asyncio.sleep(0)  # it waits
+            await a.whisper(b.uuid, b"one")
+            ev = await asyncio.wait_for(reader, TIMEOUT)
+            assert isinstance(ev, WhisperReceived) and ev.content == (b"one",)
+            for word in (b"two", b"three"):
+                reader = asyncio.ensure_future(b.recv())
+                await asyncio.sleep(0)
+                b._on_readable()  # as the ROUTER's read does: the reader is woken
+                assert b._inbox_by_reader
+                reader.cancel()  # ... and cancelled before it runs
+                with pytest.raises(asyncio.CancelledError):
+                    await reader
+                assert not b._inbox_by_reader
+                await a.whisper(b.uuid, word)
+                assert (await expect(b, WhisperReceived)).content == (word,)
     run(main)
 
 

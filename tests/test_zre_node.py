@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -1262,20 +1263,69 @@ def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...],
                 peer.connected, peer.parked = state == "connected", state == "parked"
                 if n == 9:
                     peer.sent_sequence = sequence
+        _fast_send_agrees(readable, fast, "shout", group, content,
+                          lambda sends: [SendToPeers(*sends)])
+
+
+Sends = tuple[list[str], list[tuple[bytes, ...]]]
+
+
+def _fast_send_agrees(readable: NodeCore, fast: NodeCore, method: str, to: str,
+                      content: tuple[bytes, ...], as_effects: Callable[[Sends], list[Effect]]) -> None:
+    """``fastpath.<method>(fast, to, content)`` against ``readable.<method>(to, content)``
+    (shout or whisper): the same effects (``as_effects`` of what the fast path gives), or None
+    with nothing changed and then the readable path on ``fast`` gives them; the same error;
+    the same peer state and held messages afterwards."""
+    def readable_path(node: NodeCore) -> list[Effect] | type[Exception]:
         try:
-            expected: list[Effect] | type[Exception] = readable.shout(group, content)
+            effects: list[Effect] = getattr(node, method)(to, content)
         except (EncodeError, TypeError):
-            expected = EncodeError
-        before = _state(fast)
-        sends = fastpath.shout(fast, group, content)
-        if sends is None:
-            assert _state(fast) == before
-            try:
-                got: list[Effect] | type[Exception] = fast.shout(group, content)
-            except (EncodeError, TypeError):
-                got = EncodeError
-        else:
-            got = [SendToPeers(*sends)]
-        assert got == expected
-        assert _state(fast) == _state(readable)
-        assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]
+            return EncodeError
+        return effects
+    expected = readable_path(readable)
+    before = _state(fast)
+    sends: Sends | None = getattr(fastpath, method)(fast, to, content)
+    if sends is None:
+        assert _state(fast) == before
+        got = readable_path(fast)
+    else:
+        got = as_effects(sends)
+    assert got == expected
+    assert _state(fast) == _state(readable)
+    assert [p.held for p in fast.peers.values()] == [p.held for p in readable.peers.values()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([7, 8, 9, 10]), st.booleans(),
+                          st.lists(st.one_of(st.binary(max_size=6), st.binary(max_size=6).map(bytearray),
+                                             st.text(max_size=2)),  # ZreNode.whisper passes str on
+                                   max_size=3).map(tuple),
+                          st.tuples(_member_state, _member_state, _member_state),
+                          st.sampled_from([0, 5, 65535])), max_size=8))
+def test_fast_whisper_equals_core_whisper(
+        whispers: list[tuple[int, bool, tuple[bytes, ...], tuple[str, ...], int]]) -> None:
+    """fastpath.whisper against NodeCore.whisper: peers connected, parked or without a link, a
+    UUID upper- or lower-case or unknown, content empty, not bytes or several frames, sequences
+    about to wrap: the same one SendToPeer (or None, with nothing changed, where the readable
+    path then gives what it gives), the same sequence counts and held messages, the same error
+    for content the codec refuses."""
+    readable, fast = make(), make()
+    for node in (readable, fast):
+        for n in (7, 8, 9):
+            ready(node, n)
+    for n, lower, content, states, sequence in whispers:
+        for node in (readable, fast):
+            for m, state in zip((7, 8, 9), states, strict=True):
+                peer = node.peer(hexid(m))
+                assert peer is not None
+                peer.connected, peer.parked = state != "unlinked", state == "parked"
+                if m == n:
+                    peer.sent_sequence = sequence
+        uuid = hexid(n).lower() if lower else hexid(n)
+        _fast_send_agrees(readable, fast, "whisper", uuid, content, _one_send_to_peer)
+
+
+def _one_send_to_peer(sends: Sends) -> list[Effect]:
+    (link,), (frames,) = sends  # one link, one message: a tuple (not GC-tracked)
+    assert isinstance(frames, tuple)
+    return [SendToPeer(link, list(frames))]

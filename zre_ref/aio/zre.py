@@ -61,6 +61,10 @@ INBOX_RCVHWM = 1000
 #: messages waiting at once also keeps the garbage collector's full passes short
 YIELD_MESSAGES = 2048
 
+#: fastpath.shout and fastpath.whisper: (core, group or peer, content) -> (links, messages) or None
+FastSend = Callable[[NodeCore, str, tuple[bytes, ...]],
+                    tuple[list[str], list[tuple[bytes, ...]]] | None]
+
 
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
@@ -174,6 +178,7 @@ class ZreNode:
         self._beacon: UdpBeacon | None = None
         self._inbox_full = False  # the ROUTER's messages wait until the application reads events
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
+        self._inbox_by_reader = False  # ... and a woken recv() runs it (see _on_readable)
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -578,11 +583,18 @@ class ZreNode:
             self._apply(self._core.handle_peer_disconnected(identity, self._now()))
 
     def _on_readable(self) -> None:
-        """The ROUTER queued messages: take them after this loop turn's reads (a plain callback,
-        no task), so the messages of every connection read in this turn form one batch."""
+        """The ROUTER queued messages: take them after this loop turn's reads, so the messages
+        of every connection read in this turn form one batch. When a ``recv()`` waits, it is
+        woken at once and takes them itself when it runs (one loop turn per message less than
+        a callback that then wakes it); else a plain callback does, no task. A woken reader
+        that is cancelled first hands the batch back to a callback: nothing waits forever."""
         if not self._inbox_scheduled and self._loop is not None:
             self._inbox_scheduled = True
-            self._loop.call_soon(self._on_inbox)
+            if self._events.waiting():
+                self._inbox_by_reader = True
+                self._events.wake()
+            else:
+                self._loop.call_soon(self._on_inbox)
 
     def _on_inbox(self) -> None:
         """What the ROUTER holds goes to the core in batches (one clock read, one timer check,
@@ -665,25 +677,30 @@ class ZreNode:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         if not self._running:
             self._check()
-        # fastpath.shout takes only bytes frames (else None): they need no _as_frames
-        sends = None if self._applying or self.verbose else fastpath.shout(
-            self._core, group, frames)  # type: ignore[arg-type]
-        if sends is not None:  # the common case: what _apply does with core.shout's one effect
-            sent = self._send_now(*sends)
-        else:
-            effects = self._core.shout(group, _as_frames(frames))
-            self._apply(effects)
-            sent = self._sent(effects)
-        if sent:
+        if self._send_message(fastpath.shout, self._core.shout, group, frames):
             await asyncio.sleep(0)
 
     async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
-        self._check()
-        effects = self._core.whisper(peer_uuid, _as_frames(frames))
-        self._apply(effects)
-        if self._sent(effects):
+        if not self._running:
+            self._check()
+        if self._send_message(fastpath.whisper, self._core.whisper, peer_uuid, frames):
             await asyncio.sleep(0)
+
+    def _send_message(self, fast: FastSend, readable: Callable[[str, Iterable[bytes]], list[Effect]],
+                      to: str, frames: tuple[bytes | str, ...]) -> bool:
+        """SHOUT or WHISPER ``frames`` ``to`` a group or peer: in the common case what ``fast``
+        (fastpath.shout or fastpath.whisper) gives goes out through :meth:`_send_now` (what
+        _apply does with the one effect of the core's ``readable`` method), else the readable
+        path runs. True: the caller yields a loop turn (see :meth:`_sent`)."""
+        # the fastpath functions take only bytes frames (else None): they need no _as_frames
+        sends = None if self._applying or self.verbose else fast(
+            self._core, to, frames)  # type: ignore[arg-type]
+        if sends is not None:
+            return self._send_now(*sends)
+        effects = readable(to, _as_frames(frames))
+        self._apply(effects)
+        return self._sent(effects)
 
     def _send_now(self, links: list[str], messages: list[tuple[bytes, ...]]) -> bool:
         """``self._apply([SendToPeers(links, messages)])`` then ``self._sent`` of it, with less
@@ -746,9 +763,19 @@ class ZreNode:
                 if self._inbox_full:
                     self._room_again()
                 return ev
+            if self._inbox_by_reader:
+                self._inbox_by_reader = False
+                self._on_inbox()
+                continue
             if not self._running:
                 raise EOFError("node stopped")
-            await self._events.wait()
+            try:
+                await self._events.wait()
+            except asyncio.CancelledError:
+                if self._inbox_by_reader and self._loop is not None:
+                    self._inbox_by_reader = False
+                    self._loop.call_soon(self._on_inbox)
+                raise
 
     def recv_nowait(self) -> ZreEvent | None:
         """An event if one is waiting, else None."""

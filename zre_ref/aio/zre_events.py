@@ -69,12 +69,18 @@ class EventQueue:
             self.nbytes -= self._charges.popleft()[1]
         return ev
 
-    async def wait(self) -> None:
-        """Until an event is charged or :meth:`wake` is called."""
+    def wait(self) -> asyncio.Future[None]:
+        """Await it: until an event is charged or :meth:`wake` is called. (A future, not a
+        coroutine: a reader waits once per event, and this spares a coroutine each time.)"""
         w = self._waiter
         if w is None or w.done():
             w = self._waiter = asyncio.get_running_loop().create_future()
-        await w
+        return w
+
+    def waiting(self) -> bool:
+        """A reader waits in :meth:`wait`."""
+        w = self._waiter
+        return w is not None and not w.done()
 
     def wake(self) -> None:
         w = self._waiter
