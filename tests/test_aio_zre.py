@@ -320,6 +320,41 @@ def test_a_waiting_reader_takes_the_inbox_and_a_cancelled_one_hands_it_back() ->
     run(main)
 
 
+def test_a_woken_reader_takes_the_batch_even_when_an_event_was_already_queued() -> None:
+    """The reader woken for the ROUTER's batch takes it before returning whatever was queued
+    meanwhile (else the batch would wait for a next recv() that may never come: PINGs
+    unanswered); a failure while taking it is reported to the loop, not raised into recv()."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        async with ZreNode("a", beacon=False) as a, ZreNode("b", beacon=False) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(b, PeerEntered)
+            reader = asyncio.ensure_future(b.recv())
+            await asyncio.sleep(0)  # it waits
+            b._on_readable()  # as the ROUTER's read does: the reader is woken for the batch
+            queued = PeerEntered(peer_uuid=a.uuid, peer_name="a", headers={}, endpoint="")
+            b._events.append(queued)  # ... and an event is queued before it runs
+            b._events.charge(1, 0)
+            assert await asyncio.wait_for(reader, TIMEOUT) is queued
+            assert not b._inbox_by_reader  # the batch was taken, not left for a later recv
+
+            def broken() -> None:
+                raise RuntimeError("planted")
+
+            b._on_inbox = broken  # type: ignore[method-assign]
+            reader = asyncio.ensure_future(b.recv())
+            await asyncio.sleep(0)
+            b._on_readable()
+            b._events.append(queued)
+            b._events.charge(1, 0)
+            assert await asyncio.wait_for(reader, TIMEOUT) is queued  # recv() did not raise
+            assert [str(c.get("exception")) for c in reported] == ["planted"]
+            del b._on_inbox
+    run(main)
+
+
 def test_many_nodes_full_mesh_direct() -> None:
     async def main() -> None:
         nodes = [ZreNode(f"m{i}", beacon=False) for i in range(8)]

@@ -758,15 +758,14 @@ class ZreNode:
         Raises EOFError once the node has stopped and every event was read.
         """
         while True:
+            if self._inbox_by_reader:  # woken for the ROUTER's batch: take it first, whatever
+                self._inbox_by_reader = False  # is queued already (it is never left waiting)
+                self._inbox_in_reader()
             ev = self._events.pop()  # recv_nowait, inline: this runs once per event
             if ev is not None:
                 if self._inbox_full:
                     self._room_again()
                 return ev
-            if self._inbox_by_reader:
-                self._inbox_by_reader = False
-                self._on_inbox()
-                continue
             if not self._running:
                 raise EOFError("node stopped")
             try:
@@ -776,6 +775,16 @@ class ZreNode:
                     self._inbox_by_reader = False
                     self._loop.call_soon(self._on_inbox)
                 raise
+
+    def _inbox_in_reader(self) -> None:
+        """_on_inbox run by a woken recv(): a failure in it is the node's, reported as the loop
+        reports a failed callback, never raised into the application's recv()."""
+        try:
+            self._on_inbox()
+        except Exception as exc:
+            if self._loop is not None:
+                self._loop.call_exception_handler(
+                    {"message": "ZreNode: handling the ROUTER's messages failed", "exception": exc})
 
     def recv_nowait(self) -> ZreEvent | None:
         """An event if one is waiting, else None."""
