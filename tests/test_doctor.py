@@ -147,6 +147,9 @@ def test_looks_like_and_known_issues() -> None:
     assert looks_like(uuid, "0a1b2c3d4e5f") == "zyre.js"
     assert looks_like(uuid, "0A1B2C") == "zyre or zre-ref"
     assert looks_like(uuid, "alice") == "unknown"
+    digits = "0123456789ABCDEF0123456789ABCDEF"  # its first six characters have no letter
+    assert looks_like(digits, "012345") == "pyre, zyre or zre-ref"
+    assert looks_like(digits, "0123456789ab") == "zyre.js"
     report = Report([5670], None, 1.0)
     pyre = Heard("0A1B2C3D4E5F60718293A4B5C6D7E8F9", 5670, 1, 22, mailbox_port=50000, beacons=3,
                  sources=["10.0.0.2"], interfaces=["eth0"],

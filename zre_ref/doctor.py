@@ -250,8 +250,16 @@ def zm_uuid(uuid: bytes) -> str:
     return uuid.hex().upper()
 
 
+#: what ``looks_like`` says of a default name that fits both pyre's and zyre's
+AMBIGUOUS = "pyre, zyre or zre-ref"
+
+
 def looks_like(uuid: str, name: str) -> str:
-    """The implementation whose default name this is, or "unknown" (a name the user chose)."""
+    """The implementation whose default name this is, or "unknown" (a name the user chose).
+    Six digits and no letter (one UUID in 17) is pyre's default name and zyre's alike: the
+    answer then names both (``AMBIGUOUS``)."""
+    if name == uuid[:6] and name.isdigit():
+        return AMBIGUOUS
     if name == uuid[:6].lower():
         return "pyre"  # str(uuid.uuid4())[:6] (pyre_node.py)
     if name == uuid[:12].lower():
