@@ -238,6 +238,9 @@ class Pipe:
     Use ``async with open(endpoint, name, mode) as p`` or ``p = await open(...)`` then
     ``await p.close()``. Reads return up to ``n`` bytes and b"" only at the end of the pipe;
     timeouts raise :class:`PipeTimeout`; a dead or restarted broker raises :class:`BrokerLost`.
+    Bounds (spec/zpipes.md#client): at most ``window`` requests in flight, so the DEALER queues
+    at most ``window x (chunk_size + 11)`` bytes and a few PINGs; at most ``2 x window x n``
+    bytes are read ahead for ``read(n)`` (a READ-OK longer than its READ loses the broker).
     """
 
     def __init__(self, endpoint: str, name: str, mode: str, *, timeout: float | None = None,
