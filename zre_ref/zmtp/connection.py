@@ -213,6 +213,7 @@ class Connection:
         receive_buffer: ReadBuffer | None = None,
         budget: ReceiveBudget | None = None,
         eager: bool = False,
+        now: float | None = None,
     ) -> None:
         """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as the
         bytearray it was read into, handed over (never reused, never copied).
@@ -221,7 +222,9 @@ class Connection:
         ``budget``: bytes the unfinished messages of this and other connections may hold
         together; a connection that would go over it is closed (code ``over-budget``).
         ``eager``: send the whole greeting at once and, with NULL, READY right behind it,
-        instead of libzmq's three stages (spec/zmtp.md#staging)."""
+        instead of libzmq's three stages (spec/zmtp.md#staging).
+        ``now``: the clock when the connection starts; the handshake deadline is set from it
+        at once (without it, the first handle_timer call sets it)."""
         check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
@@ -257,8 +260,9 @@ class Connection:
         self._budget = budget
         self._held = 0  # bytes taken from the budget for the unfinished message
         # timers: None = not armed; _arm = "call handle_timer soon"
-        self._arm = handshake_timeout is not None
-        self._handshake_deadline: float | None = None
+        self._arm = handshake_timeout is not None and now is None
+        self._handshake_deadline: float | None = (
+            None if handshake_timeout is None or now is None else now + handshake_timeout)
         self._partial_deadline: float | None = None
         self._partial_asked = False  # _account saw an unfinished message: start the interval
         self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
