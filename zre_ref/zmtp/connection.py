@@ -7,10 +7,15 @@ Theory of operation (spec/zmtp.md#state-machine), in the order bytes flow:
   Any decode or protocol error, or input over a limit, closes the connection and returns a
   :class:`ConnectionClosed` event carrying the error; nothing is raised at the receive boundary.
 * The greeting is staged like libzmq's (spec/zmtp.md#staging): 10 signature bytes at once, the
-  major version after the peer's first 10 bytes, the rest after the peer's byte 10.
+  major version after the peer's first 10 bytes, the rest after the peer's byte 10. Beside it,
+  a whole common greeting in the first read (an eager peer's) is taken in one step
+  (:func:`~zre_ref.zmtp.greeting.known_greeting`); everything else, errors included, goes
+  the staged way.
 * Then frames (spec/zmtp.md#frames): :meth:`_parse_frames` is the one frame loop. Commands go
   to :meth:`_on_command`, which checks the state table *before* decoding the command (so a
   READY that cannot be accepted is never decoded), message frames are collected into messages.
+  Beside the decoder, an expected READY of common properties is decoded in one pass
+  (:func:`~zre_ref.zmtp.commands.common_ready`; anything else goes to the decoder).
 * Every state change goes through :data:`~zre_ref.zmtp.states.TRANSITIONS`
   (state -> input -> next state); a pair missing from the table closes the connection.
 * Memory: the bytes waiting to be parsed live in a :class:`~zre_ref.zmtp.receiver.Receiver`,
