@@ -16,7 +16,8 @@ and queueing); and the end-of-turn flush (``Output._flush``: the ZMTP framing of
 the send syscall), per message flushed. Every message is numbered by the node's own fast path
 in order, so the receiver sees no sequence gap. ``--tree`` measures another checkout.
 ``--calls`` times nothing and counts instead, with cProfile, the Python calls (functions and
-builtins) per ``await s.shout(...)`` in the benchmark's bursts, the end-of-turn flush excluded.
+builtins) per ``await s.shout(...)`` in the benchmark's bursts, the end-of-turn flush excluded,
+then the same per ``await s.whisper(...)`` to that peer.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ap.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
 ap.add_argument("--calls", action="store_true", help="count calls per SHOUT (cProfile)")
 args = ap.parse_args()
 sys.path.insert(0, args.tree)
+
+import callcount  # noqa: E402  (bench/callcount.py)
 
 from zre_ref.aio import zmtp_flow  # noqa: E402
 from zre_ref.aio.zre import ZreNode  # noqa: E402
@@ -128,7 +131,7 @@ async def main() -> None:
         best[name] = min(best.get(name, 1.0), per_message)
 
     if args.calls:
-        await count_calls(s, settle)
+        await count_calls(s, r.uuid, settle)
         await s.stop()
         await r.stop()
         return
@@ -167,25 +170,20 @@ async def main() -> None:
     await r.stop()
 
 
-async def count_calls(s: ZreNode, settle: Callable[[], Any]) -> None:
-    """Python calls per ``await s.shout(...)``, over the bursts, with the callers that make most."""
-    profile = cProfile.Profile()
-    for _ in range(args.bursts):
-        profile.enable()
-        for _ in range(BURST - 1):
-            await s.shout("G", PAYLOAD)
-        profile.disable()
-        s._unflushed = s._unflushed_messages = 0
-        await settle()
-    shouts = args.bursts * (BURST - 1)
-    stats = profile.getstats()
-    print(f"tree {args.tree}: Python calls per SHOUT (cProfile, functions and builtins) "
-          f"{sum(e.callcount for e in stats) / shouts:.2f}")
-    for entry in sorted(stats, key=lambda e: -e.callcount)[:15]:
-        code = entry.code
-        where = code if isinstance(code, str) else (
-            f"{Path(code.co_filename).name}:{code.co_firstlineno}({code.co_name})")
-        print(f"{entry.callcount / shouts:8.2f}  {where}")
+async def count_calls(s: ZreNode, to: str, settle: Callable[[], Any]) -> None:
+    """Python calls per ``await s.shout(...)``, then per ``await s.whisper(...)`` to the same
+    peer (``to``), over the bursts, with the functions called most."""
+    for what, send, where in (("SHOUT", s.shout, "G"), ("WHISPER", s.whisper, to)):
+        profile = cProfile.Profile()
+        for _ in range(args.bursts):
+            profile.enable()
+            for _ in range(BURST - 1):
+                await send(where, PAYLOAD)
+            profile.disable()
+            s._unflushed = s._unflushed_messages = 0
+            await settle()
+        callcount.report_calls(profile, args.bursts * (BURST - 1), f"tree {args.tree}: Python "
+                               f"calls per {what} (cProfile, functions and builtins)", top=12)
 
 
 asyncio.run(main())
