@@ -35,7 +35,7 @@ from zre_ref.doctor import (
 )
 from zre_ref.errors import DecodeError
 from zre_ref.zre.beacon import Beacon, encode_beacon
-from zre_ref.zre.events import PeerEntered, PeerExited
+from zre_ref.zre.events import PeerEntered
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ asyncio.run(main())
 SIX = """
 import asyncio, contextlib, sys
 from zre_ref.aio.zre import ZreNode
-from zre_ref.zre.events import PeerEntered, PeerExited
+from zre_ref.zre.events import PeerEntered
 async def main():
     iface, port = sys.argv[1], int(sys.argv[2])
     async with ZreNode("six", ipv6=True, interface=iface, port=port, beacon_interval=0.2) as n:
