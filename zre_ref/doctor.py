@@ -13,7 +13,7 @@ What it does, in order (and all it ever sends):
    can we open a TCP connection to it (opened and closed at once, nothing written)?
 4. sends **one port-0 beacon** ("leaving") to each node greeted, so that it forgets us at once;
 5. reads the ZMTP greeting of each node's mailbox (:func:`read_greeting`: one TCP connection
-   that sends a NULL client greeting and closes after reading the node's): the mechanism it wants
+   that sends the first 11 bytes of a greeting and closes after reading the node's): the mechanism it wants
    (a CURVE node, such as zyre after ``zyre_set_zcert``, is not greeted with a HELLO but shows up
    here as CURVE, needing the server's public key, which its 54-byte beacon carries) and whether it
    acts as the mechanism's server (spec/zmtp.md#greeting).
@@ -48,7 +48,7 @@ from .aio.beacon import (
 )
 from .curve.z85 import z85_encode
 from .errors import DecodeError
-from .zmtp.greeting import GREETING_SIZE, Greeting, decode_greeting, encode_greeting
+from .zmtp.greeting import GREETING_SIZE, Greeting, decode_greeting, greeting_stages
 from .zre import messages as zm
 from .zre.beacon import (
     BEACON_VERSION_CURVE,
@@ -79,6 +79,9 @@ IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)  # Linux value
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)  # Linux value
 #: What the report says of a mailbox whose greeting names CURVE (spec/curve.md)
 CURVE_NEEDS_KEY = "CURVE (needs the server's public key)"
+#: The text report's as-server 0: libzmq (zyre, pyre, zyre.js) sends 0 in every role, a CURVE
+#: server included, so 0 does not mean client (spec/curve.md#greeting, spec/deviations.md#zmtp)
+AS_SERVER_0 = "as-server 0 (libzmq's in every role)"
 
 #: What is known to go wrong with each implementation (spec/deviations.md)
 KNOWN_ISSUES: dict[str, list[str]] = {
@@ -382,17 +385,21 @@ async def _can_connect(endpoint: str) -> tuple[bool, str]:
 
 
 async def read_greeting(host: str, port: int, wait: float = GREETING_WAIT) -> Greeting:
-    """The ZMTP greeting of the mailbox at ``host:port``: connect, send a ZMTP 3.1 NULL client
-    greeting (libzmq sends the rest of its own only after our first 11 bytes:
-    spec/zmtp.md#staging), read the peer's 64 bytes, close. Raises OSError or TimeoutError if
-    it cannot connect or says nothing in ``wait`` s, DecodeError if what it says is no greeting."""
+    """The ZMTP greeting of the mailbox at ``host:port``. Sends our signature and major version
+    only: libzmq sends the rest of its greeting once it has those (spec/zmtp.md#staging), but
+    closes without sending it if our whole greeting names another mechanism than its own. A peer
+    that is still silent after half of ``wait`` s gets the rest of ours (ZMTP 3.1, NULL, client).
+    Reads the peer's 64 bytes and closes. Raises OSError or TimeoutError if it cannot connect or
+    says nothing, DecodeError if what it says is no ZMTP 3 greeting."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_WAIT)
+    signature, major, rest = greeting_stages()
     try:
-        writer.write(encode_greeting(Greeting()))
+        writer.write(signature + major)
         try:
-            data = await asyncio.wait_for(reader.readexactly(GREETING_SIZE), wait)
-        except asyncio.IncompleteReadError as exc:  # closed early: decode says where it stopped
-            data = exc.partial
+            data = await _read_greeting_bytes(reader, wait / 2)
+        except asyncio.TimeoutError:  # it waits for our whole greeting first
+            writer.write(rest)
+            data = await _read_greeting_bytes(reader, wait / 2)
         return decode_greeting(data)
     finally:
         writer.close()
@@ -400,9 +407,18 @@ async def read_greeting(host: str, port: int, wait: float = GREETING_WAIT) -> Gr
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
+async def _read_greeting_bytes(reader: asyncio.StreamReader, wait: float) -> bytes:
+    """64 bytes, or fewer if the peer closes first (then decoding says where it stopped); a
+    timeout leaves what came in the reader's buffer."""
+    try:
+        return await asyncio.wait_for(reader.readexactly(GREETING_SIZE), wait)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+
+
 def greeting_summary(greeting: Greeting) -> dict[str, Any]:
     """What the report says of a greeting: version, mechanism (CURVE: :data:`CURVE_NEEDS_KEY`),
-    as-server flag."""
+    as-server flag as sent (libzmq sends 0 in every role: spec/curve.md#greeting)."""
     mechanism = CURVE_NEEDS_KEY if greeting.mechanism == "CURVE" else greeting.mechanism
     return {"version": f"{greeting.major}.{greeting.minor}", "mechanism": mechanism,
             "as_server": greeting.as_server}
@@ -547,9 +563,6 @@ def _greeting_issues(node: Heard) -> list[str]:
     if curve_beacon and not curve_mailbox:
         return [f"its beacon is CURVE (54 bytes) but its mailbox greets with "
                 f"{node.zmtp['mechanism']}: CURVE peers' handshake fails"]
-    if curve_mailbox and not node.zmtp["as_server"]:
-        return ["its mailbox greets with CURVE but not as the server: no CURVE client can "
-                "connect to it"]
     return []
 
 
@@ -631,7 +644,7 @@ def render_text(report: Report) -> str:
         else:
             lines.append(f"  HELLO  none: {n.hello_error}")
         if n.zmtp is not None:
-            server = "as server" if n.zmtp["as_server"] else "as client"
+            server = "as-server 1" if n.zmtp["as_server"] else AS_SERVER_0
             lines.append(f"  ZMTP   {n.zmtp['version']} {n.zmtp['mechanism']}, {server}")
         elif n.zmtp_error:
             lines.append(f"  ZMTP   {n.zmtp_error}")

@@ -109,6 +109,8 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
         assert nodes["zyre.js"]["hello"]["headers"] == {"X-J": "2"}
         for node in nodes.values():
             assert node["hello"]["groups"] == ["CHAT"] and node["interfaces"] == ["lo"]
+            # each mailbox's greeting, read by the doctor: libzmq's NULL, as-server 0
+            assert node["zmtp"] == {"version": "3.1", "mechanism": "NULL", "as_server": False}, node
         for name in ("pyre", "zyre.js"):
             node = nodes[name]
             assert node["endpoint_agrees"] is True and node["reachable"] is True
@@ -130,3 +132,56 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                 proc.kill()
                 proc.wait(5)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_doctor_reads_a_libzmq_curve_server_greeting() -> None:
+    """A libzmq (pyzmq) ROUTER that is a CURVE server, announced by a 54-byte beacon with its
+    key: the doctor reports its mailbox as CURVE (needs the server's public key) -- what a zyre
+    node after zyre_set_zcert shows, its inbox being such a socket. libzmq's greeting says
+    as-server 0 even here (spec/curve.md#greeting), and the doctor reports it as sent."""
+    zmq = pytest.importorskip("zmq")
+    import asyncio
+    import socket
+
+    from zre_ref.curve.z85 import z85_decode
+    from zre_ref.doctor import CURVE_NEEDS_KEY, diagnose, read_greeting, render_text
+    from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, encode_beacon
+
+    from tests.test_aio_zre import free_udp_port
+
+    public, secret = zmq.curve_keypair()
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.curve_server = True
+    router.curve_publickey, router.curve_secretkey = public, secret
+    router.linger = 0
+    try:
+        mailbox = router.bind_to_random_port("tcp://127.0.0.1")
+        port = free_udp_port()
+        uuid = os.urandom(16)
+        beacon = encode_beacon(Beacon(version=BEACON_VERSION_CURVE, uuid=uuid, port=mailbox,
+                                      public_key=z85_decode(public)))
+
+        async def main() -> None:
+            greeting = await read_greeting("127.0.0.1", mailbox)
+            assert (greeting.major, greeting.mechanism, greeting.as_server) == (3, "CURVE", False)
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(diagnose([port], duration=1.0))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                for _ in range(100):  # a beacon's pace, until the doctor is done listening
+                    s.sendto(beacon, ("127.0.0.1", port))
+                    done, _ = await asyncio.wait({task}, timeout=0.1)
+                    if done:
+                        break
+            report = await task
+            [heard] = report.nodes.values()
+            assert heard.uuid == uuid.hex().upper() and heard.public_key == public.decode()
+            assert heard.zmtp is not None and heard.zmtp["mechanism"] == CURVE_NEEDS_KEY
+            assert heard.zmtp["as_server"] is False and heard.zmtp_error == ""
+            assert not any("mailbox" in issue for issue in heard.issues)
+            assert f"{CURVE_NEEDS_KEY}, as-server 0 (libzmq's in every role)" in render_text(report)
+
+        asyncio.run(asyncio.wait_for(main(), 20))
+    finally:
+        router.close()
+        ctx.term()
