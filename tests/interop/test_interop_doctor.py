@@ -4,10 +4,12 @@ its host name rather than an address (spec/deviations.md#zyre-hostname)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import uuid as uuid_mod
@@ -15,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from zre_ref.doctor import AMBIGUOUS
+from tests.test_aio_zre import free_udp_port
+from zre_ref.curve.z85 import z85_decode
+from zre_ref.doctor import AMBIGUOUS, CURVE_NEEDS_KEY, diagnose, read_greeting, render_text
+from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, encode_beacon
 
 pytestmark = pytest.mark.interop
 
@@ -140,15 +145,6 @@ def test_doctor_reads_a_libzmq_curve_server_greeting() -> None:
     node after zyre_set_zcert shows, its inbox being such a socket. libzmq's greeting says
     as-server 0 even here (spec/curve.md#greeting), and the doctor reports it as sent."""
     zmq = pytest.importorskip("zmq")
-    import asyncio
-    import socket
-
-    from zre_ref.curve.z85 import z85_decode
-    from zre_ref.doctor import CURVE_NEEDS_KEY, diagnose, read_greeting, render_text
-    from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, encode_beacon
-
-    from tests.test_aio_zre import free_udp_port
-
     public, secret = zmq.curve_keypair()
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
