@@ -1,6 +1,8 @@
 """`zre-ref doctor` against real pyre, zyre.js and zyre (C) nodes in a lo-only namespace made here:
 it reads their HELLOs, recognises each from its default name, and notices that zyre advertises
-its host name rather than an address (spec/deviations.md#zyre-hostname)."""
+its host name rather than an address (spec/deviations.md#zyre-hostname); reads each mailbox's
+ZMTP greeting, and reports a second zyre in CURVE mode (zyre_set_zcert, beaconing on 5671) as
+CURVE with the key its beacon carries. Beside them: a libzmq (pyzmq) CURVE server."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_aio_zre import free_udp_port
+from zre_ref.curve.keys import curve_keypair
 from zre_ref.curve.z85 import z85_decode
 from zre_ref.doctor import AMBIGUOUS, CURVE_NEEDS_KEY, diagnose, read_greeting, render_text
 from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, encode_beacon
@@ -31,6 +34,12 @@ ZYRE_C = ROOT / ".interop-zyre"
 ZYRE_C_START = ('{"id":1,"cmd":"hello","protocol":1}\n'
                 '{"id":2,"cmd":"start","beacon":{"port":5670,"interval_ms":200},'
                 '"headers":{"X-Z":"3"},"groups":["CHAT"]}\n')
+#: a second zyre in CURVE mode (zyre_set_zcert), beaconing on 5671: its 54-byte beacons would
+#: stop the pyre node on 5670 (spec/deviations.md#pyre-beacon)
+CURVE_PUBLIC, CURVE_SECRET = (k.decode() for k in curve_keypair())
+ZYRE_C_CURVE_START = ('{"id":1,"cmd":"hello","protocol":1}\n'
+                      '{"id":2,"cmd":"start","beacon":{"port":5671,"interval_ms":200},'
+                      f'"curve":{{"public":"{CURVE_PUBLIC}","secret":"{CURVE_SECRET}"}}}}\n')
 
 PYRE_NODE = """
 import sys
@@ -83,6 +92,8 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                           (["node", "-e", ZYRE_JS_NODE], "", "started")]
         if with_zyre_c:
             nodes_to_start.append(([str(ZYRE_C / "zyre_agent")], ZYRE_C_START, '"id":2,"ok":true'))
+            nodes_to_start.append(([str(ZYRE_C / "zyre_agent")], ZYRE_C_CURVE_START,
+                                   '"id":2,"ok":true'))
         for argv, commands, ready in nodes_to_start:
             proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -97,14 +108,15 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                     break
             assert ready in line, proc.stderr.read() if proc.stderr else ""
         done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "zre_ref.cli",
-                               "doctor", "--json", "--duration", "2.5"], capture_output=True,
+                               "doctor", "--json", "--duration", "2.5", "--port", "5670", "--port",
+                               "5671"], capture_output=True,
                               text=True, timeout=60, env=env)
         assert done.returncode == 0, done.stderr
         # each node by the header it was started with; its default name says who it is,
         # unless the name has no letter (then pyre's and zyre's defaults look alike)
         by_header = {"X-P": "pyre", "X-J": "zyre.js", "X-Z": "zyre or zre-ref"}
-        nodes = {by_header[next(iter(n["hello"]["headers"]))]: n
-                 for n in json.loads(done.stdout)["nodes"]}
+        heard = json.loads(done.stdout)["nodes"]
+        nodes = {by_header[next(iter(n["hello"]["headers"]))]: n for n in heard if n["hello"]}
         want = ["pyre", "zyre or zre-ref", "zyre.js"] if with_zyre_c else ["pyre", "zyre.js"]
         assert sorted(nodes) == want, done.stdout
         for label, node in nodes.items():
@@ -121,6 +133,13 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
             assert node["endpoint_agrees"] is True and node["reachable"] is True
             if node["looks_like"] != AMBIGUOUS:
                 assert any("65535" in issue for issue in node["issues"])
+        if with_zyre_c:  # zyre_set_zcert: a CURVE beacon with its key, a libzmq CURVE mailbox
+            [curve] = [n for n in heard if n["udp_port"] == 5671]
+            assert curve["beacon_version"] == "curve" and curve["public_key"] == CURVE_PUBLIC
+            assert curve["hello"] is None and curve["hello_error"].startswith("not greeted")
+            assert curve["zmtp"] == {"version": "3.1", "mechanism": CURVE_NEEDS_KEY,
+                                     "as_server": False}, curve
+            assert not any("mailbox" in issue for issue in curve["issues"])
         if with_zyre_c:  # ZSYS_INTERFACE=*: zyre puts its host name in HELLO, not an address
             zyre = nodes["zyre or zre-ref"]
             assert zyre["hello"]["headers"] == {"X-Z": "3"} and zyre["endpoint_agrees"] is False
