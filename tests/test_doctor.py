@@ -57,8 +57,9 @@ import asyncio, contextlib, sys
 from zre_ref.aio.zre import ZreNode
 from zre_ref.zre.events import PeerEntered, PeerExited
 async def main():
-    iface, port = sys.argv[1], int(sys.argv[2])
-    async with ZreNode("six", ipv6=True, interface=iface, port=port, beacon_interval=0.2) as n:
+    iface, port, mailbox = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    async with ZreNode("six", ipv6=True, interface=iface, port=port, beacon_interval=0.2,
+                       bind=f"tcp://[::]:{mailbox}", advertise=f"tcp://[fd5a:5246::2]:{mailbox}") as n:
         print("READY", n.endpoint, flush=True)
         async def report():
             while True:
@@ -326,9 +327,14 @@ def test_read_greeting_of_something_else_and_greeting_issues() -> None:
 
 def test_doctor_ipv6_multicast_beacon_across_a_veth() -> None:
     """--ipv6 hears a node's beacons to ff02::1 (czmq's group) arriving on a veth, in
-    namespaces made here (D: the doctor, fd5a:5246::1; A: the node, fd5a:5246::2; no
-    link-local addresses, no duplicate address detection); greets it over IPv6; its port-0
-    beacon makes the node drop the doctor."""
+    namespaces made here (D: the doctor, fe80::1 and fd5a:5246::1; A: the node, fe80::2 and
+    fd5a:5246::2; no duplicate address detection). A datagram to ff02::1 leaves from the
+    link-local address (RFC 6724 rule 2), so the doctor greets the node at fe80::2 with the zone
+    of the veth it heard it on; the node advertises its ULA (spec/zre.md#node-discovery, D8),
+    which the doctor reports as disagreeing with the beacon but reachable. The node's mailbox
+    listens on every address (a ZreNode bound to its ULA alone refuses peers that follow its
+    link-local beacons: see the report). Its port-0 beacon, sent to the zoned link-local address,
+    makes the node drop the doctor."""
     _need_root()
     if not _kernel_has_ipv6():
         pytest.skip("no IPv6")
@@ -342,19 +348,21 @@ def test_doctor_ipv6_multicast_beacon_across_a_veth() -> None:
             _sh("ip", "-n", ns, "link", "set", "lo", "up")
         _sh("ip", "-n", doctor_ns, "link", "add", near, "type", "veth", "peer", "name", far,
             "netns", node_ns)
-        for ns, link, addr in ((doctor_ns, near, "fd5a:5246::1"), (node_ns, far, "fd5a:5246::2")):
+        for ns, link, host in ((doctor_ns, near, "1"), (node_ns, far, "2")):
             _sh("ip", "-n", ns, "link", "set", link, "addrgenmode", "none")
-            _sh("ip", "-n", ns, "addr", "add", f"{addr}/64", "dev", link, "nodad")
+            for prefix in ("fd5a:5246::", "fe80::"):
+                _sh("ip", "-n", ns, "addr", "add", f"{prefix}{host}/64", "dev", link, "nodad")
             _sh("ip", "-n", ns, "link", "set", link, "up")
-        node = _start(node_ns, ["-c", SIX, far, str(port)])
+        node = _start(node_ns, ["-c", SIX, far, str(port), str(free_udp_port())])
         endpoint = _line(node, "READY").split()[1]
         assert endpoint.startswith("tcp://[fd5a:5246::2]:")
         doc = _doctor(doctor_ns, "--ipv6", "--port", str(port), "--duration", "1.5")
         [heard] = doc["nodes"]  # type: ignore[misc]
-        assert heard["sources"] == ["fd5a:5246::2"] and heard["interfaces"] == [near], heard
+        assert heard["sources"] == [f"fe80::2%{near}"] and heard["interfaces"] == [near], heard
         assert heard["hello"] is not None, (heard["hello_error"], heard["zmtp"], heard["zmtp_error"])
         assert heard["hello"]["name"] == "six" and heard["hello"]["endpoint"] == endpoint
-        assert heard["endpoint_agrees"] is True and heard["reachable"] is True
+        assert heard["endpoint_agrees"] is False and heard["reachable"] is True
+        assert any(f"advertises {endpoint}" in issue for issue in heard["issues"])
         assert heard["zmtp"]["mechanism"] == "NULL" and doc["ipv6"] is True
         entered = _line(node, "PeerEntered").split()[1]
         assert _line(node, "PeerExited").split()[1] == entered  # the doctor's port-0 beacon
@@ -364,3 +372,29 @@ def test_doctor_ipv6_multicast_beacon_across_a_veth() -> None:
             node.wait(10)
         for ns in (doctor_ns, node_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_doctor_names_a_mailbox_that_refuses_at_the_beacon_source() -> None:
+    """A beacon whose mailbox port nobody listens on at its source address (a node bound to
+    another address than its beacons come from): no HELLO, and the issue says why."""
+    port = free_udp_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        mailbox = closed.getsockname()[1]  # bound, never listening: connections are refused
+        uuid = os.urandom(16)
+        beacon = encode_beacon(Beacon(uuid=uuid, port=mailbox))
+
+        async def main() -> Report:
+            stop = asyncio.Event()
+            sender = asyncio.create_task(_beacon_to(("127.0.0.1", port), beacon, stop))
+            try:
+                return await diagnose([port], duration=0.6, hello_wait=0.5)
+            finally:
+                stop.set()
+                await sender
+
+        report = _run(main())
+    [heard] = report.nodes.values()
+    assert heard.uuid == uuid.hex().upper() and heard.hello is None and heard.zmtp is None
+    assert any(f"nothing listens on its mailbox port {mailbox} at 127.0.0.1" in i
+               for i in heard.issues), heard.issues

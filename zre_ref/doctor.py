@@ -13,10 +13,10 @@ What it does, in order (and all it ever sends):
    can we open a TCP connection to it (opened and closed at once, nothing written)?
 4. sends **one port-0 beacon** ("leaving") to each node greeted, so that it forgets us at once;
 5. reads the ZMTP greeting of each node's mailbox (:func:`read_greeting`: one TCP connection
-   that sends the first 11 bytes of a greeting and closes after reading the node's): the mechanism it wants
-   (a CURVE node, such as zyre after ``zyre_set_zcert``, is not greeted with a HELLO but shows up
-   here as CURVE, needing the server's public key, which its 54-byte beacon carries) and whether it
-   acts as the mechanism's server (spec/zmtp.md#greeting).
+   that sends the first 11 bytes of a greeting and closes after reading the node's): its version,
+   the mechanism it wants (a CURVE node, such as zyre after ``zyre_set_zcert``, gets no HELLO but
+   shows up here as CURVE, needing the server's public key, which its 54-byte beacon carries) and
+   its as-server flag as sent (libzmq sends 0 in every role: spec/curve.md#greeting).
 
 Then it names the software a node looks like, from the name it uses by default (pyre: 6
 lower-case hex digits of its UUID; zyre.js: 12; zyre and zre-ref: 6 upper-case), and lists what is
@@ -43,6 +43,7 @@ from .aio.beacon import (
     _IFF_UP,
     IPV6_GROUP,
     MULTICAST_GROUP,
+    _ipv6_address,
     interfaces,
     link_local_zone,
 )
@@ -223,11 +224,11 @@ def listen_socket6(port: int) -> socket.socket:
 
 
 def _source_host(addr: tuple[Any, ...]) -> str:
-    """The source address as text; an IPv6 one keeps its zone only if link-local (it is needed
-    to reach it: spec/zre.md#node-discovery, D7)."""
-    host = str(addr[0])
-    if "%" in host and not host.lower().startswith("fe80"):
-        host = host.split("%", 1)[0]
+    """The source address as text; a link-local IPv6 one with its zone (the interface of the
+    address's scope id), which is needed to reach it, any other without (spec/zre.md#node-discovery, D7)."""
+    host = _unzoned(str(addr[0]))
+    if host.lower().startswith("fe80") and len(addr) >= 4 and addr[3]:
+        host = f"{host}%{_ifname(int(addr[3]))}"
     return host
 
 
@@ -369,6 +370,16 @@ def _local_address_towards(host: str) -> str:
             return "::1" if ipv6 else "127.0.0.1"
 
 
+def _our_address_for(node: Heard) -> str:
+    """The address our HELLO gives ``node`` to connect back to: the one the kernel would send
+    from, but for a node heard from a link-local address the interface's global (or ULA) one if
+    it has one, since a HELLO endpoint carries no zone (spec/zre.md#node-discovery, D8)."""
+    source = node.sources[0]
+    if source.lower().startswith("fe80") and node.interfaces:
+        return _unzoned(_ipv6_address(node.interfaces[0]))
+    return _local_address_towards(source)
+
+
 async def _can_connect(endpoint: str) -> tuple[bool, str]:
     host, port_text = _split_endpoint(endpoint)
     if not host or not port_text.isdigit():
@@ -432,6 +443,11 @@ async def _probe_mailbox(node: Heard) -> None:
         node.zmtp_error = f"not a ZMTP 3 greeting: {exc}"
     except (OSError, asyncio.TimeoutError) as exc:
         node.zmtp_error = f"no greeting from its mailbox: {exc or type(exc).__name__}"
+        if isinstance(exc, ConnectionRefusedError):
+            node.issues.append(
+                f"nothing listens on its mailbox port {node.mailbox_port} at {node.sources[0]}, "
+                "where its beacons come from: peers that find it by beacon cannot connect (its "
+                "mailbox is bound to another address, or it has gone)")
     else:
         node.zmtp = greeting_summary(greeting)
 
@@ -449,7 +465,7 @@ async def _greet(nodes: list[Heard], own_uuid: bytes, hello_wait: float) -> None
         waiting: dict[bytes, Heard] = {}
         for node in nodes:
             source = node.sources[0]
-            me = _tcp(_local_address_towards(source), ports[":" in source])
+            me = _tcp(_our_address_for(node), ports[":" in source])
             dealer = Socket("DEALER", identity=zm.encode_identity(own_uuid), sndhwm=10)
             dealers.append(dealer)
             await dealer.connect(_tcp(source, node.mailbox_port))
