@@ -290,18 +290,19 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     goes to ``core.handle_message``. Same arguments
     (``budget`` included), same effects. This runs once per message a node receives: keep it
     lean. Three things the readable path does per message are done more cheaply here, with the
-    same result: the sequence check is ``Peer.sequence_ok``'s arithmetic inline, ``Peer.refresh``
-    runs once per run of messages from one peer (``now`` is the batch's, so a second call would
-    change nothing), and the two events are built by setting their slots (what their
-    ``__init__`` does, without the call), as is the PING-OK a PING is answered with (its one
-    data frame packed from the header and the next sequence number)."""
+    same result: the sequence check is ``Peer.sequence_ok``'s arithmetic inline, what
+    ``Peer.refresh`` sets is set once per run of messages from one peer (``now`` is the batch's,
+    so a second time would change nothing), and the two events are built by setting their
+    slots (what their ``__init__`` does, without the call), as is the PING-OK a PING is
+    answered with (its one data frame packed from the header and the next sequence number)."""
     out: list[Effect] = []
     if not core.started:
         return out
     append = out.append
     slow = core.handle_message
     peer_of_identity = core._by_identity.get  # a miss (unknown, or another first octet): slow path
-    evasive, expired, order = core.evasive, core.expired, core.silence_order
+    order = core.silence_order
+    evasive_at, expired_at = now + core.evasive, now + core.expired  # as Peer.refresh sets them
     head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
     seq_at, group_at, min_size, modulus = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END, SEQUENCE_MODULUS
     new, shout_event, whisper_event = object.__new__, ShoutReceived, WhisperReceived
@@ -311,18 +312,16 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     group = ""
     last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
     peer = None
-    uuid = name = ""  # peer's
     refreshed = None  # the peer refreshed at `now` since the slow path last ran
     for msg in messages:
         identity = msg[0] if msg else b""
         if identity is not last or peer is None:
             peer = peer_of_identity(identity)
             last = identity if peer is not None and peer.ready else None
-            if peer is not None:
-                uuid, name = peer.uuid, peer.name
         data = msg[1] if last is not None and len(msg) > 1 else None
+        accepted: Peer | None = None  # the message was handled here (else: the slow path below)
         if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
-            pass  # the slow path below
+            pass
         elif (data[seq_at] << 8) | data[seq_at + 1] != (want := (peer.want_sequence + 1) % modulus):
             pass  # out of sequence (the readable path drops the peer)
         elif data.startswith(head_shout):
@@ -333,47 +332,33 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 else:
                     group_raw = b""
             if group_raw:
-                peer.want_sequence = want
                 shout = new(shout_event)
-                shout.peer_uuid, shout.peer_name, shout.group = uuid, name, group
+                shout.peer_uuid, shout.peer_name, shout.group = peer.uuid, peer.name, group
                 shout.content = (msg[2],) if len(msg) == 3 else tuple(msg[2:])
                 append(shout)
-                if peer is not refreshed:
-                    peer.refresh(now, evasive, expired)
-                    order[peer] = order.pop(peer)  # to the end (as NodeCore._heard)
-                    refreshed = peer
-                if len(out) >= limit:
-                    break
-                continue
+                accepted = peer
         elif data.startswith(head_whisper):
-            peer.want_sequence = want
             whisper = new(whisper_event)
-            whisper.peer_uuid, whisper.peer_name, whisper.content = uuid, name, tuple(msg[2:])
+            whisper.peer_uuid, whisper.peer_name, whisper.content = peer.uuid, peer.name, tuple(msg[2:])
             append(whisper)
-            if peer is not refreshed:
-                peer.refresh(now, evasive, expired)
-                order[peer] = order.pop(peer)
-                refreshed = peer
-            if len(out) >= limit:
-                break
-            continue
+            accepted = peer
         elif len(data) == min_size and len(msg) == 2 and (
                 data.startswith(head_ping) or data.startswith(head_ping_ok)):
-            peer.want_sequence = want
             if data.startswith(head_ping) and peer.connected:  # answered as NodeCore._send does
                 sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
                 answer = new(send_to_peer)
                 answer.link, answer.frames = peer.link, [pack_ping_ok(head_ping_ok, sequence)]
                 append(answer)
-            if peer is not refreshed:
-                peer.refresh(now, evasive, expired)
-                order[peer] = order.pop(peer)
-                refreshed = peer
-            if len(out) >= limit:
-                break
-            continue
-        last = peer = refreshed = None  # the slow path may change or remove any peer
-        out.extend(slow(identity, list(msg[1:]), now))
+            accepted = peer
+        if accepted is not None:
+            accepted.want_sequence = want
+            if accepted is not refreshed:  # Peer.refresh, then to the end (as NodeCore._heard)
+                accepted.heard_at, accepted.evasive_at, accepted.expired_at = now, evasive_at, expired_at
+                order[accepted] = order.pop(accepted)
+                refreshed = accepted
+        else:
+            last = peer = refreshed = None  # the slow path may change or remove any peer
+            out.extend(slow(identity, list(msg[1:]), now))
         if len(out) >= limit:
             break
     return out
