@@ -687,16 +687,11 @@ class Socket:
             heartbeat=self.heartbeat, handshake_timeout=self.handshake_timeout,
             partial_timeout=self.partial_timeout, metadata=self.metadata,
             zero_copy=self._zero_copy, receive_buffer=self._get_shared().read_buffer, budget=self._budget,
-            eager=self.eager_handshake,
+            eager=self.eager_handshake, now=self._get_loop().time(),
         )
         conn = pipe.conn
         transport.write(conn.data_to_send())
-        if conn.next_deadline() == 0.0:
-            # the core asks for the clock at once (to start its handshake deadline): it gets
-            # it now, not from a loop callback of its own (a timer fewer per connection)
-            events = conn.handle_timer(self._get_loop().time())
-            if events:
-                self._on_events(pipe, events)
+        # the handshake deadline started with the connection (now=): no timer call to start it
         self._rearm(pipe)
         if self._inbox.full or self._read_pause.held:  # the application is behind: this waits too
             self._read_pause.pause((pipe,))
