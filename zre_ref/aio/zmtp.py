@@ -295,7 +295,7 @@ class Socket:
         "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
-        "mechanism", "metadata", "on_peer_disconnect", "on_readable",
+        "mechanism", "metadata", "on_peer_disconnect", "on_readable", "on_writable",
         "partial_timeout", "raw_transport", "reconnect_ivl", "reconnect_ivl_max", "send_filter",
         "sndhwm", "socket_type",
     )
@@ -408,6 +408,10 @@ class Socket:
         #: called (synchronously, from the read) once messages were queued, so a consumer can
         #: take them with recv_many_nowait without a task wake-up; recv waiters are woken too
         self.on_readable: Callable[[], None] | None = None
+        #: called after the socket made room on its send side (queued messages written to the
+        #: transports, a transport that had stopped taking data drained, a peer gone), so an
+        #: owner holding messages back for a peer's :meth:`send_backlog` can look again
+        self.on_writable: Callable[[], None] | None = None
 
     @property
     def max_subscription_bytes(self) -> int:
@@ -877,6 +881,12 @@ class Socket:
         w = self._tx_waiter
         if w is not None and not w.done():
             w.set_result(None)
+        cb = self.on_writable
+        if cb is not None:
+            try:
+                cb()
+            except Exception:
+                log.exception("zmtp %s: on_writable failed", self.socket_type)
 
     # -- send -----------------------------------------------------------------------------------------
     def _route(self, frames: list[bytes], pipes: Sequence[Pipe] | None = None
@@ -1102,6 +1112,20 @@ class Socket:
     def queued(self) -> int:
         """Messages waiting in all send queues."""
         return sum(len(p.queue) for p in self._pipes)
+
+    def send_backlog(self, identity: bytes) -> int:
+        """ROUTER: bytes waiting to go to the peer with this routing identity and not yet taken
+        by the kernel: its send queue (frame bytes), output held back, the transport's write
+        buffer; 0 for an unknown peer. While it is above the transport's high-water mark
+        (``WRITE_HIGH_WATER``), :attr:`on_writable` is called when it falls."""
+        table = self._routing.identities
+        pipe = table.get(identity) if table is not None else None
+        if pipe is None:
+            return 0
+        queued = sum(len(f) for frames in pipe.queue for f in frames)
+        held = sum(len(c) for c in pipe.held)
+        transport = pipe.transport
+        return queued + held + (transport.get_write_buffer_size() if transport is not None else 0)
 
     # -- close ----------------------------------------------------------------------------------------
     def close(self, linger: bool | int | None = None) -> None:
