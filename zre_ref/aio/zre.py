@@ -62,7 +62,6 @@ INBOX_RCVHWM = 1000
 YIELD_MESSAGES = 2048
 
 
-
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
     at least one, so that a message bigger than the room still gets through alone), and the
