@@ -108,6 +108,33 @@ def test_turn_end_one_callback_per_turn_for_every_socket() -> None:
     run(main())
 
 
+@pytest.mark.parametrize("raw", [True, False])
+def test_an_answer_on_a_raw_link_asks_for_no_end_of_turn_callback(raw: bool) -> None:
+    """The first message a raw-transport pipe sends after a read goes out at once and asks for
+    no end-of-turn callback (the reactor's dispatch moved the turn number on); a second one
+    in that turn still waits for the turn's end, and both arrive in order. asyncio's
+    transports keep asking for the callback (the generic path)."""
+    async def main() -> None:
+        shared = LoopShared()
+        async with Socket("ROUTER", shared=shared, raw_transport=raw) as r, \
+                Socket("DEALER", identity=b"\x01d", shared=shared, raw_transport=raw) as d:
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            for i in range(3):
+                await d.send_multipart([b"q%d" % i])
+                assert await recv(r) == [b"\x01d", b"q%d" % i]
+                turn = shared.turn.number
+                r.send_multipart_nowait([b"\x01d", b"a%d" % i])
+                pipe = r._pipes[0]
+                assert not pipe.queue and shared.turn.number == turn  # written at once
+                assert shared.turn._scheduled is not raw
+                r.send_multipart_nowait([b"\x01d", b"b%d" % i])
+                assert len(pipe.queue) == 1 and shared.turn._scheduled  # coalesced
+                assert await recv(d) == [b"a%d" % i]
+                assert await recv(d) == [b"b%d" % i]
+
+    run(main())
+
+
 class _HandshakeProbe(Socket):
     """A Socket that records, as each handshake completes, what its pipe still waits to send."""
 

@@ -57,6 +57,7 @@ from ..zmtp.routing import (
 from .loopshared import CoarseDeadlines, LoopShared
 from .rawstream import (
     Connecting,
+    RawStreamTransport,
     StreamReactor,
     adopt_socket,
     attach,
@@ -854,7 +855,8 @@ class Socket:
             self._output.flush_pipe(pipe)
             turn = self._get_shared().turn
             pipe.wrote_in = turn.number
-            turn.ensure(self._get_loop())
+            if type(pipe.transport) is not RawStreamTransport:  # see Output.enqueue
+                turn.ensure(self._get_loop())
         elif conn.wants_flush:
             self._output.mark_dirty(pipe)
         self._rearm(pipe)
