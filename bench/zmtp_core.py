@@ -9,7 +9,8 @@ No sockets, no second process: the figures move far less with the machine's load
 bench/zmtp_throughput.py's (the best of several rounds of process CPU time is kept). Receive:
 a 256 KiB read of 64 B / 1 KiB messages through receive_data; 64 KiB / 1 MiB messages through
 get_buffer/buffer_updated with zero_copy (a fresh buffer per large frame). Send: a DEALER
-queueing 64 B messages for a peer that is not connected yet. Results: bench/RESULTS.md.
+queueing 64 B messages for a peer that is not connected yet. Handshake: per connection, made
+and fed its peer's eager greeting and READY at once. Results: bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -90,6 +91,26 @@ def receive_large(conn_mod: ModuleType, size: int, n: int, rounds: int = 5) -> f
     return best * 1e6
 
 
+def handshake(conn_mod: ModuleType, n: int = 3000, rounds: int = 5) -> float:
+    """One connection's side of an eager NULL handshake: made, then the peer's whole greeting
+    and READY read in one go (as ZRE links do); per connection, a ROUTER and a DEALER in turn."""
+    opening = {kind: conn_mod.Connection(kind, identity=ident, eager=True).data_to_send()
+               for kind, ident in (("DEALER", b"\x01" + b"u" * 16), ("ROUTER", b""))}
+    shared = conn_mod.ReadBuffer()
+    best = 1e9
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(n):
+            for kind, ident, peer in (("ROUTER", b"", "DEALER"),
+                                      ("DEALER", b"\x01" + b"u" * 16, "ROUTER")):
+                c = conn_mod.Connection(kind, identity=ident, eager=True, receive_buffer=shared)
+                c.data_to_send()
+                c.receive_data(opening[peer])
+        best = min(best, (time.process_time() - t0) / (2 * n))
+        assert c.is_open
+    return best * 1e6
+
+
 def send_queue(aio_mod: ModuleType, n: int = 200_000, rounds: int = 5) -> float:
     async def run() -> float:
         best = 1e9
@@ -120,6 +141,7 @@ def main() -> None:
         ("receive 64 KiB zero-copy", lambda c, a: receive_large(c, 64 * 1024, 400)),
         ("receive 1 MiB zero-copy", lambda c, a: receive_large(c, 1 << 20, 40)),
         ("DEALER send 64 B (queue)", lambda c, a: send_queue(a)),
+        ("handshake (eager NULL)", lambda c, a: handshake(c)),
     ]
     print(f"# CPU us per message, best of {args.repeat} interleaved rounds; python "
           f"{sys.version.split()[0]}")

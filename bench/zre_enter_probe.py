@@ -1,6 +1,6 @@
 """Where start -> ENTER goes: stage stamps over many rounds of bench/zre_node.py's ENTER figure.
 
-    python bench/zre_enter_probe.py [--rounds N] [--tree DIR] [--plain-recv]
+    python bench/zre_enter_probe.py [--rounds N] [--tree DIR] [--plain-recv] [--calls]
 
 Node ``a`` runs; each round starts node ``b`` on the same loop (``interface="lo"``) and waits
 for a's PeerEntered, as ``ref_enter_latency`` does. The probe wraps a few methods (wrappers
@@ -9,13 +9,16 @@ stage, the median time since ``b.start()`` was called, the median step from the 
 and how many loop turns (selector polls) a round takes. ``--tree`` measures another checkout
 (e.g. a detached worktree of an older commit) with this same probe; ``--plain-recv`` waits with
 ``await a.recv()`` instead of ``asyncio.wait_for(a.recv(), 5)`` (a task and two turns more on
-Python 3.11).
+Python 3.11). ``--calls`` wraps nothing and counts instead, with cProfile, the Python calls
+from ``b.start()`` to a's ENTER per round (deterministic, unlike the timings on a shared host),
+and lists the functions called most.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import selectors
 import statistics
@@ -29,6 +32,7 @@ ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ap.add_argument("--rounds", type=int, default=200)
 ap.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
 ap.add_argument("--plain-recv", action="store_true")
+ap.add_argument("--calls", action="store_true", help="count Python calls per round (cProfile)")
 args = ap.parse_args()
 sys.path.insert(0, args.tree)
 
@@ -92,14 +96,17 @@ def on_apply(node: Any, effects: list[Any], *rest: Any) -> str | None:
     return None
 
 
-around(aio_zmtp.Socket, "bind", lambda s, *a: "b: ROUTER bound")
-around(aio_beacon.UdpBeacon, "open", lambda s, *a: "b: beacon socket joined")
-around(ZreNode, "_on_datagram", lambda n, data, host: (
-    f"{who.get(id(n), '?')}: hears the other's beacon" if data[-2:] != b"\0\0" else None))
-around(aio_zmtp.Socket, "_attach", lambda s, *a: f"{side(s)} connected (greeting written)",
-       after=True)
-around(aio_zmtp.Socket, "_on_handshake", lambda s, *a: f"{side(s)} handshake done")
-around(ZreNode, "_apply", on_apply)
+def install_stamps() -> None:
+    """The wrappers that stamp each stage (not with --calls: they would be counted)."""
+    around(aio_zmtp.Socket, "bind", lambda s, *a: "b: ROUTER bound")
+    around(aio_beacon.UdpBeacon, "open", lambda s, *a: "b: beacon socket joined")
+    around(ZreNode, "_on_datagram", lambda n, data, host: (
+        f"{who.get(id(n), '?')}: hears the other's beacon" if data[-2:] != b"\0\0" else None))
+    around(aio_zmtp.Socket, "_attach", lambda s, *a: f"{side(s)} connected (greeting written)",
+           after=True)
+    around(aio_zmtp.Socket, "_on_handshake", lambda s, *a: f"{side(s)} handshake done")
+    around(ZreNode, "_apply", on_apply)
+
 
 real_select = selectors.EpollSelector.select
 
@@ -111,7 +118,12 @@ def counting_select(self: Any, timeout: float | None = None) -> Any:
     return real_select(self, timeout)
 
 
-selectors.EpollSelector.select = counting_select  # type: ignore[method-assign]
+if args.calls:
+    profile: cProfile.Profile | None = cProfile.Profile()
+else:
+    profile = None
+    install_stamps()
+    selectors.EpollSelector.select = counting_select  # type: ignore[method-assign]
 
 
 async def main() -> None:
@@ -132,6 +144,8 @@ async def main() -> None:
             polls = 0
             recording = i >= 10
             t0 = time.perf_counter()
+            if profile is not None and recording:
+                profile.enable()
             await b.start()
             who[id(b._router)] = "b"
             stamp("b: start() returned")
@@ -140,6 +154,8 @@ async def main() -> None:
                 if isinstance(ev, PeerEntered):
                     break
             stamp("a: recv() returned ENTER")
+            if profile is not None and recording:
+                profile.disable()
             if recording:
                 totals.append(time.perf_counter() - t0)
                 turns.append(polls)
@@ -155,6 +171,9 @@ async def main() -> None:
                 if ev.type == "EXIT":
                     break
             await asyncio.sleep(0.005)
+    if profile is not None:
+        report_calls(profile)
+        return
     print(f"tree {args.tree}, {args.rounds} rounds, "
           f"{'await a.recv()' if args.plain_recv else 'asyncio.wait_for(a.recv(), 5)'}")
     print(f"{'since start':>12} {'step':>7}  stage (medians, us)")
@@ -165,6 +184,18 @@ async def main() -> None:
         before = at
     print(f"total median {statistics.median(totals) * 1e6:.0f} us, "
           f"loop turns per round median {statistics.median(turns):.0f}")
+
+
+def report_calls(profile: cProfile.Profile) -> None:
+    stats = profile.getstats()
+    total = sum(entry.callcount for entry in stats)
+    print(f"tree {args.tree}, {args.rounds} rounds: calls per round (Python functions and "
+          f"builtins) {total / args.rounds:.1f}")
+    for entry in sorted(stats, key=lambda e: -e.callcount)[:25]:
+        code = entry.code
+        where = code if isinstance(code, str) else (
+            f"{Path(code.co_filename).name}:{code.co_firstlineno}({code.co_name})")
+        print(f"{entry.callcount / args.rounds:8.2f}  {where}")
 
 
 asyncio.run(main())

@@ -1,101 +1,136 @@
-"""What one SHOUT to one peer costs: bench/zre_node.py's SHOUT-to-1 figure in a probe that can
-count.
+"""Where the sender's time goes in bench/zre_node.py's SHOUT to 1 peer: each layer of the send
+path timed alone, in bursts like the benchmark's.
 
-    python bench/zre_shout_probe.py [--messages N] [--tree DIR] [--calls [--top K]]
+    python bench/zre_shout_probe.py [--bursts N] [--tree DIR]
 
-One process, one loop, as ``ref_shout``: node s shouts N x 64 B to group G, node r's
-application reads them with ``await r.recv()``. Prints messages per second, the process's CPU
-(user + sys) per message and the garbage collector's passes per generation; ``--calls`` counts
-Python calls per message with cProfile instead (deterministic, unlike the times). ``--tree``
-measures another checkout with this same probe.
-
-The instructions per message are steadier still on a shared host (valgrind; the difference
-of two runs cancels start-up):
-
-    for n in 10000 30000; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
-        python bench/zre_shout_probe.py --messages $n 2>&1 | grep Collected; done
-    # (Ir(30000) - Ir(10000)) / 20000
+Node ``s`` shouts 64 B to one peer ``r`` on the same loop (``beacon=False``, direct connect, as
+``ref_shout``). Each burst calls one layer 2,048 times (``YIELD_MESSAGES``: what the benchmark
+queues between two loop turns), then lets the loop write and deliver them; the minimum over the
+bursts is kept, in ns per message (the minimum drops bursts a GC pass or another process hit).
+Layers, outermost first: ``await s.shout(...)``; ``s._send_message`` (the same without the
+coroutine); ``fastpath.shout`` (numbering and framing the message); ``s._send`` (the node's
+send loop over links, with the DEALER's send inside); ``Socket.send_frames_nowait`` (routing
+and queueing); and the end-of-turn flush (``Output._flush``: the ZMTP framing of the batch and
+the send syscall), per message flushed. Every message is numbered by the node's own fast path
+in order, so the receiver sees no sequence gap. ``--tree`` measures another checkout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import pstats
-import resource
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+ap.add_argument("--bursts", type=int, default=60)
 ap.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
-ap.add_argument("--messages", type=int, default=50_000)
-ap.add_argument("--calls", action="store_true", help="count Python calls per message (cProfile)")
-ap.add_argument("--top", type=int, default=25, help="with --calls: the functions called most")
 args = ap.parse_args()
 sys.path.insert(0, args.tree)
 
+from zre_ref.aio import zmtp_flow  # noqa: E402
 from zre_ref.aio.zre import ZreNode  # noqa: E402
-from zre_ref.zre.events import PeerEntered, PeerJoined, ShoutReceived  # noqa: E402
+from zre_ref.zre import fastpath  # noqa: E402
+from zre_ref.zre.events import PeerEntered, PeerJoined  # noqa: E402
+
+BURST = 2048
+PAYLOAD = b"x" * 64
+flushed = [0.0]  # seconds in Output._flush
+real_flush = zmtp_flow.Output._flush
 
 
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+def timed_flush(self: Any) -> None:
+    t0 = time.perf_counter()
+    real_flush(self)
+    flushed[0] += time.perf_counter() - t0
 
 
-async def wait_for(node: ZreNode, kind: type, count: int = 1) -> None:
-    n = 0
-    while n < count:
-        if isinstance(await asyncio.wait_for(node.recv(), 10), kind):
-            n += 1
+zmtp_flow.Output._flush = timed_flush  # type: ignore[method-assign]
+
+
+def numbered(core: Any, content: tuple[bytes, ...], into: list[Any] | None = None) -> list[Any]:
+    """A burst of SHOUTs numbered and framed by the node's fast path (appended to ``into``)."""
+    sends = [fastpath.shout(core, "G", content) for _ in range(BURST)]
+    assert all(x is not None for x in sends), "the fast path did not take the SHOUT"
+    if into is not None:
+        into.extend(sends)
+    return sends
+
+
+def send_each(send: Callable[..., object], items: list[Any], spread: bool = True) -> None:
+    for item in items:
+        if spread:
+            send(*item)
+        else:
+            send(item)
+
+
+async def wait_for(node: ZreNode, kind: type) -> None:
+    while not isinstance(await node.recv(), kind):
+        pass
 
 
 async def main() -> None:
-    m = args.messages
-    s = ZreNode("s", beacon=False, sndhwm=max(3000, m))
-    await s.start()
+    s = ZreNode("s", beacon=False, sndhwm=1_000_000)
     r = ZreNode("r", beacon=False)
+    await s.start()
     await r.start()
     await r.join("G")
     await s.connect_peer(r.endpoint)
     await wait_for(s, PeerJoined)
     await wait_for(r, PeerEntered)
+    await s.shout("G", PAYLOAD)  # the readable path once: the group's frames are cached then
+    core, content = s._core, (PAYLOAD,)
 
-    async def drain() -> None:
-        got = 0
-        while got < m:
-            if isinstance(await r.recv(), ShoutReceived):
-                got += 1
+    async def settle() -> None:  # the flush, the receiver's reads, its events taken
+        for _ in range(4):
+            await asyncio.sleep(0)
+            while r._events.pop() is not None:
+                pass
 
-    profile = cProfile.Profile() if args.calls else None
-    gc0 = [g["collections"] for g in gc.get_stats()]
-    t0, c0 = time.perf_counter(), cpu_s()
-    if profile is not None:
-        profile.enable()
-    task = asyncio.create_task(drain())
-    for _ in range(m):
-        await s.shout("G", b"x" * 64)
-    await asyncio.wait_for(task, 120)
-    if profile is not None:
-        profile.disable()
-    dt, cpu = time.perf_counter() - t0, cpu_s() - c0
-    gc1 = [g["collections"] for g in gc.get_stats()]
+    def burst(fn: Callable[[], object]) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) / BURST
+
+    best: dict[str, float] = {}
+
+    def keep(name: str, per_message: float) -> None:
+        best[name] = min(best.get(name, 1.0), per_message)
+
+    sent = 0
+    flushed[0] = 0.0
+    for _ in range(args.bursts):
+        t0 = time.perf_counter()
+        for _ in range(BURST - 1):  # the last one would yield: the benchmark's burst
+            await s.shout("G", PAYLOAD)
+        keep("await node.shout(...)", (time.perf_counter() - t0) / (BURST - 1))
+        s._unflushed = s._unflushed_messages = 0
+        await settle()
+        keep("node._send_message(fastpath.shout, ...)", burst(lambda: [
+            s._send_message(fastpath.shout, core.shout, "G", content) for _ in range(BURST)]))
+        s._unflushed = s._unflushed_messages = 0
+        await settle()
+        sends: list[Any] = []
+        keep("fastpath.shout", burst(partial(numbered, core, content, sends)))
+        keep("node._send(links, messages)", burst(partial(send_each, s._send, sends)))
+        await settle()
+        sends = numbered(core, content)
+        sock = s._links.sockets[sends[0][0][0]]
+        keep("Socket.send_frames_nowait", burst(partial(
+            send_each, sock.send_frames_nowait, [x[1][0] for x in sends], spread=False)))
+        await settle()
+        sent += 5 * BURST - 1
+    print(f"tree {args.tree}, {args.bursts} bursts of {BURST}: ns per message, best burst")
+    for name, per in best.items():
+        print(f"{per * 1e9:8.0f}  {name}")
+    print(f"{flushed[0] / sent * 1e9:8.0f}  Output._flush, per message flushed (mean)")
     await s.stop()
     await r.stop()
-    if profile is None:
-        print(f"tree {args.tree}: {m / dt:,.0f} msg/s, {1e6 * cpu / m:.2f} us CPU/msg, "
-              f"gc passes by generation {[b - a for a, b in zip(gc0, gc1, strict=True)]}")
-        return
-    stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    # (dataclass __init__s all share the label <string>:2: pstats keeps one of them)
-    print(f"tree {args.tree}: Python calls per message "
-          f"{sum(row[1] for row in stats.values()) / m:.2f} (cProfile)")
-    for (file, line, fn), row in sorted(stats.items(), key=lambda kv: -kv[1][1])[:args.top]:
-        print(f"{row[1] / m:8.3f}  {Path(file).name}:{line}({fn})")
 
 
 asyncio.run(main())

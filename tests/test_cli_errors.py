@@ -47,6 +47,7 @@ def test_encode_field_errors_stay_exit_1(capsys: pytest.CaptureFixture[str]) -> 
     ["log-collector", "--interface", "no-such-interface-xyz"],
     ["zpipes-broker", "--bind", "tcp://127.0.0.1"],
     ["zpipes-broker", "--max-client-bytes", "0"],
+    ["zpipes-broker", "--max-reply-bytes", "0"],
     ["pipe", "read", "x", "--broker", "ipc://"],
 ])
 def test_bad_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:

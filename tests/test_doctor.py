@@ -4,20 +4,38 @@ address nobody can reach. Nothing leaves the namespaces."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid as uuid_mod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.test_aio_zre import free_udp_port
-from zre_ref.doctor import Heard, Report, conclude, interface_notes, looks_like, render_text
+from tests.test_aio_zre import _kernel_has_ipv6, expect, free_udp_port
+from zre_ref.aio.zre import ZreNode
+from zre_ref.curve.keys import curve_keypair
+from zre_ref.doctor import (
+    CURVE_NEEDS_KEY,
+    Heard,
+    Report,
+    conclude,
+    diagnose,
+    interface_notes,
+    looks_like,
+    read_greeting,
+    render_text,
+)
+from zre_ref.errors import DecodeError
+from zre_ref.zre.beacon import Beacon, encode_beacon
+from zre_ref.zre.events import PeerEntered
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +49,25 @@ async def main():
         print("READY", n.endpoint, flush=True)
         with contextlib.suppress(asyncio.TimeoutError):  # lives at most 30 s
             await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, sys.stdin.read), 30)
+asyncio.run(main())
+"""
+
+SIX = """
+import asyncio, contextlib, sys
+from zre_ref.aio.zre import ZreNode
+from zre_ref.zre.events import PeerEntered, PeerExited
+async def main():
+    iface, port, mailbox = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    async with ZreNode("six", ipv6=True, interface=iface, port=port, beacon_interval=0.2,
+                       bind=f"tcp://[::]:{mailbox}", advertise=f"tcp://[fd5a:5246::2]:{mailbox}") as n:
+        print("READY", n.endpoint, flush=True)
+        async def report():
+            while True:
+                ev = await n.recv()
+                if isinstance(ev, (PeerEntered, PeerExited)):
+                    print(type(ev).__name__, ev.peer_uuid, flush=True)
+        with contextlib.suppress(asyncio.TimeoutError):  # lives at most 30 s
+            await asyncio.wait_for(report(), 30)
 asyncio.run(main())
 """
 
@@ -177,3 +214,187 @@ def test_interface_notes_name_vpn_like_links() -> None:
     notes = interface_notes(found)
     assert [n.split(" ")[0] for n in notes] == ["tun0", "wg0"]
     assert interface_notes(found, only="eth0") == []
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def _beacon_to(address: tuple[str, int], data: bytes, stop: asyncio.Event) -> None:
+    """Send ``data`` to ``address`` every 0.1 s until ``stop`` (a beacon's own pace)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        for _ in range(300):  # at most 30 s
+            s.sendto(data, address)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.1)
+                return
+            except asyncio.TimeoutError:
+                pass
+
+
+def test_doctor_ipv6_hears_a_unicast_beacon_on_loopback_and_greets_over_ipv6() -> None:
+    """--ipv6 on lo: Linux loopback has no IPv6 multicast, so the node's beacon comes to the
+    doctor's port on ::1 directly; the doctor greets it over IPv6 and it connects back over IPv6
+    (the ff02::1 path is test_doctor_ipv6_multicast_beacon_across_a_veth). The node beacons on
+    another port: a unicast datagram to a port several sockets share (SO_REUSEPORT) reaches
+    only one of them."""
+    if not _kernel_has_ipv6():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the IPv6 doctor test needs IPv6 on loopback under CI")
+        pytest.skip("no IPv6 on loopback")
+    port = free_udp_port()
+    node_port = free_udp_port()
+
+    async def main() -> None:
+        async with ZreNode("six", {"X-6": "yes"}, ipv6=True, interface="lo", port=node_port,
+                           beacon_interval=0.2) as node:
+            assert node.endpoint.startswith("tcp://[::1]:")
+            mailbox = int(node.endpoint.rsplit(":", 1)[1])
+            stop = asyncio.Event()
+            beacon = encode_beacon(Beacon(uuid=bytes.fromhex(node.uuid), port=mailbox))
+            sender = asyncio.create_task(_beacon_to(("::1", port), beacon, stop))
+            try:
+                report = await diagnose([port], ipv6=True, duration=1.0)
+            finally:
+                stop.set()
+                await sender
+            [heard] = report.nodes.values()
+            assert (heard.uuid, heard.sources, heard.interfaces) == (node.uuid, ["::1"], ["lo"])
+            assert heard.hello is not None and heard.hello["name"] == "six"
+            assert heard.hello["endpoint"] == node.endpoint and heard.hello["headers"] == {"X-6": "yes"}
+            assert heard.endpoint_agrees is True and heard.reachable is True
+            assert heard.zmtp == {"version": "3.1", "mechanism": "NULL", "as_server": False}
+            assert report.to_json()["ipv6"] is True
+            entered = await expect(node, PeerEntered)  # from the doctor's HELLO, over IPv6
+            assert entered.peer_name == "zre-ref-doctor" and entered.endpoint.startswith("tcp://[::1]:")
+            assert "(IPv4 and IPv6)" in render_text(report)
+    _run(main())
+
+
+def test_doctor_reads_a_curve_mailbox_greeting() -> None:
+    """A node in CURVE mode (zyre_set_zcert's): 54-byte beacons with its key, a CURVE server
+    mailbox. The doctor does not greet it, but reads its greeting: CURVE, as server."""
+    port = free_udp_port()
+    public, secret = curve_keypair()
+
+    async def main() -> None:
+        async with ZreNode("sealed", interface="lo", port=port, beacon_interval=0.2,
+                           curve_publickey=public, curve_secretkey=secret) as node:
+            report = await diagnose([port], duration=1.0)
+            [heard] = report.nodes.values()
+            assert heard.uuid == node.uuid and heard.version == 3 and heard.size == 54
+            assert heard.public_key == public.decode()
+            assert heard.hello is None and heard.hello_error.startswith("not greeted")
+            assert heard.zmtp == {"version": "3.1", "mechanism": CURVE_NEEDS_KEY, "as_server": True}
+            assert not any("mailbox" in i for i in heard.issues)  # beacon and mailbox agree
+            text = render_text(report)
+            assert f"ZMTP   3.1 {CURVE_NEEDS_KEY}, as-server 1" in text
+            assert f"public key (from its beacon) {public.decode()}" in text
+            assert node.peers() == []  # a greeting is not a peer
+    _run(main())
+
+
+def test_read_greeting_of_something_else_and_greeting_issues() -> None:
+    async def main() -> None:
+        async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(40))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(http, "127.0.0.1", 0)
+        async with server:
+            with pytest.raises(DecodeError) as caught:
+                await read_greeting("127.0.0.1", server.sockets[0].getsockname()[1])
+            assert caught.value.field == "signature"
+    _run(main())
+    report = Report([5670], None, 1.0)
+    plain = Heard("A" * 32, 5670, 1, 22, mailbox_port=1, sources=["10.0.0.2"],
+                  zmtp={"version": "3.1", "mechanism": CURVE_NEEDS_KEY, "as_server": True})
+    curve = Heard("B" * 32, 5670, 3, 54, mailbox_port=2, sources=["10.0.0.3"],
+                  zmtp={"version": "3.0", "mechanism": "NULL", "as_server": False})
+    libzmq = Heard("C" * 32, 5670, 3, 54, mailbox_port=3, sources=["10.0.0.4"],
+                   zmtp={"version": "3.1", "mechanism": CURVE_NEEDS_KEY, "as_server": False})
+    fine = Heard("D" * 32, 5670, 1, 22, mailbox_port=4, sources=["10.0.0.5"],
+                 zmtp={"version": "3.1", "mechanism": "NULL", "as_server": False})
+    report.nodes = {(n.uuid, 5670): n for n in (plain, curve, libzmq, fine)}
+    conclude(report)
+    assert any("beacon is plain" in i and "wants CURVE" in i for i in plain.issues)
+    assert any("greets with NULL" in i for i in curve.issues)
+    assert not any("mailbox" in i for i in fine.issues + libzmq.issues)  # libzmq: as-server 0
+    assert f"ZMTP   3.1 {CURVE_NEEDS_KEY}, as-server 0 (libzmq's in every role)" in render_text(report)
+
+
+def test_doctor_ipv6_multicast_beacon_across_a_veth() -> None:
+    """--ipv6 hears a node's beacons to ff02::1 (czmq's group) arriving on a veth, in
+    namespaces made here (D: the doctor, fe80::1 and fd5a:5246::1; A: the node, fe80::2 and
+    fd5a:5246::2; no duplicate address detection). A datagram to ff02::1 leaves from the
+    link-local address (RFC 6724 rule 2), so the doctor greets the node at fe80::2 with the zone
+    of the veth it heard it on; the node advertises its ULA (spec/zre.md#node-discovery, D8),
+    which the doctor reports as disagreeing with the beacon but reachable. The node's mailbox
+    listens on every address (a ZreNode bound to its ULA alone refuses peers that follow its
+    link-local beacons: see the report). Its port-0 beacon, sent to the zoned link-local address,
+    makes the node drop the doctor."""
+    _need_root()
+    if not _kernel_has_ipv6():
+        pytest.skip("no IPv6")
+    tag = f"{os.getpid() % 10000}{uuid_mod.uuid4().hex[:3]}"
+    doctor_ns, node_ns, near, far = f"zdoc6D{tag}", f"zdoc6A{tag}", f"zd6{tag}a", f"za6{tag}d"
+    port = free_udp_port()
+    node = None
+    try:
+        for ns in (doctor_ns, node_ns):
+            _sh("ip", "netns", "add", ns)
+            _sh("ip", "-n", ns, "link", "set", "lo", "up")
+        _sh("ip", "-n", doctor_ns, "link", "add", near, "type", "veth", "peer", "name", far,
+            "netns", node_ns)
+        for ns, link, host in ((doctor_ns, near, "1"), (node_ns, far, "2")):
+            _sh("ip", "-n", ns, "link", "set", link, "addrgenmode", "none")
+            for prefix in ("fd5a:5246::", "fe80::"):
+                _sh("ip", "-n", ns, "addr", "add", f"{prefix}{host}/64", "dev", link, "nodad")
+            _sh("ip", "-n", ns, "link", "set", link, "up")
+        node = _start(node_ns, ["-c", SIX, far, str(port), str(free_udp_port())])
+        endpoint = _line(node, "READY").split()[1]
+        assert endpoint.startswith("tcp://[fd5a:5246::2]:")
+        doc = _doctor(doctor_ns, "--ipv6", "--port", str(port), "--duration", "1.5")
+        [heard] = doc["nodes"]  # type: ignore[misc]
+        assert heard["sources"] == [f"fe80::2%{near}"] and heard["interfaces"] == [near], heard
+        assert heard["hello"] is not None, (heard["hello_error"], heard["zmtp"], heard["zmtp_error"])
+        assert heard["hello"]["name"] == "six" and heard["hello"]["endpoint"] == endpoint
+        assert heard["endpoint_agrees"] is False and heard["reachable"] is True
+        assert any(f"advertises {endpoint}" in issue for issue in heard["issues"])
+        assert heard["zmtp"]["mechanism"] == "NULL" and doc["ipv6"] is True
+        entered = _line(node, "PeerEntered").split()[1]
+        assert _line(node, "PeerExited").split()[1] == entered  # the doctor's port-0 beacon
+    finally:
+        if node is not None:
+            node.kill()
+            node.wait(10)
+        for ns in (doctor_ns, node_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_doctor_names_a_mailbox_that_refuses_at_the_beacon_source() -> None:
+    """A beacon whose mailbox port nobody listens on at its source address (a node bound to
+    another address than its beacons come from): no HELLO, and the issue says why."""
+    port = free_udp_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        mailbox = closed.getsockname()[1]  # bound, never listening: connections are refused
+        uuid = os.urandom(16)
+        beacon = encode_beacon(Beacon(uuid=uuid, port=mailbox))
+
+        async def main() -> Report:
+            stop = asyncio.Event()
+            sender = asyncio.create_task(_beacon_to(("127.0.0.1", port), beacon, stop))
+            try:
+                return await diagnose([port], duration=0.6, hello_wait=0.5)
+            finally:
+                stop.set()
+                await sender
+
+        report = _run(main())
+    [heard] = report.nodes.values()
+    assert heard.uuid == uuid.hex().upper() and heard.hello is None and heard.zmtp is None
+    assert any(f"nothing listens on its mailbox port {mailbox} at 127.0.0.1" in i
+               for i in heard.issues), heard.issues

@@ -1132,3 +1132,15 @@ def test_curve_sealed_bytes_count_against_the_budget() -> None:
     events = b.receive_data(data[3000:])
     assert isinstance(events[0], MessageReceived) and events[0].frames == [b"m" * 5000]
     assert budget.used == 0
+
+
+def test_handshake_deadline_starts_with_the_connection_when_given_the_time() -> None:
+    """``now=``: the deadline is set at once (no handle_timer call needed to start it), and
+    it fires as the one handle_timer starts (spec/zmtp.md#limits)."""
+    a = Connection("DEALER", handshake_timeout=5.0, now=10.0)
+    assert not a.wants_timer and a.next_deadline() == 15.0
+    assert a.handle_timer(14.9) == [] and a.next_deadline() == 15.0
+    events = a.handle_timer(15.0)
+    assert isinstance(events[0], ConnectionClosed) and events[0].code == "handshake-timeout"
+    b = Connection("DEALER", handshake_timeout=None, now=10.0)
+    assert not b.wants_timer and b.next_deadline() is None

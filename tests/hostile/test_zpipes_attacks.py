@@ -19,14 +19,23 @@ import pytest
 
 from tests.hostile.harness import Victim, victim
 from tests.hostile.rawpeer import RawPeer
-from zre_ref.aio.zpipes import open_sync
+from zre_ref.aio.zmtp_flow import WRITE_HIGH_WATER
+from zre_ref.aio.zpipes import PipeError, open_sync
 from zre_ref.zpipes import messages as m
-from zre_ref.zpipes.broker import DEFAULT_MAX_CLIENT_BYTES, DEFAULT_MAX_PIPE_BYTES, WRITE_OVERHEAD
+from zre_ref.zpipes.broker import (
+    DEFAULT_MAX_CLIENT_BYTES,
+    DEFAULT_MAX_PIPE_BYTES,
+    DEFAULT_MAX_REPLY_BYTES,
+    MAX_SMALL_REPLY,
+    READ_OK_OVERHEAD,
+    WRITE_OVERHEAD,
+)
 
 MiB = 1024 * 1024
 
 #: The broker in the child; options come as JSON in ZPIPES_OPTIONS. It answers {"cmd": "stats"}
-#: on stdin with {"stats": {...}}, and {"cmd": "wait_clients", "n": N} once at most N are left.
+#: on stdin with {"stats": {...}}, {"cmd": "wait_clients", "n": N} once at most N are left, and
+#: {"cmd": "wait_held", "n": N} once at least N readers are held back (spec/zpipes.md#slow-reader).
 BROKER = """
 import asyncio, json, logging, os, sys, time
 from tests.hostile.harness import answer_commands
@@ -45,8 +54,10 @@ async def main():
     async def answer(cmd):
         if cmd["cmd"] == "wait_clients":  # until at most n clients are left (or 60 s)
             await holds_within(lambda: len(core.clients()) <= cmd["n"], 60)
+        if cmd["cmd"] == "wait_held":  # until at least n readers are held back (or 60 s)
+            await holds_within(lambda: len(core.held_back()) >= cmd["n"], 60)
         return {"stats": {"clients": len(core.clients()), "held_bytes": core.held_bytes(),
-                          "cpu": time.process_time()}}
+                          "held_back": len(core.held_back()), "cpu": time.process_time()}}
 
     await answer_commands({"ready": endpoint}, answer)
 
@@ -261,3 +272,61 @@ def test_mass_disconnect_cost_per_client_does_not_grow(
     assert big < 2 * small, (small, big)
     good_transfer(endpoint, "after-disconnects", MiB)
     assert v.log_bytes() < 20_000
+
+
+def _write_until_broken(endpoint: str, name: str, size: int, out: dict[str, Any]) -> None:
+    """A well-behaved writer: ``size`` bytes into ``name`` until done or the reader goes."""
+    try:
+        with open_sync(endpoint, name, "w") as p:
+            p.write(bytes(size))
+        out["done"] = True
+    except PipeError as exc:
+        out["error"] = exc
+
+
+def test_readers_not_reading_are_bounded_in_bytes(broker: Callable[..., tuple[Victim, str]]
+                                                  ) -> None:
+    """Four raw readers each send 64 READs of 8 MiB and never read their socket while a writer
+    feeds each pipe 64 MiB: the broker holds them back (their writers wait), a good pair is
+    served, and its RSS grows less than the README's bound for four such pairs. Before the
+    reply budget the ROUTER queued every READ-OK: about 60 MiB per reader."""
+    client = MiB
+    v, endpoint = broker(max_client_bytes=client)
+    good_transfer(endpoint, "warm-up", 4 * MiB)
+    baseline = v.rss()
+    n = 4
+    sndhwm = 4 * 64 + 64
+    reader_bound = (max(DEFAULT_MAX_REPLY_BYTES, WRITE_HIGH_WATER)
+                    + max(DEFAULT_MAX_PIPE_BYTES, client) + READ_OK_OVERHEAD
+                    + 2 * sndhwm * MAX_SMALL_REPLY            # replies waiting in the socket
+                    + max(DEFAULT_MAX_PIPE_BYTES, client))     # its pipe
+    writer_bound = client + client + WRITE_OVERHEAD          # pending WRITEs, one being received
+    readers = [RawPeer(endpoint) for _ in range(n)]
+    results: list[dict[str, Any]] = [{} for _ in range(n)]
+    writers = [threading.Thread(target=_write_until_broken,
+                                args=(endpoint, f"slow-{i}", 64 * MiB, results[i]))
+               for i in range(n)]
+    try:
+        for i, peer in enumerate(readers):
+            peer.send_frames(m.encode(m.Input(pipename=f"slow-{i}")))
+            assert m.decode(peer.recv_message()) == m.InputOk()
+            peer.send(RawPeer.message(m.encode(m.Read(size=8 * MiB, timeout=0))) * 64)
+        for t in writers:
+            t.start()
+        stats = v.ask({"cmd": "wait_held", "n": n}, "stats", timeout=90)
+        assert stats["held_back"] == n
+        good_transfer(endpoint, "good-during", 4 * MiB)
+        growth = v.peak_rss() - baseline
+        bound = n * (reader_bound + writer_bound) + SLACK
+        assert growth < bound, f"RSS grew {growth / MiB:.0f} MiB, bound {bound / MiB:.0f} MiB"
+    finally:
+        for peer in readers:
+            peer.close()
+        for t in writers:
+            t.join(60)
+    # the readers went: each writer learnt it (WRITE-FAILED), none hangs
+    assert not any(t.is_alive() for t in writers)
+    assert all("error" in res for res in results), results
+    good_transfer(endpoint, "good-after", MiB)
+    assert v.alive()
+    assert v.log_bytes() < 20_000, v.log_text()[-2000:]

@@ -1,13 +1,17 @@
 """`zre-ref doctor` against real pyre, zyre.js and zyre (C) nodes in a lo-only namespace made here:
 it reads their HELLOs, recognises each from its default name, and notices that zyre advertises
-its host name rather than an address (spec/deviations.md#zyre-hostname)."""
+its host name rather than an address (spec/deviations.md#zyre-hostname); reads each mailbox's
+ZMTP greeting, and reports a second zyre in CURVE mode (zyre_set_zcert, beaconing on 5671) as
+CURVE with the key its beacon carries. Beside them: a libzmq (pyzmq) CURVE server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import uuid as uuid_mod
@@ -15,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from zre_ref.doctor import AMBIGUOUS
+from tests.test_aio_zre import free_udp_port
+from zre_ref.curve.keys import curve_keypair
+from zre_ref.curve.z85 import z85_decode
+from zre_ref.doctor import AMBIGUOUS, CURVE_NEEDS_KEY, diagnose, read_greeting, render_text
+from zre_ref.zre.beacon import BEACON_VERSION_CURVE, Beacon, encode_beacon
 
 pytestmark = pytest.mark.interop
 
@@ -26,6 +34,12 @@ ZYRE_C = ROOT / ".interop-zyre"
 ZYRE_C_START = ('{"id":1,"cmd":"hello","protocol":1}\n'
                 '{"id":2,"cmd":"start","beacon":{"port":5670,"interval_ms":200},'
                 '"headers":{"X-Z":"3"},"groups":["CHAT"]}\n')
+#: a second zyre in CURVE mode (zyre_set_zcert), beaconing on 5671: its 54-byte beacons would
+#: stop the pyre node on 5670 (spec/deviations.md#pyre-beacon)
+CURVE_PUBLIC, CURVE_SECRET = (k.decode() for k in curve_keypair())
+ZYRE_C_CURVE_START = ('{"id":1,"cmd":"hello","protocol":1}\n'
+                      '{"id":2,"cmd":"start","beacon":{"port":5671,"interval_ms":200},'
+                      f'"curve":{{"public":"{CURVE_PUBLIC}","secret":"{CURVE_SECRET}"}}}}\n')
 
 PYRE_NODE = """
 import sys
@@ -78,6 +92,8 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                           (["node", "-e", ZYRE_JS_NODE], "", "started")]
         if with_zyre_c:
             nodes_to_start.append(([str(ZYRE_C / "zyre_agent")], ZYRE_C_START, '"id":2,"ok":true'))
+            nodes_to_start.append(([str(ZYRE_C / "zyre_agent")], ZYRE_C_CURVE_START,
+                                   '"id":2,"ok":true'))
         for argv, commands, ready in nodes_to_start:
             proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -92,14 +108,15 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                     break
             assert ready in line, proc.stderr.read() if proc.stderr else ""
         done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "zre_ref.cli",
-                               "doctor", "--json", "--duration", "2.5"], capture_output=True,
+                               "doctor", "--json", "--duration", "2.5", "--port", "5670", "--port",
+                               "5671"], capture_output=True,
                               text=True, timeout=60, env=env)
         assert done.returncode == 0, done.stderr
         # each node by the header it was started with; its default name says who it is,
         # unless the name has no letter (then pyre's and zyre's defaults look alike)
         by_header = {"X-P": "pyre", "X-J": "zyre.js", "X-Z": "zyre or zre-ref"}
-        nodes = {by_header[next(iter(n["hello"]["headers"]))]: n
-                 for n in json.loads(done.stdout)["nodes"]}
+        heard = json.loads(done.stdout)["nodes"]
+        nodes = {by_header[next(iter(n["hello"]["headers"]))]: n for n in heard if n["hello"]}
         want = ["pyre", "zyre or zre-ref", "zyre.js"] if with_zyre_c else ["pyre", "zyre.js"]
         assert sorted(nodes) == want, done.stdout
         for label, node in nodes.items():
@@ -109,11 +126,20 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
         assert nodes["zyre.js"]["hello"]["headers"] == {"X-J": "2"}
         for node in nodes.values():
             assert node["hello"]["groups"] == ["CHAT"] and node["interfaces"] == ["lo"]
+            # each mailbox's greeting, read by the doctor: libzmq's NULL, as-server 0
+            assert node["zmtp"] == {"version": "3.1", "mechanism": "NULL", "as_server": False}, node
         for name in ("pyre", "zyre.js"):
             node = nodes[name]
             assert node["endpoint_agrees"] is True and node["reachable"] is True
             if node["looks_like"] != AMBIGUOUS:
                 assert any("65535" in issue for issue in node["issues"])
+        if with_zyre_c:  # zyre_set_zcert: a CURVE beacon with its key, a libzmq CURVE mailbox
+            [curve] = [n for n in heard if n["udp_port"] == 5671]
+            assert curve["beacon_version"] == "curve" and curve["public_key"] == CURVE_PUBLIC
+            assert curve["hello"] is None and curve["hello_error"].startswith("not greeted")
+            assert curve["zmtp"] == {"version": "3.1", "mechanism": CURVE_NEEDS_KEY,
+                                     "as_server": False}, curve
+            assert not any("mailbox" in issue for issue in curve["issues"])
         if with_zyre_c:  # ZSYS_INTERFACE=*: zyre puts its host name in HELLO, not an address
             zyre = nodes["zyre or zre-ref"]
             assert zyre["hello"]["headers"] == {"X-Z": "3"} and zyre["endpoint_agrees"] is False
@@ -130,3 +156,47 @@ def test_doctor_recognises_pyre_zyre_js_and_zyre() -> None:
                 proc.kill()
                 proc.wait(5)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_doctor_reads_a_libzmq_curve_server_greeting() -> None:
+    """A libzmq (pyzmq) ROUTER that is a CURVE server, announced by a 54-byte beacon with its
+    key: the doctor reports its mailbox as CURVE (needs the server's public key) -- what a zyre
+    node after zyre_set_zcert shows, its inbox being such a socket. libzmq's greeting says
+    as-server 0 even here (spec/curve.md#greeting), and the doctor reports it as sent."""
+    zmq = pytest.importorskip("zmq")
+    public, secret = zmq.curve_keypair()
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.curve_server = True
+    router.curve_publickey, router.curve_secretkey = public, secret
+    router.linger = 0
+    try:
+        mailbox = router.bind_to_random_port("tcp://127.0.0.1")
+        port = free_udp_port()
+        uuid = os.urandom(16)
+        beacon = encode_beacon(Beacon(version=BEACON_VERSION_CURVE, uuid=uuid, port=mailbox,
+                                      public_key=z85_decode(public)))
+
+        async def main() -> None:
+            greeting = await read_greeting("127.0.0.1", mailbox)
+            assert (greeting.major, greeting.mechanism, greeting.as_server) == (3, "CURVE", False)
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(diagnose([port], duration=1.0))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                for _ in range(100):  # a beacon's pace, until the doctor is done listening
+                    s.sendto(beacon, ("127.0.0.1", port))
+                    done, _ = await asyncio.wait({task}, timeout=0.1)
+                    if done:
+                        break
+            report = await task
+            [heard] = report.nodes.values()
+            assert heard.uuid == uuid.hex().upper() and heard.public_key == public.decode()
+            assert heard.zmtp is not None and heard.zmtp["mechanism"] == CURVE_NEEDS_KEY
+            assert heard.zmtp["as_server"] is False and heard.zmtp_error == ""
+            assert not any("mailbox" in issue for issue in heard.issues)
+            assert f"{CURVE_NEEDS_KEY}, as-server 0 (libzmq's in every role)" in render_text(report)
+
+        asyncio.run(asyncio.wait_for(main(), 20))
+    finally:
+        router.close()
+        ctx.term()

@@ -297,6 +297,7 @@ class Socket:
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
         "mechanism", "metadata", "on_messages", "on_peer_disconnect", "on_readable",
+        "on_writable",
         "partial_timeout", "raw_transport", "reconnect_ivl", "reconnect_ivl_max", "send_filter",
         "sndhwm", "socket_type",
     )
@@ -415,6 +416,10 @@ class Socket:
         #: the inbox as usual (``on_readable`` follows). It must not call back into the socket's
         #: receive side
         self.on_messages: Callable[[list[list[bytes | bytearray]]], int] | None = None
+        #: called after the socket made room on its send side (queued messages written to the
+        #: transports, a transport that had stopped taking data drained, a peer gone), so an
+        #: owner holding messages back for a peer's :meth:`send_backlog` can look again
+        self.on_writable: Callable[[], None] | None = None
 
     @property
     def max_subscription_bytes(self) -> int:
@@ -694,16 +699,11 @@ class Socket:
             heartbeat=self.heartbeat, handshake_timeout=self.handshake_timeout,
             partial_timeout=self.partial_timeout, metadata=self.metadata,
             zero_copy=self._zero_copy, receive_buffer=self._get_shared().read_buffer, budget=self._budget,
-            eager=self.eager_handshake,
+            eager=self.eager_handshake, now=self._get_loop().time(),
         )
         conn = pipe.conn
         transport.write(conn.data_to_send())
-        if conn.next_deadline() == 0.0:
-            # the core asks for the clock at once (to start its handshake deadline): it gets
-            # it now, not from a loop callback of its own (a timer fewer per connection)
-            events = conn.handle_timer(self._get_loop().time())
-            if events:
-                self._on_events(pipe, events)
+        # the handshake deadline started with the connection (now=): no timer call to start it
         self._rearm(pipe)
         if self._inbox.full or self._read_pause.held:  # the application is behind: this waits too
             self._read_pause.pause((pipe,))
@@ -929,6 +929,12 @@ class Socket:
         w = self._tx_waiter
         if w is not None and not w.done():
             w.set_result(None)
+        cb = self.on_writable
+        if cb is not None:
+            try:
+                cb()
+            except Exception:
+                log.exception("zmtp %s: on_writable failed", self.socket_type)
 
     # -- send -----------------------------------------------------------------------------------------
     def _route(self, frames: list[bytes], pipes: Sequence[Pipe] | None = None
@@ -1154,6 +1160,20 @@ class Socket:
     def queued(self) -> int:
         """Messages waiting in all send queues."""
         return sum(len(p.queue) for p in self._pipes)
+
+    def send_backlog(self, identity: bytes) -> int:
+        """ROUTER: bytes waiting to go to the peer with this routing identity and not yet taken
+        by the kernel: its send queue (frame bytes), output held back, the transport's write
+        buffer; 0 for an unknown peer. While it is above the transport's high-water mark
+        (``WRITE_HIGH_WATER``), :attr:`on_writable` is called when it falls."""
+        table = self._routing.identities
+        pipe = table.get(identity) if table is not None else None
+        if pipe is None:
+            return 0
+        queued = sum(len(f) for frames in pipe.queue for f in frames)
+        held = sum(len(c) for c in pipe.held)
+        transport = pipe.transport
+        return queued + held + (transport.get_write_buffer_size() if transport is not None else 0)
 
     # -- close ----------------------------------------------------------------------------------------
     def close(self, linger: bool | int | None = None) -> None:

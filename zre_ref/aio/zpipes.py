@@ -27,6 +27,7 @@ from ..zpipes.broker import (
     DEFAULT_MAX_CLIENT_BYTES,
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PIPE_BYTES,
+    DEFAULT_MAX_REPLY_BYTES,
     MAX_PIPE_NAME_BYTES,
     WRITE_OVERHEAD,
     Broker,
@@ -50,6 +51,7 @@ from ..zpipes.client import (
 )
 from . import cancel_and_wait
 from .zmtp import Socket, SocketClosed, WouldBlock
+from .zmtp_flow import WRITE_HIGH_WATER
 
 __all__ = [
     "BrokerLost", "Pipe", "PipeBroken", "PipeError", "PipeRefused", "PipeTimeout", "SyncPipe",
@@ -74,21 +76,34 @@ class ZpipesBroker:
     silence; ``max_pipe_bytes`` unread bytes per pipe; ``max_pending`` READ/WRITE requests per
     client; ``max_client_bytes`` bytes of pending WRITE chunks per client, which is also the
     largest message the socket accepts (plus the WRITE header): a bigger one closes that
-    client's connection; ``rcvhwm`` messages received but not yet handled; ``log_interval``
-    seconds between two log lines of one kind (the rest are counted and summarised).
+    client's connection; ``max_reply_bytes`` bytes of replies waiting in the socket for one
+    client before its READs wait (at least the transport's write high-water mark, 1 MiB: a
+    backlog below it drains without notice), so what the socket holds for a client is at most
+    ``max(max_reply_bytes, 1 MiB) + max(max_pipe_bytes, max_client_bytes) + 7 + 2 x sndhwm x
+    259`` bytes with ``sndhwm = 4 x max_pending + 64`` (spec/zpipes.md#slow-reader); ``rcvhwm``
+    messages received but not yet handled; ``log_interval`` seconds between two log lines of
+    one kind (the rest are counted and summarised).
     """
 
     def __init__(self, *, expiry: float = DEFAULT_EXPIRY,
                  max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES,
                  max_pending: int = DEFAULT_MAX_PENDING,
                  max_client_bytes: int = DEFAULT_MAX_CLIENT_BYTES,
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
                  rcvhwm: int = 1000, log_interval: float = DEFAULT_INTERVAL) -> None:
-        self.core = Broker(expiry=expiry, max_pipe_bytes=max_pipe_bytes, max_pending=max_pending,
-                           max_client_bytes=max_client_bytes, log_interval=log_interval)
-        # Replies per client are bounded by its pending requests (+ PING-OKs): never dropped.
+        # Replies in bytes: READ-OKs wait while a client's backlog is over max_reply_bytes
+        # (spec/zpipes.md#slow-reader). In messages: every request gets one reply, so a client
+        # reading its socket has at most max_pending + its PING-OKs waiting; one that does not
+        # loses further small replies at sndhwm (the ROUTER's rule), hurting only itself.
         self.socket = Socket("ROUTER", sndhwm=4 * max_pending + 64, rcvhwm=rcvhwm,
                              max_message_size=max_client_bytes + WRITE_OVERHEAD)
+        self.core = Broker(expiry=expiry, max_pipe_bytes=max_pipe_bytes, max_pending=max_pending,
+                           max_client_bytes=max_client_bytes,
+                           max_reply_bytes=max(max_reply_bytes, WRITE_HIGH_WATER),
+                           reply_backlog=self.socket.send_backlog, log_interval=log_interval)
         self.socket.on_peer_disconnect = self._on_disconnect
+        self.socket.on_writable = self._on_writable
+        self._writable_due = False
         self.endpoints: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -154,6 +169,19 @@ class ZpipesBroker:
         self._apply(self.core.handle_timer(asyncio.get_running_loop().time()))
         self._rearm()
 
+    def _on_writable(self) -> None:
+        """The socket made room: serve held-back readers, in a callback of their own (the
+        socket may be closing a connection right now; its disconnect is handled first)."""
+        if self.core.holding_back() and not self._writable_due and self._task is not None:
+            self._writable_due = True
+            asyncio.get_running_loop().call_soon(self._serve_held_back)
+
+    def _serve_held_back(self) -> None:
+        self._writable_due = False
+        if self._task is not None and not self.socket.closed:
+            self._apply(self.core.handle_writable(asyncio.get_running_loop().time()))
+            self._rearm()
+
     def _on_disconnect(self, client: bytes) -> None:
         """A client's connection closed: handle what it sent, then close its pipe end at once
         instead of waiting for its expiry (spec/zpipes.md#expiry)."""
@@ -210,6 +238,9 @@ class Pipe:
     Use ``async with open(endpoint, name, mode) as p`` or ``p = await open(...)`` then
     ``await p.close()``. Reads return up to ``n`` bytes and b"" only at the end of the pipe;
     timeouts raise :class:`PipeTimeout`; a dead or restarted broker raises :class:`BrokerLost`.
+    Bounds (spec/zpipes.md#client): at most ``window`` requests in flight, so the DEALER queues
+    at most ``window x (chunk_size + 11)`` bytes and a few PINGs; at most ``2 x window x n``
+    bytes are read ahead for ``read(n)`` (a READ-OK longer than its READ loses the broker).
     """
 
     def __init__(self, endpoint: str, name: str, mode: str, *, timeout: float | None = None,
@@ -403,8 +434,13 @@ class Pipe:
     def _on_reply(self, reply: Reply) -> None:
         if self._reads and reply.token == self._reads[0]:
             self._reads.popleft()
-            msg = reply.message
+            msg, req = reply.message, reply.request
             if isinstance(msg, m.ReadOk):
+                if isinstance(req, m.Read) and len(msg.chunk) > req.size:
+                    # more than asked for: the read-ahead buffer would have no bound
+                    self._lose(f"the broker answered READ of {req.size} bytes with "
+                               f"{len(msg.chunk)}")
+                    return
                 self._buffer.feed(msg.chunk)
             elif isinstance(msg, m.ReadEnd):
                 self._buffer.eof = True

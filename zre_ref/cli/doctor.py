@@ -2,8 +2,10 @@
 
     zre-ref doctor                       # every interface, port 5670, 3 seconds
     zre-ref doctor --interface eth0 --port 5670 --port 5671 --duration 5 --json
+    zre-ref doctor --ipv6                # IPv6 beacons too (ff02::1 on every interface)
 
-Sends nothing but one HELLO per node heard and one port-0 beacon to it afterwards (zre_ref/doctor.py).
+Sends nothing but one HELLO per node heard, one port-0 beacon to it afterwards, and one ZMTP
+greeting to its mailbox to read the mechanism it wants (zre_ref/doctor.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--duration", type=float, default=3.0, help="seconds to listen (default 3)")
     p.add_argument("--hello-wait", type=float, default=3.0,
                    help="seconds each node has to answer our HELLO (default 3)")
+    p.add_argument("--ipv6", action="store_true",
+                   help="listen for IPv6 beacons too (group ff02::1 on every interface)")
     p.add_argument("--json", action="store_true", help="one JSON document")
     p.set_defaults(func=_cmd_doctor)
 
@@ -50,7 +54,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     name = _interface_name(args.interface)
     try:
         report = asyncio.run(diagnose(args.port or [DISCOVERY_PORT], interface=name,
-                                      duration=args.duration, hello_wait=args.hello_wait))
+                                      duration=args.duration, hello_wait=args.hello_wait,
+                                      ipv6=args.ipv6))
     except OSError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if args.json

@@ -10,7 +10,12 @@ import signal
 import sys
 from typing import Any
 
-from ..zpipes.broker import DEFAULT_EXPIRY, DEFAULT_MAX_CLIENT_BYTES, DEFAULT_MAX_PIPE_BYTES
+from ..zpipes.broker import (
+    DEFAULT_EXPIRY,
+    DEFAULT_MAX_CLIENT_BYTES,
+    DEFAULT_MAX_PIPE_BYTES,
+    DEFAULT_MAX_REPLY_BYTES,
+)
 from ..zpipes.client import DEFAULT_CHUNK, PipeError
 from .common import UsageError, check_endpoints
 
@@ -28,6 +33,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-client-bytes", type=int, default=DEFAULT_MAX_CLIENT_BYTES,
                    help="bytes of WRITEs one client may have pending, and the largest WRITE "
                         "(default %(default)s)")
+    p.add_argument("--max-reply-bytes", type=int, default=DEFAULT_MAX_REPLY_BYTES,
+                   help="bytes of replies waiting to go to one client before its READs wait "
+                        "(at least 1 MiB; default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every session change")
     p.set_defaults(func=_cmd_broker)
 
@@ -47,7 +55,8 @@ async def _broker_main(args: argparse.Namespace) -> int:
     from ..aio.zpipes import ZpipesBroker
 
     broker = ZpipesBroker(expiry=args.expiry, max_pipe_bytes=args.max_pipe_bytes,
-                           max_client_bytes=args.max_client_bytes)
+                           max_client_bytes=args.max_client_bytes,
+                           max_reply_bytes=args.max_reply_bytes)
     for ep in args.bind or [DEFAULT_ENDPOINT]:
         real = await broker.bind(ep)
         print(f"zpipes-broker: listening on {real}", flush=True)
@@ -63,8 +72,9 @@ async def _broker_main(args: argparse.Namespace) -> int:
 
 def _cmd_broker(args: argparse.Namespace) -> int:
     check_endpoints(args.bind or [], bind=True)
-    if min(args.expiry, args.max_pipe_bytes, args.max_client_bytes) <= 0:
-        raise UsageError("--expiry, --max-pipe-bytes and --max-client-bytes must be positive")
+    if min(args.expiry, args.max_pipe_bytes, args.max_client_bytes, args.max_reply_bytes) <= 0:
+        raise UsageError("--expiry, --max-pipe-bytes, --max-client-bytes and --max-reply-bytes "
+                         "must be positive")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

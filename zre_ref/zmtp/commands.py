@@ -166,6 +166,35 @@ def decode_metadata(data: bytes, start: int, base: int) -> dict[str, bytes]:
     return props
 
 
+#: what common_ready reads at most (a READY of common properties is a few hundred bytes)
+COMMON_READY_MAX = 1024
+_READY_PREFIX = b"\x05READY"
+
+
+def common_ready(body: bytes) -> dict[str, bytes] | None:
+    """The properties of a READY body whose property names are all common ones (Socket-Type,
+    Identity, Resource, User-Id: what libzmq and zre_ref send), decoded in one pass; None for
+    any other body, malformed ones included: :func:`decode_command` then decodes it and says
+    what is wrong. Gives what ``decode_command(body).properties`` gives (spec/zmtp.md#metadata)."""
+    end = len(body)
+    if end > COMMON_READY_MAX or not body.startswith(_READY_PREFIX):
+        return None
+    names, values = _COMMON_NAMES, _COMMON_VALUES
+    props: dict[str, bytes] = {}
+    pos = len(_READY_PREFIX)
+    while pos < end:
+        at = pos + 1 + body[pos]  # the value's 4-octet length
+        name = names.get(body[pos + 1 : at])
+        if name is None:
+            return None
+        pos = at + 4 + int.from_bytes(body[at : at + 4], "big")
+        if pos > end:
+            return None
+        value = body[at + 4 : pos]
+        props[name] = values.get(value, value)
+    return props
+
+
 # -- commands ---------------------------------------------------------------------------------
 def _body(name: bytes, data: bytes = b"") -> bytes:
     return bytes((len(name),)) + name + data

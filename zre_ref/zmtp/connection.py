@@ -7,10 +7,15 @@ Theory of operation (spec/zmtp.md#state-machine), in the order bytes flow:
   Any decode or protocol error, or input over a limit, closes the connection and returns a
   :class:`ConnectionClosed` event carrying the error; nothing is raised at the receive boundary.
 * The greeting is staged like libzmq's (spec/zmtp.md#staging): 10 signature bytes at once, the
-  major version after the peer's first 10 bytes, the rest after the peer's byte 10.
+  major version after the peer's first 10 bytes, the rest after the peer's byte 10. Beside it,
+  a whole common greeting in the first read (an eager peer's) is taken in one step
+  (:func:`~zre_ref.zmtp.greeting.known_greeting`); everything else, errors included, goes
+  the staged way.
 * Then frames (spec/zmtp.md#frames): :meth:`_parse_frames` is the one frame loop. Commands go
   to :meth:`_on_command`, which checks the state table *before* decoding the command (so a
   READY that cannot be accepted is never decoded), message frames are collected into messages.
+  Beside the decoder, an expected READY of common properties is decoded in one pass
+  (:func:`~zre_ref.zmtp.commands.common_ready`; anything else goes to the decoder).
 * Every state change goes through :data:`~zre_ref.zmtp.states.TRANSITIONS`
   (state -> input -> next state); a pair missing from the table closes the connection.
 * Memory: the bytes waiting to be parsed live in a :class:`~zre_ref.zmtp.receiver.Receiver`,
@@ -48,6 +53,7 @@ from .commands import (
     Ready,
     Subscribe,
     Welcome,
+    common_ready,
     decode_command,
     encode_command,
     encode_metadata,
@@ -81,6 +87,7 @@ from .greeting import (
     check_signature,
     decode_mechanism,
     greeting_stages,
+    known_greeting,
 )
 from .heartbeats import Expiry, Heartbeat, Heartbeats
 from .mechanisms import NULL, PLAIN_REFUSED_REASON, Mechanism, Null, PlainClient, PlainServer
@@ -211,6 +218,7 @@ class Connection:
         receive_buffer: ReadBuffer | None = None,
         budget: ReceiveBudget | None = None,
         eager: bool = False,
+        now: float | None = None,
     ) -> None:
         """``zero_copy``: a frame of BIG_FRAME bytes or more that spans reads arrives as the
         bytearray it was read into, handed over (never reused, never copied).
@@ -219,7 +227,9 @@ class Connection:
         ``budget``: bytes the unfinished messages of this and other connections may hold
         together; a connection that would go over it is closed (code ``over-budget``).
         ``eager``: send the whole greeting at once and, with NULL, READY right behind it,
-        instead of libzmq's three stages (spec/zmtp.md#staging)."""
+        instead of libzmq's three stages (spec/zmtp.md#staging).
+        ``now``: the clock when the connection starts; the handshake deadline is set from it
+        at once (without it, the first handle_timer call sets it)."""
         check_socket_settings(socket_type, identity)
         self.socket_type = socket_type
         self.identity = bytes(identity)
@@ -255,8 +265,9 @@ class Connection:
         self._budget = budget
         self._held = 0  # bytes taken from the budget for the unfinished message
         # timers: None = not armed; _arm = "call handle_timer soon"
-        self._arm = handshake_timeout is not None
-        self._handshake_deadline: float | None = None
+        self._arm = handshake_timeout is not None and now is None
+        self._handshake_deadline: float | None = (
+            None if handshake_timeout is None or now is None else now + handshake_timeout)
         self._partial_deadline: float | None = None
         self._partial_asked = False  # _account saw an unfinished message: start the interval
         self._partial_mark: list[bytes | bytearray] | None = None  # _parts when it was armed
@@ -488,6 +499,29 @@ class Connection:
             self._arm = self._partial_asked = True
 
     def _parse_greeting(self, data: bytes, events: list[Event]) -> int:
+        """The peer's greeting (spec/zmtp.md#greeting): in one step when all 64 bytes are here
+        and it is a common one (:func:`~zre_ref.zmtp.greeting.known_greeting`; an eager peer
+        sends it so), else in libzmq's stages, which decide every error; returns the bytes
+        used."""
+        if self.state is State.SIGNATURE:
+            known = known_greeting(data)
+            if known is not None:
+                return self._greeting_at_once(known, events)
+        return self._parse_greeting_staged(data, events)
+
+    def _greeting_at_once(self, greeting: Greeting, events: list[Event]) -> int:
+        """What :meth:`_parse_greeting_staged` does with a whole valid greeting, in one step."""
+        self._step(Input.SIGNATURE)
+        self._step(Input.MAJOR)
+        if not self.eager:
+            self._out += (self._greeting_major, self._greeting_rest)
+        self._major = greeting.major
+        self._greeting_complete(greeting, events)
+        return GREETING_SIZE
+
+    def _parse_greeting_staged(self, data: bytes, events: list[Event]) -> int:
+        """The greeting stage by stage (spec/zmtp.md#staging): the signature's 10 bytes, the
+        major version, the rest; returns the bytes used."""
         pos, end = 0, len(data)
         base = self._rx.offset
         if self.state is State.SIGNATURE:
@@ -515,27 +549,31 @@ class Connection:
             minor = data[pos]
             mech = decode_mechanism(data[pos + 1 : pos + 21], start + 12)
             as_server = data[pos + 21]
-            self.peer_greeting = Greeting(self._major, minor, mech, as_server == 1)
-            self.peer_version = (3, 0) if self._major == 3 and minor == 0 else (3, 1)
             pos += need
-            if mech != self.mechanism.name:
-                self._close(events, Input.INVALID, "mechanism-mismatch",
-                            f"peer offers mechanism {mech}, we use {self.mechanism.name}")
-                raise _Closed
-            self._step(GREETING_INPUT[(self.mechanism.name, self.mechanism.as_server)])
-            mechanism = self.mechanism
-            if isinstance(mechanism, Null):
-                if not self.eager:  # else sent with the greeting
-                    self._send_command(Ready(self._our_metadata()))
-            elif isinstance(mechanism, PlainClient):
-                self._send_command(Hello(mechanism.username, mechanism.password))
-            elif isinstance(mechanism, CurveClient):
-                self._curve_hs = CurveClientHandshake(
-                    mechanism, encode_metadata(self._our_metadata()))
-                self._send_body(self._curve_hs.hello())
-            elif isinstance(mechanism, CurveServer):
-                self._curve_hs = CurveServerHandshake(mechanism)
+            self._greeting_complete(Greeting(self._major, minor, mech, as_server == 1), events)
         return pos
+
+    def _greeting_complete(self, greeting: Greeting, events: list[Event]) -> None:
+        """The whole greeting is in: check the mechanism, then the mechanism's first step."""
+        self.peer_greeting = greeting
+        self.peer_version = (3, 0) if greeting.major == 3 and greeting.minor == 0 else (3, 1)
+        mechanism = self.mechanism
+        if greeting.mechanism != mechanism.name:
+            self._close(events, Input.INVALID, "mechanism-mismatch",
+                        f"peer offers mechanism {greeting.mechanism}, we use {mechanism.name}")
+            raise _Closed
+        self._step(GREETING_INPUT[(mechanism.name, mechanism.as_server)])
+        if isinstance(mechanism, Null):
+            if not self.eager:  # else sent with the greeting
+                self._send_command(Ready(self._our_metadata()))
+        elif isinstance(mechanism, PlainClient):
+            self._send_command(Hello(mechanism.username, mechanism.password))
+        elif isinstance(mechanism, CurveClient):
+            self._curve_hs = CurveClientHandshake(
+                mechanism, encode_metadata(self._our_metadata()))
+            self._send_body(self._curve_hs.hello())
+        elif isinstance(mechanism, CurveServer):
+            self._curve_hs = CurveServerHandshake(mechanism)
 
     def _parse_frames(self, data: bytes, pos: int, events: list[Event],
                       body: tuple[int, bytes | bytearray, int] | None = None,
@@ -647,6 +685,11 @@ class Connection:
         if self._curve_hs is not None and self.state is not State.OPEN:
             self._on_curve_command(body, events)
             return
+        if self.state is State.EXPECT_READY:  # the READY of a common handshake, in one step
+            props = common_ready(body)
+            if props is not None:
+                self._on_ready(props, events)
+                return
         name = peek_name(body)
         if name is None:
             decode_command(body, offset)  # raises the DecodeError that says what is wrong
@@ -667,12 +710,13 @@ class Connection:
         elif isinstance(cmd, Welcome):
             self._step(Input.WELCOME)
             self._send_command(Initiate(self._our_metadata()))
-        elif isinstance(cmd, (Ready, Initiate)):
+        elif isinstance(cmd, Ready):
+            self._on_ready(cmd.properties, events)
+        elif isinstance(cmd, Initiate):
             if not self._accept_metadata(cmd.properties, events):
                 raise _Closed
-            if isinstance(cmd, Initiate):
-                self._send_command(Ready(self._our_metadata()))
-            self._step(Input.READY if isinstance(cmd, Ready) else Input.INITIATE)
+            self._send_command(Ready(self._our_metadata()))
+            self._step(Input.INITIATE)
             self._opened(events)
         elif isinstance(cmd, Ping):
             self._trace_open(Input.PING)
@@ -696,6 +740,13 @@ class Connection:
         else:
             self._trace_open(Input.UNKNOWN_COMMAND)
             log.debug("zmtp: ignoring command %s", name.decode("latin-1"))
+
+    def _on_ready(self, properties: Mapping[str, bytes], events: list[Event]) -> None:
+        """READY in clear (spec/zmtp.md#null, #plain): the peer's metadata, then open."""
+        if not self._accept_metadata(properties, events):
+            raise _Closed
+        self._step(Input.READY)
+        self._opened(events)
 
     def _trace_open(self, inp: Input) -> None:
         """An input that keeps an open connection open (a step only when tracing)."""

@@ -135,6 +135,25 @@ def decode_mechanism(raw: bytes, base: int = 12) -> str:
     return name.decode("ascii")
 
 
+#: bytes 10..32 (major, minor, mechanism, as-server) of the greetings peers commonly send,
+#: with what the staged parse makes of them (spec/zmtp.md#greeting)
+KNOWN_GREETINGS: dict[bytes, Greeting] = {
+    bytes((MAJOR, minor)) + mechanism_field(mechanism) + bytes((server,)):
+        Greeting(MAJOR, minor, mechanism, server == 1)
+    for minor in (0, 1) for mechanism in ("NULL", "PLAIN", "CURVE") for server in (0, 1)
+}
+
+
+def known_greeting(data: bytes) -> Greeting | None:
+    """The greeting at the start of ``data`` recognised in one step: all 64 bytes are there,
+    the signature is valid and bytes 10..32 are one of KNOWN_GREETINGS. None otherwise: the
+    staged parse then decides, errors included (the filler is ignored by both)."""
+    if len(data) < GREETING_SIZE or data[0] != 0xFF or not data[9] & 0x01:
+        return None
+    key = data[10:33]
+    return KNOWN_GREETINGS.get(key) if type(key) is bytes else None
+
+
 def decode_greeting(data: bytes | bytearray | memoryview) -> Greeting:
     """Decode exactly 64 bytes; shorter input is Truncated at the first missing stage."""
     data = bytes(data)

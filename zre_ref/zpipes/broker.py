@@ -21,11 +21,16 @@ answered at once). A pipe holds one reader, one writer and the bytes written but
 * Memory is bounded in bytes (spec/zpipes.md#limits): a pipe holds at most ``max_pipe_bytes``
   (one chunk more when empty), a client's pending WRITEs at most ``max_client_bytes``; a WRITE
   beyond its client's budget is refused (WRITE-FAILED), never queued.
+* A reader that does not read its socket is held back: a READ-OK goes out only while the bytes
+  still waiting to go to that client (``reply_backlog(client)``, the transport's count, plus
+  what this call produced) are at most ``max_reply_bytes``. Its READs wait, its bytes stay in the
+  pipe (so its writer waits too); :meth:`Broker.handle_writable` serves it again once the
+  backlog has fallen. Nothing is dropped (spec/zpipes.md#slow-reader).
 * Timers live in a heap (one expiry entry per session, one entry per waiting queue head), so
   :meth:`Broker.next_deadline` and a disconnect cost O(log n), not a scan of every session.
 
-Input: :meth:`Broker.handle_frames` / :meth:`Broker.handle_message` / :meth:`Broker.handle_timer`,
-each with ``now`` (seconds, any monotonic origin). Output: a list of effects (:class:`Send`,
+Input: :meth:`Broker.handle_frames` / :meth:`Broker.handle_message` / :meth:`Broker.handle_timer`
+/ :meth:`Broker.handle_writable`, each with ``now`` (seconds, any monotonic origin). Output: a list of effects (:class:`Send`,
 :class:`ClientExpired`) and :meth:`Broker.next_deadline`.
 """
 
@@ -35,7 +40,7 @@ import heapq
 import itertools
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -55,8 +60,17 @@ DEFAULT_MAX_PENDING = 64
 #: Bytes of WRITE chunks one client may have pending (received, not yet in the pipe); also the
 #: largest chunk a WRITE may carry (spec/zpipes.md#limits)
 DEFAULT_MAX_CLIENT_BYTES = 8 * 1024 * 1024
+#: Bytes of replies that may wait to go to one client before its READs are held back
+#: (spec/zpipes.md#slow-reader)
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
 #: Bytes a WRITE message adds to its chunk: signature, id, version, chunk length, timeout
 WRITE_OVERHEAD = len(m.encode(m.Write(chunk=b"", timeout=0))[0])
+#: Bytes a READ-OK message adds to its chunk: signature, id, chunk length
+READ_OK_OVERHEAD = len(m.encode(m.ReadOk(chunk=b""))[0])
+#: The longest reason a reply carries (a zproto string); longer ones are cut to fit
+MAX_REASON_BYTES = 255
+#: The largest reply that carries no pipe data: one with a reason of MAX_REASON_BYTES
+MAX_SMALL_REPLY = len(m.encode(m.InputFailed(reason="x" * MAX_REASON_BYTES))[0])
 #: Longest pipe name: a zproto string (spec/zpipes.md#input)
 MAX_PIPE_NAME_BYTES = 255
 
@@ -118,6 +132,9 @@ class _Session:
     broken: str | None = None
     #: bytes of the WRITE chunks in ``queue`` (bounded by ``max_client_bytes``)
     pending_bytes: int = 0
+    #: a reader whose replies wait in the transport beyond ``max_reply_bytes``: its READs
+    #: are not answered until :meth:`Broker.handle_writable` finds the backlog has fallen
+    held_back: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -155,6 +172,18 @@ def _write_bytes(req: m.Read | m.Write) -> int:
     return len(req.chunk) if isinstance(req, m.Write) else 0
 
 
+def _reason(text: str) -> str:
+    """``text`` cut to MAX_REASON_BYTES of UTF-8 (a reason naming a long pipe would not fit)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_REASON_BYTES else \
+        data[:MAX_REASON_BYTES].decode("utf-8", "ignore")
+
+
+def no_backlog(client: bytes) -> int:
+    """The reply backlog of a transport that takes everything at once (the core's default)."""
+    return 0
+
+
 #: A timer: (when, tie-break, session, the queue head it times out or None for expiry)
 _Timer = tuple[float, int, _Session, _Pending | None]
 
@@ -169,20 +198,31 @@ class Broker:
         max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_client_bytes: int = DEFAULT_MAX_CLIENT_BYTES,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        reply_backlog: Callable[[bytes], int] = no_backlog,
         log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
-        if min(expiry, max_pipe_bytes, max_pending, max_client_bytes, log_interval) <= 0:
-            raise ValueError("expiry, max_pipe_bytes, max_pending, max_client_bytes and "
-                             "log_interval must be positive")
+        if min(expiry, max_pipe_bytes, max_pending, max_client_bytes, max_reply_bytes,
+               log_interval) <= 0:
+            raise ValueError("expiry, max_pipe_bytes, max_pending, max_client_bytes, "
+                             "max_reply_bytes and log_interval must be positive")
         self.expiry = expiry
         self.max_pipe_bytes = max_pipe_bytes
         self.max_pending = max_pending
         self.max_client_bytes = max_client_bytes
+        self.max_reply_bytes = max_reply_bytes
+        #: bytes of replies still waiting to go to a client (its transport's count): READ-OKs
+        #: go out only while this, plus what the current call produced, is <= max_reply_bytes
+        self.reply_backlog = reply_backlog
         #: what clients can cause is logged through this, at most a line per kind per interval
         self.log = RateLimitedLog(log, interval=log_interval)
         self._sessions: dict[bytes, _Session] = {}
         self._pipes: dict[str, _Pipe] = {}
         self._out: list[Effect] = []
+        #: bytes of READ-OK chunks in ``_out`` per client (not yet in its reply_backlog)
+        self._replied: dict[bytes, int] = {}
+        #: readers held back by their reply backlog, in the order they were (handle_writable)
+        self._held_back: dict[_Session, None] = {}
         self._timers: list[_Timer] = []
         self._tie = itertools.count()
 
@@ -208,6 +248,19 @@ class Broker:
         """Bytes of WRITE chunks ``client`` has waiting (0 for an unknown client)."""
         s = self._sessions.get(client)
         return s.pending_bytes if s else 0
+
+    def held_back(self) -> list[bytes]:
+        """Readers whose READs wait for their replies to drain (spec/zpipes.md#slow-reader)."""
+        return [s.client for s in self._held_back]
+
+    def holding_back(self) -> bool:
+        """Whether any reader is held back (:meth:`handle_writable` has work)."""
+        return bool(self._held_back)
+
+    def pending_requests(self, client: bytes) -> int:
+        """READs or WRITEs ``client`` has waiting for an answer (0 for an unknown client)."""
+        s = self._sessions.get(client)
+        return len(s.queue) if s else 0
 
     def armed_timers(self) -> int:
         """Timers in the heap, stale ones included (bounded by 4 x sessions + 64)."""
@@ -284,6 +337,18 @@ class Broker:
             self.log.flush(now)
         return self._flush()
 
+    def handle_writable(self, now: float) -> list[Effect]:
+        """The transport made room: serve again each held-back reader whose backlog is now at
+        most ``max_reply_bytes`` (spec/zpipes.md#slow-reader). O(readers held back)."""
+        if not self._held_back:
+            return []
+        held, self._held_back = self._held_back, {}
+        for s in held:
+            s.held_back = False
+            if self._sessions.get(s.client) is s and s.pipe is not None:
+                self._pump(s.pipe, now)  # holds it back again if its backlog is still too big
+        return self._flush()
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None if nothing is waiting."""
         self._settle()
@@ -340,7 +405,20 @@ class Broker:
 
     def _flush(self) -> list[Effect]:
         out, self._out = self._out, []
+        if self._replied:
+            self._replied = {}
         return out
+
+    def _may_reply(self, r: _Session, size: int) -> bool:
+        """Whether reader ``r`` may be sent a READ-OK now; if not, it is held back."""
+        if r.held_back:
+            return False
+        if self.reply_backlog(r.client) + self._replied.get(r.client, 0) <= self.max_reply_bytes:
+            self._replied[r.client] = self._replied.get(r.client, 0) + size + READ_OK_OVERHEAD
+            return True
+        r.held_back = True
+        self._held_back[r] = None
+        return False
 
     def _invalid(self, client: bytes, msg: m.ZpipesMessage, s: _Session | None,
                  now: float) -> None:
@@ -364,14 +442,14 @@ class Broker:
             p = self._pipes[name] = _Pipe(name)
         if reading:
             if p.reader is not None:
-                self._send(s.client, fail(reason=f"pipe {name!r} already has a reader"))
+                self._send(s.client, fail(reason=_reason(f"pipe {name!r} already has a reader")))
                 return
             p.reader = s
             s.state = SessionState.READING
             self._send(s.client, m.InputOk())
         else:
             if p.writer is not None:
-                self._send(s.client, fail(reason=f"pipe {name!r} already has a writer"))
+                self._send(s.client, fail(reason=_reason(f"pipe {name!r} already has a writer")))
                 return
             p.writer = s
             p.writer_closed = False
@@ -434,13 +512,16 @@ class Broker:
         if reply:
             self._send(s.client, m.CloseOk())
         s.state, s.pipe, s.broken = SessionState.START, None, None
+        if s.held_back:
+            s.held_back = False
+            del self._held_back[s]
         if p is None:
             return
         if p.reader is s:
             p.reader = None
             w = p.writer
             if w is not None:
-                w.broken = f"the reader of pipe {p.name!r} has gone"
+                w.broken = _reason(f"the reader of pipe {p.name!r} has gone")
                 while w.queue:
                     self._pop_head(w)
                     self._send(w.client, m.WriteFailed(reason=w.broken))
@@ -488,7 +569,8 @@ class Broker:
                 size = _request_size(r.queue[0])
                 eof = w is None and p.writer_closed
                 held_back = w is not None and bool(w.queue)
-                if p.buffered >= size or (p.buffered and (eof or held_back)):
+                if (p.buffered >= size or (p.buffered and (eof or held_back))) \
+                        and self._may_reply(r, min(size, p.buffered)):
                     self._pop_head(r)
                     self._send(r.client, m.ReadOk(chunk=p.data.take(size)))
                     progressed = True
