@@ -38,7 +38,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["DISPATCH_BATCH", "Connecting", "PlainSocket", "RawStreamTransport", "StreamReactor",
-           "TurnCounter", "adopt_socket", "attach", "numeric_address", "open_connection", "reactor_supported"]
+           "TurnCounter", "adopt_socket", "attach", "numeric_address", "open_connection",
+           "reactor_supported"]
 
 #: ready descriptors handled per loop callback (the rest wait for the next turn)
 DISPATCH_BATCH = 256

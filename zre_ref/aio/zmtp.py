@@ -843,7 +843,8 @@ class Socket:
     def _hand_over(self, messages: list[list[bytes | bytearray]]) -> bool:
         """The direct path: one read's messages (in order, the inbox empty) to ``on_messages``,
         which takes the first ones it has room for; the rest go to the inbox, where rcvhwm and
-        rcvhwm_bytes bound them as any others (True: some did). A consumer that raises is
+        rcvhwm_bytes bound them as any others, each costed with all its frames' bytes, the
+        identity's too (True: some did). A consumer that raises is
         reported as the loop reports a failed callback; the messages it was given are its."""
         consumer = self.on_messages
         if consumer is None:

@@ -410,6 +410,7 @@ class ZreNode:
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._router.on_readable = self._on_readable
+        # (bytes frames only: the node never reads its ROUTER with copy=False)
         self._router.on_messages = self._on_messages  # type: ignore[assignment]
         self._router.on_peer_disconnect = self._on_peer_disconnect
         effects = core.start(self._now())
@@ -638,12 +639,10 @@ class ZreNode:
         room, room_bytes = self._events.room()
         if room <= 0 or room_bytes <= 0:
             return 0
-        taken = len(batch)
-        limit = room
-        if taken > limit:
-            taken = limit
-            batch = batch[:limit]  # the ROUTER keeps what follows
-        maybe_more = taken == limit
+        taken = min(len(batch), room)
+        if taken < len(batch):
+            batch = batch[:taken]  # the ROUTER keeps what follows
+        maybe_more = taken == room
         if self.inbox_filter is not None:
             batch = self.inbox_filter(batch)
         if batch:
