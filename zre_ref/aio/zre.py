@@ -567,8 +567,9 @@ class ZreNode:
         self._timer = None
         self._timer_at = None
         if self._running:
-            self._apply(self._core.handle_timer(self._now(), fastpath.reap))
-            self.warnings.flush(self._now())
+            now = self._now()
+            self._apply(self._core.handle_timer(now, fastpath.reap))
+            self.warnings.flush(now)
 
     # -- input -----------------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, host: str) -> None:
