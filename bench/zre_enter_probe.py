@@ -186,8 +186,8 @@ async def main() -> None:
         at = statistics.median(per_stage[label])
         print(f"{at:12.0f} {at - before:7.0f}  {label}  (n={len(per_stage[label])})")
         before = at
-    print(f"total median {statistics.median(totals) * 1e6:.0f} us, "
-          f"loop turns per round median {statistics.median(turns):.0f}")
+    print(f"total median {statistics.median(totals) * 1e6:.0f} us" + (
+        "" if args.bare else f", loop turns per round median {statistics.median(turns):.0f}"))
 
 
 def report_calls(profile: cProfile.Profile) -> None:
