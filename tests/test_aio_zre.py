@@ -602,6 +602,10 @@ def test_beacon_plans() -> None:
     ("tcp://[FE80::a:b]:1", "tcp://[FE80::a:b%zv0]:1"),
     ("tcp://[fe80::1%eth9]:5000", "tcp://[fe80::1%eth9]:5000"),  # already has a zone
     ("tcp://[fd00::1]:5000", "tcp://[fd00::1]:5000"),  # not link-local
+    ("tcp://fe80::1:5000", "tcp://[fe80::1%zv0]:5000"),  # zyre's HELLO: no brackets, no zone
+    ("tcp://fe80::1%eth9:5000", "tcp://fe80::1%eth9:5000"),
+    ("tcp://fd00::1:5000", "tcp://fd00::1:5000"),
+    ("tcp://fe80.example:5000", "tcp://fe80.example:5000"),  # a host name
     ("tcp://127.0.0.1:5000", "tcp://127.0.0.1:5000"),
 ])
 def test_link_local_peer_endpoints_get_our_interface_as_zone(endpoint: str, zoned: str) -> None:

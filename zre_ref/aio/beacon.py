@@ -194,12 +194,16 @@ def sent_from(the_plan: BeaconPlan, router_endpoint: str) -> BeaconPlan:
 
 def link_local_zone(endpoint: str, interface: str) -> str:
     """``tcp://[fe80::1]:port`` -> ``tcp://[fe80::1%interface]:port``: a link-local peer address
-    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7)."""
-    head, sep, rest = endpoint.partition("://[")
-    if not sep or not interface or not rest.lower().startswith("fe80") or "%" in rest.split("]")[0]:
+    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7).
+    zyre's HELLO names it without brackets and without its zone (``tcp://fe80::1:port``, D8):
+    that form gets the zone too, in brackets."""
+    head, sep, rest = endpoint.partition("://")
+    host, colon, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (not sep or not colon or not interface or "%" in host or ":" not in host
+            or not host.lower().startswith("fe80")):
         return endpoint
-    host, _, tail = rest.partition("]")
-    return f"{head}://[{host}%{interface}]{tail}"
+    return f"{head}://[{host}%{interface}]:{port}"
 
 
 class BeaconSocket(asyncio.DatagramProtocol):
