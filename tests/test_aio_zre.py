@@ -524,6 +524,19 @@ IPV6_ADDRESS_CASES = {"ula": ["fd5a:5245::1/64"], "link-local+ula": ["fe80::1/64
                       "link-local": ["fe80::1/64"]}
 
 
+def ipv6_namespace_commands(ns: str, case: str) -> list[list[str]]:
+    """`ip` commands that make namespace ``ns``: lo up, and a veth pair zv0/zv1 whose end zv0
+    holds the case's addresses, with no duplicate address detection (usable at once)."""
+    return [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+            ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
+            ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
+            ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
+            *(["ip", "-n", ns, "addr", "add", address, "dev", "zv0", "nodad"]
+              for address in IPV6_ADDRESS_CASES[case]),
+            ["ip", "-n", ns, "link", "set", "zv0", "up"],
+            ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+
+
 @pytest.mark.parametrize("case", list(IPV6_ADDRESS_CASES))
 def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits(case: str) -> None:
     """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface, from the address
@@ -547,14 +560,7 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits(case: str) -> No
         if os.geteuid() != 0 or shutil.which("ip") is None:
             _need("lo has no IPv6 multicast here, and a namespace needs root and iproute2")
         ns = f"zre6{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
-        setup = [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-                 ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
-                 ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
-                 *(["ip", "-n", ns, "addr", "add", address, "dev", "zv0", "nodad"]
-                   for address in IPV6_ADDRESS_CASES[case]),
-                 ["ip", "-n", ns, "link", "set", "zv0", "up"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+        setup = ipv6_namespace_commands(ns, case)
         argv = ["ip", "netns", "exec", ns, *script, "zv0", "5670"]
     try:
         for cmd in setup if ns else []:

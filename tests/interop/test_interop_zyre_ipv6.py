@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.test_interop_zyre_c import BUILD, ROOT, SETUP, _usable
-from tests.test_aio_zre import IPV6_ADDRESS_CASES
+from tests.test_aio_zre import IPV6_ADDRESS_CASES, ipv6_namespace_commands
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(not _usable(), reason="needs x86-64 Linux, root and ip netns")]
@@ -51,17 +51,9 @@ def zyre_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("case", list(IPV6_ADDRESS_CASES))
 def test_zyre_and_zre_ref_find_each_other_over_ipv6(zyre_node: Path, case: str) -> None:
     ns = f"zre6z{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
-    setup = [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-             ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
-             ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
-             ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
-             *(["ip", "-n", ns, "addr", "add", address, "dev", "zv0", "nodad"]
-               for address in IPV6_ADDRESS_CASES[case]),
-             ["ip", "-n", ns, "link", "set", "zv0", "up"],
-             ["ip", "-n", ns, "link", "set", "zv1", "up"]]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     try:
-        for cmd in setup:
+        for cmd in ipv6_namespace_commands(ns, case):
             subprocess.run(cmd, capture_output=True, check=True, timeout=10)
         done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(DRIVER),
                                str(zyre_node), "zv0", "5670"],
