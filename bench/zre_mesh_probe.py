@@ -17,7 +17,7 @@ Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyn
   after a collection), per directed link (N*(N-1)), with the most common types.
 - ``calls``: cProfile call counts while forming, per directed link, then while idle for SECONDS
   (events read), per TCP message sent (``socket.send`` calls): all calls, asyncio handles run,
-  ``send`` and ``recv_into`` calls.
+  ``send`` and ``recv_into`` calls, and the idle calls by layer (``layer_of``).
 - ``sample``: a sampling profile (SIGPROF every 0.5 ms of process CPU time) of SECONDS idle
   after forming: the share of samples per function, self and inclusive.
 - ``idle``: CPU per node over SECONDS idle (after ``--settle`` seconds), as bench/zre_node.py's
@@ -177,6 +177,23 @@ def call_counts(profile: cProfile.Profile, unit: int, label: str) -> None:
           f"send {sends / unit:.2f}, recv_into {receives / unit:.2f}")
 
 
+def layer_of(filename: str) -> str:
+    """Which layer a cProfile entry's file belongs to: the ZRE node (zre/*, aio/zre.py,
+    aio/zre_events.py), the rest of zre_ref (ZMTP and the transport), dataclass ``__init__``
+    code (``<string>``: the node's effects and events, ZMTP's frames), asyncio, C functions
+    (``~``), other."""
+    path = filename.replace("\\", "/")
+    if filename in ("~", "<string>"):
+        return {"~": "C", "<string>": "dataclass init"}[filename]
+    if "/zre_ref/zre/" in path or path.endswith(("/zre_ref/aio/zre.py", "/zre_ref/aio/zre_events.py")):
+        return "ZRE node"
+    if "/zre_ref/" in path:
+        return "ZMTP+transport"
+    if "/asyncio/" in path or path.endswith("/selectors.py"):
+        return "asyncio"
+    return "other"
+
+
 async def probe_calls(args: argparse.Namespace) -> None:
     profile = cProfile.Profile()
     profile.enable()
@@ -192,6 +209,12 @@ async def probe_calls(args: argparse.Namespace) -> None:
     sent = sum(row[1] for key, row in stats.items() if key[2] == SOCKET_SEND)
     if sent:
         call_counts(idle, sent, f"idle {args.seconds:g} s ({sent / args.seconds:.0f} msg/s), message sent")
+        by_layer: collections.Counter[str] = collections.Counter()
+        for entry in idle.getstats():  # per code object (pstats merges every dataclass __init__)
+            code = entry.code
+            by_layer[layer_of(code.co_filename if not isinstance(code, str) else "~")] += entry.callcount
+        print("  per message sent, by layer: " + ", ".join(
+            f"{name} {count / sent:.1f}" for name, count in sorted(by_layer.items())))
     else:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 

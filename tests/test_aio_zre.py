@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zre_ref.aio.loopshared import LoopShared
 from zre_ref.aio.zmtp import Socket
-from zre_ref.aio.zre import ZreNode
+from zre_ref.aio.zre import INBOX_RCVHWM, ZreNode
 from zre_ref.zre.events import (
     NodeStopped,
     PeerEntered,
@@ -785,6 +787,79 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
                         await asyncio.sleep(0.01)  # a slow reader now and then
                         assert a.pending_events <= 8
             assert got == list(range(300))
+    run(main)
+
+
+def test_a_flooding_peer_fills_only_the_bounded_inbox_and_loses_nothing() -> None:
+    """The direct path takes a read's messages only while events have room: a peer that
+    sends faster than the application reads finds a's events at max_pending_events, its ROUTER
+    inbox at about rcvhwm (then a's ROUTER stops reading: TCP holds the rest), and every
+    message still arrives once, in order."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, max_pending_events=8) as a, \
+                ZreNode("b", beacon=False, sndhwm=5000) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(a, PeerEntered)
+            await expect(b, PeerEntered)
+            router = a.router
+            assert router is not None
+            body = b"f" * 1000
+            for i in range(2000):
+                await b.whisper(a.uuid, b"%d" % i, body)
+                if i % 200 == 199:
+                    await asyncio.sleep(0)
+            await until(lambda: bool(router._read_pause.pipes), what="a's ROUTER paused")
+            assert a.pending_events <= 8
+            # rcvhwm, plus what the read that filled it completed (at most one read buffer)
+            assert INBOX_RCVHWM <= router.stats()["received"] <= INBOX_RCVHWM + 300
+            got = []
+            while len(got) < 2000:
+                ev = await asyncio.wait_for(a.recv(), 5)
+                if isinstance(ev, WhisperReceived):
+                    got.append(int(ev.content[0]))
+                    assert a.pending_events <= 8
+            assert got == list(range(2000))
+    run(main)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(st.tuples(st.sampled_from(["whisper", "shout"]), st.integers(0, 3000),
+                              st.booleans()), min_size=1, max_size=40),
+       room=st.sampled_from([3, 64, 10_000]))
+def test_the_direct_path_gives_the_events_the_readable_path_gives(
+        ops: list[tuple[str, int, bool]], room: int) -> None:
+    """A node whose ROUTER hands reads straight to it (the direct path, Socket.on_messages)
+    and one that takes them from the ROUTER's inbox (the readable path, on_messages off) give
+    the application the same events, in the same order, whatever the room for events."""
+    async def events_of(direct: bool) -> list[tuple[str, str, tuple[bytes, ...]]]:
+        async with ZreNode("a", beacon=False, max_pending_events=room) as a, \
+                ZreNode("b", beacon=False) as b:
+            await a.join("G")
+            await b.connect_peer(a.endpoint)
+            await expect(b, PeerJoined)
+            await expect(a, PeerEntered)
+            assert a.router is not None
+            if not direct:
+                a.router.on_messages = None
+            for i, (kind, size, turn) in enumerate(ops):
+                content = (b"%d" % i, b"c" * size)
+                if kind == "whisper":
+                    await b.whisper(a.uuid, *content)
+                else:
+                    await b.shout("G", *content)
+                if turn:
+                    await asyncio.sleep(0)
+            got: list[tuple[str, str, tuple[bytes, ...]]] = []
+            while len(got) < len(ops):
+                ev = await asyncio.wait_for(a.recv(), TIMEOUT)
+                if isinstance(ev, (WhisperReceived, ShoutReceived)):
+                    got.append((type(ev).__name__, getattr(ev, "group", ""), ev.content))
+            return got
+
+    async def main() -> None:
+        direct = await events_of(True)
+        assert direct == await events_of(False)
+        assert [int(c[0]) for _, _, c in direct] == list(range(len(ops)))
     run(main)
 
 

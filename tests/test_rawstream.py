@@ -297,6 +297,56 @@ def test_half_close_eof(kind: str, keep_open: bool) -> None:
     run(main)
 
 
+class Failing(Recorder):
+    """A Recorder whose ``step`` (get_buffer, buffer_updated or eof_received) raises."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.step = step
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = super().get_buffer(sizehint)
+        if self.step == "get_buffer":
+            raise ValueError("get_buffer")
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        if self.step == "buffer_updated":
+            raise ValueError("buffer_updated")
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        raise ValueError("eof_received")
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("step", ["get_buffer", "buffer_updated", "eof_received"])
+def test_a_failing_protocol_callback_is_reported_and_closes_the_transport(kind: str,
+                                                                           step: str) -> None:
+    """The protocol's read callback raises: the loop's exception handler gets it (naming the
+    call), the transport closes and connection_lost gets the exception, once."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        mine, peer = tcp_pair()
+        proto = Failing(step)
+        await give_transport(kind, mine, proto)
+        try:
+            peer.sendall(b"data")
+            if step == "eof_received":
+                peer.shutdown(socket.SHUT_WR)
+            exc = await asyncio.wait_for(proto.lost, 5)
+        finally:
+            peer.close()
+        assert isinstance(exc, ValueError) and str(exc) == step
+        assert proto.calls.count("lost") == 1
+        assert [type(c.get("exception")) for c in reported] == [ValueError]
+        assert f"{step}()" in reported[0]["message"]
+    run(main)
+
+
 @TRANSPORTS
 def test_peer_reset_mid_write_ends_in_connection_lost_with_the_error(kind: str) -> None:
     async def main() -> None:

@@ -1037,6 +1037,8 @@ _batch_msg = st.one_of(
     st.builds(lambda n, head, raw: [ident(n), head + raw], st.integers(7, 8),  # PING headers + any
               st.sampled_from([b"\xaa\xa1\x06\x02", b"\xaa\xa1\x07\x02"]), st.binary(max_size=4)),
     st.builds(lambda n: [ident(n), *hello(n)], st.integers(7, 9)),
+    st.builds(lambda n, first, s: [bytes((first,)) + ident(n)[1:], *msg(Ping(sequence=s))],
+              st.integers(7, 8), st.sampled_from([0, 2, 0xFF]), st.integers(1, 4)),  # first octet ignored
     st.builds(lambda n, raw: [ident(n), raw], st.integers(7, 8),
               st.binary(max_size=10).map(lambda b: b"\xaa\xa1\x03\x02\x00\x02" + b)),
     st.lists(st.binary(max_size=18), max_size=3),
@@ -1164,6 +1166,7 @@ _presence_step = st.one_of(
     st.tuples(st.just("whisper"), st.integers(7, 9)),
     st.tuples(st.just("gap"), st.integers(7, 9)),  # out of sequence: the peer is dropped
     st.tuples(st.just("blocked"), st.integers(7, 9)),  # HWM: its link closes, it expires later
+    st.tuples(st.just("wrap"), st.integers(7, 9)),  # our next message to it wraps to sequence 0
 )
 
 
@@ -1205,6 +1208,11 @@ def test_fast_reap_equals_the_readable_reap(steps: list[tuple[str, Any]],
                 peer = node.peer(hexid(arg))
                 if peer is not None:
                     node.handle_send_blocked(peer.link, now)
+        elif kind == "wrap":
+            for node in (readable, fast):
+                peer = node.peer(hexid(arg))
+                if peer is not None:
+                    peer.sent_sequence = 65535
         else:
             frames = _in_sequence(readable, arg, kind)
             expected = readable.handle_message(ident(arg), frames, now)
@@ -1215,6 +1223,7 @@ def test_fast_reap_equals_the_readable_reap(steps: list[tuple[str, Any]],
             assert set(order) == set(node.peers.values())
             assert [p.evasive_at for p in order] == sorted(p.evasive_at for p in order)
             assert sorted(order, key=node.silence_order.__getitem__) == list(node.peers.values())
+            assert node._by_identity == {ident(int(u[-2:], 16)): p for u, p in node.peers.items()}
 
 
 def test_fast_reap_stops_at_the_first_peer_not_due() -> None:

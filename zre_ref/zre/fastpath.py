@@ -37,7 +37,7 @@ from ..codec import STRING, U16
 from .admission import NO_OP_BEACONS_MAX
 from .beacon import BEACON_PREFIX, BEACON_SIZE, BEACON_VERSION, LEAVING_PORT, UUID_SIZE, field_span
 from .effects import SendToPeer
-from .events import ShoutReceived, WhisperReceived
+from .events import PeerEvasive, PeerSilent, ShoutReceived, WhisperReceived
 from .messages import (
     SEQUENCE_MODULUS,
     ZRE,
@@ -101,8 +101,10 @@ HEAD_WHISPER = header(Whisper)
 HEAD_SHOUT = header(Shout)
 HEAD_PING = header(Ping)
 HEAD_PING_OK = header(PingOk)
-#: the PING-OK a PING is answered with, before its sequence number is set
-PING_OK = ZRE.encode(PingOk(sequence=0))
+#: ``pack(head, sequence)``: the data frame of PING or PING-OK (nothing after the sequence
+#: number) from its header bytes and its sequence number, in one call
+_pack_head_sequence = Struct(f">{SEQUENCE_AT}sH").pack
+assert all(ZRE.encode(cls(sequence=0)) == [header(cls) + bytes(U16.size)] for cls in (Ping, PingOk))
 
 
 def with_sequence(frames: Sequence[bytes], sequence: int) -> list[bytes]:
@@ -288,37 +290,38 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
     goes to ``core.handle_message``. Same arguments
     (``budget`` included), same effects. This runs once per message a node receives: keep it
     lean. Three things the readable path does per message are done more cheaply here, with the
-    same result: the sequence check is ``Peer.sequence_ok``'s arithmetic inline, ``Peer.refresh``
-    runs once per run of messages from one peer (``now`` is the batch's, so a second call would
-    change nothing), and the two events are built by setting their slots (what their
-    ``__init__`` does, without the call)."""
+    same result: the sequence check is ``Peer.sequence_ok``'s arithmetic inline, what
+    ``Peer.refresh`` sets is set once per run of messages from one peer (``now`` is the batch's,
+    so a second time would change nothing), and the two events are built by setting their
+    slots (what their ``__init__`` does, without the call), as is the PING-OK a PING is
+    answered with (its one data frame packed from the header and the next sequence number)."""
     out: list[Effect] = []
     if not core.started:
         return out
     append = out.append
     slow = core.handle_message
-    peer_of_identity = core.peer_of_identity
-    evasive, expired, order = core.evasive, core.expired, core.silence_order
+    peer_of_identity = core._by_identity.get  # a miss (unknown, or another first octet): slow path
+    order = core.silence_order
+    evasive_at, expired_at = now + core.evasive, now + core.expired  # as Peer.refresh sets them
     head_shout, head_whisper, head_ping, head_ping_ok = HEAD_SHOUT, HEAD_WHISPER, HEAD_PING, HEAD_PING_OK
     seq_at, group_at, min_size, modulus = SEQUENCE_AT, SHOUT_GROUP_AT, _SEQUENCE_END, SEQUENCE_MODULUS
     new, shout_event, whisper_event = object.__new__, ShoutReceived, WhisperReceived
+    send_to_peer, pack_ping_ok = SendToPeer, _pack_head_sequence
     limit = budget if budget is not None else sys.maxsize
     group_raw = b""  # the last group seen in this batch: u8 length + UTF-8 name
     group = ""
     last: bytes | None = None  # identity object of `peer` (ROUTERs reuse it per connection)
     peer = None
-    uuid = name = ""  # peer's
     refreshed = None  # the peer refreshed at `now` since the slow path last ran
     for msg in messages:
         identity = msg[0] if msg else b""
         if identity is not last or peer is None:
             peer = peer_of_identity(identity)
             last = identity if peer is not None and peer.ready else None
-            if peer is not None:
-                uuid, name = peer.uuid, peer.name
         data = msg[1] if last is not None and len(msg) > 1 else None
+        accepted: Peer | None = None  # the message was handled here (else: the slow path below)
         if peer is None or data is None or type(data) is not bytes or len(data) < min_size:
-            pass  # the slow path below
+            pass
         elif (data[seq_at] << 8) | data[seq_at + 1] != (want := (peer.want_sequence + 1) % modulus):
             pass  # out of sequence (the readable path drops the peer)
         elif data.startswith(head_shout):
@@ -329,44 +332,33 @@ def handle_messages(core: NodeCore, messages: Iterable[Sequence[bytes]], now: fl
                 else:
                     group_raw = b""
             if group_raw:
-                peer.want_sequence = want
                 shout = new(shout_event)
-                shout.peer_uuid, shout.peer_name, shout.group = uuid, name, group
+                shout.peer_uuid, shout.peer_name, shout.group = peer.uuid, peer.name, group
                 shout.content = (msg[2],) if len(msg) == 3 else tuple(msg[2:])
                 append(shout)
-                if peer is not refreshed:
-                    peer.refresh(now, evasive, expired)
-                    order[peer] = order.pop(peer)  # to the end (as NodeCore._heard)
-                    refreshed = peer
-                if len(out) >= limit:
-                    break
-                continue
+                accepted = peer
         elif data.startswith(head_whisper):
-            peer.want_sequence = want
             whisper = new(whisper_event)
-            whisper.peer_uuid, whisper.peer_name, whisper.content = uuid, name, tuple(msg[2:])
+            whisper.peer_uuid, whisper.peer_name, whisper.content = peer.uuid, peer.name, tuple(msg[2:])
             append(whisper)
-            if peer is not refreshed:
-                peer.refresh(now, evasive, expired)
-                order[peer] = order.pop(peer)
-                refreshed = peer
-            if len(out) >= limit:
-                break
-            continue
+            accepted = peer
         elif len(data) == min_size and len(msg) == 2 and (
                 data.startswith(head_ping) or data.startswith(head_ping_ok)):
-            peer.want_sequence = want
             if data.startswith(head_ping) and peer.connected:  # answered as NodeCore._send does
-                append(SendToPeer(peer.link, with_sequence(PING_OK, peer.next_sequence())))
-            if peer is not refreshed:
-                peer.refresh(now, evasive, expired)
-                order[peer] = order.pop(peer)
-                refreshed = peer
-            if len(out) >= limit:
-                break
-            continue
-        last = peer = refreshed = None  # the slow path may change or remove any peer
-        out.extend(slow(identity, list(msg[1:]), now))
+                sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
+                answer = new(send_to_peer)
+                answer.link, answer.frames = peer.link, [pack_ping_ok(head_ping_ok, sequence)]
+                append(answer)
+            accepted = peer
+        if accepted is not None:
+            accepted.want_sequence = want
+            if accepted is not refreshed:  # Peer.refresh, then to the end (as NodeCore._heard)
+                accepted.heard_at, accepted.evasive_at, accepted.expired_at = now, evasive_at, expired_at
+                order[accepted] = order.pop(accepted)
+                refreshed = accepted
+        else:
+            last = peer = refreshed = None  # the slow path may change or remove any peer
+            out.extend(slow(identity, list(msg[1:]), now))
         if len(out) >= limit:
             break
     return out
@@ -378,7 +370,10 @@ def reap(core: NodeCore, now: float, out: list[Effect]) -> None:
     first peer that is not due, since every later one was heard from after it. That holds
     while the timeouts do not change and ``now`` never goes back (as in ZreNode, on the loop's
     clock). The due peers are handled as the readable reap handles them, in the order of
-    ``core.peers``; the others give no effect there, so the effects are the same."""
+    ``core.peers``; the others give no effect there, so the effects are the same. A due peer
+    that has not expired gets what ``NodeCore._ping_peer`` gives it, built here: the PING (its
+    sequence bumped as ``Peer.next_sequence`` does, its data frame packed in one call) and the
+    EVASIVE and SILENT events, each made by setting its slots (what ``__init__`` does)."""
     due: list[Peer] = []
     for peer in core.silence_order:
         if now < peer.evasive_at and now < peer.expired_at:
@@ -386,8 +381,25 @@ def reap(core: NodeCore, now: float, out: list[Effect]) -> None:
         due.append(peer)
     if len(due) > 1:
         due.sort(key=core.silence_order.__getitem__)  # as they stand in core.peers
+    new, append = object.__new__, out.append
+    reap_interval = core.reap_interval
     for peer in due:
-        core._ping_peer(peer, now, out)
+        if now >= peer.expired_at:
+            core._ping_peer(peer, now, out)  # EXIT: the readable path
+            continue
+        if peer.connected:  # NodeCore._send
+            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % SEQUENCE_MODULUS
+            ping = new(SendToPeer)
+            ping.link, ping.frames = peer.link, [_pack_head_sequence(HEAD_PING, sequence)]
+            append(ping)
+        if peer.entered:
+            evasive = new(PeerEvasive)
+            evasive.peer_uuid, evasive.peer_name = peer.uuid, peer.name
+            append(evasive)
+            if now >= peer.evasive_at + reap_interval:
+                silent = new(PeerSilent)
+                silent.peer_uuid, silent.peer_name = peer.uuid, peer.name
+                append(silent)
     core._after_reap(now, out)
 
 
@@ -397,7 +409,7 @@ _BEACON_UUID = field_span("uuid")
 _BEACON_PORT = field_span("port")
 _LEAVING = LEAVING_PORT.to_bytes(_BEACON_PORT.stop - _BEACON_PORT.start, "big")
 #: a plain beacon's version byte and UUID, side by side, are the sender's ROUTER identity
-#: (0x01 + UUID), the key of NodeCore.peer_of_identity's cache
+#: (0x01 + UUID), what NodeCore.peer_of_identity looks up
 _BEACON_IDENTITY = slice(field_span("version").start, _BEACON_UUID.stop)
 assert _BEACON_IDENTITY.stop - _BEACON_IDENTITY.start == 1 + UUID_SIZE
 assert encode_identity(bytes(UUID_SIZE))[:1] == bytes((BEACON_VERSION,))

@@ -263,13 +263,14 @@ class NodeCore:
         self.started = False
         self.stopped = False
         self._by_link: dict[str, Peer] = {}
+        #: the same peers by the ROUTER identity they send with, 0x01 + UUID (spec/zre.md#identity)
+        self._by_identity: dict[bytes, Peer] = {}
         self._unready = 0  # peers in the table that are not ready
         #: direct mode: endpoints we keep linked, probes open to them (spec/zre.md#direct)
         self.direct = DirectLinks()
         self._reap_at: float | None = None
         self._beacon_at: float | None = None
         self._link_serial = 0
-        self._uuid_cache: dict[bytes, str] = {}
         self._beacon_memo: tuple[str, int | None, bytes] | None = None  # (endpoint, port, datagram)
         self._hello_memo: tuple[ZreMessage, list[bytes]] | None = None  # (HELLO, its frames)
         #: beacon datagrams known to change nothing (ours, or a known peer's), filled by
@@ -436,6 +437,7 @@ class NodeCore:
                         connected=False, parked=parked)
         self.peers[peer_uuid] = peer
         self._by_link[peer.link] = peer
+        self._by_identity[encode_identity(bytes.fromhex(peer_uuid))] = peer
         self._unready += 1
         peer.start_timers(now, self.evasive, self.expired)
         self._peers_added += 1
@@ -832,6 +834,7 @@ class NodeCore:
         if not peer.ready:
             self._unready -= 1
         del self.peers[peer.uuid]
+        del self._by_identity[encode_identity(bytes.fromhex(peer.uuid))]
         del self.silence_order[peer]
         self.no_op_beacons.clear()  # its beacon means something again
 
@@ -1032,16 +1035,12 @@ class NodeCore:
         return self._by_link.get(link)
 
     def peer_of_identity(self, identity: bytes) -> Peer | None:
-        """The peer that sends with this ROUTER identity (0x01 + UUID), if known."""
-        peer_uuid = self._uuid_cache.get(identity)
-        if peer_uuid is None:
-            if len(identity) != IDENTITY_SIZE:
-                return None
-            peer_uuid = uuid_hex(identity[1:])
-            if len(self._uuid_cache) >= 4096:
-                self._uuid_cache.clear()
-            self._uuid_cache[identity] = peer_uuid
-        return self.peers.get(peer_uuid)
+        """The peer that sends with this ROUTER identity (0x01 + UUID), if known. Receivers
+        ignore the first octet (spec/zre.md#identity): any other one names the same peer."""
+        peer = self._by_identity.get(identity)
+        if peer is None and len(identity) == IDENTITY_SIZE:
+            peer = self.peers.get(uuid_hex(identity[1:]))
+        return peer
 
     # -- sending -----------------------------------------------------------------------------------
 
