@@ -519,10 +519,32 @@ def test_ipv6_direct_mode_on_loopback() -> None:
     run(main)
 
 
-def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
-    """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface. Linux loopback has
-    no IPv6 multicast, so there the nodes run in a fresh namespace on a veth pair (nothing
-    leaves the namespace)."""
+#: the interface's IPv6 addresses in each namespace case: a ULA alone (no link-local: addrgenmode
+#: none), a link-local and a ULA (the ROUTER binds the ULA, while a socket bound to :: would send
+#: to ff02::1 from the link-local one, RFC 6724), and a link-local alone
+IPV6_ADDRESS_CASES = {"ula": ["fd5a:5245::1/64"], "link-local+ula": ["fe80::1/64", "fd5a:5245::1/64"],
+                      "link-local": ["fe80::1/64"]}
+
+
+def ipv6_namespace_commands(ns: str, case: str) -> list[list[str]]:
+    """`ip` commands that make namespace ``ns``: lo up, and a veth pair zv0/zv1 whose end zv0
+    holds the case's addresses, with no duplicate address detection (usable at once)."""
+    return [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+            ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
+            ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
+            ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
+            *(["ip", "-n", ns, "addr", "add", address, "dev", "zv0", "nodad"]
+              for address in IPV6_ADDRESS_CASES[case]),
+            ["ip", "-n", ns, "link", "set", "zv0", "up"],
+            ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+
+
+@pytest.mark.parametrize("case", list(IPV6_ADDRESS_CASES))
+def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits(case: str) -> None:
+    """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface, from the address
+    the ROUTER listens on (spec/zre.md#node-discovery, D7, D11). Linux loopback has no IPv6
+    multicast, so there the nodes run in a fresh namespace on a veth pair (nothing leaves the
+    namespace), whose end carries the case's addresses."""
     import json
     import shutil
     import subprocess
@@ -533,18 +555,14 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
     script = [sys.executable, str(Path(__file__).with_name("zre_ipv6_scenario.py"))]
     ns = ""
     if _loopback_carries_ipv6_multicast():
+        if case != "ula":
+            pytest.skip("lo carries IPv6 multicast here: the scenario runs on lo, once")
         argv = [*script, "lo", str(free_udp_port())]
     else:
         if os.geteuid() != 0 or shutil.which("ip") is None:
             _need("lo has no IPv6 multicast here, and a namespace needs root and iproute2")
         ns = f"zre6{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
-        setup = [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-                 ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
-                 ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
-                 ["ip", "-n", ns, "addr", "add", "fd5a:5245::1/64", "dev", "zv0", "nodad"],
-                 ["ip", "-n", ns, "link", "set", "zv0", "up"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+        setup = ipv6_namespace_commands(ns, case)
         argv = ["ip", "netns", "exec", ns, *script, "zv0", "5670"]
     try:
         for cmd in setup if ns else []:
@@ -562,6 +580,12 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
     assert got["a_saw"] == [got["b_uuid"], got["b"]] and got["b_saw"] == [got["a_uuid"], got["a"]]
     assert got["shout"] == "over IPv6" and got["exit"] == got["a_uuid"]
     assert got["a_beacons_sent"] >= 1
+    # a's beacons leave from the address its ROUTER is bound to (the zone aside)
+    a_host = got["a"].removeprefix("tcp://[").rsplit("]:", 1)[0]
+    assert got["a_beacon_source"].split("%", 1)[0] == a_host.split("%", 1)[0]
+    if ns:
+        wanted = IPV6_ADDRESS_CASES[case][-1].split("/")[0]  # a ULA when there is one
+        assert a_host.split("%", 1)[0] == wanted
 
 
 def test_beacon_plans() -> None:
@@ -586,12 +610,33 @@ def test_beacon_plans() -> None:
     ("tcp://[FE80::a:b]:1", "tcp://[FE80::a:b%zv0]:1"),
     ("tcp://[fe80::1%eth9]:5000", "tcp://[fe80::1%eth9]:5000"),  # already has a zone
     ("tcp://[fd00::1]:5000", "tcp://[fd00::1]:5000"),  # not link-local
+    ("tcp://fe80::1:5000", "tcp://[fe80::1%zv0]:5000"),  # zyre's HELLO: no brackets, no zone
+    ("tcp://fe80::1%eth9:5000", "tcp://fe80::1%eth9:5000"),
+    ("tcp://fd00::1:5000", "tcp://fd00::1:5000"),
+    ("tcp://fe80.example:5000", "tcp://fe80.example:5000"),  # a host name
     ("tcp://127.0.0.1:5000", "tcp://127.0.0.1:5000"),
 ])
 def test_link_local_peer_endpoints_get_our_interface_as_zone(endpoint: str, zoned: str) -> None:
     from zre_ref.aio.beacon import link_local_zone
 
     assert link_local_zone(endpoint, "zv0") == zoned
+
+
+@pytest.mark.parametrize("router,host", [
+    ("tcp://[fd00::7]:5000", "fd00::7"),  # one address: beacons leave from it
+    ("tcp://[fe80::2%zv0]:5000", "fe80::2%zv0"),  # link-local: bound with the plan's interface
+    ("tcp://[fe80::2]:5000", "fe80::2%zv0"),
+    ("tcp://[::]:5000", "fd00::1"),  # every address: the interface's address will do
+    ("tcp://*:5000", "fd00::1"),
+])
+def test_ipv6_beacons_leave_from_the_routers_address(router: str, host: str) -> None:
+    from zre_ref.aio.beacon import IPV6_GROUP, BeaconPlan, sent_from
+
+    v6 = BeaconPlan("fd00::1", (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True, ifindex=3, interface="zv0")
+    assert sent_from(v6, router) == BeaconPlan(host, (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True,
+                                               ifindex=3, interface="zv0")
+    v4 = BeaconPlan("10.0.0.1", ("10.0.0.255",), interface="eth0")
+    assert sent_from(v4, "tcp://10.0.0.9:5000") is v4
 
 
 def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once() -> None:

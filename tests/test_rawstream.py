@@ -390,6 +390,87 @@ def test_raw_connect_refused_reports_the_error_and_reactor_forgets_everything() 
     run(main)
 
 
+class Marked(Recorder):
+    """A Recorder that notes, in ``calls``, when the loop callback that made the connection
+    ended: a ``call_soon`` from ``connection_made`` runs before any later reactor dispatch."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        asyncio.get_running_loop().call_soon(self.calls.append, "next callback")
+
+
+@pytest.mark.parametrize("then_close", [False, True])
+def test_attach_reads_what_the_peer_sent_before_it(then_close: bool) -> None:
+    """The peer's bytes (and its EOF) already waiting when an accepted socket gets its raw
+    transport are read before attach returns, right after connection_made; with nothing
+    waiting, reading is left to the reactor."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reactor = LoopShared.of(loop).stream_reactor(loop)
+        assert reactor is not None
+        mine, peer = tcp_pair()
+        data = bytes(range(256)) * 40  # more than one read of the Recorder's buffer
+        peer.sendall(data)
+        if then_close:
+            peer.shutdown(socket.SHUT_WR)
+        proto = Recorder()
+        transport = attach(reactor, loop, mine, proto)
+        try:
+            assert proto.calls[:3] == ["made", "get_buffer", "buffer_updated"]
+            assert bytes(proto.received) == data[:len(proto.received)] and proto.received
+            await until(lambda: len(proto.received) == len(data) and (
+                not then_close or "eof" in proto.calls), 5, "the rest, from the reactor")
+            assert bytes(proto.received) == data
+            if then_close:
+                assert await asyncio.wait_for(proto.lost, 5) is None
+            quiet, quiet_peer = tcp_pair()  # nothing waiting: the read finds nothing (EAGAIN)
+            idle = Recorder()
+            idle_transport = attach(reactor, loop, quiet, idle)
+            assert idle.calls == ["made", "get_buffer"] and not idle_transport.is_closing()
+            quiet_peer.sendall(b"later")
+            await until(lambda: bytes(idle.received) == b"later", 5, "the reactor's read")
+            idle_transport.abort()
+            quiet_peer.close()
+            await asyncio.wait_for(idle.lost, 5)
+        finally:
+            if not proto.lost.done():
+                transport.abort()
+            peer.close()
+            await asyncio.wait_for(asyncio.shield(proto.lost), 5)
+    run(main)
+
+
+def test_a_raw_connect_reads_what_the_peer_sent_in_the_callback_that_completes_it() -> None:
+    """The accepting side writes before the reactor reports the connect done (on loopback the
+    TCP handshake is over inside connect): the bytes reach the protocol in the same loop
+    callback as connection_made, not a turn later."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reactor = LoopShared.of(loop).stream_reactor(loop)
+        assert reactor is not None
+        with socket.socket() as lsock:
+            lsock.bind(("127.0.0.1", 0))
+            lsock.listen(1)
+            lsock.settimeout(5)  # the accept waits for the connect, bounded
+            family, address = numeric_address("127.0.0.1", lsock.getsockname()[1]) or (0, ())
+            failed: asyncio.Future[OSError] = loop.create_future()
+            proto = Marked()
+            open_connection(reactor, loop, family, address, proto, failed.set_result)
+            accepted, _ = lsock.accept()
+        try:
+            accepted.sendall(b"greeting")
+            await until(lambda: "made" in proto.calls, 5, "the connect")
+            assert proto.calls[:3] == ["made", "get_buffer", "buffer_updated"]
+            assert proto.calls.index("buffer_updated") < proto.calls.index("next callback")
+            assert bytes(proto.received) == b"greeting" and not failed.done()
+        finally:
+            assert proto.transport is not None
+            proto.transport.abort()
+            accepted.close()
+            await asyncio.wait_for(proto.lost, 5)
+    run(main)
+
+
 def test_names_are_left_to_asyncio() -> None:
     assert numeric_address("localhost", 5670) is None
     assert numeric_address("127.0.0.1", 5670) == (socket.AF_INET, ("127.0.0.1", 5670))

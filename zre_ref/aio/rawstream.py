@@ -18,6 +18,8 @@ mesh costs. This module keeps the same contract for a ``BufferedProtocol`` with 
   the rest, with asyncio's high/low water marks (``pause_writing``/``resume_writing``).
 * :func:`open_connection` -- a non-blocking connect (``connect_ex``, EPOLLOUT, ``SO_ERROR``) to
   a numeric address, no Task; :func:`attach` gives an accepted socket its transport at once.
+  Both read what the peer sent already right after ``connection_made`` (``read_at_once``):
+  on loopback an eager peer's greeting is often waiting, and the read saves a loop turn.
 
 Nothing on the wire changes: the bytes written and read are the same, only who calls
 ``send``/``recv_into`` differs. Where ``select.epoll`` is missing (not Linux) or the loop has
@@ -185,6 +187,14 @@ class RawStreamTransport(_Handler, asyncio.Transport):
 
     def __repr__(self) -> str:
         return f"<RawStreamTransport fd={self._fd}{' closing' if self._closing else ''}>"
+
+    def read_at_once(self) -> None:
+        """Read what the peer already sent, now, instead of waiting for the reactor's next
+        turn (on loopback an eager peer's greeting is often there when the connect completes
+        or the accept happens); nothing there (EAGAIN) leaves it to the reactor as usual.
+        The read itself is the readable path's (:meth:`_read_ready`)."""
+        if self._mask & _EPOLLIN:  # reading, not closing (connection_made may have closed)
+            self._read_ready()
 
     def _set_mask(self, mask: int) -> None:
         if mask != self._mask:
@@ -434,11 +444,18 @@ class RawStreamTransport(_Handler, asyncio.Transport):
             self._sock.close()  # type: ignore[union-attr]
 
 
+#: the C type's own ``family`` and ``type`` (plain ints): ``socket.socket`` overrides both with
+#: properties that convert to IntEnum members, a Python-level call each
+_PLAIN_FAMILY: Any = vars(PlainSocket)["family"]
+_PLAIN_TYPE: Any = vars(PlainSocket)["type"]
+
+
 def adopt_socket(listener: PlainSocket, fd: int) -> PlainSocket:
     """The non-blocking socket object for a descriptor ``listener`` accepted: the C type under
     ``socket.socket`` (no Python-level ``__init__``, not tracked by the garbage collector),
     which is all a raw transport uses."""
-    sock = PlainSocket(listener.family, listener.type, listener.proto, fileno=fd)
+    sock = PlainSocket(_PLAIN_FAMILY.__get__(listener), _PLAIN_TYPE.__get__(listener),
+                       listener.proto, fileno=fd)
     sock.setblocking(False)
     return sock
 
@@ -446,8 +463,12 @@ def adopt_socket(listener: PlainSocket, fd: int) -> PlainSocket:
 def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: PlainSocket,
            protocol: asyncio.BufferedProtocol, peername: Any = None) -> RawStreamTransport:
     """Give a connected non-blocking socket (an accepted one: ``peername`` is what accept
-    said) its transport now: ``protocol.connection_made`` is called before this returns."""
-    return RawStreamTransport(reactor, loop, sock, protocol, peername)
+    said) its transport now: ``protocol.connection_made`` is called before this returns, and
+    then whatever the peer sent already is read (``buffer_updated``, or ``eof_received``) --
+    :meth:`RawStreamTransport.read_at_once`."""
+    transport = RawStreamTransport(reactor, loop, sock, protocol, peername)
+    transport.read_at_once()
+    return transport
 
 
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
@@ -470,8 +491,9 @@ def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
 
 class Connecting(_Handler):
     """A non-blocking connect in progress: EPOLLOUT, then ``SO_ERROR`` says how it went. On
-    success the socket gets its transport (``protocol.connection_made``), else ``failed(exc)``
-    is called; ``cancel()`` gives up (neither is called)."""
+    success the socket gets its transport (``protocol.connection_made``, then what the peer
+    sent already is read: ``read_at_once``), else ``failed(exc)`` is called; ``cancel()``
+    gives up (neither is called)."""
 
     __slots__ = ("failed", "fd", "loop", "protocol", "reactor", "sock")
 
@@ -505,7 +527,7 @@ class Connecting(_Handler):
             sock.close()
             self.failed(OSError(err, f"connect failed: {errno.errorcode.get(err, err)}"))
             return
-        RawStreamTransport(self.reactor, self.loop, sock, self.protocol, peername)
+        RawStreamTransport(self.reactor, self.loop, sock, self.protocol, peername).read_at_once()
 
     def cancel(self) -> None:
         sock = self.sock

@@ -42,7 +42,7 @@ from ..zre.node import (
     SendToPeer,
     SendToPeers,
 )
-from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
+from .beacon import BeaconPlan, UdpBeacon, plan, primary_address, sent_from
 from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zre_events import EVENT_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS, EventQueue
@@ -395,6 +395,7 @@ class ZreNode:
             core.endpoint = self._advertise or bound
             if core.beaconing:
                 assert self._plan is not None  # computed above whenever beaconing
+                self._plan = sent_from(self._plan, bound)  # beacons come from where we listen
                 self._beacon = UdpBeacon(self.port, self._plan, self._on_datagram, core.no_op_beacons)
                 await self._beacon.open()
         except BaseException:
