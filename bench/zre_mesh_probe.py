@@ -179,13 +179,14 @@ def call_counts(profile: cProfile.Profile, unit: int, label: str) -> None:
 
 def layer_of(filename: str) -> str:
     """Which layer a cProfile entry's file belongs to: the ZRE node (zre/*, aio/zre.py,
-    aio/zre_events.py), the rest of zre_ref (ZMTP and the transport), dataclass ``__init__``
-    code (``<string>``: the node's effects and events, ZMTP's frames), asyncio, C functions
-    (``~``), other."""
+    aio/zre_events.py, aio/timerwheel.py: the nodes' shared timer), the rest of zre_ref (ZMTP
+    and the transport), dataclass ``__init__`` code (``<string>``: the node's effects and
+    events, ZMTP's frames), asyncio, C functions (``~``), other."""
     path = filename.replace("\\", "/")
     if filename in ("~", "<string>"):
         return {"~": "C", "<string>": "dataclass init"}[filename]
-    if "/zre_ref/zre/" in path or path.endswith(("/zre_ref/aio/zre.py", "/zre_ref/aio/zre_events.py")):
+    if "/zre_ref/zre/" in path or path.endswith(
+            ("/zre_ref/aio/zre.py", "/zre_ref/aio/zre_events.py", "/zre_ref/aio/timerwheel.py")):
         return "ZRE node"
     if "/zre_ref/" in path:
         return "ZMTP+transport"
@@ -210,11 +211,17 @@ async def probe_calls(args: argparse.Namespace) -> None:
     if sent:
         call_counts(idle, sent, f"idle {args.seconds:g} s ({sent / args.seconds:.0f} msg/s), message sent")
         by_layer: collections.Counter[str] = collections.Counter()
+        in_asyncio: collections.Counter[str] = collections.Counter()
         for entry in idle.getstats():  # per code object (pstats merges every dataclass __init__)
             code = entry.code
-            by_layer[layer_of(code.co_filename if not isinstance(code, str) else "~")] += entry.callcount
+            layer = layer_of(code.co_filename if not isinstance(code, str) else "~")
+            by_layer[layer] += entry.callcount
+            if layer == "asyncio" and not isinstance(code, str):
+                in_asyncio[f"{Path(code.co_filename).name}:{code.co_name}"] += entry.callcount
         print("  per message sent, by layer: " + ", ".join(
             f"{name} {count / sent:.1f}" for name, count in sorted(by_layer.items())))
+        print("  asyncio's, per message sent: " + ", ".join(
+            f"{name} {count / sent:.2f}" for name, count in in_asyncio.most_common(8)))
     else:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 
