@@ -2,7 +2,7 @@
 
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] mesh N [--no-gc] [--profile]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] objects N [--top K]
-    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS
+    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS [--settle S]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] sample N SECONDS [--top K]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] idle N SECONDS [--settle S]
 
@@ -16,8 +16,11 @@ Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyn
 - ``objects``: GC-tracked objects added by the mesh (``gc.get_objects()`` before and after,
   after a collection), per directed link (N*(N-1)), with the most common types.
 - ``calls``: cProfile call counts while forming, per directed link, then while idle for SECONDS
-  (events read), per TCP message sent (``socket.send`` calls): all calls, asyncio handles run,
-  ``send`` and ``recv_into`` calls, and the idle calls by layer (``layer_of``).
+  (events read) after ``--settle`` seconds (default 6), per TCP message sent (``socket.send``
+  calls): all calls, asyncio handles run, ``send`` and ``recv_into`` calls, the idle calls by
+  layer (``layer_of``) and asyncio's busiest functions. The connections' handshake deadlines
+  (30 s, aio/loopshared.py's CoarseDeadlines) stay in asyncio's timer heap for 30 s after the
+  mesh forms: ``--settle 35`` counts the idle mesh without them.
 - ``sample``: a sampling profile (SIGPROF every 0.5 ms of process CPU time) of SECONDS idle
   after forming: the share of samples per function, self and inclusive.
 - ``idle``: CPU per node over SECONDS idle (after ``--settle`` seconds), as bench/zre_node.py's
@@ -201,7 +204,7 @@ async def probe_calls(args: argparse.Namespace) -> None:
     async with mesh(args.n, args.port, args.timeout) as nodes:
         profile.disable()
         call_counts(profile, args.n * (args.n - 1), f"mesh {args.n} forming, directed link")
-        await reading_events(nodes, 6.0)  # past the burst of the last ENTERs
+        await reading_events(nodes, args.settle)  # past the burst of the last ENTERs
         idle = cProfile.Profile()
         idle.enable()
         await reading_events(nodes, args.seconds)
@@ -221,7 +224,7 @@ async def probe_calls(args: argparse.Namespace) -> None:
         print("  per message sent, by layer: " + ", ".join(
             f"{name} {count / sent:.1f}" for name, count in sorted(by_layer.items())))
         print("  asyncio's, per message sent: " + ", ".join(
-            f"{name} {count / sent:.2f}" for name, count in in_asyncio.most_common(8)))
+            f"{name} {count / sent:.2f}" for name, count in in_asyncio.most_common(14)))
     else:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 
@@ -326,6 +329,7 @@ def main() -> int:
     p = sub.add_parser("calls", help="cProfile call counts per link and per message")
     p.add_argument("n", type=int)
     p.add_argument("seconds", type=float, help="idle time profiled after forming")
+    p.add_argument("--settle", type=float, default=6.0, help="idle seconds before counting")
     p.set_defaults(run=probe_calls)
     p = sub.add_parser("sample", help="sampling profile (SIGPROF) of the idle mesh")
     p.add_argument("n", type=int)
