@@ -180,6 +180,20 @@ def call_counts(profile: cProfile.Profile, unit: int, label: str) -> None:
           f"send {sends / unit:.2f}, recv_into {receives / unit:.2f}")
 
 
+#: the timer work ``calls`` counts per second: (label, file name ending, function name)
+TIMER_WORK = (
+    ("node ticks", "aio/zre.py", "_on_timer"),
+    ("loop timers armed", "asyncio/base_events.py", "call_at"),
+    ("TimerHandle.__lt__", "asyncio/events.py", "__lt__"),
+    ("node timer firings", "aio/timerwheel.py", "_fire"),
+)
+
+
+def calls_of(stats: dict[tuple[str, int, str], tuple[Any, ...]], where: str, name: str) -> int:
+    """Calls of the functions ``name`` in files ending with ``where`` (pstats rows)."""
+    return sum(row[1] for key, row in stats.items() if key[2] == name and key[0].endswith(where))
+
+
 def layer_of(filename: str) -> str:
     """Which layer a cProfile entry's file belongs to: the ZRE node (zre/*, aio/zre.py,
     aio/zre_events.py, aio/timerwheel.py: the nodes' shared timer), the rest of zre_ref (ZMTP
@@ -225,6 +239,8 @@ async def probe_calls(args: argparse.Namespace) -> None:
             f"{name} {count / sent:.1f}" for name, count in sorted(by_layer.items())))
         print("  asyncio's, per message sent: " + ", ".join(
             f"{name} {count / sent:.2f}" for name, count in in_asyncio.most_common(14)))
+        print("  timers, per second: " + ", ".join(
+            f"{label} {calls_of(stats, where, name) / args.seconds:.0f}" for label, where, name in TIMER_WORK))
     else:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 
