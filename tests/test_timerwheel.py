@@ -182,6 +182,7 @@ def test_stale_entries_stay_bounded() -> None:
     assert peak <= 20
     for owner in range(10):
         wheel.remove(owner)
+        assert wheel.entry_count() <= 2 * wheel.deadline_count()
     assert wheel.entry_count() == 0
     assert_armed_at_earliest(loop, wheel, None)
 

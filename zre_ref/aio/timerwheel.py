@@ -51,7 +51,10 @@ class TimerWheel:
         self._seq += 1
         self._live[owner] = self._seq
         heappush(self._heap, (when, self._seq, owner, callback))
-        self._settle()
+        if len(self._heap) > 2 * len(self._live):  # _settle, inline: a node sets once per tick
+            self._compact()
+        if not self._firing:
+            self._arm()
 
     def remove(self, owner: Hashable) -> None:
         """``owner`` has no deadline any more (a stopped node)."""
