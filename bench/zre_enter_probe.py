@@ -1,6 +1,6 @@
 """Where start -> ENTER goes: stage stamps over many rounds of bench/zre_node.py's ENTER figure.
 
-    python bench/zre_enter_probe.py [--rounds N] [--tree DIR] [--plain-recv] [--calls]
+    python bench/zre_enter_probe.py [--rounds N] [--tree DIR] [--plain-recv] [--calls | --bare]
 
 Node ``a`` runs; each round starts node ``b`` on the same loop (``interface="lo"``) and waits
 for a's PeerEntered, as ``ref_enter_latency`` does. The probe wraps a few methods (wrappers
@@ -33,6 +33,9 @@ ap.add_argument("--rounds", type=int, default=200)
 ap.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
 ap.add_argument("--plain-recv", action="store_true")
 ap.add_argument("--calls", action="store_true", help="count Python calls per round (cProfile)")
+ap.add_argument("--bare", action="store_true",
+                help="no stamps, no counting: only the totals (for instruction counts under "
+                     "valgrind --tool=callgrind, taken as a difference of two --rounds)")
 args = ap.parse_args()
 sys.path.insert(0, args.tree)
 
@@ -122,6 +125,7 @@ if args.calls:
     profile: cProfile.Profile | None = cProfile.Profile()
 else:
     profile = None
+if not args.calls and not args.bare:
     install_stamps()
     selectors.EpollSelector.select = counting_select  # type: ignore[method-assign]
 
@@ -182,8 +186,8 @@ async def main() -> None:
         at = statistics.median(per_stage[label])
         print(f"{at:12.0f} {at - before:7.0f}  {label}  (n={len(per_stage[label])})")
         before = at
-    print(f"total median {statistics.median(totals) * 1e6:.0f} us, "
-          f"loop turns per round median {statistics.median(turns):.0f}")
+    print(f"total median {statistics.median(totals) * 1e6:.0f} us" + (
+        "" if args.bare else f", loop turns per round median {statistics.median(turns):.0f}"))
 
 
 def report_calls(profile: cProfile.Profile) -> None:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zre_ref.aio.loopshared import LoopShared
 from zre_ref.aio.zmtp import Socket
-from zre_ref.aio.zre import ZreNode
+from zre_ref.aio.zre import INBOX_RCVHWM, ZreNode
 from zre_ref.zre.events import (
     NodeStopped,
     PeerEntered,
@@ -517,10 +519,32 @@ def test_ipv6_direct_mode_on_loopback() -> None:
     run(main)
 
 
-def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
-    """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface. Linux loopback has
-    no IPv6 multicast, so there the nodes run in a fresh namespace on a veth pair (nothing
-    leaves the namespace)."""
+#: the interface's IPv6 addresses in each namespace case: a ULA alone (no link-local: addrgenmode
+#: none), a link-local and a ULA (the ROUTER binds the ULA, while a socket bound to :: would send
+#: to ff02::1 from the link-local one, RFC 6724), and a link-local alone
+IPV6_ADDRESS_CASES = {"ula": ["fd5a:5245::1/64"], "link-local+ula": ["fe80::1/64", "fd5a:5245::1/64"],
+                      "link-local": ["fe80::1/64"]}
+
+
+def ipv6_namespace_commands(ns: str, case: str) -> list[list[str]]:
+    """`ip` commands that make namespace ``ns``: lo up, and a veth pair zv0/zv1 whose end zv0
+    holds the case's addresses, with no duplicate address detection (usable at once)."""
+    return [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+            ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
+            ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
+            ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
+            *(["ip", "-n", ns, "addr", "add", address, "dev", "zv0", "nodad"]
+              for address in IPV6_ADDRESS_CASES[case]),
+            ["ip", "-n", ns, "link", "set", "zv0", "up"],
+            ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+
+
+@pytest.mark.parametrize("case", list(IPV6_ADDRESS_CASES))
+def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits(case: str) -> None:
+    """IPv6 discovery as czmq does it: beacons to ff02::1 on the interface, from the address
+    the ROUTER listens on (spec/zre.md#node-discovery, D7, D11). Linux loopback has no IPv6
+    multicast, so there the nodes run in a fresh namespace on a veth pair (nothing leaves the
+    namespace), whose end carries the case's addresses."""
     import json
     import shutil
     import subprocess
@@ -531,18 +555,14 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
     script = [sys.executable, str(Path(__file__).with_name("zre_ipv6_scenario.py"))]
     ns = ""
     if _loopback_carries_ipv6_multicast():
+        if case != "ula":
+            pytest.skip("lo carries IPv6 multicast here: the scenario runs on lo, once")
         argv = [*script, "lo", str(free_udp_port())]
     else:
         if os.geteuid() != 0 or shutil.which("ip") is None:
             _need("lo has no IPv6 multicast here, and a namespace needs root and iproute2")
         ns = f"zre6{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
-        setup = [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-                 ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
-                 ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "addrgenmode", "none"],
-                 ["ip", "-n", ns, "addr", "add", "fd5a:5245::1/64", "dev", "zv0", "nodad"],
-                 ["ip", "-n", ns, "link", "set", "zv0", "up"],
-                 ["ip", "-n", ns, "link", "set", "zv1", "up"]]
+        setup = ipv6_namespace_commands(ns, case)
         argv = ["ip", "netns", "exec", ns, *script, "zv0", "5670"]
     try:
         for cmd in setup if ns else []:
@@ -560,6 +580,12 @@ def test_ipv6_beacons_to_ff02_1_find_each_other_and_port0_exits() -> None:
     assert got["a_saw"] == [got["b_uuid"], got["b"]] and got["b_saw"] == [got["a_uuid"], got["a"]]
     assert got["shout"] == "over IPv6" and got["exit"] == got["a_uuid"]
     assert got["a_beacons_sent"] >= 1
+    # a's beacons leave from the address its ROUTER is bound to (the zone aside)
+    a_host = got["a"].removeprefix("tcp://[").rsplit("]:", 1)[0]
+    assert got["a_beacon_source"].split("%", 1)[0] == a_host.split("%", 1)[0]
+    if ns:
+        wanted = IPV6_ADDRESS_CASES[case][-1].split("/")[0]  # a ULA when there is one
+        assert a_host.split("%", 1)[0] == wanted
 
 
 def test_beacon_plans() -> None:
@@ -584,12 +610,33 @@ def test_beacon_plans() -> None:
     ("tcp://[FE80::a:b]:1", "tcp://[FE80::a:b%zv0]:1"),
     ("tcp://[fe80::1%eth9]:5000", "tcp://[fe80::1%eth9]:5000"),  # already has a zone
     ("tcp://[fd00::1]:5000", "tcp://[fd00::1]:5000"),  # not link-local
+    ("tcp://fe80::1:5000", "tcp://[fe80::1%zv0]:5000"),  # zyre's HELLO: no brackets, no zone
+    ("tcp://fe80::1%eth9:5000", "tcp://fe80::1%eth9:5000"),
+    ("tcp://fd00::1:5000", "tcp://fd00::1:5000"),
+    ("tcp://fe80.example:5000", "tcp://fe80.example:5000"),  # a host name
     ("tcp://127.0.0.1:5000", "tcp://127.0.0.1:5000"),
 ])
 def test_link_local_peer_endpoints_get_our_interface_as_zone(endpoint: str, zoned: str) -> None:
     from zre_ref.aio.beacon import link_local_zone
 
     assert link_local_zone(endpoint, "zv0") == zoned
+
+
+@pytest.mark.parametrize("router,host", [
+    ("tcp://[fd00::7]:5000", "fd00::7"),  # one address: beacons leave from it
+    ("tcp://[fe80::2%zv0]:5000", "fe80::2%zv0"),  # link-local: bound with the plan's interface
+    ("tcp://[fe80::2]:5000", "fe80::2%zv0"),
+    ("tcp://[::]:5000", "fd00::1"),  # every address: the interface's address will do
+    ("tcp://*:5000", "fd00::1"),
+])
+def test_ipv6_beacons_leave_from_the_routers_address(router: str, host: str) -> None:
+    from zre_ref.aio.beacon import IPV6_GROUP, BeaconPlan, sent_from
+
+    v6 = BeaconPlan("fd00::1", (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True, ifindex=3, interface="zv0")
+    assert sent_from(v6, router) == BeaconPlan(host, (IPV6_GROUP,), (IPV6_GROUP,), ipv6=True,
+                                               ifindex=3, interface="zv0")
+    v4 = BeaconPlan("10.0.0.1", ("10.0.0.255",), interface="eth0")
+    assert sent_from(v4, "tcp://10.0.0.9:5000") is v4
 
 
 def test_nodes_of_one_process_share_one_beacon_socket_and_copies_are_read_once() -> None:
@@ -740,6 +787,79 @@ def test_slow_application_holds_back_the_inbox_and_loses_nothing() -> None:
                         await asyncio.sleep(0.01)  # a slow reader now and then
                         assert a.pending_events <= 8
             assert got == list(range(300))
+    run(main)
+
+
+def test_a_flooding_peer_fills_only_the_bounded_inbox_and_loses_nothing() -> None:
+    """The direct path takes a read's messages only while events have room: a peer that
+    sends faster than the application reads finds a's events at max_pending_events, its ROUTER
+    inbox at about rcvhwm (then a's ROUTER stops reading: TCP holds the rest), and every
+    message still arrives once, in order."""
+    async def main() -> None:
+        async with ZreNode("a", beacon=False, max_pending_events=8) as a, \
+                ZreNode("b", beacon=False, sndhwm=5000) as b:
+            await a.connect_peer(b.endpoint)
+            await expect(a, PeerEntered)
+            await expect(b, PeerEntered)
+            router = a.router
+            assert router is not None
+            body = b"f" * 1000
+            for i in range(2000):
+                await b.whisper(a.uuid, b"%d" % i, body)
+                if i % 200 == 199:
+                    await asyncio.sleep(0)
+            await until(lambda: bool(router._read_pause.pipes), what="a's ROUTER paused")
+            assert a.pending_events <= 8
+            # rcvhwm, plus what the read that filled it completed (at most one read buffer)
+            assert INBOX_RCVHWM <= router.stats()["received"] <= INBOX_RCVHWM + 300
+            got = []
+            while len(got) < 2000:
+                ev = await asyncio.wait_for(a.recv(), 5)
+                if isinstance(ev, WhisperReceived):
+                    got.append(int(ev.content[0]))
+                    assert a.pending_events <= 8
+            assert got == list(range(2000))
+    run(main)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(st.tuples(st.sampled_from(["whisper", "shout"]), st.integers(0, 3000),
+                              st.booleans()), min_size=1, max_size=40),
+       room=st.sampled_from([3, 64, 10_000]))
+def test_the_direct_path_gives_the_events_the_readable_path_gives(
+        ops: list[tuple[str, int, bool]], room: int) -> None:
+    """A node whose ROUTER hands reads straight to it (the direct path, Socket.on_messages)
+    and one that takes them from the ROUTER's inbox (the readable path, on_messages off) give
+    the application the same events, in the same order, whatever the room for events."""
+    async def events_of(direct: bool) -> list[tuple[str, str, tuple[bytes, ...]]]:
+        async with ZreNode("a", beacon=False, max_pending_events=room) as a, \
+                ZreNode("b", beacon=False) as b:
+            await a.join("G")
+            await b.connect_peer(a.endpoint)
+            await expect(b, PeerJoined)
+            await expect(a, PeerEntered)
+            assert a.router is not None
+            if not direct:
+                a.router.on_messages = None
+            for i, (kind, size, turn) in enumerate(ops):
+                content = (b"%d" % i, b"c" * size)
+                if kind == "whisper":
+                    await b.whisper(a.uuid, *content)
+                else:
+                    await b.shout("G", *content)
+                if turn:
+                    await asyncio.sleep(0)
+            got: list[tuple[str, str, tuple[bytes, ...]]] = []
+            while len(got) < len(ops):
+                ev = await asyncio.wait_for(a.recv(), TIMEOUT)
+                if isinstance(ev, (WhisperReceived, ShoutReceived)):
+                    got.append((type(ev).__name__, getattr(ev, "group", ""), ev.content))
+            return got
+
+    async def main() -> None:
+        direct = await events_of(True)
+        assert direct == await events_of(False)
+        assert [int(c[0]) for _, _, c in direct] == list(range(len(ops)))
     run(main)
 
 

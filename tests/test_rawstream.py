@@ -297,6 +297,56 @@ def test_half_close_eof(kind: str, keep_open: bool) -> None:
     run(main)
 
 
+class Failing(Recorder):
+    """A Recorder whose ``step`` (get_buffer, buffer_updated or eof_received) raises."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.step = step
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = super().get_buffer(sizehint)
+        if self.step == "get_buffer":
+            raise ValueError("get_buffer")
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        if self.step == "buffer_updated":
+            raise ValueError("buffer_updated")
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        raise ValueError("eof_received")
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("step", ["get_buffer", "buffer_updated", "eof_received"])
+def test_a_failing_protocol_callback_is_reported_and_closes_the_transport(kind: str,
+                                                                           step: str) -> None:
+    """The protocol's read callback raises: the loop's exception handler gets it (naming the
+    call), the transport closes and connection_lost gets the exception, once."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        mine, peer = tcp_pair()
+        proto = Failing(step)
+        await give_transport(kind, mine, proto)
+        try:
+            peer.sendall(b"data")
+            if step == "eof_received":
+                peer.shutdown(socket.SHUT_WR)
+            exc = await asyncio.wait_for(proto.lost, 5)
+        finally:
+            peer.close()
+        assert isinstance(exc, ValueError) and str(exc) == step
+        assert proto.calls.count("lost") == 1
+        assert [type(c.get("exception")) for c in reported] == [ValueError]
+        assert f"{step}()" in reported[0]["message"]
+    run(main)
+
+
 @TRANSPORTS
 def test_peer_reset_mid_write_ends_in_connection_lost_with_the_error(kind: str) -> None:
     async def main() -> None:
@@ -337,6 +387,87 @@ def test_raw_connect_refused_reports_the_error_and_reactor_forgets_everything() 
             assert isinstance(transport, RawStreamTransport)
             assert len(reactor.handlers) == 1
         assert proto.lost.done() and reactor.handlers == {}
+    run(main)
+
+
+class Marked(Recorder):
+    """A Recorder that notes, in ``calls``, when the loop callback that made the connection
+    ended: a ``call_soon`` from ``connection_made`` runs before any later reactor dispatch."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        asyncio.get_running_loop().call_soon(self.calls.append, "next callback")
+
+
+@pytest.mark.parametrize("then_close", [False, True])
+def test_attach_reads_what_the_peer_sent_before_it(then_close: bool) -> None:
+    """The peer's bytes (and its EOF) already waiting when an accepted socket gets its raw
+    transport are read before attach returns, right after connection_made; with nothing
+    waiting, reading is left to the reactor."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reactor = LoopShared.of(loop).stream_reactor(loop)
+        assert reactor is not None
+        mine, peer = tcp_pair()
+        data = bytes(range(256)) * 40  # more than one read of the Recorder's buffer
+        peer.sendall(data)
+        if then_close:
+            peer.shutdown(socket.SHUT_WR)
+        proto = Recorder()
+        transport = attach(reactor, loop, mine, proto)
+        try:
+            assert proto.calls[:3] == ["made", "get_buffer", "buffer_updated"]
+            assert bytes(proto.received) == data[:len(proto.received)] and proto.received
+            await until(lambda: len(proto.received) == len(data) and (
+                not then_close or "eof" in proto.calls), 5, "the rest, from the reactor")
+            assert bytes(proto.received) == data
+            if then_close:
+                assert await asyncio.wait_for(proto.lost, 5) is None
+            quiet, quiet_peer = tcp_pair()  # nothing waiting: the read finds nothing (EAGAIN)
+            idle = Recorder()
+            idle_transport = attach(reactor, loop, quiet, idle)
+            assert idle.calls == ["made", "get_buffer"] and not idle_transport.is_closing()
+            quiet_peer.sendall(b"later")
+            await until(lambda: bytes(idle.received) == b"later", 5, "the reactor's read")
+            idle_transport.abort()
+            quiet_peer.close()
+            await asyncio.wait_for(idle.lost, 5)
+        finally:
+            if not proto.lost.done():
+                transport.abort()
+            peer.close()
+            await asyncio.wait_for(asyncio.shield(proto.lost), 5)
+    run(main)
+
+
+def test_a_raw_connect_reads_what_the_peer_sent_in_the_callback_that_completes_it() -> None:
+    """The accepting side writes before the reactor reports the connect done (on loopback the
+    TCP handshake is over inside connect): the bytes reach the protocol in the same loop
+    callback as connection_made, not a turn later."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reactor = LoopShared.of(loop).stream_reactor(loop)
+        assert reactor is not None
+        with socket.socket() as lsock:
+            lsock.bind(("127.0.0.1", 0))
+            lsock.listen(1)
+            lsock.settimeout(5)  # the accept waits for the connect, bounded
+            family, address = numeric_address("127.0.0.1", lsock.getsockname()[1]) or (0, ())
+            failed: asyncio.Future[OSError] = loop.create_future()
+            proto = Marked()
+            open_connection(reactor, loop, family, address, proto, failed.set_result)
+            accepted, _ = lsock.accept()
+        try:
+            accepted.sendall(b"greeting")
+            await until(lambda: "made" in proto.calls, 5, "the connect")
+            assert proto.calls[:3] == ["made", "get_buffer", "buffer_updated"]
+            assert proto.calls.index("buffer_updated") < proto.calls.index("next callback")
+            assert bytes(proto.received) == b"greeting" and not failed.done()
+        finally:
+            assert proto.transport is not None
+            proto.transport.abort()
+            accepted.close()
+            await asyncio.wait_for(proto.lost, 5)
     run(main)
 
 

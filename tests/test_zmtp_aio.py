@@ -14,6 +14,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zre_ref.aio import zmtp
 from zre_ref.aio.loopshared import CoarseDeadlines, LoopShared, TurnEnd
@@ -104,6 +106,33 @@ def test_turn_end_one_callback_per_turn_for_every_socket() -> None:
             got = [await recv(r) for _ in range(6)]
             assert [m[1] for m in got if m[0] == b"\x01a"] == [b"a0", b"a1", b"a2"]
             assert [m[1] for m in got if m[0] == b"\x01b"] == [b"b0", b"b1", b"b2"]
+
+    run(main())
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_an_answer_on_a_raw_link_asks_for_no_end_of_turn_callback(raw: bool) -> None:
+    """The first message a raw-transport pipe sends after a read goes out at once and asks for
+    no end-of-turn callback (the reactor's dispatch moved the turn number on); a second one
+    in that turn still waits for the turn's end, and both arrive in order. asyncio's
+    transports keep asking for the callback (the generic path)."""
+    async def main() -> None:
+        shared = LoopShared()
+        async with Socket("ROUTER", shared=shared, raw_transport=raw) as r, \
+                Socket("DEALER", identity=b"\x01d", shared=shared, raw_transport=raw) as d:
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            for i in range(3):
+                await d.send_multipart([b"q%d" % i])
+                assert await recv(r) == [b"\x01d", b"q%d" % i]
+                turn = shared.turn.number
+                r.send_multipart_nowait([b"\x01d", b"a%d" % i])
+                pipe = r._pipes[0]
+                assert not pipe.queue and shared.turn.number == turn  # written at once
+                assert shared.turn._scheduled is not raw
+                r.send_multipart_nowait([b"\x01d", b"b%d" % i])
+                assert len(pipe.queue) == 1 and shared.turn._scheduled  # coalesced
+                assert await recv(d) == [b"a%d" % i]
+                assert await recv(d) == [b"b%d" % i]
 
     run(main())
 
@@ -404,6 +433,76 @@ def test_on_readable_recv_many_and_send_frames() -> None:
         with pytest.raises(WouldBlock):
             async with Socket("DEALER", sndhwm=1) as lonely:
                 lonely.send_frames_nowait([b"no peer"])
+
+    run(main())
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.tuples(st.integers(0, 20_000), st.booleans()), min_size=1,
+                     max_size=60),
+       takes=st.lists(st.integers(0, 8), min_size=1, max_size=6))
+def test_on_messages_takes_reads_in_order_and_the_rest_waits_in_the_inbox(
+        sizes: list[tuple[int, bool]], takes: list[int]) -> None:
+    """The direct path (Socket.on_messages): a consumer that takes a varying number of each
+    read's messages, and recv_many_nowait for the rest, together take every message once, in
+    the order sent: the rest of a read waits in the inbox, and while anything waits there no
+    read goes to the consumer."""
+    async def main() -> None:
+        async with Socket("ROUTER", rcvhwm=0) as r, Socket("DEALER", identity=b"d") as d:
+            taken: list[bytes] = []  # by the consumer and by recv_many_nowait, as taken
+            calls = 0
+
+            def consume(messages: list[list[bytes | bytearray]]) -> int:
+                nonlocal calls
+                assert r.stats()["received"] == 0  # only while the inbox is empty
+                assert all(m[0] == b"d" for m in messages)
+                n = min(takes[calls % len(takes)], len(messages))
+                calls += 1
+                taken.extend(bytes(m[1]) for m in messages[:n])
+                return n
+
+            r.on_messages = consume
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            sent = [i.to_bytes(4, "big") + b"x" * size for i, (size, _) in enumerate(sizes)]
+            for body, (_, turn) in zip(sent, sizes, strict=True):
+                d.send_frames_nowait([body])
+                if turn:  # a read of its own, maybe while earlier ones wait in the inbox
+                    await until(lambda: r.stats()["received"] + len(taken) > 0, 5.0)
+                    await asyncio.sleep(0.001)  # paces the sender; the wait is the line above
+            await until(lambda: r.stats()["received"] + len(taken) == len(sent), 5.0)
+            taken += [bytes(m[1]) for m in r.recv_many_nowait()]
+            assert taken == sent
+            assert calls >= 1
+
+    run(main())
+
+
+def test_a_failing_on_messages_goes_to_the_loop_and_the_socket_carries_on() -> None:
+    """A consumer that raises is reported to the loop's exception handler (the messages it
+    was given are its own); the next read is handed over as usual."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        async with Socket("ROUTER") as r, Socket("DEALER", identity=b"d") as d:
+            got: list[bytes] = []
+
+            def consume(messages: list[list[bytes | bytearray]]) -> int:
+                if any(m[1] == b"boom" for m in messages):
+                    raise RuntimeError("consumer failed")
+                got.extend(bytes(m[1]) for m in messages)
+                return len(messages)
+
+            r.on_messages = consume
+            await d.connect(await r.bind("tcp://127.0.0.1:*"))
+            await d.send_multipart([b"boom"])
+            await until(lambda: bool(reported), 3.0)
+            assert isinstance(reported[0]["exception"], RuntimeError)
+            assert "on_messages" in reported[0]["message"]
+            await d.send_multipart([b"after"])
+            await until(lambda: got == [b"after"], 3.0)
+            assert r.stats()["received"] == 0 and len(reported) == 1
 
     run(main())
 

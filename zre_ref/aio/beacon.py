@@ -11,7 +11,9 @@ each datagram being read once and given to all of them. Where a beacon goes
   127.255.255.255 (what zyre.js sends and hears) and 225.25.25.25 (pyre's and zyre's loopback
   multicast), and we listen to both;
 * ``interface="*"``: 255.255.255.255;
-* IPv6 (``ipv6=True``): ff02::1 on the interface (czmq's default group).
+* IPv6 (``ipv6=True``): ff02::1 on the interface (czmq's default group), sent from a second
+  socket bound to the address the ROUTER is bound to, so that the source address peers connect
+  to (rule D7) is one we listen on (rule D11; czmq's zbeacon does the same).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..zre.admission import NoOpBeacons
 from .loopshared import LoopShared
@@ -172,14 +174,36 @@ def _ipv6_address(name: str) -> str:
     return found.get("10", "::")
 
 
+def sent_from(the_plan: BeaconPlan, router_endpoint: str) -> BeaconPlan:
+    """The plan whose IPv6 beacons leave from the one address the ROUTER is bound to
+    (``tcp://[fe80::2%eth0]:5000`` -> fe80::2), so that peers connecting to their source reach
+    it; a wildcard bind (``[::]``) or IPv4 keeps the plan (spec/zre.md#node-discovery, D11)."""
+    _, sep, rest = router_endpoint.partition("://[")
+    if not the_plan.ipv6 or not sep:
+        return the_plan
+    host = rest.split("]", 1)[0].split("%", 1)[0]
+    try:
+        if socket.inet_pton(socket.AF_INET6, host) == bytes(16):
+            return the_plan  # [::]: listens on every address, the interface's one included
+    except OSError:
+        return the_plan
+    if host.lower().startswith("fe80"):
+        host = f"{host}%{the_plan.interface}"
+    return replace(the_plan, host=host)
+
+
 def link_local_zone(endpoint: str, interface: str) -> str:
     """``tcp://[fe80::1]:port`` -> ``tcp://[fe80::1%interface]:port``: a link-local peer address
-    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7)."""
-    head, sep, rest = endpoint.partition("://[")
-    if not sep or not interface or not rest.lower().startswith("fe80") or "%" in rest.split("]")[0]:
+    without a zone cannot be reached (zyre adds its interface the same way; spec/zre.md#node-discovery, D7).
+    zyre's HELLO names it without brackets and without its zone (``tcp://fe80::1:port``, D8):
+    that form gets the zone too, in brackets."""
+    head, sep, rest = endpoint.partition("://")
+    host, colon, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (not sep or not colon or not interface or "%" in host or ":" not in host
+            or not host.lower().startswith("fe80")):
         return endpoint
-    host, _, tail = rest.partition("]")
-    return f"{head}://[{host}%{interface}]{tail}"
+    return f"{head}://[{host}%{interface}]:{port}"
 
 
 class BeaconSocket(asyncio.DatagramProtocol):
@@ -207,6 +231,9 @@ class BeaconSocket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
         self.sock: socket.socket | None = None  # ours: read directly to drain a backlog
+        #: IPv6: the socket beacons leave through, bound to the plan's host (spec/zre.md#node-discovery,
+        #: D11); None: they leave through ``transport``
+        self.sender: socket.socket | None = None
         self.last = b""  # the last datagram handed out, from where, and when
         self.last_addr: tuple[str | object, ...] = ()
         self.last_at = 0.0
@@ -219,6 +246,19 @@ class BeaconSocket(asyncio.DatagramProtocol):
                 return
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+            except OSError:  # BlockingIOError: nothing more waits
+                return
+            self._hand_out(data, addr)
+
+    def sender_readable(self) -> None:
+        """Datagrams sent to the sender's own address and port (a unicast beacon, such as the
+        doctor's port-0 one): that socket is the one the kernel gives them to, so we read it
+        too, up to READ_BATCH per turn."""
+        for _ in range(READ_BATCH):
+            if self.sender is None or not self.members:
+                return
+            try:
+                data, addr = self.sender.recvfrom(MAX_DATAGRAM + 1)
             except OSError:  # BlockingIOError: nothing more waits
                 return
             self._hand_out(data, addr)
@@ -270,7 +310,15 @@ class BeaconSocket(asyncio.DatagramProtocol):
         log.debug("beacon socket error: %s", exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.close_sender()
         self.unregister()
+
+    def close_sender(self) -> None:
+        if self.sender is not None:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                self.loop.remove_reader(self.sender)
+            self.sender.close()
+            self.sender = None
 
     def unregister(self) -> None:
         """Leave the loop's registry (a later open makes a new socket)."""
@@ -348,6 +396,30 @@ class UdpBeacon:
             raise
         return s
 
+    def _sender(self) -> socket.socket:
+        """IPv6: a send-only socket bound to the plan's host and the discovery port, so that our
+        beacons carry the address the ROUTER listens on as their source. The receiving socket
+        must stay bound to ``::`` (Linux delivers multicast only to it), and a socket bound to
+        ``::`` sends from the address RFC 6724 picks for ff02::1: the link-local one, which the
+        ROUTER does not listen on when the interface also has a global or ULA address
+        (spec/zre.md#node-discovery, D11)."""
+        p = self.plan
+        host = p.host.split("%", 1)[0]
+        scope = p.ifindex if host.lower().startswith("fe80") else 0
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, p.ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            s.bind((host, self.port, 0, scope))
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
     async def open(self) -> None:
         """Join the loop's socket for (port, plan), opening it if this is the first."""
         loop = asyncio.get_running_loop()
@@ -361,8 +433,14 @@ class UdpBeacon:
             hub = registry[key] = BeaconSocket(shared, key, loop)
             try:
                 hub.sock = self._socket()
+                if self.plan.ipv6:
+                    hub.sender = self._sender()
+                    loop.add_reader(hub.sender, hub.sender_readable)
                 transport, _ = await loop.create_datagram_endpoint(lambda: hub, sock=hub.sock)
             except BaseException as exc:
+                hub.close_sender()
+                if hub.transport is None and hub.sock is not None:
+                    hub.sock.close()
                 hub.unregister()
                 hub.opened.set_exception(exc)
                 hub.opened.exception()  # mark retrieved: nobody may be waiting
@@ -377,13 +455,14 @@ class UdpBeacon:
         """Send one beacon datagram to every destination (errors are logged, not raised)."""
         hub = self.socket
         t = hub.transport if hub is not None else None
-        if t is None:
+        if hub is None or t is None or t.is_closing():
             return
         for dest in self.plan.destinations:
-            addr: tuple[str, int] | tuple[str, int, int, int] = (
-                (dest, self.port, 0, self.plan.ifindex) if self.plan.ipv6 else (dest, self.port))
             try:
-                t.sendto(data, addr)
+                if hub.sender is not None:  # IPv6: from the ROUTER's address (D11)
+                    hub.sender.sendto(data, (dest, self.port, 0, self.plan.ifindex))
+                else:
+                    t.sendto(data, (dest, self.port))
                 self.sent += 1
             except OSError as exc:
                 log.info("beacon to %s:%d failed: %s", dest, self.port, exc)
@@ -397,5 +476,6 @@ class UdpBeacon:
         hub.leave(self)
         if not hub.members:
             hub.unregister()
+            hub.close_sender()
             if hub.transport is not None:
                 hub.transport.close()

@@ -44,7 +44,15 @@ class TurnEnd:
     """One loop callback at the end of each loop turn, for everything on the loop that asks:
     each socket's write coalescing (what its pipes queued in this turn is flushed then) costs
     one callback per turn for the whole loop, not one per socket. ``number`` counts the turns
-    ended, so a pipe can tell whether it already wrote in this one."""
+    ended -- and the loop's raw stream reactor moves it on at each of its dispatches
+    (``StreamReactor``'s ``turn``) --, so a pipe can tell whether it already wrote in this one.
+
+    A pipe on asyncio's transports that writes at once asks for the end of the turn
+    (:meth:`ensure`), so that its next turn has a new number. A pipe on a raw transport does
+    not: on a ZRE link the next message follows a read, whose dispatch moves the number on,
+    and a turn that only answered what it read ends without a callback. Without such a read
+    in between, its next message waits for the end of its turn (the same one callback) instead
+    of going at once: coalescing, never order, depends on the number."""
 
     __slots__ = ("_pending", "_scheduled", "number")
 
@@ -119,8 +127,8 @@ class CoarseDeadlines:
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "_node_timers", "_reactor", "beacon_sockets", "handshakes", "raw_streams",
-                 "read_buffer", "turn")
+    __slots__ = ("__weakref__", "_node_timers", "_reactor", "beacon_sockets", "handshakes",
+                 "raw_streams", "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -147,7 +155,7 @@ class LoopShared:
         if reactor is None:
             if not reactor_supported(loop):
                 return None
-            reactor = self._reactor = StreamReactor(loop)
+            reactor = self._reactor = StreamReactor(loop, self.turn)
         return reactor if reactor.serves(loop) else None
 
     def node_timers(self, loop: asyncio.AbstractEventLoop) -> TimerWheel:

@@ -18,6 +18,8 @@ mesh costs. This module keeps the same contract for a ``BufferedProtocol`` with 
   the rest, with asyncio's high/low water marks (``pause_writing``/``resume_writing``).
 * :func:`open_connection` -- a non-blocking connect (``connect_ex``, EPOLLOUT, ``SO_ERROR``) to
   a numeric address, no Task; :func:`attach` gives an accepted socket its transport at once.
+  Both read what the peer sent already right after ``connection_made`` (``read_at_once``):
+  on loopback an eager peer's greeting is often waiting, and the read saves a loop turn.
 
 Nothing on the wire changes: the bytes written and read are the same, only who calls
 ``send``/``recv_into`` differs. Where ``select.epoll`` is missing (not Linux) or the loop has
@@ -35,10 +37,11 @@ import warnings
 import weakref
 from _socket import socket as PlainSocket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["DISPATCH_BATCH", "Connecting", "PlainSocket", "RawStreamTransport", "StreamReactor",
-           "adopt_socket", "attach", "numeric_address", "open_connection", "reactor_supported"]
+           "TurnCounter", "adopt_socket", "attach", "numeric_address", "open_connection",
+           "reactor_supported"]
 
 #: ready descriptors handled per loop callback (the rest wait for the next turn)
 DISPATCH_BATCH = 256
@@ -52,6 +55,11 @@ _EPOLLHUP = getattr(select, "EPOLLHUP", 16)
 _READABLE = _EPOLLIN | _EPOLLERR | _EPOLLHUP
 _WRITABLE = _EPOLLOUT | _EPOLLERR | _EPOLLHUP
 _TRY_AGAIN = (BlockingIOError, InterruptedError)
+#: what _read_ready reports when each of its steps fails
+_GET_BUFFER_FAILED = "fatal error: protocol.get_buffer() call failed"
+_READ_FAILED = "fatal read error on raw stream transport"
+_BUFFER_UPDATED_FAILED = "fatal error: protocol.buffer_updated() call failed"
+_EOF_RECEIVED_FAILED = "fatal error: protocol.eof_received() call failed"
 #: a stream socket made non-blocking by socket() itself (Linux), not by a later fcntl
 _SOCK_STREAM_NONBLOCK = _socket.SOCK_STREAM | getattr(_socket, "SOCK_NONBLOCK", 0)
 
@@ -73,18 +81,27 @@ class _Handler:
         raise NotImplementedError
 
 
+class TurnCounter(Protocol):
+    """What counts a loop's turns for write coalescing (``LoopShared.turn``)."""
+
+    number: int
+
+
 class StreamReactor:
     """One ``select.epoll`` for a loop's raw stream sockets, watched by the loop as one fd.
 
     It keeps no reference to the loop (LoopShared is kept per loop by a weak key; the loop's
-    reader handle refers to the reactor, not the other way round)."""
+    reader handle refers to the reactor, not the other way round). ``turn``: each dispatch
+    moves its ``number`` on, so a raw transport's writer knows a new turn began without a
+    callback of its own at the end of the turn (aio/zmtp_flow.py ``Output.enqueue``)."""
 
-    __slots__ = ("__weakref__", "_epoll", "_loop_ref", "handlers")
+    __slots__ = ("__weakref__", "_epoll", "_loop_ref", "_turn", "handlers")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, turn: TurnCounter | None = None) -> None:
         self._epoll = select.epoll()
         self.handlers: dict[int, _Handler] = {}
         self._loop_ref = weakref.ref(loop)
+        self._turn = turn
         loop.add_reader(self._epoll.fileno(), self._dispatch)
 
     def serves(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -110,6 +127,8 @@ class StreamReactor:
             self._epoll.unregister(fd)
 
     def _dispatch(self) -> None:
+        if self._turn is not None:
+            self._turn.number += 1
         get = self.handlers.get
         for fd, events in self._epoll.poll(0, DISPATCH_BATCH):
             handler = get(fd)
@@ -169,6 +188,14 @@ class RawStreamTransport(_Handler, asyncio.Transport):
     def __repr__(self) -> str:
         return f"<RawStreamTransport fd={self._fd}{' closing' if self._closing else ''}>"
 
+    def read_at_once(self) -> None:
+        """Read what the peer already sent, now, instead of waiting for the reactor's next
+        turn (on loopback an eager peer's greeting is often there when the connect completes
+        or the accept happens); nothing there (EAGAIN) leaves it to the reactor as usual.
+        The read itself is the readable path's (:meth:`_read_ready`)."""
+        if self._mask & _EPOLLIN:  # reading, not closing (connection_made may have closed)
+            self._read_ready()
+
     def _set_mask(self, mask: int) -> None:
         if mask != self._mask:
             self._reactor.modify(self._fd, self._mask, mask)
@@ -182,49 +209,37 @@ class RawStreamTransport(_Handler, asyncio.Transport):
             self._write_ready()
 
     def _read_ready(self) -> None:
+        """get_buffer, recv_into, then buffer_updated (or eof_received); whatever fails is
+        fatal to this transport, reported as asyncio reports it (``_fatal_error``)."""
         protocol = self._protocol
         sock = self._sock
         if protocol is None or sock is None:
             return
+        step = _GET_BUFFER_FAILED
         try:
             buf = protocol.get_buffer(-1)
             if not len(buf):  # type: ignore[arg-type]
                 raise RuntimeError("get_buffer() returned an empty buffer")
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "fatal error: protocol.get_buffer() call failed")
-            return
-        try:
+            step = _READ_FAILED
             nbytes = sock.recv_into(buf)
-        except _TRY_AGAIN:
+            if nbytes:
+                step = _BUFFER_UPDATED_FAILED
+                protocol.buffer_updated(nbytes)
+                return
+            step = _EOF_RECEIVED_FAILED
+            self._stop_reading()
+            if protocol.eof_received():
+                return
+        except _TRY_AGAIN as exc:
+            if step is not _READ_FAILED:  # only recv_into may ask to try again
+                self._fatal_error(exc, step)
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "fatal read error on raw stream transport")
+            self._fatal_error(exc, step)
             return
-        if not nbytes:
-            self._read_eof()
-            return
-        try:
-            protocol.buffer_updated(nbytes)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "fatal error: protocol.buffer_updated() call failed")
-
-    def _read_eof(self) -> None:
-        self._stop_reading()
-        try:
-            keep_open = self._protocol.eof_received() if self._protocol is not None else False
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "fatal error: protocol.eof_received() call failed")
-            return
-        if not keep_open:
-            self.close()
+        self.close()  # the peer closed and the protocol does not keep its half open
 
     def _write_ready(self) -> None:
         sock = self._sock
@@ -429,11 +444,18 @@ class RawStreamTransport(_Handler, asyncio.Transport):
             self._sock.close()  # type: ignore[union-attr]
 
 
+#: the C type's own ``family`` and ``type`` (plain ints): ``socket.socket`` overrides both with
+#: properties that convert to IntEnum members, a Python-level call each
+_PLAIN_FAMILY: Any = vars(PlainSocket)["family"]
+_PLAIN_TYPE: Any = vars(PlainSocket)["type"]
+
+
 def adopt_socket(listener: PlainSocket, fd: int) -> PlainSocket:
     """The non-blocking socket object for a descriptor ``listener`` accepted: the C type under
     ``socket.socket`` (no Python-level ``__init__``, not tracked by the garbage collector),
     which is all a raw transport uses."""
-    sock = PlainSocket(listener.family, listener.type, listener.proto, fileno=fd)
+    sock = PlainSocket(_PLAIN_FAMILY.__get__(listener), _PLAIN_TYPE.__get__(listener),
+                       listener.proto, fileno=fd)
     sock.setblocking(False)
     return sock
 
@@ -441,8 +463,12 @@ def adopt_socket(listener: PlainSocket, fd: int) -> PlainSocket:
 def attach(reactor: StreamReactor, loop: asyncio.AbstractEventLoop, sock: PlainSocket,
            protocol: asyncio.BufferedProtocol, peername: Any = None) -> RawStreamTransport:
     """Give a connected non-blocking socket (an accepted one: ``peername`` is what accept
-    said) its transport now: ``protocol.connection_made`` is called before this returns."""
-    return RawStreamTransport(reactor, loop, sock, protocol, peername)
+    said) its transport now: ``protocol.connection_made`` is called before this returns, and
+    then whatever the peer sent already is read (``buffer_updated``, or ``eof_received``) --
+    :meth:`RawStreamTransport.read_at_once`."""
+    transport = RawStreamTransport(reactor, loop, sock, protocol, peername)
+    transport.read_at_once()
+    return transport
 
 
 def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
@@ -465,8 +491,9 @@ def numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
 
 class Connecting(_Handler):
     """A non-blocking connect in progress: EPOLLOUT, then ``SO_ERROR`` says how it went. On
-    success the socket gets its transport (``protocol.connection_made``), else ``failed(exc)``
-    is called; ``cancel()`` gives up (neither is called)."""
+    success the socket gets its transport (``protocol.connection_made``, then what the peer
+    sent already is read: ``read_at_once``), else ``failed(exc)`` is called; ``cancel()``
+    gives up (neither is called)."""
 
     __slots__ = ("failed", "fd", "loop", "protocol", "reactor", "sock")
 
@@ -500,7 +527,7 @@ class Connecting(_Handler):
             sock.close()
             self.failed(OSError(err, f"connect failed: {errno.errorcode.get(err, err)}"))
             return
-        RawStreamTransport(self.reactor, self.loop, sock, self.protocol, peername)
+        RawStreamTransport(self.reactor, self.loop, sock, self.protocol, peername).read_at_once()
 
     def cancel(self) -> None:
         sock = self.sock

@@ -57,6 +57,7 @@ from ..zmtp.routing import (
 from .loopshared import CoarseDeadlines, LoopShared
 from .rawstream import (
     Connecting,
+    RawStreamTransport,
     StreamReactor,
     adopt_socket,
     attach,
@@ -295,7 +296,8 @@ class Socket:
         "_loop", "_output", "_pipes", "_read_pause", "_routing", "_rx_waiter", "_servers",
         "_shared", "_topics", "_tx_waiter", "_warnings", "_zero_copy", "eager_handshake",
         "handshake_timeout", "heartbeat", "identity", "max_message_frames", "max_message_size",
-        "mechanism", "metadata", "on_peer_disconnect", "on_readable", "on_writable",
+        "mechanism", "metadata", "on_messages", "on_peer_disconnect", "on_readable",
+        "on_writable",
         "partial_timeout", "raw_transport", "reconnect_ivl", "reconnect_ivl_max", "send_filter",
         "sndhwm", "socket_type",
     )
@@ -408,6 +410,12 @@ class Socket:
         #: called (synchronously, from the read) once messages were queued, so a consumer can
         #: take them with recv_many_nowait without a task wake-up; recv waiters are woken too
         self.on_readable: Callable[[], None] | None = None
+        #: the direct path (a ZRE node's ROUTER): called, from the read, with the messages one
+        #: read completed (each as recv_many_nowait gives it) while none waits in the inbox;
+        #: returns how many it took -- the first ones, in order -- and the rest are queued in
+        #: the inbox as usual (``on_readable`` follows). It must not call back into the socket's
+        #: receive side
+        self.on_messages: Callable[[list[list[bytes | bytearray]]], int] | None = None
         #: called after the socket made room on its send side (queued messages written to the
         #: transports, a transport that had stopped taking data drained, a peer gone), so an
         #: owner holding messages back for a peer's :meth:`send_backlog` can look again
@@ -778,17 +786,26 @@ class Socket:
             self._rearm(pipe)
 
     def _on_events(self, pipe: Pipe, events: list[Any]) -> None:
-        """Turn a Connection's events into socket state (the hot path for MessageReceived)."""
+        """Turn a Connection's events into socket state (the hot path for MessageReceived).
+        Received messages go to the inbox -- or, with an ``on_messages`` consumer and nothing
+        waiting in the inbox, to the consumer (:meth:`_hand_over`), in this same call."""
         conn = pipe.conn
         inbox = self._inbox
         got = False
         routing = self._routing
+        # the messages of this read, for the consumer (None: to the inbox, the readable path)
+        direct: list[list[bytes | bytearray]] | None = (
+            [] if self.on_messages is not None and not inbox.nbytes else None)  # nbytes 0: empty
+        closed: ConnectionClosed | None = None
         for ev in events:
             if type(ev) is MessageReceived:
                 frames = ev.frames
                 if ev.buffers:
                     frames = Buffers(frames)
                 if not routing.received(pipe, frames):
+                    continue
+                if direct is not None:
+                    direct.append(frames)
                     continue
                 inbox.put(frames, ev.nbytes)
                 got = True
@@ -799,8 +816,10 @@ class Socket:
             elif isinstance(ev, Unsubscribed):
                 self._topics.remove(pipe, ev.topic)
             elif isinstance(ev, ConnectionClosed):
-                self._on_closed(pipe, ev)
-                return
+                closed = ev
+                break
+        if direct:
+            got = self._hand_over(direct)
         if got:
             w = self._rx_waiter
             if w is not None and not w.done():
@@ -813,10 +832,39 @@ class Socket:
                     log.exception("zmtp %s: on_readable failed", self.socket_type)
             if inbox.full:
                 self._read_pause.pause(self._pipes)
+        if closed is not None:
+            self._on_closed(pipe, closed)
+            return
         if conn is not None and conn.wants_flush:
             self._output.mark_dirty(pipe)
         if conn is not None and conn.wants_timer:  # else only handle_timer moves deadlines
             self._rearm(pipe)
+
+    def _hand_over(self, messages: list[list[bytes | bytearray]]) -> bool:
+        """The direct path: one read's messages (in order, the inbox empty) to ``on_messages``,
+        which takes the first ones it has room for; the rest go to the inbox, where rcvhwm and
+        rcvhwm_bytes bound them as any others, each costed with all its frames' bytes, the
+        identity's too (True: some did). A consumer that raises is
+        reported as the loop reports a failed callback; the messages it was given are its."""
+        consumer = self.on_messages
+        if consumer is None:
+            taken = 0
+        else:
+            if self._zero_copy:  # what recv_many_nowait(copy=True) hands out: bytes
+                messages = [[bytes(f) for f in m] if type(m) is Buffers else m for m in messages]
+            try:
+                taken = consumer(messages)
+            except Exception as exc:
+                self._get_loop().call_exception_handler({
+                    "message": f"zmtp {self.socket_type}: on_messages failed", "exception": exc,
+                    "socket": self})
+                return False
+        if taken >= len(messages):
+            return False
+        put = self._inbox.put
+        for frames in messages[taken:]:
+            put(frames, sum(map(len, frames)))
+        return True
 
     def _subscribed(self, pipe: Pipe, topic: bytes) -> None:
         """PUB: a subscriber's new topic, within max_subscription_bytes (else its link closes)."""
@@ -853,7 +901,8 @@ class Socket:
             self._output.flush_pipe(pipe)
             turn = self._get_shared().turn
             pipe.wrote_in = turn.number
-            turn.ensure(self._get_loop())
+            if type(pipe.transport) is not RawStreamTransport:  # see Output.enqueue
+                turn.ensure(self._get_loop())
         elif conn.wants_flush:
             self._output.mark_dirty(pipe)
         self._rearm(pipe)

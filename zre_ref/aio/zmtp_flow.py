@@ -27,7 +27,7 @@ from ..zmtp.inbox import NO_QUEUE
 from ..zmtp.receiver import BIG_FRAME
 from ..zmtp.routing import Subscriptions
 from .loopshared import LoopShared, TurnEnd
-from .rawstream import Connecting
+from .rawstream import Connecting, RawStreamTransport
 
 __all__ = ["NO_SUBSCRIPTIONS", "SUBSCRIPTION_OVERHEAD", "WRITE_HIGH_WATER", "Output", "OutputOwner",
            "Pipe", "ReadPause", "SubscriberTopics"]
@@ -116,7 +116,8 @@ class Output:
     ``enqueue`` is what the routing policy calls per message and peer: a pipe's first message
     of a loop turn is written at once (latency), later ones wait in its queue and are written
     together at the end of the turn (throughput; one :class:`~zre_ref.aio.loopshared.TurnEnd`
-    callback per turn for the whole loop). ``mark_dirty`` asks for a flush of a pipe in this
+    callback per turn for the whole loop; on a raw transport "a turn" is counted as TurnEnd
+    says). ``mark_dirty`` asks for a flush of a pipe in this
     turn; the owner's ``_wake_tx`` is called after each flush (room was made).
     """
 
@@ -143,7 +144,8 @@ class Output:
                 else:
                     self._write(pipe, transport, chunks)
                 pipe.wrote_in = turn.number  # the next message of this turn is queued
-                turn.ensure(self._owner._get_loop())
+                if type(transport) is not RawStreamTransport:  # its reactor moves the number
+                    turn.ensure(self._owner._get_loop())
                 return
             self.mark_dirty(pipe)
         q = pipe.queue

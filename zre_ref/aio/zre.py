@@ -43,7 +43,7 @@ from ..zre.node import (
     SendToPeer,
     SendToPeers,
 )
-from .beacon import BeaconPlan, UdpBeacon, plan, primary_address
+from .beacon import BeaconPlan, UdpBeacon, plan, primary_address, sent_from
 from .loopshared import LoopShared
 from .timerwheel import TimerWheel
 from .zgossip import Gossip
@@ -403,6 +403,7 @@ class ZreNode:
             core.endpoint = self._advertise or bound
             if core.beaconing:
                 assert self._plan is not None  # computed above whenever beaconing
+                self._plan = sent_from(self._plan, bound)  # beacons come from where we listen
                 self._beacon = UdpBeacon(self.port, self._plan, self._on_datagram, core.no_op_beacons)
                 await self._beacon.open()
         except BaseException:
@@ -414,6 +415,8 @@ class ZreNode:
         if self._zrelog_want[0]:
             self.set_log_publishing(True, verbose=self._zrelog_want[1])
         self._router.on_readable = self._on_readable
+        # (bytes frames only: the node never reads its ROUTER with copy=False)
+        self._router.on_messages = self._on_messages  # type: ignore[assignment]
         self._router.on_peer_disconnect = self._on_peer_disconnect
         effects = core.start(self._now())
         for endpoint in self._connect:
@@ -436,6 +439,7 @@ class ZreNode:
         self._stopped = True
         if self._router is not None:
             self._router.on_readable = None
+            self._router.on_messages = None
         self._apply(self._core.stop(self._now()))
         await asyncio.sleep(0)  # let the port-0 beacon and queued messages go out
         if self._timers is not None:
@@ -615,7 +619,8 @@ class ZreNode:
         if room <= 0 or room_bytes <= 0:
             self._inbox_full = True  # recv() calls us again once half the events are read
             return
-        from_backlog = bool(self._backlog)  # then the ROUTER was not read: look again after
+        # from the backlog: the ROUTER was not read, so look again after
+        maybe_more = from_backlog = bool(self._backlog)
         if from_backlog:
             batch, self._backlog = self._backlog[:room], self._backlog[room:]
         else:
@@ -623,15 +628,42 @@ class ZreNode:
                 batch = router.recv_many_nowait(min(room, INBOX_BATCH))
             except SocketClosed:
                 return
+            maybe_more = len(batch) in (room, INBOX_BATCH)
             if self.inbox_filter is not None:
                 batch = self.inbox_filter(batch)
             if not batch:
                 return
+        self._handle_batch(batch, room, room_bytes, maybe_more)
+
+    def _on_messages(self, batch: list[list[bytes]]) -> int:
+        """The ROUTER's direct path (``Socket.on_messages``): one read's messages, in the read's
+        own call, when nothing from the ROUTER waits before them. Takes as many as there is
+        room for in events (the core and the byte room then cut as in :meth:`_on_inbox`); the
+        ROUTER queues the rest in its inbox, bounded by its rcvhwm, for :meth:`_on_inbox`."""
+        if not self._running or self._inbox_full or self._backlog:
+            return 0
+        room, room_bytes = self._events.room()
+        if room <= 0 or room_bytes <= 0:
+            return 0
+        taken = min(len(batch), room)
+        if taken < len(batch):
+            batch = batch[:taken]  # the ROUTER keeps what follows
+        maybe_more = taken == room
+        if self.inbox_filter is not None:
+            batch = self.inbox_filter(batch)
+        if batch:
+            self._handle_batch(batch, room, room_bytes, maybe_more)
+        return taken
+
+    def _handle_batch(self, batch: list[list[bytes]], room: int, room_bytes: int,
+                      maybe_more: bool) -> None:
+        """Messages from the ROUTER (or the backlog), oldest first, to the core, within
+        ``room`` events and ``room_bytes`` bytes; what does not fit waits in the backlog."""
         fits, batch_bytes = _cut(batch, room_bytes)
         if fits < len(batch):
             self._backlog[:0] = batch[fits:]
             del batch[fits:]
-        if from_backlog or self._backlog or len(batch) in (room, INBOX_BATCH):
+        if maybe_more or self._backlog:
             self._inbox_full = True  # maybe more wait: recv() (or the call below) resumes
         if self._zrelog is not None and self._zrelog.verbose:
             for one in batch:  # keep RECV records and the events they cause in order

@@ -591,6 +591,7 @@ class Connection:
         max_frames = self.max_message_frames
         publisher = self._publisher
         append = events.append
+        new_event = object.__new__  # one event per message: its slots set here (hot path)
         if base is None:
             base = self._rx.offset  # stream offset of data[0]
         sealed = self._curve is not None  # parsing CURVE plaintext already
@@ -651,8 +652,10 @@ class Connection:
                     continue
                 if publisher:
                     self._publisher_message(parts, events)
-                else:
-                    append(MessageReceived(parts, parts_big, mbytes + size))
+                else:  # MessageReceived(parts, parts_big, mbytes + size), without the call
+                    msg = new_event(MessageReceived)
+                    msg.frames, msg.buffers, msg.nbytes = parts, parts_big, mbytes + size
+                    append(msg)
                 parts = []
                 mbytes = 0
                 parts_big = False

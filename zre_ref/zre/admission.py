@@ -68,6 +68,10 @@ class NoOpBeacons(set[bytes]):
 PUBLICKEY_HEADER = "X-PUBLICKEY"
 
 
+#: characters no concrete host has (a path, brackets left over, a wildcard, a space)
+_NOT_IN_HOST = frozenset("/[]* ")
+
+
 def endpoint_problem(endpoint: str) -> str | None:
     """Why a peer's advertised endpoint cannot be connected to, or None if it can: it must be
     ``tcp://host:port`` with a concrete host and a port in 1..65535 (spec/zre.md#limits)."""
@@ -78,7 +82,7 @@ def endpoint_problem(endpoint: str) -> str | None:
         return "no port in 1..65535"
     if host.startswith("["):
         host = host[1:-1] if host.endswith("]") else ""
-    if not host or host == "*" or any(c in host for c in "/[]* "):
+    if not host or host == "*" or not _NOT_IN_HOST.isdisjoint(host):
         return "no concrete host"
     return None
 
