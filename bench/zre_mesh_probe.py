@@ -2,7 +2,7 @@
 
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] mesh N [--no-gc] [--profile]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] objects N [--top K]
-    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS
+    python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] calls N SECONDS [--settle S]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] sample N SECONDS [--top K]
     python bench/zre_mesh_probe.py [--port P] [--timeout S] [--tree DIR] idle N SECONDS [--settle S]
 
@@ -16,8 +16,11 @@ Every subcommand starts N ZreNodes (``interface="lo"``, 1 s beacons) in one asyn
 - ``objects``: GC-tracked objects added by the mesh (``gc.get_objects()`` before and after,
   after a collection), per directed link (N*(N-1)), with the most common types.
 - ``calls``: cProfile call counts while forming, per directed link, then while idle for SECONDS
-  (events read), per TCP message sent (``socket.send`` calls): all calls, asyncio handles run,
-  ``send`` and ``recv_into`` calls, and the idle calls by layer (``layer_of``).
+  (events read) after ``--settle`` seconds (default 6), per TCP message sent (``socket.send``
+  calls): all calls, asyncio handles run, ``send`` and ``recv_into`` calls, the idle calls by
+  layer (``layer_of``) and asyncio's busiest functions. The connections' handshake deadlines
+  (30 s, aio/loopshared.py's CoarseDeadlines) stay in asyncio's timer heap for 30 s after the
+  mesh forms: ``--settle 35`` counts the idle mesh without them.
 - ``sample``: a sampling profile (SIGPROF every 0.5 ms of process CPU time) of SECONDS idle
   after forming: the share of samples per function, self and inclusive.
 - ``idle``: CPU per node over SECONDS idle (after ``--settle`` seconds), as bench/zre_node.py's
@@ -177,15 +180,30 @@ def call_counts(profile: cProfile.Profile, unit: int, label: str) -> None:
           f"send {sends / unit:.2f}, recv_into {receives / unit:.2f}")
 
 
+#: the timer work ``calls`` counts per second: (label, file name ending, function name)
+TIMER_WORK = (
+    ("node ticks", "aio/zre.py", "_on_timer"),
+    ("loop timers armed", "asyncio/base_events.py", "call_at"),
+    ("TimerHandle.__lt__", "asyncio/events.py", "__lt__"),
+    ("node timer firings", "aio/timerwheel.py", "_fire"),
+)
+
+
+def calls_of(stats: dict[tuple[str, int, str], tuple[Any, ...]], where: str, name: str) -> int:
+    """Calls of the functions ``name`` in files ending with ``where`` (pstats rows)."""
+    return sum(row[1] for key, row in stats.items() if key[2] == name and key[0].endswith(where))
+
+
 def layer_of(filename: str) -> str:
     """Which layer a cProfile entry's file belongs to: the ZRE node (zre/*, aio/zre.py,
-    aio/zre_events.py), the rest of zre_ref (ZMTP and the transport), dataclass ``__init__``
-    code (``<string>``: the node's effects and events, ZMTP's frames), asyncio, C functions
-    (``~``), other."""
+    aio/zre_events.py, aio/timerwheel.py: the nodes' shared timer), the rest of zre_ref (ZMTP
+    and the transport), dataclass ``__init__`` code (``<string>``: the node's effects and
+    events, ZMTP's frames), asyncio, C functions (``~``), other."""
     path = filename.replace("\\", "/")
     if filename in ("~", "<string>"):
         return {"~": "C", "<string>": "dataclass init"}[filename]
-    if "/zre_ref/zre/" in path or path.endswith(("/zre_ref/aio/zre.py", "/zre_ref/aio/zre_events.py")):
+    if "/zre_ref/zre/" in path or path.endswith(
+            ("/zre_ref/aio/zre.py", "/zre_ref/aio/zre_events.py", "/zre_ref/aio/timerwheel.py")):
         return "ZRE node"
     if "/zre_ref/" in path:
         return "ZMTP+transport"
@@ -200,7 +218,7 @@ async def probe_calls(args: argparse.Namespace) -> None:
     async with mesh(args.n, args.port, args.timeout) as nodes:
         profile.disable()
         call_counts(profile, args.n * (args.n - 1), f"mesh {args.n} forming, directed link")
-        await reading_events(nodes, 6.0)  # past the burst of the last ENTERs
+        await reading_events(nodes, args.settle)  # past the burst of the last ENTERs
         idle = cProfile.Profile()
         idle.enable()
         await reading_events(nodes, args.seconds)
@@ -210,11 +228,19 @@ async def probe_calls(args: argparse.Namespace) -> None:
     if sent:
         call_counts(idle, sent, f"idle {args.seconds:g} s ({sent / args.seconds:.0f} msg/s), message sent")
         by_layer: collections.Counter[str] = collections.Counter()
+        in_asyncio: collections.Counter[str] = collections.Counter()
         for entry in idle.getstats():  # per code object (pstats merges every dataclass __init__)
             code = entry.code
-            by_layer[layer_of(code.co_filename if not isinstance(code, str) else "~")] += entry.callcount
+            layer = layer_of(code.co_filename if not isinstance(code, str) else "~")
+            by_layer[layer] += entry.callcount
+            if layer == "asyncio" and not isinstance(code, str):
+                in_asyncio[f"{Path(code.co_filename).name}:{code.co_name}"] += entry.callcount
         print("  per message sent, by layer: " + ", ".join(
             f"{name} {count / sent:.1f}" for name, count in sorted(by_layer.items())))
+        print("  asyncio's, per message sent: " + ", ".join(
+            f"{name} {count / sent:.2f}" for name, count in in_asyncio.most_common(14)))
+        print("  timers, per second: " + ", ".join(
+            f"{label} {calls_of(stats, where, name) / args.seconds:.0f}" for label, where, name in TIMER_WORK))
     else:
         print(f"idle {args.seconds:g} s: no TCP message sent")
 
@@ -319,6 +345,7 @@ def main() -> int:
     p = sub.add_parser("calls", help="cProfile call counts per link and per message")
     p.add_argument("n", type=int)
     p.add_argument("seconds", type=float, help="idle time profiled after forming")
+    p.add_argument("--settle", type=float, default=6.0, help="idle seconds before counting")
     p.set_defaults(run=probe_calls)
     p = sub.add_parser("sample", help="sampling profile (SIGPROF) of the idle mesh")
     p.add_argument("n", type=int)

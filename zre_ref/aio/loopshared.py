@@ -15,6 +15,8 @@ because one loop runs one callback at a time:
 * ``stream_reactor(loop)`` -- the :class:`~zre_ref.aio.rawstream.StreamReactor` (one epoll
   watched by the loop as one descriptor) that sockets made with ``raw_transport=True`` put
   their TCP connections on; None where it cannot run (then they use asyncio's transports).
+* ``node_timers(loop)`` -- the :class:`~zre_ref.aio.timerwheel.TimerWheel` holding every ZRE
+  node's deadline on the loop: one loop timer for all of them.
 
 ``LoopShared.of()`` gives the running loop's (made on first use, gone with the loop). Sockets
 and beacons take it by default; pass ``shared=LoopShared()`` to give one object its own.
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ..zmtp.receiver import ReadBuffer
 from .rawstream import StreamReactor, reactor_supported
+from .timerwheel import TimerWheel
 
 if TYPE_CHECKING:
     from .beacon import BeaconPlan, BeaconSocket
@@ -124,8 +127,8 @@ class CoarseDeadlines:
 class LoopShared:
     """The shared read buffer and beacon sockets of one event loop (see the module text)."""
 
-    __slots__ = ("__weakref__", "_reactor", "beacon_sockets", "handshakes", "raw_streams",
-                 "read_buffer", "turn")
+    __slots__ = ("__weakref__", "_node_timers", "_reactor", "beacon_sockets", "handshakes",
+                 "raw_streams", "read_buffer", "turn")
 
     #: the one per loop, made by ``of`` on first use, dropped with the loop
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopShared]] = (
@@ -137,6 +140,7 @@ class LoopShared:
         self.handshakes = CoarseDeadlines()
         self.beacon_sockets: dict[tuple[int, BeaconPlan], BeaconSocket] = {}
         self._reactor: StreamReactor | None = None
+        self._node_timers: TimerWheel | None = None
         #: whether new connections may use the stream reactor (a LoopCapture turns it off
         #: while installed: it records what goes through asyncio's transports)
         self.raw_streams = True
@@ -153,6 +157,12 @@ class LoopShared:
                 return None
             reactor = self._reactor = StreamReactor(loop, self.turn)
         return reactor if reactor.serves(loop) else None
+
+    def node_timers(self, loop: asyncio.AbstractEventLoop) -> TimerWheel:
+        """The ZRE nodes' one timer on ``loop``, the loop this object serves (made on first use)."""
+        if self._node_timers is None:
+            self._node_timers = TimerWheel(loop)
+        return self._node_timers
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop | None = None) -> LoopShared:

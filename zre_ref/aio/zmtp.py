@@ -821,15 +821,7 @@ class Socket:
         if direct:
             got = self._hand_over(direct)
         if got:
-            w = self._rx_waiter
-            if w is not None and not w.done():
-                w.set_result(None)
-            cb = self.on_readable
-            if cb is not None:
-                try:
-                    cb()
-                except Exception:
-                    log.exception("zmtp %s: on_readable failed", self.socket_type)
+            self._signal(self._rx_waiter, self.on_readable, "on_readable")
             if inbox.full:
                 self._read_pause.pause(self._pipes)
         if closed is not None:
@@ -927,15 +919,19 @@ class Socket:
         pipe.ready = False
 
     def _wake_tx(self) -> None:
-        w = self._tx_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-        cb = self.on_writable
-        if cb is not None:
+        self._signal(self._tx_waiter, self.on_writable, "on_writable")
+
+    def _signal(self, waiter: asyncio.Future[None] | None, hook: Callable[[], None] | None,
+                name: str) -> None:
+        """Wake a coroutine waiting for this side (recv or send), then call the hook; a hook
+        that raises is logged, and the socket carries on."""
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if hook is not None:
             try:
-                cb()
+                hook()
             except Exception:
-                log.exception("zmtp %s: on_writable failed", self.socket_type)
+                log.exception("zmtp %s: %s failed", self.socket_type, name)
 
     # -- send -----------------------------------------------------------------------------------------
     def _route(self, frames: list[bytes], pipes: Sequence[Pipe] | None = None

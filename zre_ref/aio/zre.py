@@ -8,8 +8,9 @@
         event = await node.recv()            # PeerEntered, ShoutReceived, ...
 
 The shell owns one ROUTER (bound to an ephemeral port on the chosen interface), one DEALER per
-peer link, the UDP beacon and one timer. It turns socket input into ``NodeCore.handle_*`` calls
-and carries out the effects the core returns, in order.
+peer link, the UDP beacon and one deadline in the loop's shared node timer
+(:class:`~zre_ref.aio.timerwheel.TimerWheel`). It turns socket input into ``NodeCore.handle_*``
+calls and carries out the effects the core returns, in order.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from ..zre.node import (
     SendToPeers,
 )
 from .beacon import BeaconPlan, UdpBeacon, plan, primary_address, sent_from
+from .loopshared import LoopShared
+from .timerwheel import TimerWheel
 from .zgossip import Gossip
 from .zmtp import RECONNECT_IVL_MAX, Socket, SocketClosed, WouldBlock
 from .zre_events import EVENT_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS, EventQueue
@@ -176,8 +179,8 @@ class ZreNode:
         self._inbox_scheduled = False  # _on_inbox is due in this loop turn
         self._inbox_by_reader = False  # ... and a woken recv() runs it (see _on_readable)
         self._tasks: list[asyncio.Task[None]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timers: TimerWheel | None = None  # the loop's, set by start()
+        self._timer_at: float | None = None  # our deadline in it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         self._stopped = False
@@ -372,6 +375,7 @@ class ZreNode:
         if self._running or self._stopped:
             raise RuntimeError("a ZreNode starts once")
         self._loop = asyncio.get_running_loop()
+        self._timers = LoopShared.of(self._loop).node_timers(self._loop)
         core = self._core
         host = "127.0.0.1"
         if core.beaconing or self._bind is None:
@@ -434,8 +438,8 @@ class ZreNode:
             self._router.on_messages = None
         self._apply(self._core.stop(self._now()))
         await asyncio.sleep(0)  # let the port-0 beacon and queued messages go out
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._timers is not None:
+            self._timers.remove(self)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -556,18 +560,18 @@ class ZreNode:
         self._deferred.extend(self._core.handle_link_failed(link, now, why))
 
     def _arm(self) -> None:
+        """Our deadline in the loop's node timer is the core's next one."""
         deadline = self._core.next_deadline()
-        if deadline == self._timer_at or self._loop is None:
+        if deadline == self._timer_at or self._timers is None:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._timer_at = deadline
         if deadline is not None and self._running:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timers.set(self, deadline, self._on_timer)
+        else:
+            self._timers.remove(self)
 
     def _on_timer(self) -> None:
-        self._timer = None
+        """The node timer calls this at our deadline (and forgets it)."""
         self._timer_at = None
         if self._running:
             now = self._now()
