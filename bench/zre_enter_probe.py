@@ -39,6 +39,8 @@ ap.add_argument("--bare", action="store_true",
 args = ap.parse_args()
 sys.path.insert(0, args.tree)
 
+import callcount  # noqa: E402  (bench/callcount.py)
+
 from zre_ref.aio import beacon as aio_beacon  # noqa: E402
 from zre_ref.aio import zmtp as aio_zmtp  # noqa: E402
 from zre_ref.aio.zre import ZreNode  # noqa: E402
@@ -191,15 +193,8 @@ async def main() -> None:
 
 
 def report_calls(profile: cProfile.Profile) -> None:
-    stats = profile.getstats()
-    total = sum(entry.callcount for entry in stats)
-    print(f"tree {args.tree}, {args.rounds} rounds: calls per round (Python functions and "
-          f"builtins) {total / args.rounds:.1f}")
-    for entry in sorted(stats, key=lambda e: -e.callcount)[:25]:
-        code = entry.code
-        where = code if isinstance(code, str) else (
-            f"{Path(code.co_filename).name}:{code.co_firstlineno}({code.co_name})")
-        print(f"{entry.callcount / args.rounds:8.2f}  {where}")
+    callcount.report_calls(profile, args.rounds, f"tree {args.tree}, {args.rounds} rounds: calls per "
+                           "round (Python functions and builtins)", top=25)
 
 
 asyncio.run(main())

@@ -1253,6 +1253,9 @@ _member_state = st.sampled_from(["connected", "parked", "unlinked"])
                                    max_size=3).map(tuple),
                           st.tuples(_member_state, _member_state, _member_state),
                           st.sampled_from([0, 5, 65535])), max_size=8))
+@example([("G", (b"a",), ("connected",) * 3, 0),  # the group's frames cached, then members
+          ("G", (b"b",), ("connected", "connected", "parked"), 5),  # numbered before a parked one
+          ("G", (b"c", b"d"), ("connected", "parked", "unlinked"), 65535)])
 def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...], tuple[str, ...], int]]
                                       ) -> None:
     """fastpath.shout against NodeCore.shout, cache cold or warm, members connected, parked
@@ -1272,15 +1275,37 @@ def test_fast_shout_equals_core_shout(shouts: list[tuple[str, tuple[bytes, ...],
                 peer.connected, peer.parked = state == "connected", state == "parked"
                 if n == 9:
                     peer.sent_sequence = sequence
-        _fast_send_agrees(readable, fast, "shout", group, content,
-                          lambda sends: [SendToPeers(*sends)])
+        _fast_send_agrees(readable, fast, "shout", group, content, _one_send_to_peers)
 
 
-Sends = tuple[list[str], list[tuple[bytes, ...]]]
+def test_fast_shout_takes_back_the_numbers_it_gave_before_a_parked_member() -> None:
+    """One pass over the members: those numbered before a parked one get their sequence back,
+    about to wrap or not, and nothing is sent; the readable path then holds the message."""
+    node = make()
+    for n in (7, 8, 9):
+        ready(node, n, groups=("G",))
+    node.shout("G", (b"warm",))  # the group's frames are cached now
+    peers = [node.peer(hexid(n)) for n in (7, 8, 9)]
+    assert all(p is not None for p in peers)
+    p7, p8, p9 = peers  # type: ignore[misc]
+    p7.sent_sequence, p8.sent_sequence = 65535, 41
+    p9.connected, p9.parked = False, True
+    assert fastpath.shout(node, "G", (b"x",)) is None
+    assert (p7.sent_sequence, p8.sent_sequence, p9.sent_sequence) == (65535, 41, 2)
+    p9.connected, p9.parked = True, False
+    sends = fastpath.shout(node, "G", (b"y",))
+    assert sends is not None and [link for link, _ in sends] == [p7.link, p8.link, p9.link]
+    assert (p7.sent_sequence, p8.sent_sequence, p9.sent_sequence) == (0, 42, 3)
+
+
+def _one_send_to_peers(sends: fastpath.Sends) -> list[Effect]:
+    assert sends and all(isinstance(message, tuple) for _, message in sends)  # not GC-tracked
+    return [SendToPeers([link for link, _ in sends], [message for _, message in sends])]
 
 
 def _fast_send_agrees(readable: NodeCore, fast: NodeCore, method: str, to: str,
-                      content: tuple[bytes, ...], as_effects: Callable[[Sends], list[Effect]]) -> None:
+                      content: tuple[bytes, ...],
+                      as_effects: Callable[[fastpath.Sends], list[Effect]]) -> None:
     """``fastpath.<method>(fast, to, content)`` against ``readable.<method>(to, content)``
     (shout or whisper): the same effects (``as_effects`` of what the fast path gives), or None
     with nothing changed and then the readable path on ``fast`` gives them; the same error;
@@ -1293,7 +1318,7 @@ def _fast_send_agrees(readable: NodeCore, fast: NodeCore, method: str, to: str,
         return effects
     expected = readable_path(readable)
     before = _state(fast)
-    sends: Sends | None = getattr(fastpath, method)(fast, to, content)
+    sends: fastpath.Sends | None = getattr(fastpath, method)(fast, to, content)
     if sends is None:
         assert _state(fast) == before
         got = readable_path(fast)
@@ -1334,7 +1359,7 @@ def test_fast_whisper_equals_core_whisper(
         _fast_send_agrees(readable, fast, "whisper", uuid, content, _one_send_to_peer)
 
 
-def _one_send_to_peer(sends: Sends) -> list[Effect]:
-    (link,), (frames,) = sends  # one link, one message: a tuple (not GC-tracked)
+def _one_send_to_peer(sends: fastpath.Sends) -> list[Effect]:
+    ((link, frames),) = sends  # one link, one message: a tuple (not GC-tracked)
     assert isinstance(frames, tuple)
     return [SendToPeer(link, list(frames))]

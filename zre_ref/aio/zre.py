@@ -64,10 +64,6 @@ INBOX_RCVHWM = 1000
 #: messages waiting at once also keeps the garbage collector's full passes short
 YIELD_MESSAGES = 2048
 
-#: fastpath.shout and fastpath.whisper: (core, group or peer, content) -> (links, messages) or None
-FastSend = Callable[[NodeCore, str, tuple[bytes, ...]],
-                    tuple[list[str], list[tuple[bytes, ...]]] | None]
-
 
 def _cut(batch: list[list[bytes]], room_bytes: int) -> tuple[int, int]:
     """How many messages of ``batch`` fit in ``room_bytes`` (each counted with EVENT_BYTES;
@@ -476,16 +472,22 @@ class ZreNode:
                 continue
             try:
                 sock.send_frames_nowait(frames)  # built by the core: bytes only, a list of its own
-            except WouldBlock:
-                self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
-            except SocketClosed:
-                log.debug("(%s) link %s already closed", self.name, link)
             except Exception as exc:  # only this link is affected
-                self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
+                self._send_failed(link, exc)
             else:
                 if record:
                     assert self._zrelog is not None
                     self._zrelog.record_send(link, frames)
+
+    def _send_failed(self, link: str, exc: Exception) -> None:
+        """A send on ``link`` raised: a full queue (HWM) goes back to the core (its effects run
+        after the current ones), a closed link is only noted, anything else drops the link."""
+        if isinstance(exc, WouldBlock):
+            self._deferred.extend(self._core.handle_send_blocked(link, self._now()))
+        elif isinstance(exc, SocketClosed):
+            log.debug("(%s) link %s already closed", self.name, link)
+        else:
+            self._link_failed(link, f"send: {type(exc).__name__}: {exc}")
 
     def _apply(self, effects: list[Effect], message_bytes: int = 0) -> None:
         """Carry out effects in order, synchronously (so no other core call can slip between a
@@ -714,47 +716,68 @@ class ZreNode:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
         if not self._running:
             self._check()
-        if self._send_message(fastpath.shout, self._core.shout, group, frames):
+        # the common case: fastpath.shout's sends (it takes bytes frames only, else gives None)
+        sends = None if self._applying or self.verbose else fastpath.shout(
+            self._core, group, frames)  # type: ignore[arg-type]
+        if (self._send_now(sends) if sends is not None
+                else self._send_readable(self._core.shout, group, frames)):
             await asyncio.sleep(0)
 
     async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
         if not self._running:
             self._check()
-        if self._send_message(fastpath.whisper, self._core.whisper, peer_uuid, frames):
+        sends = None if self._applying or self.verbose else fastpath.whisper(
+            self._core, peer_uuid, frames)  # type: ignore[arg-type]
+        if (self._send_now(sends) if sends is not None
+                else self._send_readable(self._core.whisper, peer_uuid, frames)):
             await asyncio.sleep(0)
 
-    def _send_message(self, fast: FastSend, readable: Callable[[str, Iterable[bytes]], list[Effect]],
-                      to: str, frames: tuple[bytes | str, ...]) -> bool:
-        """SHOUT or WHISPER ``frames`` ``to`` a group or peer: in the common case what ``fast``
-        (fastpath.shout or fastpath.whisper) gives goes out through :meth:`_send_now` (what
-        _apply does with the one effect of the core's ``readable`` method), else the readable
-        path runs. True: the caller yields a loop turn (see :meth:`_sent`)."""
-        # the fastpath functions take only bytes frames (else None): they need no _as_frames
-        sends = None if self._applying or self.verbose else fast(
-            self._core, to, frames)  # type: ignore[arg-type]
-        if sends is not None:
-            return self._send_now(*sends)
+    def _send_readable(self, readable: Callable[[str, Iterable[bytes]], list[Effect]], to: str,
+                       frames: tuple[bytes | str, ...]) -> bool:
+        """SHOUT or WHISPER ``frames`` ``to`` a group or peer through the core's ``readable``
+        method (NodeCore.shout or NodeCore.whisper) and :meth:`_apply`, where the fast path
+        declined. True: the caller yields a loop turn (see :meth:`_sent`)."""
         effects = readable(to, _as_frames(frames))
         self._apply(effects)
         return self._sent(effects)
 
-    def _send_now(self, links: list[str], messages: list[tuple[bytes, ...]]) -> bool:
-        """``self._apply([SendToPeers(links, messages)])`` then ``self._sent`` of it, with less
-        overhead: the same sends, isolated the same way (a link that fails is dropped, see
-        _apply), and what they hand back (a blocked send, a failed link) carried out before
-        returning. No deadline of the core moves on a send, so the timer is left as it is
-        unless those run."""
+    def _send_now(self, sends: fastpath.Sends) -> bool:
+        """``self._apply([SendToPeers(links, messages)])`` then ``self._sent`` of it, for the
+        (link, message) pairs of ``sends``, with less overhead: the same sends as :meth:`_send`,
+        isolated the same way (a link that fails is dropped, a full one goes back to the core:
+        :meth:`_send_failed`), and what that hands back carried out before returning. No
+        deadline of the core moves on a send, so the timer is left as it is unless those run.
+        True: the caller yields a loop turn."""
         self._applying = True
         try:
-            self._send(links, messages)
+            if self._zrelog is not None and self._zrelog.verbose:
+                for link, frames in sends:
+                    self._send((link,), (frames,))  # with its SEND record
+            else:
+                sockets = self._links.sockets
+                for link, frames in sends:
+                    sock = sockets.get(link)
+                    if sock is None:
+                        self._send((link,), (frames,))  # which reports it
+                        continue
+                    try:
+                        sock.send_frames_nowait(frames)
+                    except Exception as exc:  # only this link is affected
+                        self._send_failed(link, exc)
         except Exception as exc:  # isolated as in _apply
-            self._effect_failed(SendToPeers(links, messages), exc)
+            self._effect_failed(SendToPeers([link for link, _ in sends], [m for _, m in sends]), exc)
         finally:
             self._applying = False
         if self._deferred:
             self._apply([])
-        return self._count_sent(len(links))
+        # _count_sent(len(sends)), inline: this runs once per SHOUT or WHISPER
+        self._unflushed += 1
+        self._unflushed_messages += len(sends)
+        if self._unflushed_messages >= YIELD_MESSAGES or self._unflushed * 2 >= self._core.sndhwm:
+            self._unflushed = self._unflushed_messages = 0
+            return True
+        return False
 
     def _sent(self, effects: list[Effect]) -> bool:
         """Sends are queued and written once per loop turn: a caller that never yields would

@@ -57,6 +57,7 @@ __all__ = [
     "SEQUENCE_AT",
     "SHOUT_GROUP_AT",
     "Encoder",
+    "Sends",
     "decode_fast",
     "group_of",
     "handle_beacon_datagram",
@@ -123,6 +124,16 @@ def _pack_around(tail: int) -> Callable[[bytes, int, bytes], bytes]:
     return Struct(f">{SEQUENCE_AT}sH{tail}s").pack
 
 
+#: a data frame split around its sequence number: ``(pack, before, after)``, where
+#: ``pack(before, sequence, after)`` is the data frame with that sequence number
+Split = tuple[Callable[[bytes, int, bytes], bytes], bytes, bytes]
+
+
+def _split(data: bytes) -> Split:
+    """``data`` (a ZRE data frame) split around its sequence number."""
+    return _pack_around(len(data) - _SEQUENCE_END), data[:SEQUENCE_AT], data[_SEQUENCE_END:]
+
+
 class Encoder:
     """``ZRE.encode(Shout(sequence=0, ...))`` and ``ZRE.encode(Whisper(sequence=0, ...))``, the
     same frames, with the data frame built once (per group for SHOUT, up to ``MAX_GROUPS``
@@ -135,10 +146,11 @@ class Encoder:
         self._shout_heads: dict[str, bytes] = {}
         self._whisper_head = ZRE.encode(Whisper(sequence=0, content=(b"",)))[0]
         #: WHISPER's data frame split around its sequence number, as :meth:`numbered` splits
-        self.whisper_split = (_pack_around(len(self._whisper_head) - _SEQUENCE_END),
-                              self._whisper_head[:SEQUENCE_AT], self._whisper_head[_SEQUENCE_END:])
+        self.whisper_split = _split(self._whisper_head)
         #: data frame -> (pack, the bytes before its sequence number, the bytes after it)
-        self._splits: dict[bytes, tuple[Callable[[bytes, int, bytes], bytes], bytes, bytes]] = {}
+        self._splits: dict[bytes, Split] = {}
+        #: group -> its SHOUT data frame split so, for each group in ``_shout_heads``
+        self.shout_splits: dict[str, Split] = {}
 
     def numbered(self, frames: Sequence[bytes], peers: Iterable[Peer]) -> list[tuple[bytes, ...]]:
         """Each peer's next message: ``with_sequence(frames, peer.next_sequence())`` for each
@@ -150,8 +162,7 @@ class Encoder:
         data = frames[0]
         split = self._splits.get(data)
         if split is None:
-            split = (_pack_around(len(data) - _SEQUENCE_END), data[:SEQUENCE_AT],
-                     data[_SEQUENCE_END:])
+            split = _split(data)
             if len(self._splits) <= self.MAX_GROUPS:  # every group's SHOUT, and WHISPER
                 self._splits[data] = split
         pack, head, tail = split
@@ -178,6 +189,7 @@ class Encoder:
             frames = ZRE.encode(Shout(sequence=0, group=group, content=content))  # validates
             if len(self._shout_heads) < self.MAX_GROUPS:
                 self._shout_heads[group] = frames[0]
+                self.shout_splits[group] = _split(frames[0])
             return frames
         return [head, *content]
 
@@ -188,64 +200,60 @@ class Encoder:
         return [self._whisper_head, *content]
 
 
-def shout(core: NodeCore, group: str, content: tuple[bytes, ...]
-          ) -> tuple[list[str], list[tuple[bytes, ...]]] | None:
-    """``core.shout(group, content)``, faster, for the common case: the links and messages of
-    the one ``SendToPeers`` it gives. None, with nothing changed, where the readable path must
-    run: no or not only ``bytes`` content, a group not in the encoder's cache yet, no such
-    group, a parked member (its message is held) or no member connected. The data frame and
-    each copy are built as :meth:`Encoder.shout` and :meth:`Encoder.numbered` build them."""
-    encoder = core._encode
-    head = encoder._shout_heads.get(group)
+#: what :func:`shout` and :func:`whisper` give: (link, message) for each peer, in order
+Sends = list[tuple[str, tuple[bytes, ...]]]
+
+
+def shout(core: NodeCore, group: str, content: tuple[bytes, ...]) -> Sends | None:
+    """``core.shout(group, content)``, faster, for the common case: the link and message of
+    each peer in the one ``SendToPeers`` it gives, in its order. None, with nothing changed,
+    where the readable path must run: no or not only ``bytes`` content, a group not in the
+    encoder's cache yet, no such group, a parked member (its message is held) or no member
+    connected. Each copy is built as :meth:`Encoder.numbered` builds it, from the split
+    :meth:`Encoder.shout` keeps per group, in one pass over the members: a parked member found
+    after some were numbered takes their numbers back."""
+    split = core._encode.shout_splits.get(group)
     members = core.groups.get(group)
-    if head is None or members is None or not content:
+    if split is None or members is None or not content:
         return None
-    split = encoder._splits.get(head)
-    if split is None or not (type(content[0]) is bytes if len(content) == 1
-                             else all(type(c) is bytes for c in content)):
+    single = len(content) == 1
+    if not (type(content[0]) is bytes if single else all(type(c) is bytes for c in content)):
         return None
-    links: list[str] = []
-    targets: list[Peer] = []
-    for peer in members.peers.values():
-        if peer.connected:
-            links.append(peer.link)
-            targets.append(peer)
-        elif peer.parked:
-            return None
-    if not targets:
-        return None
+    only = content[0]
     pack, before, after = split
     modulus = SEQUENCE_MODULUS
-    messages: list[tuple[bytes, ...]] = []
-    append = messages.append
-    if len(content) == 1:
-        only = content[0]
-        for peer in targets:
+    sends: Sends = []
+    for peer in members.peers.values():
+        if peer.connected:
             sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
-            append((pack(before, sequence, after), only))
-    else:
-        for peer in targets:
-            sequence = peer.sent_sequence = (peer.sent_sequence + 1) % modulus
-            append((pack(before, sequence, after), *content))
-    return links, messages
+            sends.append((peer.link, (pack(before, sequence, after), only) if single
+                          else (pack(before, sequence, after), *content)))
+        elif peer.parked:
+            for numbered in members.peers.values():
+                if numbered is peer:
+                    return None
+                if numbered.connected:
+                    numbered.sent_sequence = (numbered.sent_sequence - 1) % modulus
+    return sends or None
 
 
-def whisper(core: NodeCore, peer_uuid: str, content: tuple[bytes, ...]
-            ) -> tuple[list[str], list[tuple[bytes, ...]]] | None:
+def whisper(core: NodeCore, peer_uuid: str, content: tuple[bytes, ...]) -> Sends | None:
     """``core.whisper(peer_uuid, content)``, faster, for the common case: the link and message
-    of the one ``SendToPeer`` it gives, as ``shout`` gives them (one-item lists). None, with
-    nothing changed, where the readable path must run: no or not only ``bytes`` content, a
-    UUID not found as given (the readable path also tries it upper-cased), a peer that is
-    parked (its message is held) or not connected. The data frame is packed from the split
-    the encoder keeps, as :meth:`Encoder.numbered` packs it."""
+    of the one ``SendToPeer`` it gives, as ``shout`` gives them. None, with nothing changed,
+    where the readable path must run: no or not only ``bytes`` content, a UUID not found as
+    given (the readable path also tries it upper-cased), a peer that is parked (its message is
+    held) or not connected. The data frame is packed from the split the encoder keeps, as
+    :meth:`Encoder.numbered` packs it."""
     peer = core.peers.get(peer_uuid)
-    if peer is None or not peer.connected or peer.parked or not content or not (
-            type(content[0]) is bytes if len(content) == 1
-            else all(type(c) is bytes for c in content)):
+    if peer is None or not peer.connected or peer.parked or not content:
+        return None
+    single = len(content) == 1
+    if not (type(content[0]) is bytes if single else all(type(c) is bytes for c in content)):
         return None
     pack, before, after = core._encode.whisper_split
     sequence = peer.sent_sequence = (peer.sent_sequence + 1) % SEQUENCE_MODULUS
-    return [peer.link], [(pack(before, sequence, after), *content)]
+    data = pack(before, sequence, after)
+    return [(peer.link, (data, content[0]) if single else (data, *content))]
 
 
 def group_of(data: bytes) -> str | None:
