@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -603,6 +604,123 @@ def test_beacon_plans() -> None:
     assert v6.ifindex == socket.if_nametoindex("lo")
     with pytest.raises(ValueError):
         plan("no-such-interface0")
+
+
+def _if_inet6_line(address: str, scope: int, flags: int, name: str = "zv0") -> str:
+    """One line of /proc/net/if_inet6 as Linux writes it (address, ifindex, prefix length,
+    scope, flags, name)."""
+    return f"{socket.inet_pton(socket.AF_INET6, address).hex()} 03 40 {scope:02x} {flags:02x} {name:>8}"
+
+
+#: /proc/net/if_inet6 flags (Linux include/uapi/linux/if_addr.h)
+OPTIMISTIC, DADFAILED, DEPRECATED, TENTATIVE, PERMANENT = 0x04, 0x08, 0x20, 0x40, 0x80
+ULA, LINK = 0x00, 0x20
+
+
+@pytest.mark.parametrize("lines,chosen,caveat", [
+    ([("fe80::1", LINK, PERMANENT), ("fd00::1", ULA, PERMANENT)], "fd00::1", ""),
+    ([("fe80::1", LINK, PERMANENT)], "fe80::1%zv0", ""),
+    ([("::1", 0x10, PERMANENT)], "::1", ""),
+    ([], "::", ""),
+    # a tentative ULA cannot be bound yet: the usable link-local is taken
+    ([("fd00::1", ULA, TENTATIVE), ("fe80::1", LINK, PERMANENT)], "fe80::1%zv0", ""),
+    # an optimistic one can be bound at once
+    ([("fe80::1", LINK, PERMANENT), ("fd00::1", ULA, TENTATIVE | OPTIMISTIC)], "fd00::1", ""),
+    # DAD failed (the kernel keeps it tentative too): another address, whatever its scope
+    ([("fd00::1", ULA, DADFAILED | TENTATIVE), ("fe80::1", LINK, PERMANENT)], "fe80::1%zv0", ""),
+    # deprecated: a fresh address first, the global one of two fresh ones
+    ([("fd00::1", ULA, DEPRECATED), ("fe80::1", LINK, PERMANENT), ("fd00::2", ULA, 0)], "fd00::2", ""),
+    ([("fd00::1", ULA, DEPRECATED), ("fe80::1", LINK, 0)], "fe80::1%zv0", ""),
+    # deprecated still works now, tentative not yet
+    ([("fd00::1", ULA, TENTATIVE), ("fd00::2", ULA, DEPRECATED)], "fd00::2", "deprecated"),
+    # nothing better: used, with the reason its bind may fail
+    ([("fd00::1", ULA, TENTATIVE)], "fd00::1", "tentative"),
+    ([("fd00::1", ULA, DADFAILED | TENTATIVE)], "fd00::1", "DAD-failed"),
+    ([("fd00::1", ULA, DADFAILED | TENTATIVE), ("fe80::1", LINK, TENTATIVE)], "fe80::1%zv0", "tentative"),
+])
+def test_ipv6_address_choice_skips_tentative_dadfailed_and_deprecated(
+        lines: list[tuple[str, int, int]], chosen: str, caveat: str) -> None:
+    """spec/zre.md#ipv6-address: usable before deprecated before tentative before DAD-failed,
+    then global before link-local; addresses of other interfaces never count."""
+    from zre_ref.aio.beacon import choose_ipv6_address
+
+    text = "\n".join([_if_inet6_line("fd00::99", ULA, PERMANENT, "eth0"),
+                      *(_if_inet6_line(*line) for line in lines),
+                      _if_inet6_line("fd00::98", ULA, PERMANENT, "zv01")]) + "\n"
+    host, why = choose_ipv6_address(text, "zv0")
+    assert host == chosen
+    assert why.startswith(caveat) and bool(why) == bool(caveat)
+
+
+def test_ipv6_address_choice_skips_malformed_lines() -> None:
+    from zre_ref.aio.beacon import choose_ipv6_address
+
+    good = _if_inet6_line("fe80::1", LINK, PERMANENT)
+    bad = ["", "zv0", "fd000000000000000000000000000001 03 40 00 80",  # five fields
+           "fd000000000000000000000000000001 03 40 00 80 zv0 extra",
+           "fd00000000000000000000000000001 03 40 00 80 zv0",  # 31 hex digits
+           "fd00000000000000000000000000000g 03 40 00 80 zv0",
+           "fd000000000000000000000000000001 03 40 zz 80 zv0",
+           "fd000000000000000000000000000001 03 40 00 -- zv0",
+           "fd000000000000000000000000000001 03 40 05 80 zv0"]  # an unknown scope
+    assert choose_ipv6_address("\n".join([*bad, good]), "zv0") == ("fe80::1%zv0", "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=80), st.builds(
+    lambda addr, scope, flags: _if_inet6_line(addr, scope, flags),
+    st.ip_addresses(v=6).map(str), st.integers(0, 255), st.integers(0, 0xFFF))), max_size=8))
+def test_ipv6_address_choice_takes_any_text(lines: list[str]) -> None:
+    """Whatever the file holds, the choice is an address of the interface or "::"."""
+    from zre_ref.aio.beacon import choose_ipv6_address
+
+    host, _ = choose_ipv6_address("\n".join(lines), "zv0")
+    socket.inet_pton(socket.AF_INET6, host.removesuffix("%zv0"))
+
+
+def test_ipv6_plan_skips_a_tentative_address_the_kernel_will_not_bind() -> None:
+    """A real tentative address: the ULA on a veth end whose peer is down stays in duplicate
+    address detection (no carrier), cannot be bound, and the plan takes the link-local address
+    (spec/zre.md#ipv6-address)."""
+    import json
+    import shutil
+    import subprocess
+    import uuid as uuid_mod
+
+    if not _kernel_has_ipv6():
+        _need("the kernel has no IPv6")
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        _need("a namespace needs root and iproute2")
+    ns = f"zre6t{os.getpid()}{uuid_mod.uuid4().hex[:6]}"
+    setup = [["ip", "netns", "add", ns],
+             ["ip", "-n", ns, "link", "add", "zv0", "type", "veth", "peer", "name", "zv1"],
+             ["ip", "-n", ns, "link", "set", "zv0", "addrgenmode", "none"],
+             ["ip", "-n", ns, "addr", "add", "fe80::1/64", "dev", "zv0", "nodad"],
+             ["ip", "-n", ns, "addr", "add", "fd5a:5245::1/64", "dev", "zv0"],  # with DAD
+             ["ip", "-n", ns, "link", "set", "zv0", "up"]]  # zv1 stays down: no carrier
+    probe = ("import json, socket\n"
+             "from zre_ref.aio.beacon import choose_ipv6_address, plan\n"
+             "text = open('/proc/net/if_inet6').read()\n"
+             "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+             "try:\n    s.bind(('fd5a:5245::1', 0)); err = 0\n"
+             "except OSError as exc:\n    err = exc.errno\n"
+             "print(json.dumps([text, choose_ipv6_address(text, 'zv0')[0], plan('zv0', ipv6=True).host, err]))\n")
+    try:
+        for cmd in setup:
+            made = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            if made.returncode != 0:
+                _need(f"{' '.join(cmd)}: {made.stderr.strip()}")
+        done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe],
+                              capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text, chosen, planned, bind_errno = json.loads(done.stdout.splitlines()[-1])
+    ula = next(line.split() for line in text.splitlines() if line.startswith("fd5a5245"))
+    assert int(ula[4], 16) & TENTATIVE  # the kernel's flag, where the parser reads it
+    assert bind_errno == errno.EADDRNOTAVAIL
+    assert chosen == planned == "fe80::1%zv0"
 
 
 @pytest.mark.parametrize("endpoint,zoned", [

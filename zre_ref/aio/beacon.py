@@ -154,24 +154,68 @@ def plan(interface: str | None = None, *, ipv6: bool = False) -> BeaconPlan:
     return _loopback_plan(notes)
 
 
+#: Linux address flags (include/uapi/linux/if_addr.h), the 5th column of /proc/net/if_inet6
+_IFA_F_OPTIMISTIC = 0x04
+_IFA_F_DADFAILED = 0x08
+_IFA_F_DEPRECATED = 0x20
+_IFA_F_TENTATIVE = 0x40
+#: the 4th column: 00 global (a ULA too), 20 link, 10 host; the rank of each, best first
+_SCOPE_RANK = {0x00: 0, 0x20: 1, 0x10: 2}
+#: why an address that is not fully usable was still chosen, by its state's rank
+_CAVEATS = {1: "deprecated (its preferred lifetime is over: it goes away at the end of its valid one)",
+            2: "tentative (duplicate address detection is running: binding it fails until that ends, ~1 s)",
+            3: "DAD-failed (another host holds it: binding it fails)"}
+
+
+def _state_rank(flags: int) -> int:
+    """0 usable, 1 deprecated, 2 tentative, 3 DAD-failed (an optimistic address is usable at once)."""
+    if flags & _IFA_F_DADFAILED:
+        return 3
+    if flags & _IFA_F_TENTATIVE and not flags & _IFA_F_OPTIMISTIC:
+        return 2
+    return 1 if flags & _IFA_F_DEPRECATED else 0
+
+
+def choose_ipv6_address(if_inet6: str, name: str) -> tuple[str, str]:
+    """The address of interface ``name`` to bind, from the text of /proc/net/if_inet6, and a
+    caveat ("" when the address is usable) (spec/zre.md#ipv6-address, D11).
+
+    Usable before deprecated before tentative before DAD-failed; within that, global (or ULA)
+    before link-local before host scope; then the first listed. A link-local address comes with
+    its zone (``fe80::1%eth0``) so it can be bound; none at all gives ``"::"``. Lines that are
+    not six fields of the right form are skipped."""
+    best: tuple[tuple[int, int], str] | None = None
+    for line in if_inet6.splitlines():
+        parts = line.split()
+        if len(parts) != 6 or parts[5] != name or len(parts[0]) != 32:
+            continue
+        try:
+            raw, scope, flags = bytes.fromhex(parts[0]), int(parts[3], 16), int(parts[4], 16)
+        except ValueError:
+            continue
+        if scope not in _SCOPE_RANK:
+            continue
+        rank = (_state_rank(flags), _SCOPE_RANK[scope])
+        if best is None or rank < best[0]:
+            addr = socket.inet_ntop(socket.AF_INET6, raw)
+            best = (rank, f"{addr}%{name}" if scope == 0x20 else addr)
+    if best is None:
+        return "::", ""
+    return best[1], _CAVEATS.get(best[0][0], "")
+
+
 def _ipv6_address(name: str) -> str:
-    """The interface's IPv6 address, preferring a global (or ULA) one; a link-local one comes
-    with its zone (``fe80::1%eth0``) so it can be bound (spec/zre.md#node-discovery, D7)."""
-    found: dict[str, str] = {}
+    """The interface's IPv6 address (:func:`choose_ipv6_address` over /proc/net/if_inet6)."""
     try:
         with open("/proc/net/if_inet6") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6 and parts[5] == name:
-                    addr = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(parts[0]))
-                    found.setdefault(parts[3], addr)  # scope: 00 global, 10 host, 20 link
+            text = f.read()
     except OSError as exc:
         log.debug("cannot read /proc/net/if_inet6: %s", exc)
-    if "00" in found:
-        return found["00"]
-    if "20" in found:
-        return f"{found['20']}%{name}"
-    return found.get("10", "::")
+        text = ""
+    host, caveat = choose_ipv6_address(text, name)
+    if caveat:
+        log.warning("%s has no fully usable IPv6 address: using %s, which is %s", name, host, caveat)
+    return host
 
 
 def sent_from(the_plan: BeaconPlan, router_endpoint: str) -> BeaconPlan:
