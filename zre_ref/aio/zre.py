@@ -714,30 +714,27 @@ class ZreNode:
 
     async def shout(self, group: str, *frames: bytes | str) -> None:
         """Send to every peer in ``group``; str frames are UTF-8 encoded (spec/zre.md#shout)."""
-        if not self._running:
-            self._check()
-        # the common case: fastpath.shout's sends (it takes bytes frames only, else gives None)
-        sends = None if self._applying or self.verbose else fastpath.shout(
-            self._core, group, frames)  # type: ignore[arg-type]
-        if (self._send_now(sends) if sends is not None
-                else self._send_readable(self._core.shout, group, frames)):
+        if self._say(fastpath.shout, self._core.shout, group, frames):
             await asyncio.sleep(0)
 
     async def whisper(self, peer_uuid: str, *frames: bytes | str) -> None:
         """Send to one peer by its 32-hex UUID (spec/zre.md#whisper)."""
-        if not self._running:
-            self._check()
-        sends = None if self._applying or self.verbose else fastpath.whisper(
-            self._core, peer_uuid, frames)  # type: ignore[arg-type]
-        if (self._send_now(sends) if sends is not None
-                else self._send_readable(self._core.whisper, peer_uuid, frames)):
+        if self._say(fastpath.whisper, self._core.whisper, peer_uuid, frames):
             await asyncio.sleep(0)
 
-    def _send_readable(self, readable: Callable[[str, Iterable[bytes]], list[Effect]], to: str,
-                       frames: tuple[bytes | str, ...]) -> bool:
-        """SHOUT or WHISPER ``frames`` ``to`` a group or peer through the core's ``readable``
-        method (NodeCore.shout or NodeCore.whisper) and :meth:`_apply`, where the fast path
-        declined. True: the caller yields a loop turn (see :meth:`_sent`)."""
+    def _say(self, fast: Callable[[NodeCore, str, tuple[bytes, ...]], fastpath.Sends | None],
+             readable: Callable[[str, Iterable[bytes]], list[Effect]], to: str,
+             frames: tuple[bytes | str, ...]) -> bool:
+        """SHOUT or WHISPER ``frames`` ``to`` a group or peer: in the common case the ``fast``
+        path's sends (fastpath.shout/whisper take bytes frames only, else give None), else the
+        core's ``readable`` method (NodeCore.shout/whisper) through :meth:`_apply`. True: the
+        caller yields a loop turn (see :meth:`_sent`)."""
+        if not self._running:
+            self._check()
+        sends = None if self._applying or self.verbose else fast(
+            self._core, to, frames)  # type: ignore[arg-type]
+        if sends is not None:
+            return self._send_now(sends)
         effects = readable(to, _as_frames(frames))
         self._apply(effects)
         return self._sent(effects)
