@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -154,7 +155,12 @@ async def main() -> None:
         s._unflushed = s._unflushed_messages = 0
         await settle()
         sends = [links_messages(x) for x in numbered(core, content)]
-        keep("node._send(links, messages)", burst(partial(send_each, s._send, sends)))
+        if len(inspect.signature(s._send).parameters) == 1:  # _send(pairs), since the fold
+            pairs = [list(zip(*x, strict=True)) for x in sends]
+            keep("node._send(links, messages)", burst(partial(send_each, s._send, pairs,
+                                                              spread=False)))
+        else:
+            keep("node._send(links, messages)", burst(partial(send_each, s._send, sends)))
         await settle()
         sends = [links_messages(x) for x in numbered(core, content)]
         sock = s._links.sockets[sends[0][0][0]]

@@ -305,13 +305,13 @@ def test_a_waiting_reader_takes_the_inbox_and_a_cancelled_one_hands_it_back() ->
             await expect(a, PeerEntered)
             await expect(b, PeerEntered)
             reader = asyncio.ensure_future(b.recv())
-            await asyncio.sleep(0)  # it waits
+            await until(b._events.waiting, what="b's recv() waits")
             await a.whisper(b.uuid, b"one")
             ev = await asyncio.wait_for(reader, TIMEOUT)
             assert isinstance(ev, WhisperReceived) and ev.content == (b"one",)
             for word in (b"two", b"three"):
                 reader = asyncio.ensure_future(b.recv())
-                await asyncio.sleep(0)
+                await until(b._events.waiting, what="b's recv() waits")
                 b._on_readable()  # as the ROUTER's read does: the reader is woken
                 assert b._inbox_by_reader
                 reader.cancel()  # ... and cancelled before it runs
@@ -335,7 +335,7 @@ def test_a_woken_reader_takes_the_batch_even_when_an_event_was_already_queued() 
             await a.connect_peer(b.endpoint)
             await expect(b, PeerEntered)
             reader = asyncio.ensure_future(b.recv())
-            await asyncio.sleep(0)  # it waits
+            await until(b._events.waiting, what="b's recv() waits")
             b._on_readable()  # as the ROUTER's read does: the reader is woken for the batch
             queued = PeerEntered(peer_uuid=a.uuid, peer_name="a", headers={}, endpoint="")
             b._events.append(queued)  # ... and an event is queued before it runs
@@ -348,7 +348,7 @@ def test_a_woken_reader_takes_the_batch_even_when_an_event_was_already_queued() 
 
             b._on_inbox = broken  # type: ignore[method-assign]
             reader = asyncio.ensure_future(b.recv())
-            await asyncio.sleep(0)
+            await until(b._events.waiting, what="b's recv() waits")
             b._on_readable()
             b._events.append(queued)
             b._events.charge(1, 0)

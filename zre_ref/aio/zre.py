@@ -459,13 +459,13 @@ class ZreNode:
         self._events.wake()
 
     # -- effects ---------------------------------------------------------------------------------
-    def _send(self, links: Sequence[str], messages: Sequence[Sequence[bytes]]) -> None:
-        """``messages[i]`` on the DEALER of ``links[i]`` (one SendToPeer, or a SendToPeers); a
-        full queue (HWM) goes back to the core, whose effects run after the current ones (never
-        from in here)."""
+    def _send(self, sends: Iterable[tuple[str, Sequence[bytes]]]) -> None:
+        """Each (link, message) of ``sends`` on the link's DEALER (one SendToPeer, a SendToPeers,
+        or fastpath's sends); a full queue (HWM) goes back to the core, whose effects run after
+        the current ones (never from in here)."""
         sockets = self._links.sockets
         record = self._zrelog is not None and self._zrelog.verbose
-        for link, frames in zip(links, messages, strict=True):
+        for link, frames in sends:
             sock = sockets.get(link)
             if sock is None:
                 log.error("(%s) send on unknown link %s", self.name, link)
@@ -516,9 +516,9 @@ class ZreNode:
                             if self._zrelog is not None:
                                 self._zrelog.handle_event_nowait(eff)
                         elif isinstance(eff, SendToPeers):
-                            self._send(eff.links, eff.messages)
+                            self._send(zip(eff.links, eff.messages, strict=True))
                         elif isinstance(eff, SendToPeer):
-                            self._send((eff.link,), (eff.frames,))
+                            self._send(((eff.link, eff.frames),))
                         else:
                             self._apply_link_effect(eff)
                     except Exception as exc:  # isolated per effect, see above
@@ -748,33 +748,14 @@ class ZreNode:
         True: the caller yields a loop turn."""
         self._applying = True
         try:
-            if self._zrelog is not None and self._zrelog.verbose:
-                for link, frames in sends:
-                    self._send((link,), (frames,))  # with its SEND record
-            else:
-                sockets = self._links.sockets
-                for link, frames in sends:
-                    sock = sockets.get(link)
-                    if sock is None:
-                        self._send((link,), (frames,))  # which reports it
-                        continue
-                    try:
-                        sock.send_frames_nowait(frames)
-                    except Exception as exc:  # only this link is affected
-                        self._send_failed(link, exc)
+            self._send(sends)
         except Exception as exc:  # isolated as in _apply
             self._effect_failed(SendToPeers([link for link, _ in sends], [m for _, m in sends]), exc)
         finally:
             self._applying = False
         if self._deferred:
             self._apply([])
-        # _count_sent(len(sends)), inline: this runs once per SHOUT or WHISPER
-        self._unflushed += 1
-        self._unflushed_messages += len(sends)
-        if self._unflushed_messages >= YIELD_MESSAGES or self._unflushed * 2 >= self._core.sndhwm:
-            self._unflushed = self._unflushed_messages = 0
-            return True
-        return False
+        return self._count_sent(len(sends))
 
     def _sent(self, effects: list[Effect]) -> bool:
         """Sends are queued and written once per loop turn: a caller that never yields would
